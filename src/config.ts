@@ -1,0 +1,142 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MalletError } from './errors.js';
+
+/**
+ * The environment (SPEC §2), read once at the edge and passed inward frozen. Every problem is
+ * collected and reported together, each saying what to set.
+ */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Undefined: start the embedded redis-server (src/server/embeddedRedis.ts). */
+  readonly redisUrl: string | undefined;
+  readonly redisTlsInsecure: boolean;
+  readonly rulesPath: string;
+  /** True when MALLET_RULES was unset and config/rules.yml is absent, so the example is used. */
+  readonly rulesFromExample: boolean;
+  readonly metricsPassword: string | undefined;
+  readonly drainPassword: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly herokuApiToken: string | undefined;
+  readonly herokuApiUrl: string;
+  readonly syslogPort: number | undefined;
+  readonly syslogTlsCert: string | undefined;
+  readonly syslogTlsKey: string | undefined;
+  readonly logentriesUser: string | undefined;
+  readonly logentriesPassword: string | undefined;
+  readonly papertrailToken: string | undefined;
+  readonly webhookSecret: string | undefined;
+  readonly dryRun: boolean;
+  readonly logLevel: string;
+  readonly production: boolean;
+  /** Prefix of mallet's own Redis keys (tests isolate by it). */
+  readonly keyPrefix: string;
+  /** BullMQ prefix; the queue's keys are `<queuePrefix>:mallet-actions:*`. */
+  readonly queuePrefix: string;
+  /** The whole environment, for `${VAR}` references in the rules file and job data. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const problems: string[] = [];
+  const str = (name: string) => {
+    const v = env[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const port = (name: string, fallback?: number) => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < 1 || n > 65535) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a TCP port number (1-65535)`);
+      return fallback;
+    }
+    return n;
+  };
+  const flag = (name: string) => {
+    const raw = str(name);
+    if (raw === undefined || raw === '0' || raw === 'false') return false;
+    if (raw === '1' || raw === 'true') return true;
+    problems.push(`${name}=${JSON.stringify(raw)}: expected 1 or 0`);
+    return false;
+  };
+
+  const redisUrl = str('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
+  }
+
+  let rulesPath = str('MALLET_RULES');
+  let rulesFromExample = false;
+  if (rulesPath === undefined) {
+    rulesPath = resolve(cwd, 'config/rules.yml');
+    if (!existsSync(rulesPath)) {
+      rulesPath = resolve(cwd, 'config/rules.example.yml');
+      rulesFromExample = true;
+    }
+  } else {
+    rulesPath = resolve(cwd, rulesPath);
+  }
+
+  const herokuApiUrl = (str('HEROKU_API_URL') ?? 'https://api.heroku.com').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(herokuApiUrl)) problems.push('HEROKU_API_URL: expected an http(s):// URL');
+
+  const logLevel = str('LOG_LEVEL') ?? 'info';
+  if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: expected one of ${LEVELS.join(', ')}`);
+
+  const syslogTlsCert = str('MALLET_SYSLOG_TLS_CERT');
+  const syslogTlsKey = str('MALLET_SYSLOG_TLS_KEY');
+  if ((syslogTlsCert === undefined) !== (syslogTlsKey === undefined)) {
+    problems.push('MALLET_SYSLOG_TLS_CERT and MALLET_SYSLOG_TLS_KEY go together: set both or neither');
+  }
+  for (const [name, path] of [['MALLET_SYSLOG_TLS_CERT', syslogTlsCert], ['MALLET_SYSLOG_TLS_KEY', syslogTlsKey]] as const) {
+    if (path !== undefined && !existsSync(path)) problems.push(`${name}: no such file ${path}`);
+  }
+
+  const production = env.NODE_ENV === 'production';
+  const drainPassword = str('MALLET_DRAIN_PASSWORD');
+  if (production && drainPassword === undefined) {
+    problems.push('MALLET_DRAIN_PASSWORD is required when NODE_ENV=production (drains would be open to anyone)');
+  }
+  for (const name of ['MALLET_DRAIN_PASSWORD', 'MALLET_ADMIN_PASSWORD', 'MALLET_METRICS_PASSWORD']) {
+    const v = str(name);
+    if (v !== undefined && v.length < 8) problems.push(`${name}: use at least 8 characters`);
+  }
+  if (drainPassword?.includes(':')) {
+    problems.push('MALLET_DRAIN_PASSWORD must not contain ":" (logplex splits the drain URL userinfo on it)');
+  }
+
+  const config: Config = {
+    port: port('PORT', 3000)!,
+    host: str('HOST') ?? '0.0.0.0',
+    redisUrl,
+    redisTlsInsecure: flag('REDIS_TLS_INSECURE'),
+    rulesPath,
+    rulesFromExample,
+    metricsPassword: str('MALLET_METRICS_PASSWORD'),
+    drainPassword,
+    adminPassword: str('MALLET_ADMIN_PASSWORD'),
+    herokuApiToken: str('HEROKU_API_TOKEN'),
+    herokuApiUrl,
+    syslogPort: port('MALLET_SYSLOG_PORT'),
+    syslogTlsCert,
+    syslogTlsKey,
+    logentriesUser: str('MALLET_LOGENTRIES_USER'),
+    logentriesPassword: str('MALLET_LOGENTRIES_PASSWORD'),
+    papertrailToken: str('MALLET_PAPERTRAIL_TOKEN'),
+    webhookSecret: str('MALLET_WEBHOOK_SECRET'),
+    dryRun: flag('MALLET_DRY_RUN'),
+    logLevel,
+    production,
+    keyPrefix: str('MALLET_KEY_PREFIX') ?? 'mallet',
+    queuePrefix: str('MALLET_QUEUE_PREFIX') ?? 'bull',
+    env: Object.freeze({ ...env }),
+  };
+  if (problems.length > 0) {
+    throw new MalletError('MALLET_CONFIG_INVALID', `invalid environment:\n  ${problems.join('\n  ')}`, problems);
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,26 @@
+/**
+ * One log line as it leaves ingest, whichever drain it came through (HTTPS, syslog, alert
+ * webhook). Everything downstream (rules, actions) sees only this shape.
+ *
+ * `message` may be decoded lazily by the producer (a getter over the raw bytes): read it only
+ * when a rule needs it.
+ */
+export interface DrainEvent {
+  /** Heroku app name: from the drain URL (HTTPS) or the drain-token map (syslog). */
+  readonly app: string;
+  /**
+   * Stable identity of this line for idempotency across logplex retries and replicas:
+   * `${drainToken}:${frameId}:${index}` for drains. Never shown to a Redis key unhashed.
+   */
+  readonly id: string;
+  /** Server clock when the body arrived (ms since epoch). Live rules count in this time. */
+  readonly receivedAt: number;
+  /** RFC 3339 timestamp exactly as sent (0–6 fraction digits). */
+  readonly timestamp: string;
+  /** APP-NAME: `heroku` for the platform, `app` for the app's own output, rarely others. */
+  readonly source: string;
+  /** PROCID: `web.1`, `router`, `worker.3`, `api`, `heroku-postgres`, ... */
+  readonly process: string;
+  /** Message text without the one trailing LF; UTF-8 decoded with replacement, BOM kept. */
+  readonly message: string;
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every Redis key mallet writes to its own Redis is built here (BullMQ's own keys excepted: it
+ * builds them under `queuePrefix`). Parts that can come from a log line or a request are passed
+ * through `part()`: a safe short value is kept readable, anything else is hashed, so no input can
+ * choose another key or smuggle a glob, CR/LF or a huge string into one.
+ */
+const SAFE_PART = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function part(value: string): string {
+  return SAFE_PART.test(value) ? value : 'h~' + createHash('sha1').update(value).digest('hex');
+}
+
+export interface RedisKeys {
+  readonly prefix: string;
+  /** Set once a logplex frame (drain token + frame id) has been processed; retries are skipped. */
+  frameDone(drainToken: string, frameId: string): string;
+  /** Sorted set of event ids in the threshold window of rule+app+target (score = event time). */
+  window(rule: string, app: string, target: string): string;
+  /** Hash event id → firing window, so a retried event that fired returns the same firing. */
+  firedBy(rule: string, app: string, target: string): string;
+  /** Present while rule+app+target is cooling down; value = the window that fired. */
+  cooldown(rule: string, app: string, target: string): string;
+  /** Sorted set of recent firings of an app (storm guard). */
+  stormGuard(app: string): string;
+  /** Sorted set of recent firings of rule+app+target (flapping). */
+  flapping(rule: string, app: string, target: string): string;
+  /** Set of job ids holding a rolling slot for app + process type. */
+  rolling(app: string, processType: string): string;
+  /** Shared Heroku Platform API budget (per token hash). */
+  herokuBudget(tokenHash: string): string;
+  /** Steps of a job that have succeeded (hash step index → result), so retries skip them. */
+  jobSteps(jobId: string): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  const k = (...parts: string[]) => [prefix, ...parts].join(':');
+  return Object.freeze({
+    prefix,
+    frameDone: (token: string, frameId: string) => k('frame', part(token), part(frameId)),
+    window: (rule: string, app: string, target: string) => k('win', part(rule), part(app), part(target)),
+    firedBy: (rule: string, app: string, target: string) => k('fired', part(rule), part(app), part(target)),
+    cooldown: (rule: string, app: string, target: string) => k('cool', part(rule), part(app), part(target)),
+    stormGuard: (app: string) => k('storm', part(app)),
+    flapping: (rule: string, app: string, target: string) => k('flap', part(rule), part(app), part(target)),
+    rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
+    herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
+    jobSteps: (jobId: string) => k('steps', part(jobId)),
+  });
+}
+
+/** The BullMQ queue every firing goes to (SPEC §5). */
+export const ACTION_QUEUE = 'mallet-actions';

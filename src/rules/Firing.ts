@@ -1,0 +1,82 @@
+/** What the rules engine hands to the action layer when a rule fires. */
+export interface Firing {
+  /** Job id derived from (rule, app, target, window): equal for the same firing however often it is computed. */
+  readonly id: string;
+  readonly rule: string;
+  readonly app: string;
+  /** The resolved `target` template (default: the PROCID), e.g. `web.1`. */
+  readonly target: string;
+  /** The process type of the target (`web` for `web.1`), for rolling limits. */
+  readonly processType: string;
+  /** Identifies the threshold window that fired (ms timestamp of the firing as stored in Redis). */
+  readonly window: string;
+  /** When it fired (engine clock, ms since epoch). */
+  readonly firedAt: number;
+  /** Earliest `receivedAt` among the trigger lines, for the trigger-latency metric. */
+  readonly receivedAt: number;
+  /** The lines that made up the window, verbatim as `TIMESTAMP source[process]: message`, at most 20. */
+  readonly triggerLines: readonly string[];
+  /** The rule's actions with templates resolved and shapes validated; secrets only as `${VAR}` references. */
+  readonly actions: readonly ResolvedAction[];
+  /** Rule-level `dry_run: true` (the global `MALLET_DRY_RUN` is applied by the action layer). */
+  readonly dryRun: boolean;
+}
+
+/**
+ * Secrets never enter job data: a value the rules file wrote as `${NAME}` (webhook URLs, Redis
+ * URLs, API tokens) is kept as that reference and expanded from the environment by the worker
+ * when the step runs (see `expandEnv` in src/rules/env.ts).
+ */
+export type ResolvedAction =
+  | StopKeyActionSpec
+  | SidekiqStopActionSpec
+  | HerokuRestartActionSpec
+  | NotifyActionSpec;
+
+export interface StopKeyActionSpec {
+  readonly type: 'redis-stop-key';
+  /** Validated against ^[A-Za-z0-9:._-]{1,200}$. */
+  readonly key: string;
+  readonly value: string;
+  readonly ttlMs: number;
+  /** `${VAR}` reference or literal URL of the app's Redis; undefined → mallet's own REDIS_URL. */
+  readonly redisUrlRef?: string;
+}
+
+export interface SidekiqStopActionSpec {
+  readonly type: 'sidekiq-stop';
+  /** Sidekiq `info.hostname` to match (on Heroku `$DYNO`); validated as a dyno name. */
+  readonly hostname: string;
+  readonly tag?: string;
+  /** redis-namespace prefix (Sidekiq 6), without the trailing `:`. */
+  readonly namespace?: string;
+  readonly quietTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly redisUrlRef?: string;
+}
+
+export interface HerokuRestartActionSpec {
+  readonly type: 'heroku-restart';
+  readonly app: string;
+  readonly scope: 'dyno' | 'process-type';
+  /** `web.1` for scope dyno (validated ^[a-z][a-z0-9_]*\.[0-9]+$), `web` for process-type. */
+  readonly dyno: string;
+  /** `${VAR}` reference for the Platform API token; undefined → HEROKU_API_TOKEN. */
+  readonly tokenRef?: string;
+}
+
+export interface NotifyActionSpec {
+  readonly type: 'notify';
+  /** `${VAR}` reference or literal URL. */
+  readonly urlRef: string;
+  /** Slack-compatible `text`, already rendered. */
+  readonly text: string;
+}
+
+/** Why a match did or did not become a job (SPEC §7 `mallet_firings_total{outcome}`). */
+export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate';
+
+/** The one interface between rules and actions. Resolves once every firing is durably stored. */
+export interface FiringSink {
+  submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]>;
+}
