@@ -1,0 +1,52 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { AppEntry } from '../rules/RuleSet.js';
+import type { IngestHandler } from '../ingest/IngestBatch.js';
+import { drainRoutes } from '../ingest/drainRoute.js';
+import { healthRoutes } from './healthRoutes.js';
+import { metricsRoute } from './metricsRoute.js';
+import { dashboardRoutes } from './dashboard.js';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly redis: Redis;
+  readonly drainPassword: string;
+  readonly metricsPassword?: string | undefined;
+  readonly adminPassword?: string | undefined;
+  readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
+  readonly rulesLoaded: () => boolean;
+  readonly ingest: IngestHandler;
+  /** The action queue, for the dashboard; absent → no dashboard. */
+  readonly queue?: Queue | undefined;
+  readonly drainDeadlineMs?: number;
+}
+
+/** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    // Logplex's connections live for hours; keep them alive well past its 144 s idle close.
+    keepAliveTimeout: 150_000,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+  await app.register(healthRoutes, { redis: deps.redis, rulesLoaded: deps.rulesLoaded });
+  await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
+  await app.register(drainRoutes, {
+    drainPassword: deps.drainPassword,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    getApps: deps.getApps,
+    ingest: deps.ingest,
+    deadlineMs: deps.drainDeadlineMs,
+  });
+  if (deps.queue && deps.adminPassword) {
+    await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
+  }
+  return app;
+}

@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { MalletError } from '../errors.js';
+import { redisKeys, type RedisKeys } from '../keys.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { connectRedis } from '../redisClient.js';
+import { loadRules, formatRuleError, type CompiledRuleSet } from '../rules/load.js';
+import { watchRules } from '../rules/watch.js';
+import { RulesEngine } from '../rules/engine.js';
+import { ActionQueue } from '../actions/queue.js';
+import { startActionWorker } from '../actions/worker.js';
+import { sidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
+import { createSyslogListener } from '../ingest/syslogListener.js';
+import { buildApp } from './app.js';
+import { Pipeline } from './pipeline.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
+
+/**
+ * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
+ * running parts, and the place that takes them down in order on SIGTERM (SPEC §6).
+ */
+export interface ServiceOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  readonly http?: boolean;
+  readonly worker?: boolean;
+}
+
+export interface Service {
+  readonly app: FastifyInstance | undefined;
+  readonly url: string | undefined;
+  readonly syslogPort: number | undefined;
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly metrics: Metrics;
+  readonly drainPassword: string;
+  ruleSet(): CompiledRuleSet;
+  reloadRules(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Grace for running jobs on shutdown; Heroku SIGKILLs 30 s after SIGTERM, SPEC says exit in 25 s. */
+const WORKER_CLOSE_MS = 15_000;
+
+export async function startService(opts: ServiceOptions): Promise<Service> {
+  const { config } = opts;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const keys = redisKeys(config.keyPrefix);
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) {
+      try { await close(); } catch (err) { logger.warn({ err: (err as Error).message }, 'error while shutting down'); }
+    }
+  };
+
+  try {
+    let embedded: EmbeddedRedis | undefined;
+    let redisTarget = config.redisUrl;
+    if (redisTarget === undefined) {
+      embedded = await startEmbeddedRedis('.mallet/redis', logger);
+      closers.push(() => embedded?.stop());
+      redisTarget = embedded.socketPath;
+    }
+    const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true) => {
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, connectionName: `mallet-${name}` });
+      r.on('error', (err) => logger.warn({ conn: name, err: err.message }, 'redis connection error'));
+      closers.push(() => r.quit().catch(() => r.disconnect()));
+      return r;
+    };
+    // The request path fails fast while Redis is away (→ 503, logplex retries); workers wait.
+    const redis = connect('drain', 1, false);
+    const workerRedis = connect('worker', null);
+
+    const first = await loadRules(config.rulesPath, config.env);
+    if (!first.ok) {
+      throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
+    }
+    let ruleSet = first.ruleSet;
+    if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
+    logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
+    const watcher = watchRules({
+      path: config.rulesPath,
+      env: config.env,
+      logger,
+      onReload: (next) => { ruleSet = next; logger.info({ rules: config.rulesPath, count: next.rules.length }, 'rules reloaded'); },
+    });
+    closers.push(() => watcher.close());
+    const onHup = () => { void watcher.reload(); };
+    process.on('SIGHUP', onHup);
+    closers.push(() => process.off('SIGHUP', onHup));
+
+    const queue = new ActionQueue({
+      connection: redis,
+      queuePrefix: config.queuePrefix,
+      keys,
+      metrics,
+      logger,
+      dryRun: config.dryRun,
+      getLimits: () => ruleSet.limits,
+    });
+    closers.push(() => queue.close());
+
+    if (opts.worker !== false) {
+      const worker = startActionWorker({
+        connection: workerRedis,
+        queuePrefix: config.queuePrefix,
+        keys,
+        metrics,
+        logger,
+        env: config.env,
+        herokuApiUrl: config.herokuApiUrl,
+        herokuApiToken: config.herokuApiToken,
+        getLimits: () => ruleSet.limits,
+        executors: [sidekiqStopExecutor],
+      });
+      closers.push(() => worker.close(WORKER_CLOSE_MS));
+    }
+
+    let app: FastifyInstance | undefined;
+    let url: string | undefined;
+    let syslogPort: number | undefined;
+    let drainPassword = config.drainPassword ?? '';
+    if (opts.http !== false) {
+      if (!config.drainPassword) {
+        drainPassword = randomBytes(18).toString('base64url');
+        logger.warn('MALLET_DRAIN_PASSWORD is not set: generated one for this process only. Set it before registering a drain.');
+        process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
+      }
+      if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
+      const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
+      app = await buildApp({
+        logger,
+        metrics,
+        redis,
+        drainPassword,
+        metricsPassword: config.metricsPassword,
+        adminPassword: config.adminPassword,
+        getApps: () => ruleSet.apps,
+        rulesLoaded: () => true,
+        ingest: pipeline.ingest,
+        queue: queue.queue,
+      });
+      url = await app.listen({ port: config.port, host: config.host });
+      const listening = app;
+      closers.push(() => listening.close());
+      logger.info({ url }, 'mallet is listening');
+
+      if (config.syslogPort !== undefined) {
+        let seq = 0;
+        const syslog = createSyslogListener({
+          port: config.syslogPort,
+          host: config.host,
+          tls: config.syslogTlsCert && config.syslogTlsKey
+            ? { cert: readFileSync(config.syslogTlsCert), key: readFileSync(config.syslogTlsKey) }
+            : undefined,
+          logger,
+          metrics,
+          onBatch: async (drainToken, messages) => {
+            const appName = ruleSet.appForDrainToken(drainToken);
+            if (!appName) {
+              metrics.framesInvalidTotal.inc({ reason: 'unknown-drain-token' }, messages.length);
+              return;
+            }
+            await pipeline.ingest({ app: appName, drainToken, frameId: `s${Date.now().toString(36)}${(seq++).toString(36)}`, dedupe: false, receivedAt: Date.now(), messages });
+          },
+        });
+        syslogPort = (await syslog.listen()).port;
+        closers.push(() => syslog.close());
+        logger.info({ port: syslogPort, tls: Boolean(config.syslogTlsCert) }, 'syslog drain listener started');
+      }
+    }
+
+    return {
+      app, url, syslogPort, redis, keys, metrics, drainPassword,
+      ruleSet: () => ruleSet,
+      reloadRules: () => watcher.reload(),
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
