@@ -1,0 +1,169 @@
+/**
+ * One syslog message as logplex frames it, read straight from the bytes it arrived in.
+ *
+ * Header fields and the text are sliced out of the buffer only when read, then cached: the rules
+ * engine looks at PROCID and APP-NAME of every line but at the text of few, and a drain body can
+ * hold a thousand lines.
+ */
+export interface SyslogMessage {
+  readonly pri: number;
+  /** RFC 3339 exactly as sent (0–6 fraction digits), or `-`. */
+  readonly timestamp: string;
+  /** `host` on HTTPS drains, the drain token `d.<uuid>` on syslog drains. */
+  readonly hostname: string;
+  readonly appName: string;
+  readonly procId: string;
+  readonly msgId: string;
+  /** Syslog drains: the STRUCTURED-DATA field (`-` from logplex). HTTPS drains have none: undefined. */
+  readonly structuredData: string | undefined;
+  /**
+   * The text without exactly one trailing LF, UTF-8 decoded with U+FFFD for bad sequences, a
+   * leading U+FEFF kept; at most MAX_MESSAGE_BYTES of it (SPEC §6: line ≤ 64 KiB kept).
+   */
+  readonly message: string;
+  /** The frame's LEN: byte length of the whole syslog message, header included. */
+  readonly byteLength: number;
+}
+
+/** SPEC §6: a line is kept up to 64 KiB; the rest is dropped before decoding. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+const LF = 0x0a;
+
+/** Buffer's own latin1 slicer skips toString's argument checks; header fields are ASCII-only. */
+type Latin1Sliceable = { latin1Slice(start: number, end: number): string };
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as Latin1Sliceable).latin1Slice(start, end);
+}
+
+/** Offsets of one message's fields inside `buf`; each field ends one byte (a space) before the next starts. */
+export interface SyslogFieldOffsets {
+  readonly pri: number;
+  readonly tsStart: number;
+  readonly hostStart: number;
+  readonly appStart: number;
+  readonly procStart: number;
+  readonly msgIdStart: number;
+  /** -1 when the transport carries no STRUCTURED-DATA. */
+  readonly sdStart: number;
+  /** End of MSGID, or of SD when present. */
+  readonly headerEnd: number;
+  readonly textStart: number;
+  /** End of the frame (exclusive). */
+  readonly end: number;
+  readonly byteLength: number;
+}
+
+export class BufferedSyslogMessage implements SyslogMessage {
+  readonly pri: number;
+  readonly byteLength: number;
+  readonly #buf: Buffer;
+  readonly #tsStart: number;
+  readonly #hostStart: number;
+  readonly #appStart: number;
+  readonly #procStart: number;
+  readonly #msgIdStart: number;
+  readonly #sdStart: number;
+  readonly #headerEnd: number;
+  readonly #textStart: number;
+  readonly #end: number;
+  #timestamp: string | undefined;
+  #hostname: string | undefined;
+  #appName: string | undefined;
+  #procId: string | undefined;
+  #msgId: string | undefined;
+  #message: string | undefined;
+
+  constructor(buf: Buffer, o: SyslogFieldOffsets) {
+    this.#buf = buf;
+    this.pri = o.pri;
+    this.byteLength = o.byteLength;
+    this.#tsStart = o.tsStart;
+    this.#hostStart = o.hostStart;
+    this.#appStart = o.appStart;
+    this.#procStart = o.procStart;
+    this.#msgIdStart = o.msgIdStart;
+    this.#sdStart = o.sdStart;
+    this.#headerEnd = o.headerEnd;
+    this.#textStart = o.textStart;
+    this.#end = o.end;
+  }
+
+  get timestamp(): string {
+    return (this.#timestamp ??= this.#ascii(this.#tsStart, this.#hostStart - 1));
+  }
+
+  get hostname(): string {
+    return (this.#hostname ??= internAscii(this.#buf, this.#hostStart, this.#appStart - 1));
+  }
+
+  get appName(): string {
+    return (this.#appName ??= internAscii(this.#buf, this.#appStart, this.#procStart - 1));
+  }
+
+  get procId(): string {
+    return (this.#procId ??= internAscii(this.#buf, this.#procStart, this.#msgIdStart - 1));
+  }
+
+  get msgId(): string {
+    const end = this.#sdStart < 0 ? this.#headerEnd : this.#sdStart - 1;
+    return (this.#msgId ??= internAscii(this.#buf, this.#msgIdStart, end));
+  }
+
+  get structuredData(): string | undefined {
+    if (this.#sdStart < 0) return undefined;
+    return this.#buf.toString('latin1', this.#sdStart, this.#headerEnd);
+  }
+
+  get message(): string {
+    if (this.#message === undefined) {
+      let end = this.#end;
+      if (end > this.#textStart && this.#buf[end - 1] === LF) end--;
+      if (end - this.#textStart > MAX_MESSAGE_BYTES) end = this.#textStart + MAX_MESSAGE_BYTES;
+      // Buffer#toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
+      this.#message = this.#buf.toString('utf8', this.#textStart, end);
+    }
+    return this.#message;
+  }
+
+  #ascii(start: number, end: number): string {
+    return latin1(this.#buf, start, end);
+  }
+
+  /** Plain data, so tests and logs see the fields rather than private slots. */
+  toJSON(): Record<string, unknown> {
+    return {
+      pri: this.pri, timestamp: this.timestamp, hostname: this.hostname, appName: this.appName,
+      procId: this.procId, msgId: this.msgId, structuredData: this.structuredData, message: this.message,
+    };
+  }
+}
+
+/*
+ * HOSTNAME, APP-NAME, PROCID and MSGID repeat across lines (`host`, `heroku`, `router`, `web.1`):
+ * a small direct-mapped table returns the string made for the same bytes last time instead of
+ * making a new one. Keyed by length and a few bytes, checked byte for byte, so a collision only
+ * costs a miss.
+ */
+const INTERN_SLOTS = 256;
+const internStrings: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+const internBytes: (Buffer | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+const MAX_INTERNED = 48;
+
+function internAscii(buf: Buffer, start: number, end: number): string {
+  const len = end - start;
+  if (len > MAX_INTERNED || len <= 0) return latin1(buf, start, end);
+  const slot = (len * 31 + buf[start]! * 7 + buf[end - 1]! * 3 + buf[start + (len >> 1)]!) & (INTERN_SLOTS - 1);
+  const known = internBytes[slot];
+  if (known !== undefined && known.length === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (known[i] !== buf[start + i]) { same = false; break; }
+    }
+    if (same) return internStrings[slot]!;
+  }
+  const s = latin1(buf, start, end);
+  internBytes[slot] = Buffer.from(buf.subarray(start, end));
+  internStrings[slot] = s;
+  return s;
+}

@@ -1,0 +1,192 @@
+import { BufferedSyslogMessage, type SyslogMessage } from './SyslogMessage.js';
+
+/**
+ * The header logplex writes in front of every line, read from bytes:
+ *
+ *   HTTPS drain:  <PRI>1 TIMESTAMP host APP-NAME PROCID MSGID TEXT
+ *   syslog drain: <PRI>1 TIMESTAMP d.<token> APP-NAME PROCID MSGID SD TEXT
+ *
+ * HTTPS drains carry no STRUCTURED-DATA and no NILVALUE in its place (logplex
+ * doc/README.http_drains.md); a reader that expects SD there eats the first word of the text. The
+ * transport decides, never the bytes: an app can print `- -` or `[x]` at the start of its line.
+ */
+export interface SyslogHeaderOptions {
+  /** true for syslog (TCP/TLS) drains, false for HTTPS drains. */
+  readonly structuredData: boolean;
+}
+
+const SP = 0x20;
+const LT = 0x3c;
+const GT = 0x3e;
+const DASH = 0x2d;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const PLUS = 0x2b;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const EQUALS = 0x3d;
+const UPPER_T = 0x54;
+const UPPER_Z = 0x5a;
+const LF = 0x0a;
+
+// RFC 5424 §6 field lengths: they also bound how far a bad candidate is read while resynchronising.
+const MAX_HOSTNAME = 255;
+const MAX_APP_NAME = 48;
+const MAX_PROCID = 128;
+const MAX_MSGID = 32;
+const MAX_TIMESTAMP = 32;
+// logplex sends `-`; a long SD is not a Heroku frame and would make resync scans quadratic.
+const MAX_STRUCTURED_DATA = 2048;
+
+/** The message in buf[start, end) (one frame's MSG), or undefined when it is not a logplex syslog header. */
+export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts: SyslogHeaderOptions): SyslogMessage | undefined {
+  // <PRI>
+  let i = start;
+  if (end - i < 4 || buf[i] !== LT) return undefined;
+  i++;
+  let pri = 0;
+  const priStart = i;
+  while (i < end && i - priStart < 4) {
+    const c = buf[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    pri = pri * 10 + (c - 0x30);
+    i++;
+  }
+  const priDigits = i - priStart;
+  if (priDigits === 0 || priDigits > 3 || pri > 191 || (priDigits > 1 && buf[priStart] === 0x30)) return undefined;
+  if (i >= end || buf[i] !== GT) return undefined;
+  i++;
+  // VERSION: 1–2 digits, no leading zero (logplex: always 1)
+  const vStart = i;
+  while (i < end && i - vStart < 3 && isDigit(buf[i]!)) i++;
+  if (i === vStart || i - vStart > 2 || buf[vStart] === 0x30 || i >= end || buf[i] !== SP) return undefined;
+  i++;
+
+  const tsStart = i;
+  i = fieldEnd(buf, i, end, MAX_TIMESTAMP);
+  if (i < 0 || !isTimestamp(buf, tsStart, i)) return undefined;
+  const hostStart = ++i;
+  i = fieldEnd(buf, i, end, MAX_HOSTNAME);
+  if (i < 0) return undefined;
+  const appStart = ++i;
+  i = fieldEnd(buf, i, end, MAX_APP_NAME);
+  if (i < 0) return undefined;
+  const procStart = ++i;
+  i = fieldEnd(buf, i, end, MAX_PROCID);
+  if (i < 0) return undefined;
+  const msgIdStart = ++i;
+  // MSGID may be the last thing in the frame (an empty line whose space was lost).
+  i = lastFieldEnd(buf, i, end, MAX_MSGID);
+  if (i < 0) return undefined;
+
+  let sdStart = -1;
+  if (opts.structuredData) {
+    if (i >= end || buf[i] !== SP) return undefined;
+    sdStart = ++i;
+    i = structuredDataEnd(buf, i, end);
+    if (i < 0) return undefined;
+  }
+  const headerEnd = i;
+  let textStart: number;
+  if (i >= end) textStart = end;
+  else if (buf[i] === SP) textStart = i + 1;
+  else if (buf[i] === LF) textStart = i;
+  else return undefined;
+
+  return new BufferedSyslogMessage(buf, {
+    pri, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, byteLength: end - start,
+  });
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** End (the space) of a 1..max byte field of printable ASCII, or -1. */
+function fieldEnd(buf: Buffer, i: number, end: number, max: number): number {
+  const start = i;
+  const limit = Math.min(end, start + max + 1);
+  while (i < limit) {
+    const c = buf[i]!;
+    if (c === SP) return i === start ? -1 : i;
+    if (c < 0x21 || c > 0x7e) return -1;
+    i++;
+  }
+  return -1;
+}
+
+/** Like fieldEnd, but the field may also end at the end of the frame or at its LF. */
+function lastFieldEnd(buf: Buffer, i: number, end: number, max: number): number {
+  const start = i;
+  const limit = Math.min(end, start + max + 1);
+  while (i < limit) {
+    const c = buf[i]!;
+    if (c === SP || c === LF) return i === start ? -1 : i;
+    if (c < 0x21 || c > 0x7e) return -1;
+    i++;
+  }
+  return i === end && i > start && i - start <= max ? i : -1;
+}
+
+/** `-` or one or more `[id param="value" ...]` elements (RFC 5424 §6.3); returns its end or -1. */
+function structuredDataEnd(buf: Buffer, i: number, end: number): number {
+  if (i >= end) return -1;
+  if (buf[i] === DASH) {
+    const next = i + 1;
+    return next >= end || buf[next] === SP || buf[next] === LF ? next : -1;
+  }
+  const limit = Math.min(end, i + MAX_STRUCTURED_DATA);
+  while (i < limit && buf[i] === LBRACKET) {
+    i++;
+    let inValue = false;
+    for (;;) {
+      if (i >= limit) return -1;
+      const c = buf[i]!;
+      if (inValue) {
+        if (c === BACKSLASH) i++;
+        else if (c === QUOTE) inValue = false;
+      } else if (c === QUOTE) {
+        if (buf[i - 1] !== EQUALS) return -1;
+        inValue = true;
+      } else if (c === RBRACKET) {
+        i++;
+        break;
+      } else if (c < 0x20 || c > 0x7e) {
+        return -1;
+      }
+      i++;
+    }
+  }
+  if (i === limit && limit < end) return -1;
+  return i >= end || buf[i] === SP || buf[i] === LF ? i : -1;
+}
+
+/**
+ * `-`, or RFC 3339 as logplex writes it: YYYY-MM-DDTHH:MM:SS, 0–6 fraction digits (Heroku drops
+ * trailing zeros), then Z or ±HH:MM. Checked by shape only; it is kept as sent.
+ */
+function isTimestamp(buf: Buffer, start: number, end: number): boolean {
+  const len = end - start;
+  if (len === 1) return buf[start] === DASH;
+  if (len < 20) return false;
+  const b = start;
+  if (!(isDigit(buf[b]!) && isDigit(buf[b + 1]!) && isDigit(buf[b + 2]!) && isDigit(buf[b + 3]!) && buf[b + 4] === DASH
+    && isDigit(buf[b + 5]!) && isDigit(buf[b + 6]!) && buf[b + 7] === DASH && isDigit(buf[b + 8]!) && isDigit(buf[b + 9]!)
+    && buf[b + 10] === UPPER_T && isDigit(buf[b + 11]!) && isDigit(buf[b + 12]!) && buf[b + 13] === COLON
+    && isDigit(buf[b + 14]!) && isDigit(buf[b + 15]!) && buf[b + 16] === COLON && isDigit(buf[b + 17]!) && isDigit(buf[b + 18]!))) {
+    return false;
+  }
+  let i = b + 19;
+  if (buf[i] === DOT) {
+    const f = ++i;
+    while (i < end && isDigit(buf[i]!)) i++;
+    if (i === f || i - f > 6) return false;
+  }
+  if (i === end - 1) return buf[i] === UPPER_Z;
+  if (i !== end - 6) return false;
+  const s = buf[i];
+  return (s === PLUS || s === DASH) && isDigit(buf[i + 1]!) && isDigit(buf[i + 2]!) && buf[i + 3] === COLON
+    && isDigit(buf[i + 4]!) && isDigit(buf[i + 5]!);
+}

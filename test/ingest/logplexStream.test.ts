@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { LogplexStream } from '../../src/ingest/logplexStream.js';
+import type { ParsedBody } from '../../src/ingest/logplexFrames.js';
+import { fieldsOf, randomChunks, seededRandom, syslogStream } from './sampleBodies.js';
+
+function feed(stream: LogplexStream, chunks: Buffer[]): ParsedBody {
+  const all: ParsedBody = { messages: [], errors: [], warnings: [] };
+  for (const r of [...chunks.map((c) => stream.push(c)), stream.end()]) {
+    all.messages.push(...r.messages);
+    all.errors.push(...r.errors);
+    all.warnings.push(...r.warnings);
+  }
+  return all;
+}
+
+describe('LogplexStream', () => {
+  const sample = syslogStream();
+
+  it('reads syslog-stream.bin whole', () => {
+    const r = feed(new LogplexStream(), [sample.bytes]);
+    expect(r.messages.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+    expect(r.errors).toEqual([]);
+  });
+
+  it.each([1, 2, 3, 7, 64, 300, 4096])('reads syslog-stream.bin in random pieces of up to %i bytes', (max) => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = feed(new LogplexStream(), randomChunks(sample.bytes, seededRandom(seed * 7919 + max), max));
+      expect(r.messages.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+      expect(r.errors).toEqual([]);
+      expect(r.warnings).toEqual([]);
+    }
+  });
+
+  it('messages stay intact after later reads reuse nothing they view', () => {
+    const stream = new LogplexStream();
+    const held = [];
+    for (const c of randomChunks(sample.bytes, seededRandom(42), 50)) held.push(...stream.push(c).messages);
+    // Read lazily only now, after every chunk went through the stream.
+    expect(held.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+  });
+
+  it('skips a frame over maxFrameBytes without buffering it and goes on', () => {
+    const stream = new LogplexStream({ maxFrameBytes: 1000 });
+    const big = Buffer.alloc(50_000, 0x61);
+    const head = Buffer.from(`${big.length} `);
+    const good = sample.bytes.subarray(0, 299); // first frame: `295 ` + 295 bytes
+    const r = feed(stream, [head, ...randomChunks(big, seededRandom(3), 999), good]);
+    expect(r.errors).toEqual([{ offset: 0, kind: 'bad-length' }]);
+    expect(r.messages.map((m) => m.procId)).toEqual(['router']);
+  });
+
+  it('reports an incomplete last frame at end()', () => {
+    const stream = new LogplexStream();
+    const cut = sample.bytes.subarray(0, 400);
+    const r = feed(stream, [cut]);
+    expect(r.messages).toHaveLength(1);
+    expect(r.errors).toEqual([{ offset: 299, kind: 'overrun' }]);
+  });
+
+  it('resynchronises across reads after garbage', () => {
+    const garbage = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const bytes = Buffer.concat([garbage, sample.bytes]);
+    for (let seed = 1; seed <= 10; seed++) {
+      const r = feed(new LogplexStream(), randomChunks(bytes, seededRandom(seed), 40));
+      expect(r.messages.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+      expect(r.errors).toEqual([{ offset: 0, kind: 'no-length' }]);
+    }
+  });
+
+  it('reads HTTPS framing when told there is no structured data', () => {
+    const msg = '<190>1 2024-11-14T03:12:07Z host app web.1 - hi\n';
+    const r = feed(new LogplexStream({ structuredData: false }), [Buffer.from(`${Buffer.byteLength(msg)} ${msg}`)]);
+    expect(r.messages.map((m) => [m.structuredData, m.message])).toEqual([[undefined, 'hi']]);
+  });
+});
