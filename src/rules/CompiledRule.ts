@@ -1,0 +1,44 @@
+import type RE2 from 're2';
+import type { AppEntry, Limits } from './RuleSet.js';
+import type { ProcessMatcher } from './glob.js';
+import type { RegexLiteral } from './literal.js';
+import type { FieldCondition } from './fieldCondition.js';
+import type { Template } from './template.js';
+
+/** A rule after compile: the hot path reads only these fields. */
+export interface CompiledRule {
+  readonly name: string;
+  readonly description: string | undefined;
+  /** undefined = any APP-NAME. */
+  readonly source: 'heroku' | 'app' | undefined;
+  readonly process: ProcessMatcher | undefined;
+  readonly literal: RegexLiteral | undefined;
+  /** undefined when there is no message condition or the literal alone decides it. */
+  readonly regex: RE2 | undefined;
+  readonly captureNames: readonly string[];
+  readonly fields: readonly (readonly [string, FieldCondition])[];
+  /** Conditions or templates read logfmt fields: parse them (lazily) for this rule. */
+  readonly usesFields: boolean;
+  readonly target: Template;
+  readonly count: number;
+  readonly withinMs: number;
+  readonly cooldownMs: number;
+  readonly dryRun: boolean;
+  readonly actions: readonly ActionTemplate[];
+}
+
+/** An action with its templates parsed and durations in ms; rendered per firing. */
+export type ActionTemplate =
+  | { readonly type: 'redis-stop-key'; readonly key: Template; readonly value: Template; readonly ttlMs: number; readonly redisUrlRef?: string }
+  | { readonly type: 'sidekiq-stop'; readonly hostname: Template; readonly tag?: string; readonly namespace?: string; readonly quietTimeoutMs: number; readonly stopTimeoutMs: number; readonly redisUrlRef?: string }
+  | { readonly type: 'heroku-restart'; readonly scope: 'dyno' | 'process-type'; readonly dyno: Template; readonly tokenRef?: string }
+  | { readonly type: 'notify'; readonly urlRef: string; readonly text: Template };
+
+/** The compiled, frozen rules file (extends the committed shape in RuleSet.ts). */
+export interface CompiledRuleSet {
+  readonly path: string;
+  readonly apps: ReadonlyMap<string, AppEntry> | undefined;
+  readonly limits: Limits;
+  readonly rules: readonly CompiledRule[];
+  appForDrainToken(token: string): string | undefined;
+}

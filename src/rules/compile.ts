@@ -1,0 +1,256 @@
+import RE2 from 're2';
+import { DEFAULT_LIMITS, type AppEntry, type Limits } from './RuleSet.js';
+import type { ActionTemplate, CompiledRule, CompiledRuleSet } from './CompiledRule.js';
+import type { RawAction, RawRule, RulesFile } from './schema.js';
+import { RULE_BOUNDS, RULE_DEFAULTS } from './defaults.js';
+import { parseDuration } from './duration.js';
+import { compileGlob } from './glob.js';
+import { requiredLiteral } from './literal.js';
+import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
+import { parseTemplate, templateUses, type Template } from './template.js';
+import { envRefs, expandEnv } from './env.js';
+
+export type YamlPath = readonly (string | number)[];
+
+/** Collects a problem at a path of the rules file; `key` points at the key rather than its value. */
+export type Report = (path: YamlPath, message: string, opts?: { key?: boolean }) => void;
+
+const NAMED_GROUP = /\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g;
+
+/**
+ * Turns a schema-valid rules file into the runtime form, reporting every problem found (not just
+ * the first). Returns undefined when anything was reported.
+ */
+export function compileRules(
+  file: RulesFile, rawRules: readonly (RawRule | undefined)[], path: string,
+  env: Readonly<Record<string, string | undefined>>, report: Report,
+): CompiledRuleSet | undefined {
+  let failed = false;
+  const fail: Report = (p, m, o) => { failed = true; report(p, m, o); };
+
+  const apps = compileApps(file, env, fail);
+  const limits = compileLimits(file);
+  const seen = new Map<string, number>();
+  const rules: CompiledRule[] = [];
+  file.rules.forEach((data, i) => {
+    const name = (data as { name?: unknown } | null)?.name;
+    if (typeof name === 'string') {
+      const first = seen.get(name);
+      if (first !== undefined) fail(['rules', i, 'name'], `duplicate rule name (first defined as rules[${first}])`);
+      else seen.set(name, i);
+    }
+    const raw = rawRules[i];
+    if (!raw) {
+      failed = true;
+      checkLoose(data, ['rules', i], fail);
+      return;
+    }
+    const rule = compileRule(raw, ['rules', i], env, fail);
+    if (rule) rules.push(rule);
+  });
+  if (failed) return undefined;
+
+  const tokens = new Map<string, string>();
+  for (const app of apps?.values() ?? []) for (const t of app.drainTokens) tokens.set(t, app.name);
+  return Object.freeze({
+    path,
+    apps,
+    limits,
+    rules: Object.freeze(rules),
+    appForDrainToken: (token: string) => tokens.get(token),
+  });
+}
+
+/** A rule that failed the schema still has its regex and glob checked, so every error shows at once. */
+function checkLoose(data: unknown, at: YamlPath, fail: Report): void {
+  const match = (data as { match?: { message?: unknown; process?: unknown } } | null)?.match;
+  if (typeof match?.message === 'string') {
+    try { new RE2(match.message); } catch (e) { fail([...at, 'match', 'message'], regexError(e)); }
+  }
+  if (typeof match?.process === 'string') {
+    const g = compileGlob(match.process);
+    if (g.error) fail([...at, 'match', 'process'], g.error);
+  }
+}
+
+function regexError(e: unknown): string {
+  return `regex does not compile under RE2 (no backreferences or lookaround): ${(e as Error).message}`;
+}
+
+function compileApps(file: RulesFile, env: Readonly<Record<string, string | undefined>>, fail: Report): ReadonlyMap<string, AppEntry> | undefined {
+  if (!file.apps) return undefined;
+  const apps = new Map<string, AppEntry>();
+  const owner = new Map<string, string>();
+  for (const [name, raw] of Object.entries(file.apps)) {
+    (raw?.drain_tokens ?? []).forEach((t, j) => {
+      const other = owner.get(t);
+      if (other !== undefined) fail(['apps', name, 'drain_tokens', j], `drain token already belongs to app ${other}`);
+      owner.set(t, name);
+    });
+    if (raw?.redis_url !== undefined) checkSecret(raw.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', ['apps', name, 'redis_url'], env, fail);
+    if (raw?.heroku_api_token !== undefined) checkSecret(raw.heroku_api_token, /^\S+$/, 'a token', ['apps', name, 'heroku_api_token'], env, fail);
+    apps.set(name, Object.freeze({
+      name,
+      drainTokens: Object.freeze([...(raw?.drain_tokens ?? [])]),
+      ...(raw?.redis_url !== undefined ? { redisUrlRef: raw.redis_url } : {}),
+      ...(raw?.heroku_api_token !== undefined ? { herokuTokenRef: raw.heroku_api_token } : {}),
+    }));
+  }
+  return apps;
+}
+
+function compileLimits(file: RulesFile): Limits {
+  const l = file.limits;
+  const ms = (d: string | undefined, fallback: number) => (d === undefined ? fallback : parseDuration(d)!);
+  return Object.freeze({
+    perApp: Object.freeze({
+      maxFirings: l?.per_app?.max_firings ?? DEFAULT_LIMITS.perApp.maxFirings,
+      withinMs: ms(l?.per_app?.within, DEFAULT_LIMITS.perApp.withinMs),
+    }),
+    perProcessType: Object.freeze({ concurrency: l?.per_process_type?.concurrency ?? DEFAULT_LIMITS.perProcessType.concurrency }),
+    flapping: Object.freeze({
+      maxFirings: l?.flapping?.max_firings ?? DEFAULT_LIMITS.flapping.maxFirings,
+      withinMs: ms(l?.flapping?.within, DEFAULT_LIMITS.flapping.withinMs),
+    }),
+  });
+}
+
+/**
+ * Secret-bearing values stay `${VAR}` references (or literals); here they are only checked: every
+ * variable set, and the expanded value of the expected kind. Messages never include the value.
+ */
+function checkSecret(ref: string, shape: RegExp, what: string, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): void {
+  const unset = envRefs(ref).filter((n) => env[n] === undefined || env[n] === '');
+  if (unset.length > 0) {
+    for (const n of unset) fail(at, `environment variable ${n} is not set`);
+    return;
+  }
+  if (!shape.test(expandEnv(ref, env))) fail(at, `expected ${what}${envRefs(ref).length ? ` in ${envRefs(ref).map((n) => '${' + n + '}').join(', ')}` : ''}`);
+}
+
+function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): CompiledRule | undefined {
+  let ok = true;
+  const bad: Report = (p, m, o) => { ok = false; fail(p, m, o); };
+
+  const process = raw.match.process === undefined ? undefined : compileGlob(raw.match.process);
+  if (process?.error) bad([...at, 'match', 'process'], process.error);
+
+  let regex: RE2 | undefined;
+  let captureNames: string[] = [];
+  let literal = undefined as ReturnType<typeof requiredLiteral>;
+  if (raw.match.message !== undefined) {
+    try {
+      regex = new RE2(raw.match.message);
+      captureNames = [...raw.match.message.matchAll(NAMED_GROUP)].map((m) => m[1]!);
+      literal = requiredLiteral(raw.match.message);
+      // A pure literal (`^Error R14 `) is answered by startsWith/includes alone.
+      if (literal?.exact && captureNames.length === 0) regex = undefined;
+    } catch (e) {
+      bad([...at, 'match', 'message'], regexError(e));
+    }
+  }
+
+  const fields: [string, FieldCondition][] = [];
+  for (const [key, cond] of Object.entries(raw.match.fields ?? {})) {
+    const r = parseFieldCondition(cond);
+    if (r.error) bad([...at, 'match', 'fields', key], r.error);
+    else fields.push([key, r.condition!]);
+  }
+
+  const tpl = (source: string, p: YamlPath): Template | undefined => {
+    const r = parseTemplate(source);
+    for (const e of r.errors) bad(p, e);
+    for (const name of r.template?.captureNames ?? []) {
+      if (!captureNames.includes(name)) bad(p, `{{captures.${name}}}: the message regex has no named group (?<${name}>…)`);
+    }
+    return r.template;
+  };
+
+  const target = tpl(raw.target ?? RULE_DEFAULTS.target, [...at, 'target']);
+  if (target && templateUses(target, 'target')) bad([...at, 'target'], 'target cannot use {{target}}');
+
+  const count = raw.threshold?.count ?? RULE_DEFAULTS.thresholdCount;
+  if (count > RULE_BOUNDS.maxThresholdCount) bad([...at, 'threshold', 'count'], `count is at most ${RULE_BOUNDS.maxThresholdCount}`);
+  const withinMs = parseDuration(raw.threshold?.within ?? RULE_DEFAULTS.thresholdWithin)!;
+  if (withinMs < 1 || withinMs > RULE_BOUNDS.maxWithinMs) bad([...at, 'threshold', 'within'], 'within must be between 1ms and 7d');
+  const cooldownMs = parseDuration(raw.cooldown ?? RULE_DEFAULTS.cooldown)!;
+  // The window id is the firing time; a zero cooldown could give two firings one id.
+  if (cooldownMs < 1000 || cooldownMs > RULE_BOUNDS.maxCooldownMs) bad([...at, 'cooldown'], 'cooldown must be between 1s and 30d');
+
+  const actions: ActionTemplate[] = [];
+  raw.actions.forEach((a, j) => {
+    const compiled = compileAction(a, [...at, 'actions', j], tpl, env, bad);
+    if (compiled) actions.push(compiled);
+  });
+
+  if (!ok || !target) return undefined;
+  const usesFields = fields.length > 0 || target.usesFields || actions.some((a) => templatesOf(a).some((t) => t.usesFields));
+  return Object.freeze({
+    name: raw.name,
+    description: raw.description,
+    source: raw.match.source === 'any' ? undefined : (raw.match.source ?? RULE_DEFAULTS.source),
+    process: process?.matcher,
+    literal,
+    regex,
+    captureNames: Object.freeze(captureNames),
+    fields: Object.freeze(fields),
+    usesFields,
+    target,
+    count,
+    withinMs,
+    cooldownMs,
+    dryRun: raw.dry_run ?? false,
+    actions: Object.freeze(actions),
+  });
+}
+
+function templatesOf(a: ActionTemplate): Template[] {
+  switch (a.type) {
+    case 'redis-stop-key': return [a.key, a.value];
+    case 'sidekiq-stop': return [a.hostname];
+    case 'heroku-restart': return [a.dyno];
+    case 'notify': return [a.text];
+  }
+}
+
+function compileAction(
+  a: RawAction, at: YamlPath,
+  tpl: (s: string, p: YamlPath) => Template | undefined,
+  env: Readonly<Record<string, string | undefined>>, bad: Report,
+): ActionTemplate | undefined {
+  const ms = (d: string | undefined, fallback: string) => parseDuration(d ?? fallback)!;
+  switch (a.type) {
+    case 'redis-stop-key': {
+      if (a.redis_url !== undefined) checkSecret(a.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', [...at, 'redis_url'], env, bad);
+      const key = tpl(a.key ?? RULE_DEFAULTS.stopKey, [...at, 'key']);
+      const value = tpl(a.value ?? RULE_DEFAULTS.stopKeyValue, [...at, 'value']);
+      if (!key || !value) return undefined;
+      return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}) };
+    }
+    case 'sidekiq-stop': {
+      if (a.redis_url !== undefined) checkSecret(a.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', [...at, 'redis_url'], env, bad);
+      const hostname = tpl(a.hostname ?? RULE_DEFAULTS.sidekiqHostname, [...at, 'hostname']);
+      if (!hostname) return undefined;
+      return {
+        type: a.type, hostname,
+        ...(a.tag !== undefined ? { tag: a.tag } : {}),
+        ...(a.namespace !== undefined ? { namespace: a.namespace } : {}),
+        quietTimeoutMs: ms(a.quiet_timeout, RULE_DEFAULTS.quietTimeout),
+        stopTimeoutMs: ms(a.stop_timeout, RULE_DEFAULTS.stopTimeout),
+        ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}),
+      };
+    }
+    case 'heroku-restart': {
+      if (a.token !== undefined) checkSecret(a.token, /^\S+$/, 'a token', [...at, 'token'], env, bad);
+      const dyno = tpl(a.dyno ?? RULE_DEFAULTS.herokuRestartDyno, [...at, 'dyno']);
+      if (!dyno) return undefined;
+      return { type: a.type, scope: a.scope ?? RULE_DEFAULTS.herokuRestartScope, dyno, ...(a.token !== undefined ? { tokenRef: a.token } : {}) };
+    }
+    case 'notify': {
+      checkSecret(a.url, /^https?:\/\/[^\s/]+/, 'an http(s):// URL', [...at, 'url'], env, bad);
+      const text = tpl(a.text ?? RULE_DEFAULTS.notifyText, [...at, 'text']);
+      if (!text) return undefined;
+      return { type: a.type, urlRef: a.url, text };
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * `fields` conditions over logfmt values (SPEC §4): equality, or `> >= < <=` against a number
+ * with a unit (ms, s, MB, GB, pages, %), or against a percentage of another field
+ * (`> 90% sample#memory_quota`). Heroku writes memory as `512.00MB` in metrics and `591M` in R14
+ * lines (../shared/docs/heroku-drain-protocol.md §3.1), so M/G are read as MB/GB.
+ */
+type Op = '>' | '>=' | '<' | '<=';
+type Dimension = 'time' | 'memory' | 'pages' | 'percent' | 'none';
+
+export type FieldCondition =
+  | { readonly kind: 'equals'; readonly value: string }
+  | { readonly kind: 'compare'; readonly op: Op; readonly value: number; readonly dim: Dimension }
+  | { readonly kind: 'ratio'; readonly op: Op; readonly percent: number; readonly other: string };
+
+const UNITS: Record<string, { dim: Dimension; scale: number }> = {
+  '': { dim: 'none', scale: 1 },
+  ms: { dim: 'time', scale: 1 },
+  s: { dim: 'time', scale: 1000 },
+  MB: { dim: 'memory', scale: 1 },
+  GB: { dim: 'memory', scale: 1024 },
+  pages: { dim: 'pages', scale: 1 },
+  '%': { dim: 'percent', scale: 1 },
+};
+/** Values as Heroku writes them; the condition side accepts only the documented units. */
+const VALUE_UNITS: Record<string, { dim: Dimension; scale: number }> = { ...UNITS, M: UNITS.MB!, G: UNITS.GB! };
+
+const COMPARE = /^(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z%]*)$/;
+const RATIO = /^(>=|<=|>|<)\s*(\d+(?:\.\d+)?)%\s+([A-Za-z0-9_#.-]{1,100})$/;
+const VALUE = /^(-?\d+(?:\.\d+)?)([A-Za-z%]*)$/;
+
+export function parseFieldCondition(raw: string | number): { condition?: FieldCondition; error?: string } {
+  if (typeof raw === 'number') return { condition: { kind: 'equals', value: String(raw) } };
+  const text = raw.trim();
+  if (!/^[<>]/.test(text)) return { condition: { kind: 'equals', value: raw } };
+  const ratio = RATIO.exec(text);
+  if (ratio) return { condition: { kind: 'ratio', op: ratio[1] as Op, percent: Number(ratio[2]), other: ratio[3]! } };
+  const cmp = COMPARE.exec(text);
+  if (!cmp) return { error: `bad field condition ${JSON.stringify(raw)}: expected e.g. ">= 29000ms", "> 500MB" or "> 90% sample#memory_quota"` };
+  const unit = UNITS[cmp[3]!];
+  if (!unit) return { error: `bad unit ${JSON.stringify(cmp[3])} in ${JSON.stringify(raw)}: use ms, s, MB, GB, pages or %` };
+  return { condition: { kind: 'compare', op: cmp[1] as Op, value: Number(cmp[2]) * unit.scale, dim: unit.dim } };
+}
+
+/** A logfmt value as a number in its dimension's base unit, or undefined (empty, text, unknown unit). */
+export function readQuantity(value: string): { n: number; dim: Dimension } | undefined {
+  const m = VALUE.exec(value);
+  if (!m) return undefined;
+  const unit = VALUE_UNITS[m[2]!];
+  if (!unit) return undefined;
+  return { n: Number(m[1]) * unit.scale, dim: unit.dim };
+}
+
+function compare(op: Op, a: number, b: number): boolean {
+  switch (op) {
+    case '>': return a > b;
+    case '>=': return a >= b;
+    case '<': return a < b;
+    case '<=': return a <= b;
+  }
+}
+
+export function testCondition(c: FieldCondition, key: string, fields: ReadonlyMap<string, string>): boolean {
+  const raw = fields.get(key);
+  if (raw === undefined) return false;
+  if (c.kind === 'equals') return raw === c.value;
+  const q = readQuantity(raw);
+  if (!q) return false;
+  if (c.kind === 'compare') {
+    // A unitless condition compares the bare number; otherwise the dimensions must agree.
+    if (c.dim !== 'none' && q.dim !== c.dim) return false;
+    return compare(c.op, q.n, c.value);
+  }
+  const otherRaw = fields.get(c.other);
+  const other = otherRaw === undefined ? undefined : readQuantity(otherRaw);
+  if (!other || other.dim !== q.dim) return false;
+  return compare(c.op, q.n, (other.n * c.percent) / 100);
+}

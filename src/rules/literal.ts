@@ -1,0 +1,59 @@
+/**
+ * The prefilter of a message regex: a literal every matching line must contain, found by reading
+ * the pattern's leading run of plain characters. Conservative: when unsure (top-level `|`, flags,
+ * a class or group first), there is no literal and the regex alone decides.
+ */
+export interface RegexLiteral {
+  readonly text: string;
+  /** The pattern starts with `^`: the literal must be a prefix of the line. */
+  readonly anchored: boolean;
+  /** The whole pattern is `^?literal` with no groups: the literal test is the full match. */
+  readonly exact: boolean;
+}
+
+const META = new Set(['.', '[', ']', '(', ')', '{', '}', '*', '+', '?', '|', '^', '$', '\\']);
+const ESCAPABLE = /[.[\](){}*+?|^$\\/\- #:=<>"'!@%&,;~`]/;
+
+export function requiredLiteral(pattern: string): RegexLiteral | undefined {
+  if (hasTopLevelAlternation(pattern)) return undefined;
+  let i = 0;
+  const anchored = pattern.startsWith('^');
+  if (anchored) i = 1;
+  let text = '';
+  let lastLen = 0;
+  for (; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      const n = pattern[i + 1];
+      if (n === undefined || !ESCAPABLE.test(n)) break;
+      lastLen = text.length;
+      text += n;
+      i++;
+      continue;
+    }
+    if (META.has(c)) break;
+    lastLen = text.length;
+    text += c;
+  }
+  const next = pattern[i];
+  // `ab*`, `ab?`, `ab{0,2}`: the last character is optional, so it is not required.
+  if (next === '*' || next === '?' || next === '{') text = text.slice(0, lastLen);
+  if (text.length === 0) return undefined;
+  const exact = i === pattern.length;
+  return { text, anchored, exact };
+}
+
+function hasTopLevelAlternation(pattern: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') { i++; continue; }
+    if (inClass) { if (c === ']') inClass = false; continue; }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
+}

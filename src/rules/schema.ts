@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
+
+/**
+ * The shape of the rules file (SPEC §4), checked by zod over the parsed YAML. Structure, types,
+ * unknown keys and simple formats are caught here; what needs compiling (RE2, globs, templates,
+ * `${VAR}`, units, duplicates) is checked in compile.ts. Every issue keeps its path so load.ts can
+ * point at the YAML node.
+ */
+const duration = z.string({ error: 'expected a duration like 30s, 5m, 1h (<integer><ms|s|m|h|d>)' })
+  .regex(DURATION_PATTERN, { error: 'bad duration: expected <integer><ms|s|m|h|d>, e.g. 30s, 5m, 1h' });
+const text = z.string();
+const count = z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).min(1, { error: 'expected a positive integer' });
+
+const stopKey = z.strictObject({
+  type: z.literal('redis-stop-key'),
+  key: text.optional(),
+  value: text.optional(),
+  ttl: duration.optional(),
+  redis_url: text.optional(),
+});
+const sidekiqStop = z.strictObject({
+  type: z.literal('sidekiq-stop'),
+  hostname: text.optional(),
+  tag: text.optional(),
+  namespace: z.string().regex(/^[A-Za-z0-9:._-]{1,100}$/, { error: 'namespace: expected [A-Za-z0-9:._-]{1,100}' }).optional(),
+  quiet_timeout: duration.optional(),
+  stop_timeout: duration.optional(),
+  redis_url: text.optional(),
+});
+const herokuRestart = z.strictObject({
+  type: z.literal('heroku-restart'),
+  scope: z.enum(['dyno', 'process-type']).optional(),
+  dyno: text.optional(),
+  token: text.optional(),
+});
+const notify = z.strictObject({
+  type: z.literal('notify'),
+  url: text,
+  text: text.optional(),
+});
+
+export const ACTION_TYPES = ['redis-stop-key', 'sidekiq-stop', 'heroku-restart', 'notify'] as const;
+const action = z.discriminatedUnion('type', [stopKey, sidekiqStop, herokuRestart, notify]);
+
+const fieldCondition = z.union([z.string(), z.number()], { error: 'expected a value or a condition like ">= 29000ms"' });
+
+export const ruleSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9-]+$/, { error: 'rule name must match [a-z0-9-]+' }),
+  description: text.optional(),
+  match: z.strictObject({
+    source: z.enum(['heroku', 'app', 'any']).optional(),
+    process: text.optional(),
+    message: text.optional(),
+    fields: z.record(z.string(), fieldCondition).optional(),
+  }),
+  target: text.optional(),
+  threshold: z.strictObject({ count, within: duration.optional() }).optional(),
+  cooldown: duration.optional(),
+  dry_run: z.boolean().optional(),
+  actions: z.array(action).min(1, { error: 'a rule needs at least one action' }),
+});
+
+const app = z.strictObject({
+  drain_tokens: z.array(z.string().regex(/^d\.[0-9a-f-]{36}$/, { error: 'drain token must look like d.<uuid>' })).optional(),
+  redis_url: text.optional(),
+  heroku_api_token: text.optional(),
+});
+
+const window = z.strictObject({ max_firings: count.optional(), within: duration.optional() });
+
+export const rulesFileSchema = z.strictObject({
+  version: z.literal(1, { error: 'version must be 1' }),
+  apps: z.record(z.string().regex(/^[a-z][a-z0-9-]{1,99}$/, { error: 'app name must be a Heroku app name ([a-z][a-z0-9-]+)' }), app.nullable()).optional(),
+  /** Each rule is checked on its own (ruleSchema) so one broken rule does not hide the others' errors. */
+  rules: z.array(z.unknown()),
+  limits: z.strictObject({
+    per_app: window.optional(),
+    per_process_type: z.strictObject({ concurrency: count.optional() }).optional(),
+    flapping: window.optional(),
+  }).optional(),
+});
+
+export type RulesFile = z.output<typeof rulesFileSchema>;
+export type RawRule = z.output<typeof ruleSchema>;
+export type RawAction = RawRule['actions'][number];
