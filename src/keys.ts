@@ -32,6 +32,11 @@ export interface RedisKeys {
   herokuBudget(tokenHash: string): string;
   /** Steps of a job that have succeeded (hash step index → result), so retries skip them. */
   jobSteps(jobId: string): string;
+  /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
+   * against the limits nor decides differently. */
+  admission(firingId: string): string;
+  /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
+  herokuRemaining(tokenHash: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -47,6 +52,8 @@ export function redisKeys(prefix: string): RedisKeys {
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
     herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
     jobSteps: (jobId: string) => k('steps', part(jobId)),
+    admission: (firingId: string) => k('admit', part(firingId)),
+    herokuRemaining: (tokenHash: string) => k('heroku-remaining', part(tokenHash)),
   });
 }
 

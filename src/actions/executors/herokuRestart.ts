@@ -1,0 +1,129 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../../keys.js';
+import type { HerokuRestartActionSpec } from '../../rules/Firing.js';
+import { PermanentStepError, type Executor } from '../Executor.js';
+import { RetryLaterError } from '../RetryLaterError.js';
+import { takeHerokuBudget } from '../scripts/herokuBudget.js';
+import { MALLET_USER_AGENT } from './userAgent.js';
+
+/**
+ * The account pool holds 4500 requests and refills 4500 per hour, shared by every token and tool
+ * of the account (../shared/docs/heroku-drain-protocol.md §4.2). mallet takes at most 10 % of it:
+ * 450 requests in any rolling hour, counted in Redis across every worker using the same token.
+ */
+export const HEROKU_BUDGET_PER_HOUR = 450;
+/** Below this `RateLimit-Remaining` the account is nearly out; wait for the pool to refill
+ * (75 per minute) rather than take the last requests or meet a 429. */
+export const HEROKU_MIN_REMAINING = 100;
+const HOUR_MS = 3_600_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Heroku app names (lowercase letters, digits, dashes) and app UUIDs both fit. */
+const APP_SHAPE = /^[a-z0-9][a-z0-9-]{0,99}$/;
+const DYNO_SHAPE = /^[a-z][a-z0-9_]*\.[0-9]+$/;
+const PROCESS_TYPE_SHAPE = /^[a-z][a-z0-9_]*$/;
+
+export interface HerokuRestartOptions {
+  apiUrl: string;
+  /** HEROKU_API_TOKEN; an action's `tokenRef` overrides it. */
+  defaultToken?: string;
+  /** mallet's own Redis, for the shared budget. */
+  redis: Redis;
+  keys: RedisKeys;
+  budgetPerHour?: number;
+  minRemaining?: number;
+}
+
+/** Restarts a dyno or a process type through the Platform API (SPEC §5): done on 202. */
+export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<HerokuRestartActionSpec> {
+  const base = opts.apiUrl.replace(/\/+$/, '');
+  return {
+    type: 'heroku-restart',
+    async run(action, ctx) {
+      const path = restartPath(action);
+      const token = action.tokenRef !== undefined ? ctx.resolveRef(action.tokenRef) : opts.defaultToken;
+      if (!token) throw new PermanentStepError('no Platform API token: set HEROKU_API_TOKEN or apps.<app>.heroku_api_token');
+      const tokenHash = createHash('sha256').update(token).digest('hex').slice(0, 16);
+      const keys = { budget: opts.keys.herokuBudget(tokenHash), remaining: opts.keys.herokuRemaining(tokenHash) };
+
+      const budget = await takeHerokuBudget(opts.redis, keys, ctx.now(), {
+        windowMs: HOUR_MS,
+        max: opts.budgetPerHour ?? HEROKU_BUDGET_PER_HOUR,
+        requestId: `${ctx.jobId}/${ctx.stepIndex}/${randomBytes(4).toString('hex')}`,
+        minRemaining: opts.minRemaining ?? HEROKU_MIN_REMAINING,
+      });
+      if (!budget.ok) throw new RetryLaterError(`Platform API budget spent; retrying in ${Math.ceil(budget.waitMs / 1000)} s`, budget.waitMs);
+
+      const res = await send(`${base}${path}`, token);
+      const remaining = res.headers.get('ratelimit-remaining');
+      if (remaining !== null && /^\d+$/.test(remaining)) {
+        await opts.redis.set(keys.remaining, remaining, 'PX', 60_000);
+      }
+      const requestId = safeHeader(res.headers.get('request-id'));
+      const tail = `(Request-Id ${requestId ?? '-'}, RateLimit-Remaining ${remaining ?? '-'})`;
+      if (res.status === 202 || res.status === 200) {
+        await res.body?.cancel();
+        return { summary: `DELETE ${path} → ${res.status} ${tail}` };
+      }
+      const error = await readError(res);
+      const what = `DELETE ${path} → ${res.status} ${error.id}: ${error.message} ${tail}`;
+      if (res.status === 429 || res.status >= 500) throw new Error(what);
+      throw new PermanentStepError(what);
+    },
+  };
+}
+
+export function restartPath(action: HerokuRestartActionSpec): string {
+  if (!APP_SHAPE.test(action.app)) throw new PermanentStepError('heroku-restart: app name does not have the shape of a Heroku app name');
+  const app = encodeURIComponent(action.app);
+  if (action.scope === 'process-type') {
+    const type = action.dyno.includes('.') ? action.dyno.slice(0, action.dyno.indexOf('.')) : action.dyno;
+    if (!PROCESS_TYPE_SHAPE.test(type)) throw new PermanentStepError('heroku-restart: process type does not have the shape ^[a-z][a-z0-9_]*$');
+    return `/apps/${app}/formations/${encodeURIComponent(type)}`;
+  }
+  if (!DYNO_SHAPE.test(action.dyno)) throw new PermanentStepError('heroku-restart: dyno does not have the shape ^[a-z][a-z0-9_]*\\.[0-9]+$');
+  return `/apps/${app}/dynos/${encodeURIComponent(action.dyno)}`;
+}
+
+async function send(url: string, token: string): Promise<Response> {
+  try {
+    return await fetch(url, {
+      method: 'DELETE',
+      headers: {
+        Accept: 'application/vnd.heroku+json; version=3',
+        Authorization: `Bearer ${token}`,
+        'User-Agent': MALLET_USER_AGENT,
+      },
+      redirect: 'error',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch (err) {
+    // Network errors are retried; the message names the cause, never the token.
+    throw new Error(`Platform API unreachable: ${networkCause(err)}`);
+  }
+}
+
+async function readError(res: Response): Promise<{ id: string; message: string }> {
+  const text = (await res.text().catch(() => '')).slice(0, 4096);
+  try {
+    const body = JSON.parse(text) as { id?: unknown; message?: unknown };
+    return {
+      id: typeof body.id === 'string' ? body.id.slice(0, 100) : 'unknown',
+      message: typeof body.message === 'string' ? body.message.replace(/\s+/g, ' ').slice(0, 500) : res.statusText,
+    };
+  } catch {
+    return { id: 'unknown', message: res.statusText };
+  }
+}
+
+function safeHeader(value: string | null): string | undefined {
+  return value !== null && /^[A-Za-z0-9._-]{1,100}$/.test(value) ? value : undefined;
+}
+
+export function networkCause(err: unknown): string {
+  const e = err as { name?: string; cause?: { code?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
+  return e?.cause?.code ?? e?.name ?? 'network error';
+}
+

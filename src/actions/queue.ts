@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.js';
+import { MalletError } from '../errors.js';
+import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
+import type { Metrics } from '../metrics.js';
+import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
+import type { Limits } from '../rules/RuleSet.js';
+import { actionJobName, type ActionJobData, type ActionMode } from './ActionJob.js';
+import { admitFiring } from './scripts/admitFiring.js';
+
+export interface ActionQueueOptions {
+  /** mallet's own Redis; the queue works on a duplicate of it. */
+  connection: Redis;
+  queuePrefix: string;
+  keys: RedisKeys;
+  metrics: Metrics;
+  logger: Logger;
+  /** MALLET_DRY_RUN: every firing is recorded, nothing executed. */
+  dryRun: boolean;
+  getLimits: () => Limits;
+  clock?: Clock;
+  /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
+  submitTimeoutMs?: number;
+  /** Base delay of the exponential step backoff (2^(n-1) × this). */
+  backoffMs?: number;
+  attempts?: number;
+}
+
+const DAY_S = 24 * 3600;
+
+/**
+ * The durable side of the FiringSink: every firing becomes one `mallet-actions` job whose id is
+ * the firing id, after the storm guard and flapping limits decided its mode (SPEC §4 `limits`, §5).
+ */
+export class ActionQueue implements FiringSink {
+  readonly queue: Queue<ActionJobData>;
+  private readonly redis: Redis;
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: ActionQueueOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.redis = opts.connection.duplicate();
+    this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
+      connection: this.redis,
+      prefix: opts.queuePrefix,
+      defaultJobOptions: {
+        attempts: opts.attempts ?? 8,
+        backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
+        removeOnComplete: { age: 30 * DAY_S },
+        removeOnFail: { age: 90 * DAY_S },
+      },
+    });
+  }
+
+  async submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {
+    if (firings.length === 0) return [];
+    const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new MalletError('MALLET_STORE_UNAVAILABLE', `could not store ${firings.length} firing(s) within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([Promise.all(firings.map((f) => this.submitOne(f))), timeout]);
+    } catch (err) {
+      if (err instanceof MalletError) throw err;
+      throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async submitOne(firing: Firing): Promise<FiringOutcome> {
+    const now = this.clock();
+    const { mode, reason } = await this.decide(firing, now);
+    const submission = randomBytes(8).toString('hex');
+    const data: ActionJobData = { ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
+    await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
+    // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
+    // stored job is read back: another submission id means an earlier add won.
+    const stored = await this.queue.getJob(firing.id);
+    const outcome: FiringOutcome = stored && stored.data.submission !== submission ? 'duplicate' : OUTCOME[mode];
+    this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
+    this.opts.logger.info({ jobId: firing.id, rule: firing.rule, app: firing.app, target: firing.target, outcome }, 'firing stored');
+    return outcome;
+  }
+
+  private async decide(firing: Firing, now: number): Promise<{ mode: ActionMode; reason?: string }> {
+    if (firing.dryRun || this.opts.dryRun) {
+      // Dry-run firings do not count against the limits: a rule on trial must not hold live ones.
+      return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
+    }
+    const limits = this.opts.getLimits();
+    const { keys } = this.opts;
+    const admission = await admitFiring(this.redis, {
+      storm: keys.stormGuard(firing.app),
+      flapping: keys.flapping(firing.rule, firing.app, firing.target),
+      admission: keys.admission(firing.id),
+    }, firing.id, now, limits);
+    if (admission.mode === 'flapping') {
+      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatMs(limits.flapping.withinMs)} (limits.flapping)` };
+    }
+    if (admission.mode === 'held') {
+      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatMs(limits.perApp.withinMs)} (limits.per_app)` };
+    }
+    return { mode: 'execute' };
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+}
+
+const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping' };
+
+export function formatMs(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { Limits } from '../../rules/RuleSet.js';
+import { luaScript } from './redisScript.js';
+
+const SOURCE = `
+-- admitFiring: counts a firing against the storm guard and flapping limits and decides its mode,
+-- once per firing id.
+-- KEYS[1] storm guard sorted set of the app (member = firing id, score = time)
+-- KEYS[2] flapping sorted set of rule+app+target
+-- KEYS[3] admission string of the firing id (the mode decided the first time)
+-- ARGV[1] firing id  ARGV[2] now (ms)
+-- ARGV[3] per_app max  ARGV[4] per_app within (ms)  ARGV[5] flapping max  ARGV[6] flapping within (ms)
+-- ARGV[7] admission TTL (ms)
+-- Returns {mode, stormCount, flapCount, first}: mode execute | held | flapping; first = 1 when this
+-- call counted the firing, 0 when an earlier call had (counts are then 0).
+local prev = redis.call('GET', KEYS[3])
+if prev then return {prev, 0, 0, 0} end
+local id, now = ARGV[1], tonumber(ARGV[2])
+local function count(key, max, within)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - within)
+  redis.call('ZADD', key, 'NX', now, id)
+  -- Only "more than max" matters, so the newest max+1 are enough: the set stays bounded.
+  redis.call('ZREMRANGEBYRANK', key, 0, -(max + 2))
+  redis.call('PEXPIRE', key, within)
+  return redis.call('ZCARD', key)
+end
+local stormMax, flapMax = tonumber(ARGV[3]), tonumber(ARGV[5])
+local storm = count(KEYS[1], stormMax, tonumber(ARGV[4]))
+local flap = count(KEYS[2], flapMax, tonumber(ARGV[6]))
+local mode = 'execute'
+if flap > flapMax then mode = 'flapping' elseif storm > stormMax then mode = 'held' end
+redis.call('SET', KEYS[3], mode, 'PX', ARGV[7])
+return {mode, storm, flap, 1}
+`;
+
+const run = luaScript(SOURCE);
+
+export interface Admission {
+  readonly mode: 'execute' | 'held' | 'flapping';
+  readonly stormCount: number;
+  readonly flapCount: number;
+  readonly first: boolean;
+}
+
+export async function admitFiring(
+  redis: Redis,
+  keys: { storm: string; flapping: string; admission: string },
+  firingId: string,
+  now: number,
+  limits: Limits,
+): Promise<Admission> {
+  const ttl = Math.max(limits.perApp.withinMs, limits.flapping.withinMs, 3_600_000);
+  const [mode, storm, flap, first] = (await run(redis, [keys.storm, keys.flapping, keys.admission], [
+    firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
+  ])) as [string, number, number, number];
+  return {
+    mode: mode === 'held' || mode === 'flapping' ? mode : 'execute',
+    stormCount: Number(storm),
+    flapCount: Number(flap),
+    first: Number(first) === 1,
+  };
+}

@@ -1,0 +1,281 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.js';
+import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
+import type { Metrics } from '../metrics.js';
+import type { ResolvedAction } from '../rules/Firing.js';
+import type { Limits } from '../rules/RuleSet.js';
+import type { ActionJobData } from './ActionJob.js';
+import { expandRef } from './envRef.js';
+import { PermanentStepError, type Executor, type StepResult } from './Executor.js';
+import { defaultExecutors } from './executors/index.js';
+import type { NotifyStepContext } from './executors/notify.js';
+import { describeAction, notifyTextFor } from './notifyText.js';
+import { RetryLaterError } from './RetryLaterError.js';
+import { acquireRollingSlot, releaseRollingSlot } from './scripts/rollingSlot.js';
+
+export interface ActionWorkerOptions {
+  /** mallet's own Redis (queue, limits, steps; stop keys when no app Redis is configured). */
+  connection: Redis;
+  queuePrefix: string;
+  keys: RedisKeys;
+  metrics: Metrics;
+  logger: Logger;
+  /** For `${VAR}` references in job data, expanded when a step runs. */
+  env: Readonly<Record<string, string | undefined>>;
+  herokuApiUrl: string;
+  /** HEROKU_API_TOKEN; an action's tokenRef (apps.X.heroku_api_token) overrides it. */
+  herokuApiToken?: string;
+  getLimits: () => Limits;
+  /** apps.X.redis_url reference, used when an action names no Redis of its own. */
+  getAppRedisRef?: (app: string) => string | undefined;
+  /** Extra executors (e.g. sidekiq-stop); one with the type of a default replaces it. */
+  executors?: readonly Executor[];
+  concurrency?: number;
+  clock?: Clock;
+  lockDuration?: number;
+  stalledInterval?: number;
+  /** How long a job waits for a rolling slot before it looks again. */
+  rollingRetryMs?: number;
+  /** How long a rolling slot is held without renewal (a dead worker's slot frees after it). */
+  rollingLeaseMs?: number;
+  /** REDIS_TLS_INSECURE, applied to the apps' `rediss://` URLs too (Heroku Redis). */
+  redisTlsInsecure?: boolean;
+}
+
+export interface ActionWorker {
+  readonly worker: Worker<ActionJobData>;
+  /** Stops taking jobs and lets running ones finish; past the timeout they go back to the queue. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export interface StepRecord {
+  readonly type: ResolvedAction['type'];
+  readonly summary: string;
+  readonly at: number;
+  readonly warnings?: readonly string[];
+}
+
+const NINETY_DAYS_S = 90 * 24 * 3600;
+
+/** Runs `mallet-actions` jobs: each action a step, run once, in order (SPEC §5, §6). */
+export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
+  const clock = opts.clock ?? systemClock;
+  const { keys, metrics, logger } = opts;
+  const redis = opts.connection.duplicate();
+  const rollingRetryMs = opts.rollingRetryMs ?? 3000;
+  const leaseMs = opts.rollingLeaseMs ?? 60_000;
+  const shutdown = new AbortController();
+
+  const executors = new Map<string, Executor>();
+  for (const e of [
+    ...defaultExecutors({ apiUrl: opts.herokuApiUrl, defaultToken: opts.herokuApiToken, redis, keys }),
+    ...(opts.executors ?? []),
+  ]) executors.set(e.type, e);
+
+  const appRedis = new Map<string, Redis>();
+  const redisFor = (app: string) => (ref: string | undefined): Redis => {
+    const chosen = ref ?? opts.getAppRedisRef?.(app);
+    if (chosen === undefined) return redis;
+    const url = expandRef(chosen, opts.env);
+    if (!/^rediss?:\/\//.test(url)) throw new PermanentStepError('the app Redis URL must be redis:// or rediss://');
+    let conn = appRedis.get(url);
+    if (!conn) {
+      conn = new Redis(url, {
+        maxRetriesPerRequest: 2,
+        connectTimeout: 5000,
+        ...(url.startsWith('rediss://') && opts.redisTlsInsecure ? { tls: { rejectUnauthorized: false } } : {}),
+      });
+      // The URL may hold a password: log that it failed, not where.
+      conn.on('error', (err: Error & { code?: string }) => logger.warn({ app, code: err.code }, 'app Redis connection error'));
+      appRedis.set(url, conn);
+    }
+    return conn;
+  };
+
+  async function processJob(job: Job<ActionJobData>, token: string | undefined, cancel?: AbortSignal): Promise<{ mode: string; steps: StepRecord[] }> {
+    const data = job.data;
+    const jobId = job.id!;
+    const signal = cancel ? AbortSignal.any([shutdown.signal, cancel]) : shutdown.signal;
+    const stepsKey = keys.jobSteps(jobId);
+    const recorded = await redis.hgetall(stepsKey);
+    const steps: StepRecord[] = [];
+
+    if (data.mode === 'dry_run') {
+      for (const [i, action] of data.actions.entries()) {
+        await job.log(`step ${i + 1} ${action.type}: dry run, would ${describeAction(action)}`);
+        metrics.actionsTotal.inc({ type: action.type, outcome: 'dry_run' });
+      }
+      return { mode: data.mode, steps };
+    }
+
+    const held = data.mode === 'held' || data.mode === 'flapping';
+    if (held) {
+      await job.log(`${data.mode}: ${data.modeReason ?? ''}; only notify actions run`);
+      if (!data.actions.some((a) => a.type === 'notify')) {
+        await job.log(`${data.mode}: the rule has no notify action; this job is the record`);
+        logger.warn({ jobId, rule: data.rule, app: data.app, mode: data.mode }, 'actions held and no notify action to say so');
+      }
+    }
+
+    const rollingKey = keys.rolling(data.app, data.processType);
+    let holdsSlot = false;
+    let renew: NodeJS.Timeout | undefined;
+    if (!held) {
+      const concurrency = opts.getLimits().perProcessType.concurrency;
+      if (!(await acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + leaseMs, concurrency))) {
+        await job.log(`waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`);
+        await job.moveToDelayed(Date.now() + rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4), token);
+        throw new DelayedError();
+      }
+      holdsSlot = true;
+      renew = setInterval(() => {
+        acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + leaseMs, Number.MAX_SAFE_INTEGER)
+          .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not renew the rolling slot'));
+      }, Math.max(1000, Math.floor(leaseMs / 3)));
+      renew.unref();
+    }
+
+    let keepSlotMs: number | undefined;
+    try {
+      const anyDone = Object.keys(recorded).length > 0;
+      for (const [i, original] of data.actions.entries()) {
+        const label = `step ${i + 1} ${original.type}`;
+        const previous = recorded[String(i)];
+        if (previous !== undefined) {
+          await job.log(`${label}: already done, skipped`);
+          metrics.actionsTotal.inc({ type: original.type, outcome: 'skipped' });
+          steps.push(JSON.parse(previous) as StepRecord);
+          continue;
+        }
+        if (held && original.type !== 'notify') {
+          await job.log(`${label}: ${data.mode}, did not ${describeAction(original)}`);
+          metrics.actionsTotal.inc({ type: original.type, outcome: data.mode });
+          continue;
+        }
+        const action: ResolvedAction = original.type === 'notify' ? { ...original, text: notifyTextFor(data, original.text) } : original;
+        const executor = executors.get(action.type);
+        if (!executor) {
+          await job.log(`${label}: failed, no executor for action type "${action.type}" in this worker`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
+          throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
+        }
+        await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
+        let result: StepResult;
+        try {
+          const ctx: NotifyStepContext = {
+            jobId, app: data.app, rule: data.rule, target: data.target, stepIndex: i, job: data,
+            log: async (line) => { await job.log(`${label}: ${line}`); },
+            progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
+            resolveRef: (ref) => expandRef(ref, opts.env),
+            redisFor: redisFor(data.app),
+            signal,
+            logger: logger.child({ jobId, step: i + 1, type: action.type }),
+            now: clock,
+            sleep: (ms) => sleep(ms, signal),
+          };
+          result = await executor.run(action, ctx);
+        } catch (err) {
+          const message = errorMessage(err);
+          if (err instanceof PermanentStepError) {
+            await job.log(`${label}: failed permanently: ${message}`);
+            metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
+            throw new UnrecoverableError(`${label}: ${message}`);
+          }
+          if (err instanceof RetryLaterError || signal.aborted) {
+            const delay = err instanceof RetryLaterError ? err.delayMs : 0;
+            await job.log(`${label}: ${signal.aborted ? 'interrupted by shutdown, back to the queue' : `postponed: ${message}`}`);
+            metrics.actionsTotal.inc({ type: action.type, outcome: 'postponed' });
+            keepSlotMs = delay;
+            await job.moveToDelayed(Date.now() + delay, token);
+            throw new DelayedError();
+          }
+          const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${message}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
+          if (!last) keepSlotMs = backoffMs(job);
+          throw err;
+        }
+        const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
+        await redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec();
+        steps.push(record);
+        for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
+        await job.log(`${label}: done: ${result.summary}`);
+        metrics.actionsTotal.inc({ type: action.type, outcome: 'done' });
+        if (i === 0 && !anyDone && !held) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
+      }
+      await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
+      return { mode: data.mode, steps };
+    } finally {
+      if (renew) clearInterval(renew);
+      if (holdsSlot) {
+        // A remediation that will be retried keeps its slot through the backoff, so a second dyno
+        // of the same type is not taken down while the first is half done.
+        const release = keepSlotMs === undefined
+          ? releaseRollingSlot(redis, rollingKey, jobId)
+          : acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + keepSlotMs + leaseMs, Number.MAX_SAFE_INTEGER);
+        await release.catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not release the rolling slot'));
+      }
+    }
+  }
+
+  const workerConnection = opts.connection.duplicate({ maxRetriesPerRequest: null });
+  const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
+    connection: workerConnection,
+    prefix: opts.queuePrefix,
+    concurrency: opts.concurrency ?? 4,
+    ...(opts.lockDuration !== undefined ? { lockDuration: opts.lockDuration } : {}),
+    ...(opts.stalledInterval !== undefined ? { stalledInterval: opts.stalledInterval } : {}),
+  });
+  worker.on('failed', (job, err) => {
+    if (job && !(err instanceof DelayedError) && err.name !== 'DelayedError') {
+      logger.warn({ jobId: job.id, rule: job.data.rule, app: job.data.app, attemptsMade: job.attemptsMade, err: err.message }, 'action job attempt failed');
+    }
+  });
+  worker.on('completed', (job) => logger.info({ jobId: job.id, rule: job.data.rule, app: job.data.app, mode: job.data.mode }, 'action job done'));
+  worker.on('error', (err) => logger.error({ err: err.message }, 'action worker error'));
+
+  let closed: Promise<void> | undefined;
+  const close = (timeoutMs = 20_000): Promise<void> => {
+    closed ??= (async () => {
+      const graceful = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); })]);
+      clearTimeout(timer);
+      if (!inTime) {
+        // Long waits (Sidekiq quiet) stop and put their job back as delayed; what still runs after
+        // that is abandoned to BullMQ's stalled-job check, which hands it to another worker.
+        shutdown.abort();
+        const settled = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 2000); })]);
+        clearTimeout(timer);
+        if (!settled) await worker.close(true);
+      }
+      for (const conn of appRedis.values()) conn.disconnect();
+      redis.disconnect();
+      workerConnection.disconnect();
+    })();
+    return closed;
+  };
+  return { worker, close };
+}
+
+function backoffMs(job: Job): number {
+  const backoff = job.opts.backoff;
+  const delay = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0;
+  const type = typeof backoff === 'object' ? backoff.type : 'fixed';
+  return type === 'exponential' ? Math.pow(2, job.attemptsMade) * delay : delay;
+}
+
+function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 1000);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('aborted'));
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(timer); reject(new Error('aborted')); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
