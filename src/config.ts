@@ -50,8 +50,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const raw = str(name);
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < 1 || n > 65535) {
-      problems.push(`${name}=${JSON.stringify(raw)}: expected a TCP port number (1-65535)`);
+    if (!/^\d+$/.test(raw) || n > 65535) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a TCP port number (0-65535; 0 picks a free one)`);
       return fallback;
     }
     return n;

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -29,7 +29,8 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // A drain posts several times a second; per-request log lines would drown the useful ones.
+    logController: new LogController({ disableRequestLogging: true }),
     // Logplex's connections live for hours; keep them alive well past its 144 s idle close.
     keepAliveTimeout: 150_000,
     bodyLimit: 1024 * 1024,
