@@ -1,0 +1,65 @@
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { StepContext } from '../../src/actions/Executor.js';
+
+/**
+ * A StepContext for driving an executor directly against real Redis. `sleep` either waits for
+ * real (`clock: 'real'`, for real Sidekiq processes) or steps a simulated clock and runs
+ * `onTick` for every simulated `tickMs` elapsed (`clock: 'simulated'`), so protocol tests do not
+ * sleep at all.
+ */
+export interface RecordingStepContext extends StepContext {
+  readonly logs: string[];
+  readonly progressReports: Record<string, unknown>[];
+}
+
+export interface StepContextOptions {
+  readonly redis: Redis;
+  readonly jobId?: string;
+  readonly stepIndex?: number;
+  readonly signal?: AbortSignal;
+  readonly clock?: 'real' | 'simulated';
+  readonly tickMs?: number;
+  readonly onTick?: () => Promise<void>;
+}
+
+export function recordingStepContext(opts: StepContextOptions): RecordingStepContext {
+  const logs: string[] = [];
+  const progressReports: Record<string, unknown>[] = [];
+  const simulated = (opts.clock ?? 'simulated') === 'simulated';
+  const tickMs = opts.tickMs ?? 5000;
+  let now = 1_700_000_000_000;
+  let sinceTick = 0;
+  return {
+    jobId: opts.jobId ?? 'job-1',
+    app: 'my-app',
+    rule: 'sidekiq-memory',
+    target: 'worker.1',
+    stepIndex: opts.stepIndex ?? 0,
+    logs,
+    progressReports,
+    async log(line) {
+      logs.push(line);
+    },
+    async progress(data) {
+      progressReports.push(data);
+    },
+    resolveRef: (ref) => ref,
+    redisFor: () => opts.redis,
+    signal: opts.signal ?? new AbortController().signal,
+    logger: pino({ level: 'silent' }),
+    now: () => (simulated ? now : Date.now()),
+    async sleep(ms) {
+      if (!simulated) {
+        await new Promise((r) => setTimeout(r, ms));
+        return;
+      }
+      now += ms;
+      sinceTick += ms;
+      while (sinceTick >= tickMs) {
+        sinceTick -= tickMs;
+        await opts.onTick?.();
+      }
+    },
+  };
+}
