@@ -18,6 +18,8 @@ export interface RedisKeys {
   frameDone(drainToken: string, frameId: string): string;
   /** Sorted set of event ids in the threshold window of rule+app+target (score = event time). */
   window(rule: string, app: string, target: string): string;
+  /** Hash event id → trigger line for the members of the threshold window (last 20 kept). */
+  windowLines(rule: string, app: string, target: string): string;
   /** Hash event id → firing window, so a retried event that fired returns the same firing. */
   firedBy(rule: string, app: string, target: string): string;
   /** Present while rule+app+target is cooling down; value = the window that fired. */
@@ -45,6 +47,7 @@ export function redisKeys(prefix: string): RedisKeys {
     prefix,
     frameDone: (token: string, frameId: string) => k('frame', part(token), part(frameId)),
     window: (rule: string, app: string, target: string) => k('win', part(rule), part(app), part(target)),
+    windowLines: (rule: string, app: string, target: string) => k('winlines', part(rule), part(app), part(target)),
     firedBy: (rule: string, app: string, target: string) => k('fired', part(rule), part(app), part(target)),
     cooldown: (rule: string, app: string, target: string) => k('cool', part(rule), part(app), part(target)),
     stormGuard: (app: string) => k('storm', part(app)),
