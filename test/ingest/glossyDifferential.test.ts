@@ -21,7 +21,7 @@ import { samplePath } from '../support/samples.js';
  *
  * The empty messages (`… - ` with a trailing space) come out as "" from both.
  */
-const glossyParse = (line: string): Record<string, unknown> => (glossy as { Parse: { parse(s: string): Record<string, unknown> } }).Parse.parse(line);
+const glossyParse = (line: string): Record<string, unknown> => glossy.Parse.parse(line);
 
 const allLines = readdirSync(samplePath('lines')).filter((f) => f.endsWith('.txt')).sort().flatMap((file) =>
   readFileSync(samplePath('lines', file), 'utf8').split('\n').map((line, i) => ({ where: `${file}:${i + 1}`, line })).filter((l) => l.line));
