@@ -1,0 +1,108 @@
+# frozen_string_literal: true
+
+require "puma/plugin"
+require "redis"
+
+# Stops Puma gracefully when mallet writes this dyno's stop key (SPEC §5 `redis-stop-key`).
+#
+# A background thread polls GET <MALLET_STOP_KEY_PREFIX><DYNO> every MALLET_POLL_INTERVAL
+# seconds on MALLET_REDIS_URL (else REDIS_URL). When the key is present it is read and deleted
+# in one MULTI, so of several consumers exactly one acts, and Puma is asked to stop the way
+# SIGTERM would: no new connections, in-flight requests finish, then exit 0. On Heroku the dyno
+# manager then restarts the dyno with fresh memory.
+#
+# Redis being down never stops or crashes Puma: the error is logged and polling backs off.
+Puma::Plugin.create do
+  # No constants here: this block is class_eval'd, so they would land on Object.
+  def start(launcher)
+    @launcher = launcher
+    dyno = ENV["DYNO"].to_s
+    url = env_value("MALLET_REDIS_URL") || env_value("REDIS_URL")
+    if dyno.empty? || url.nil?
+      log "mallet: stop-key watcher off (#{dyno.empty? ? "DYNO" : "MALLET_REDIS_URL / REDIS_URL"} is unset)"
+      return
+    end
+    key = (env_value("MALLET_STOP_KEY_PREFIX") || "puma::stop::") + dyno
+    interval = poll_interval
+    log "mallet: watching stop key #{key} every #{interval}s"
+    in_background { watch(url, key, interval) }
+  end
+
+  def watch(url, key, interval)
+    redis = nil
+    failures = 0
+    loop do
+      begin
+        redis ||= connect(url)
+        reason = take(redis, key)
+        if failures.positive?
+          log "mallet: Redis reachable again"
+          failures = 0
+        end
+        if reason
+          log "mallet: stop key #{key} found (#{printable(reason)}): stopping gracefully"
+          @launcher.stop
+          return
+        end
+        sleep interval
+      rescue StandardError => e
+        # Redis down, DNS, TLS, auth: keep Puma serving and try again later.
+        failures += 1
+        delay = [interval * (2**[failures - 1, 10].min), 30.0].min
+        log "mallet: cannot poll stop key (#{e.class}: #{printable(e.message)}); retrying in #{delay}s" if failures <= 3 || (failures % 10).zero?
+        begin
+          redis&.close
+        rescue StandardError
+          nil
+        end
+        redis = nil
+        sleep delay
+      end
+    end
+  end
+
+  def take(redis, key)
+    value, = redis.multi do |tx|
+      tx.get(key)
+      tx.del(key)
+    end
+    value
+  end
+
+  def connect(url)
+    options = { url: url, connect_timeout: 2, read_timeout: 2, write_timeout: 2, reconnect_attempts: 0 }
+    # Heroku Redis serves TLS with a self-signed certificate (same switch as mallet's own).
+    if url.start_with?("rediss://") && env_value("REDIS_TLS_INSECURE") == "1"
+      options[:ssl_params] = { verify_mode: OpenSSL::SSL::VERIFY_NONE }
+    end
+    Redis.new(**options)
+  end
+
+  def poll_interval
+    raw = env_value("MALLET_POLL_INTERVAL")
+    value = raw ? Float(raw, exception: false) : nil
+    value && value.positive? ? value : 1.0
+  end
+
+  def env_value(name)
+    value = ENV[name]
+    value.nil? || value.empty? ? nil : value
+  end
+
+  # The value and error messages are data from elsewhere: one short printable line, and never a
+  # URL with its password.
+  def printable(text)
+    text.to_s.gsub(%r{(rediss?://)[^@\s]*@}, '\1[redacted]@').gsub(/[^[:print:]]/, "?")[0, 200]
+  end
+
+  # Puma 6+ moved logging to log_writer; Puma 5 has it on events.
+  def log(message)
+    if @launcher.respond_to?(:log_writer)
+      @launcher.log_writer.log(message)
+    elsif @launcher.respond_to?(:events)
+      @launcher.events.log(message)
+    else
+      $stdout.puts(message)
+    end
+  end
+end
