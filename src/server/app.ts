@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -28,7 +28,7 @@ export interface AppDeps {
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger,
+    loggerInstance: deps.logger as FastifyBaseLogger,
     // A drain posts several times a second; per-request log lines would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
     // Logplex's connections live for hours; keep them alive well past its 144 s idle close.

@@ -61,10 +61,10 @@ describe('POST /drains/:app', () => {
   it('401 without or with a wrong password, any user name accepted', async () => {
     const body = frame(drainLine('heroku', 'web.1', 'x'));
     expect((await postDrain(url, 'my-app', body, { password: 'wrong-password' })).status).toBe(401);
-    const none = await fetch(`${url}/drains/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1' }, body });
+    const none = await fetch(`${url}/drains/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1' }, body: new Uint8Array(body) });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic /);
-    const other = await fetch(`${url}/drains/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1', Authorization: 'Basic ' + Buffer.from(`heroku:${PASSWORD}`).toString('base64') }, body });
+    const other = await fetch(`${url}/drains/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1', Authorization: 'Basic ' + Buffer.from(`heroku:${PASSWORD}`).toString('base64') }, body: new Uint8Array(body) });
     expect(other.status).toBe(204);
     expect(seen).toHaveLength(1);
   });

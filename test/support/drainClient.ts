@@ -38,6 +38,6 @@ export async function postDrain(url: string, app: string, body: Buffer, opts: { 
       Authorization: basic(opts.password),
       ...opts.headers,
     },
-    body,
+    body: new Uint8Array(body),
   });
 }
