@@ -1,0 +1,147 @@
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { DEFAULT_CIPHERS, createServer as createTlsServer } from 'node:tls';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { ParsedBody } from './logplexFrames.js';
+import { LogplexStream } from './logplexStream.js';
+import type { SyslogMessage } from './SyslogMessage.js';
+
+export interface SyslogListenerOptions {
+  readonly port: number;
+  readonly host?: string;
+  /** PEM certificate and key: speak TLS (`syslog+tls://` drains). */
+  readonly tls?: { readonly cert: Buffer | string; readonly key: Buffer | string } | undefined;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /**
+   * Messages of one drain, in stream order. The connection is paused until it settles; a
+   * rejection closes the connection so logplex buffers and reconnects instead of sending on.
+   */
+  onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
+  readonly maxConnections?: number;
+}
+
+export interface SyslogListener {
+  listen(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * logplex's TLS drain client offers TLS 1.2 (and 1.1) with 128-bit AES suites only, GCM or CBC
+ * (heroku-drain-protocol.md §2, logplex_tls.erl). Node's defaults already carry the ECDHE ones;
+ * the plain-RSA AES-128 suites are added for clients without ECDHE.
+ */
+const TLS_CIPHERS = `${DEFAULT_CIPHERS}:AES128-GCM-SHA256:AES128-SHA256:AES128-SHA`;
+
+/** logplex closes an idle drain connection after 240 s plus up to 15 s of fuzz; allow a little more. */
+const IDLE_TIMEOUT_MS = 300_000;
+/** How long close() lets connections finish their batch before cutting them. */
+const CLOSE_GRACE_MS = 5_000;
+/** HOSTNAME of a syslog-drain message: the drain token, `d.` and a UUID. */
+const DRAIN_TOKEN = /^d\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A syslog drain endpoint: octet-counted RFC 5424 frames over TCP or TLS, one stream per connection. */
+export function createSyslogListener(opts: SyslogListenerOptions): SyslogListener {
+  const log = opts.logger.child({ component: 'syslog' });
+  const sockets = new Set<Socket>();
+  const onSocket = (socket: Socket) => serveConnection(socket, opts, log, sockets);
+  const server: Server = opts.tls
+    ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS }, onSocket)
+    : createTcpServer(onSocket);
+  if (opts.maxConnections !== undefined) server.maxConnections = opts.maxConnections;
+  server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
+
+  return {
+    listen: () => new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve({ port: typeof address === 'object' && address ? address.port : opts.port });
+      });
+    }),
+    close: () => new Promise<void>((resolve) => {
+      if (!server.listening) { resolve(); return; }
+      server.close(() => resolve());
+      for (const socket of sockets) socket.end();
+      const cut = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, CLOSE_GRACE_MS);
+      cut.unref();
+    }),
+  };
+}
+
+function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Set<Socket>): void {
+  sockets.add(socket);
+  const stream = new LogplexStream({ structuredData: true });
+  // While a batch is handed over the socket is paused, so TCP pushes back on logplex and at most
+  // one batch per connection is held.
+  let busy = false;
+  let ended = false;
+
+  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+  socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
+  socket.on('close', () => sockets.delete(socket));
+
+  const deliver = async (parsed: ParsedBody): Promise<void> => {
+    for (const issue of parsed.errors) opts.metrics.framesInvalidTotal.inc({ reason: issue.kind });
+    if (parsed.messages.length === 0) return;
+    for (const [token, messages] of byDrainToken(parsed.messages, opts.metrics)) {
+      await opts.onBatch(token, messages);
+    }
+  };
+
+  const run = (parsed: ParsedBody, then: () => void): void => {
+    if (parsed.messages.length === 0) {
+      void deliver(parsed);
+      then();
+      return;
+    }
+    busy = true;
+    socket.pause();
+    deliver(parsed).then(
+      () => {
+        busy = false;
+        then();
+      },
+      (err: unknown) => {
+        busy = false;
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
+        socket.destroy();
+      },
+    );
+  };
+
+  const finish = (): void => {
+    run(stream.end(), () => socket.end());
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    run(stream.push(chunk), () => {
+      if (ended) finish();
+      else if (!socket.destroyed) socket.resume();
+    });
+  });
+  socket.on('end', () => {
+    ended = true;
+    if (!busy) finish();
+  });
+}
+
+function byDrainToken(messages: SyslogMessage[], metrics: Metrics): Map<string, SyslogMessage[]> {
+  const groups = new Map<string, SyslogMessage[]>();
+  for (const m of messages) {
+    const token = m.hostname;
+    let group = groups.get(token);
+    if (group === undefined) {
+      // HOSTNAME picks the app downstream: only a drain-token shape may do that.
+      if (!DRAIN_TOKEN.test(token)) {
+        metrics.framesInvalidTotal.inc({ reason: 'bad-drain-token' });
+        continue;
+      }
+      group = [];
+      groups.set(token, group);
+    }
+    group.push(m);
+  }
+  return groups;
+}

@@ -1,0 +1,137 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSyslogListener, type SyslogListener } from '../../src/ingest/syslogListener.js';
+import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { fieldsOf, randomChunks, seededRandom, syslogStream } from './sampleBodies.js';
+
+const sample = syslogStream();
+let cert: { cert: Buffer; key: Buffer };
+
+beforeAll(() => {
+  // A throwaway self-signed certificate, made per run.
+  const dir = mkdtempSync(join(tmpdir(), 'mallet-syslog-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    cert = { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+interface Harness {
+  listener: SyslogListener;
+  port: number;
+  metrics: Metrics;
+  batches: Array<{ token: string; messages: SyslogMessage[] }>;
+  /** Resolves once `count` messages have been handed over. */
+  received(count: number): Promise<void>;
+}
+
+const open: SyslogListener[] = [];
+afterAll(async () => { await Promise.all(open.map((l) => l.close())); });
+
+async function start(tls: boolean, onBatch?: () => Promise<void>): Promise<Harness> {
+  const metrics = createMetrics(new Registry(), { defaults: false });
+  const batches: Harness['batches'] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const total = () => batches.reduce((n, b) => n + b.messages.length, 0);
+  const listener = createSyslogListener({
+    port: 0, host: '127.0.0.1', tls: tls ? cert : undefined, logger: pino({ level: 'silent' }), metrics,
+    onBatch: async (token, messages) => {
+      await onBatch?.();
+      batches.push({ token, messages });
+      for (const w of waiters) if (total() >= w.count) w.resolve();
+    },
+  });
+  open.push(listener);
+  const { port } = await listener.listen();
+  return {
+    listener, port, metrics, batches,
+    received: (count) => new Promise((resolve) => { if (total() >= count) resolve(); else waiters.push({ count, resolve }); }),
+  };
+}
+
+async function writeInPieces(socket: Socket, pieces: Buffer[]): Promise<void> {
+  for (const p of pieces) {
+    await new Promise<void>((resolve, reject) => socket.write(p, (err) => (err ? reject(err) : resolve())));
+    // Let the pieces arrive as separate reads now and then.
+    if (p.length % 3 === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
+function dial(port: number, tls: boolean, tlsOptions: Record<string, unknown> = {}): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = tls
+      ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...tlsOptions }, () => resolve(s))
+      : tcpConnect({ port, host: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+const invalid = async (metrics: Metrics, reason: string) =>
+  (await metrics.framesInvalidTotal.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+
+describe.each([false, true])('syslog listener (tls: %s)', (tls) => {
+  it('hands over syslog-stream.bin sent in random pieces, grouped by drain token', async () => {
+    let slow = 0;
+    const h = await start(tls, async () => { if (slow++ % 2) await new Promise((r) => setTimeout(r, 5)); });
+    for (const seed of [1, 2, 3]) {
+      const before = h.batches.reduce((n, b) => n + b.messages.length, 0);
+      const socket = await dial(h.port, tls);
+      await writeInPieces(socket, randomChunks(sample.bytes, seededRandom(seed), seed === 1 ? 7 : 600));
+      socket.end();
+      await h.received(before + sample.expected.length);
+    }
+    const all = h.batches.flatMap((b) => b.messages);
+    expect(all.map((m) => fieldsOf(m, true))).toEqual([...sample.expected, ...sample.expected, ...sample.expected]);
+    expect(new Set(h.batches.map((b) => b.token))).toEqual(new Set([sample.drainToken]));
+    expect(await invalid(h.metrics, 'overrun')).toBe(0);
+  });
+
+  it('counts invalid frames by reason and drops HOSTNAMEs that are not drain tokens', async () => {
+    const h = await start(tls);
+    const socket = await dial(h.port, tls);
+    const notToken = '<190>1 2024-11-14T03:12:07Z ../../etc app web.1 - - hi\n';
+    await writeInPieces(socket, [Buffer.from('garbage\n'), Buffer.from(`${Buffer.byteLength(notToken)} ${notToken}`), sample.bytes]);
+    socket.end();
+    await h.received(sample.expected.length);
+    expect(await invalid(h.metrics, 'no-length')).toBe(1);
+    expect(await invalid(h.metrics, 'bad-drain-token')).toBe(1);
+    expect(h.batches.flatMap((b) => b.messages)).toHaveLength(sample.expected.length);
+  });
+});
+
+describe('syslog listener over TLS as logplex dials it', () => {
+  it.each(['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-SHA256', 'AES128-GCM-SHA256', 'AES128-SHA256'])('accepts TLS 1.2 with %s', async (cipher) => {
+    const h = await start(true);
+    const socket = await dial(h.port, true, { maxVersion: 'TLSv1.2', ciphers: cipher });
+    const tlsSocket = socket as import('node:tls').TLSSocket;
+    expect(tlsSocket.getProtocol()).toBe('TLSv1.2');
+    expect(tlsSocket.getCipher().standardName.includes('AES_128')).toBe(true);
+    await writeInPieces(socket, [sample.bytes]);
+    socket.end();
+    await h.received(sample.expected.length);
+    expect(h.batches.flatMap((b) => b.messages)).toHaveLength(sample.expected.length);
+  });
+});
+
+describe('syslog listener close()', () => {
+  it('stops accepting and ends open connections', async () => {
+    const h = await start(false);
+    const socket = await dial(h.port, false);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('end', () => socket.end());
+    await h.listener.close();
+    await closed;
+    await expect(dial(h.port, false)).rejects.toThrow();
+  });
+});
