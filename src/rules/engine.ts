@@ -1,0 +1,46 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { DrainEvent } from '../ingest/DrainEvent.js';
+import type { RedisKeys } from '../keys.js';
+import type { Metrics } from '../metrics.js';
+import type { Firing } from './Firing.js';
+import type { CompiledRuleSet } from './CompiledRule.js';
+import { evaluateEvents } from './evaluate.js';
+import { RedisThresholdStore } from './thresholdScript.js';
+
+export interface RulesEngineOptions {
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Read per body, so a hot reload takes effect on the next body. */
+  readonly getRuleSet: () => CompiledRuleSet;
+  /** The time a line counts at in windows and cooldowns; default: when its body arrived. */
+  readonly clock?: (event: DrainEvent) => number;
+}
+
+/** Judges drain events against the current rules; thresholds and cooldowns live in Redis. */
+export class RulesEngine {
+  readonly #opts: RulesEngineOptions;
+  readonly #store: RedisThresholdStore;
+  readonly #clock: (event: DrainEvent) => number;
+
+  constructor(opts: RulesEngineOptions) {
+    this.#opts = opts;
+    this.#store = new RedisThresholdStore(opts.redis);
+    this.#clock = opts.clock ?? ((e) => e.receivedAt);
+  }
+
+  /** The firings this body caused (rejects when Redis cannot answer: the drain then says 503). */
+  async evaluate(events: readonly DrainEvent[]): Promise<Firing[]> {
+    const { firings } = await evaluateEvents(events, {
+      ruleSet: this.#opts.getRuleSet(),
+      store: this.#store,
+      keys: this.#opts.keys,
+      clock: this.#clock,
+      metrics: this.#opts.metrics,
+      logger: this.#opts.logger,
+    });
+    return firings;
+  }
+}
