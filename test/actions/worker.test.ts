@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { stopKeyExecutor } from '../../src/actions/executors/stopKey.js';
+import type { Executor } from '../../src/actions/Executor.js';
+import type { StopKeyActionSpec } from '../../src/rules/Firing.js';
+import { testRedisUrl } from '../support/redis.js';
+import { createHarness, jobLogs, makeFiring, metricValue, settled, startWebhook, type Harness } from './harness.js';
+
+let h: Harness;
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+  await h.close();
+});
+
+/** The real stop-key executor, counting its runs. */
+function countingStopKey(): { executor: Executor; runs: () => number } {
+  let runs = 0;
+  const executor: Executor<StopKeyActionSpec> = {
+    type: 'redis-stop-key',
+    run: (action, ctx) => { runs++; return stopKeyExecutor.run(action, ctx); },
+  };
+  return { executor: executor as Executor, runs: () => runs };
+}
+
+describe('action worker', () => {
+  it('a retried job does not repeat a step that succeeded', async () => {
+    h = createHarness('aw-retry');
+    const hook = await startWebhook();
+    closers.push(hook.close);
+    hook.statuses.push(500, 502);
+    const counting = countingStopKey();
+    const queue = h.queue();
+    h.worker({ env: { HOOK_URL: hook.url }, executors: [counting.executor] });
+    const firing = makeFiring({ actions: [h.stopAction('web.1'), { type: 'notify', urlRef: '${HOOK_URL}', text: 'stopping web.1' }] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('completed');
+    expect(job.attemptsMade).toBe(3); // two failed attempts and the one that completed
+    expect(counting.runs()).toBe(1);
+    expect(hook.bodies).toHaveLength(3);
+    expect(hook.bodies[2]).toMatchObject({ text: 'stopping web.1', rule: 'puma-memory', app: 'my-app', target: 'web.1', jobId: firing.id });
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs.filter((l) => l === 'step 1 redis-stop-key: already done, skipped')).toHaveLength(2);
+    expect(logs.filter((l) => l.startsWith('step 2 notify: failed, will retry'))).toHaveLength(2);
+    expect(logs.join('\n')).not.toContain('s3cr3t-token');
+    expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'notify', outcome: 'retry' })).toBe(2);
+    expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'notify', outcome: 'done' })).toBe(1);
+    const latency = (await h.metrics.registry.getSingleMetric('mallet_trigger_latency_seconds')!.get()).values.find((v) => (v as { metricName?: string }).metricName === 'mallet_trigger_latency_seconds_count');
+    expect(latency?.value).toBe(1);
+  });
+
+  it('an empty notify text becomes a summary of rule, app, dyno, first trigger line and actions', async () => {
+    h = createHarness('aw-text');
+    const hook = await startWebhook();
+    closers.push(hook.close);
+    const queue = h.queue();
+    h.worker({ env: { HOOK_URL: hook.url } });
+    const firing = makeFiring({ target: 'web.3', actions: [h.stopAction('web.3'), { type: 'notify', urlRef: '${HOOK_URL}', text: '' }] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(hook.bodies[0]!.text).toBe([
+      'mallet: rule *puma-memory* fired on *my-app* web.3',
+      '> 2023-04-06T19:13:35.126587+00:00 heroku[web.3]: Error R14 (Memory quota exceeded)',
+      `actions: SET ${h.stopKey('web.3')} PX 60000 on the app's Redis`,
+    ].join('\n'));
+  });
+
+  it('a notify answered 4xx fails the job for good', async () => {
+    h = createHarness('aw-4xx');
+    const hook = await startWebhook();
+    closers.push(hook.close);
+    hook.statuses.push(404);
+    const queue = h.queue();
+    h.worker({ env: { HOOK_URL: hook.url } });
+    const firing = makeFiring({ actions: [{ type: 'notify', urlRef: '${HOOK_URL}', text: 'x' }] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toBe('step 1 notify: notify: POST → 404');
+  });
+
+  it('an unset ${VAR} fails permanently naming the variable', async () => {
+    h = createHarness('aw-unset');
+    const queue = h.queue();
+    h.worker({ env: {} });
+    const firing = makeFiring({ actions: [{ type: 'notify', urlRef: '${MISSING_HOOK}', text: 'x' }] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('failed');
+    expect(job.failedReason).toContain('environment variable MISSING_HOOK is not set');
+  });
+
+  it('an action type without an executor fails permanently with a clear message', async () => {
+    h = createHarness('aw-unknown');
+    const queue = h.queue();
+    h.worker();
+    const firing = makeFiring({ target: 'worker.1', actions: [{ type: 'sidekiq-stop', hostname: 'worker.1', quietTimeoutMs: 1000, stopTimeoutMs: 1000 }] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toBe('no executor for action type "sidekiq-stop": this worker was started without it');
+  });
+
+  it('writes the stop key to the app Redis named by apps.X.redis_url', async () => {
+    h = createHarness('aw-appredis');
+    const queue = h.queue();
+    const appUrl = new URL(testRedisUrl());
+    appUrl.pathname = '/3';
+    h.worker({ env: { APP_REDIS: appUrl.toString() }, getAppRedisRef: (app) => (app === 'my-app' ? '${APP_REDIS}' : undefined) });
+    const firing = makeFiring({ actions: [h.stopAction('web.1')] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(await h.redis.exists(h.stopKey('web.1'))).toBe(0);
+    await h.redis.select(3);
+    expect(await h.redis.get(h.stopKey('web.1'))).toBe('1');
+    await h.redis.del(h.stopKey('web.1'));
+    await h.redis.select(0);
+  });
+});
