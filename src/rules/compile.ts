@@ -121,10 +121,8 @@ function compileLimits(file: RulesFile): Limits {
  */
 function checkSecret(ref: string, shape: RegExp, what: string, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): void {
   const unset = envRefs(ref).filter((n) => env[n] === undefined || env[n] === '');
-  if (unset.length > 0) {
-    for (const n of unset) fail(at, `environment variable ${n} is not set`);
-    return;
-  }
+  // load.ts has already reported each unset variable at this position.
+  if (unset.length > 0) return;
   if (!shape.test(expandEnv(ref, env))) fail(at, `expected ${what}${envRefs(ref).length ? ` in ${envRefs(ref).map((n) => '${' + n + '}').join(', ')}` : ''}`);
 }
 
