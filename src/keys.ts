@@ -34,6 +34,8 @@ export interface RedisKeys {
   herokuBudget(tokenHash: string): string;
   /** Steps of a job that have succeeded (hash step index → result), so retries skip them. */
   jobSteps(jobId: string): string;
+  /** A webhook nonce already seen (Logentries `X-Le-Nonce`), so a replayed alert is refused. */
+  alertNonce(provider: string, nonce: string): string;
   /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
    * against the limits nor decides differently. */
   admission(firingId: string): string;
@@ -55,6 +57,7 @@ export function redisKeys(prefix: string): RedisKeys {
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
     herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
     jobSteps: (jobId: string) => k('steps', part(jobId)),
+    alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (firingId: string) => k('admit', part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', part(tokenHash)),
   });

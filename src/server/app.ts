@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
 import type { IngestHandler } from '../ingest/IngestBatch.js';
 import { drainRoutes } from '../ingest/drainRoute.js';
+import { alertRoutes } from '../ingest/alertRoutes.js';
+import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
@@ -23,6 +25,9 @@ export interface AppDeps {
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   readonly drainDeadlineMs?: number;
+  /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
+  readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
+  readonly alertContext?: AlertContext;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -46,6 +51,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
   });
+  if (deps.alertProviders && deps.alertContext) {
+    await app.register(alertRoutes, {
+      providers: deps.alertProviders, context: deps.alertContext, getApps: deps.getApps, ingest: deps.ingest, logger: deps.logger,
+    });
+  }
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
   }

@@ -16,6 +16,7 @@ import { startActionWorker } from '../actions/worker.js';
 import { sidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
 import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
+import { alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 
@@ -145,6 +146,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         rulesLoaded: () => true,
         ingest: pipeline.ingest,
         queue: queue.queue,
+        alertProviders: alertProvidersFrom(config),
+        alertContext: {
+          now: () => Date.now(),
+          // Logentries nonces: remembered past the Date skew window, so a replay is refused.
+          claimNonce: async (provider, nonce) => (await redis.set(keys.alertNonce(provider, nonce), '1', 'EX', 15 * 60, 'NX')) === 'OK',
+        },
       });
       url = await app.listen({ port: config.port, host: config.host });
       const listening = app;

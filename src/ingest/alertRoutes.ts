@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AppEntry } from '../rules/RuleSet.js';
+import type { IngestHandler } from './IngestBatch.js';
+import type { AlertContext, AlertProvider } from './alerts/providers.js';
+
+/**
+ * `POST /alerts/:provider/:app` — a log service's alert turned into lines for the rules, through
+ * the same pipeline as the drains. A provider without its credentials is off (404).
+ */
+const APP_NAME = /^[a-z][a-z0-9-]{0,29}$/;
+
+export interface AlertRouteOptions {
+  readonly providers: ReadonlyMap<string, AlertProvider>;
+  readonly context: AlertContext;
+  readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
+  readonly ingest: IngestHandler;
+  readonly logger: Logger;
+}
+
+export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions): Promise<void> {
+  app.removeAllContentTypeParsers();
+  const raw = (_req: unknown, body: Buffer, done: (err: null, b: Buffer) => void) => done(null, body);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, raw);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, raw);
+
+  app.post<{ Params: { provider: string; app: string } }>('/alerts/:provider/:app', async (req, reply) => {
+    const provider = opts.providers.get(req.params.provider);
+    if (!provider) return reply.code(404).send({ error: 'no such alert provider, or its credentials are not set' });
+    const appName = req.params.app;
+    const apps = opts.getApps();
+    if (!APP_NAME.test(appName) || (apps && !apps.has(appName))) return reply.code(404).send({ error: 'app not listed' });
+    const body = req.body as Buffer;
+    const why = await provider.verify(req, body, opts.context);
+    if (why) {
+      opts.logger.warn({ provider: provider.name, app: appName, why }, 'alert webhook refused');
+      return reply.code(401).send({ error: why });
+    }
+    let messages;
+    try {
+      messages = provider.messages(body);
+    } catch (err) {
+      return reply.code(400).send({ error: `unreadable payload: ${(err as Error).message}` });
+    }
+    try {
+      const result = await opts.ingest({
+        app: appName,
+        drainToken: `alert-${provider.name}`,
+        frameId: createHash('sha1').update(body).digest('hex'),
+        dedupe: true,
+        receivedAt: opts.context.now(),
+        messages,
+      });
+      return reply.code(200).send({ lines: result.lines, firings: result.firings, duplicate: result.duplicate });
+    } catch (err) {
+      opts.logger.error({ provider: provider.name, app: appName, err: (err as Error).message }, 'could not store an alert');
+      return reply.code(503).send({ error: 'store unavailable, retry' });
+    }
+  });
+}
