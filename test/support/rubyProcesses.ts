@@ -129,3 +129,29 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     };
   }
 }
+
+const REPO = new URL('../..', import.meta.url).pathname;
+
+/**
+ * Real `puma` (Debian's puma 5.6.5 or any on PATH) with the mallet plugin from contrib/puma and
+ * the small Rack app of test/e2e/fixtures/puma; WEB_CONCURRENCY > 0 runs it in cluster mode.
+ */
+export function spawnPuma(env: Record<string, string>): Spawned {
+  return spawnLogged(
+    'puma',
+    ['-I', join(REPO, 'contrib/puma/lib'), '-C', join(REPO, 'test/e2e/fixtures/puma/puma.rb'), join(REPO, 'test/e2e/fixtures/puma/config.ru')],
+    { cwd: REPO, env: { ...process.env, RACK_ENV: 'production', ...env } },
+  );
+}
+
+/**
+ * Real `sidekiq` (Debian's ruby-sidekiq 6.4.1 or any on PATH) requiring the jobs of
+ * test/e2e/fixtures/sidekiq/jobs.rb. `-t` is Sidekiq's shutdown timeout in seconds.
+ */
+export function spawnSidekiq(opts: { redisUrl: string; dyno: string; queue: string; timeoutS?: number; concurrency?: number }): Spawned {
+  return spawnLogged(
+    'sidekiq',
+    ['-r', join(REPO, 'test/e2e/fixtures/sidekiq/jobs.rb'), '-q', opts.queue, '-c', String(opts.concurrency ?? 2), '-t', String(opts.timeoutS ?? 25)],
+    { cwd: REPO, env: { ...process.env, REDIS_URL: opts.redisUrl, DYNO: opts.dyno, RACK_ENV: 'production', APP_ENV: 'production' } },
+  );
+}
