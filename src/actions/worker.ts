@@ -27,6 +27,8 @@ export interface ActionWorkerOptions {
   herokuApiUrl: string;
   /** HEROKU_API_TOKEN; an action's tokenRef (apps.X.heroku_api_token) overrides it. */
   herokuApiToken?: string;
+  /** Below this last-seen `RateLimit-Remaining` restarts wait for the account pool to refill. */
+  herokuMinRemaining?: number;
   getLimits: () => Limits;
   /** apps.X.redis_url reference, used when an action names no Redis of its own. */
   getAppRedisRef?: (app: string) => string | undefined;
@@ -70,7 +72,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
 
   const executors = new Map<string, Executor>();
   for (const e of [
-    ...defaultExecutors({ apiUrl: opts.herokuApiUrl, defaultToken: opts.herokuApiToken, redis, keys }),
+    ...defaultExecutors({ apiUrl: opts.herokuApiUrl, defaultToken: opts.herokuApiToken, redis, keys, ...(opts.herokuMinRemaining !== undefined ? { minRemaining: opts.herokuMinRemaining } : {}) }),
     ...(opts.executors ?? []),
   ]) executors.set(e.type, e);
 

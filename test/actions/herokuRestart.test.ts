@@ -1,0 +1,180 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HEROKU_BUDGET_PER_HOUR, restartPath } from '../../src/actions/executors/herokuRestart.js';
+import type { HerokuRestartActionSpec } from '../../src/rules/Firing.js';
+import { ERRORS, startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
+import { createHarness, jobLogs, makeFiring, settled, type Harness } from './harness.js';
+
+let h: Harness;
+let api: FakeHerokuApi;
+
+const restart = (dyno: string, scope: 'dyno' | 'process-type' = 'dyno'): HerokuRestartActionSpec => ({ type: 'heroku-restart', app: 'my-app', scope, dyno });
+
+describe('heroku-restart', () => {
+  afterEach(async () => {
+    await h.close();
+    await api.close();
+  });
+
+  it('sends the exact Platform API request and is done on 202', async () => {
+    h = createHarness('hr-exact');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok-default' });
+    const firing = makeFiring({ target: 'web.2', actions: [restart('web.2')] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests).toHaveLength(1);
+    const req = api.requests[0]!;
+    expect(req.method).toBe('DELETE');
+    expect(req.path).toBe('/apps/my-app/dynos/web.2');
+    expect(req.headers.accept).toBe('application/vnd.heroku+json; version=3');
+    expect(req.headers.authorization).toBe('Bearer tok-default');
+    expect(req.headers['user-agent']).toMatch(/^mallet\/\d+\.\d+\.\d+/);
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs.some((l) => /^step 1 heroku-restart: done: DELETE \/apps\/my-app\/dynos\/web\.2 → 202 \(Request-Id [0-9a-f-]{36}, RateLimit-Remaining \d+\)$/.test(l))).toBe(true);
+    expect(logs.join('\n')).not.toContain('tok-default');
+  });
+
+  it('restarts a process type through /formations/{type} with the app token from the environment', async () => {
+    h = createHarness('hr-formation');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok-default', env: { APP_TOKEN: 'tok-app' } });
+    const firing = makeFiring({ target: 'web.2', actions: [{ ...restart('web.2', 'process-type'), tokenRef: '${APP_TOKEN}' }] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests.map((r) => `${r.method} ${r.path} ${String(r.headers.authorization)}`)).toEqual(['DELETE /apps/my-app/formations/web Bearer tok-app']);
+  });
+
+  it('429 then 202: retried with backoff and done', async () => {
+    h = createHarness('hr-429');
+    api = await startFakeHerokuApi();
+    api.respondWith([ERRORS.rateLimit(), { status: 202, body: {} }]);
+    const queue = h.queue();
+    // Floor 0: the retry comes from the job's backoff, not from waiting for the pool to refill.
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', herokuMinRemaining: 0 });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    const { state } = await settled(queue, firing.id);
+    expect(state).toBe('completed');
+    expect(api.requests.map((r) => r.path)).toEqual(['/apps/my-app/dynos/web.1', '/apps/my-app/dynos/web.1']);
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: failed, will retry: DELETE /apps/my-app/dynos/web.1 → 429 rate_limit: Your account reached the API rate limit Please wait'))).toBe(true);
+  });
+
+  it('429 with RateLimit-Remaining 0 and the default floor: the job waits for the pool instead of hammering', async () => {
+    h = createHarness('hr-429-wait');
+    api = await startFakeHerokuApi();
+    api.respondWith([ERRORS.rateLimit()]);
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    let postponed = false;
+    for (let i = 0; i < 400 && !postponed; i++) {
+      postponed = (await jobLogs(queue, firing.id)).some((l) => l.startsWith('step 1 heroku-restart: postponed'));
+      if (!postponed) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(postponed).toBe(true);
+    expect(await (await queue.queue.getJob(firing.id))!.getState()).toBe('delayed');
+    expect(api.requests).toHaveLength(1);
+  });
+
+  it('404: fails permanently with the API message in failedReason', async () => {
+    h = createHarness('hr-404');
+    api = await startFakeHerokuApi();
+    api.respondWith([ERRORS.notFound()]);
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ target: 'web.9', actions: [restart('web.9')] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/^step 1 heroku-restart: DELETE \/apps\/my-app\/dynos\/web\.9 → 404 not_found: Couldn't find that dyno\. /);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  it('the fake answers 406 without the Accept header, like the real API', async () => {
+    h = createHarness('hr-406');
+    api = await startFakeHerokuApi();
+    const res = await fetch(`${api.url}/apps/my-app/dynos/web.1`, { method: 'DELETE', headers: { Authorization: 'Bearer x' } });
+    expect(res.status).toBe(406);
+    expect(((await res.json()) as { id: string }).id).toBe('not_acceptable');
+    expect(res.headers.get('request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('without any token the step fails permanently, saying what to set', async () => {
+    h = createHarness('hr-notoken');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    const { state, job } = await settled(queue, firing.id);
+    expect(state).toBe('failed');
+    expect(job.failedReason).toContain('set HEROKU_API_TOKEN or apps.<app>.heroku_api_token');
+    expect(api.requests).toHaveLength(0);
+  });
+
+  it('over the shared hourly budget the job waits (delayed, no attempt spent) and the API is not called', async () => {
+    h = createHarness('hr-budget');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('sha256').update('tok').digest('hex').slice(0, 16);
+    const now = Date.now();
+    const members = Array.from({ length: HEROKU_BUDGET_PER_HOUR }, (_, i) => [now - i, `other-${i}`] as const).flat();
+    await h.redis.zadd(h.keys.herokuBudget(hash), ...members);
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    let state = '';
+    for (let i = 0; i < 400 && state !== 'delayed'; i++) {
+      state = await (await queue.queue.getJob(firing.id))!.getState();
+      if (state !== 'delayed') await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(state).toBe('delayed');
+    const job = (await queue.queue.getJob(firing.id))!;
+    expect(job.attemptsMade).toBe(0);
+    expect(api.requests).toHaveLength(0);
+    expect((await jobLogs(queue, firing.id)).some((l) => l.startsWith('step 1 heroku-restart: postponed: Platform API budget spent'))).toBe(true);
+  });
+
+  it('RateLimit-Remaining below the floor makes the next restart wait for the pool to refill', async () => {
+    h = createHarness('hr-remaining');
+    api = await startFakeHerokuApi({ remaining: 20 });
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const first = makeFiring({ target: 'web.1', actions: [restart('web.1')] });
+    await queue.submit([first]);
+    expect((await settled(queue, first.id)).state).toBe('completed');
+    const second = makeFiring({ target: 'worker.1', actions: [restart('worker.1')] });
+    await queue.submit([second]);
+    let state = '';
+    for (let i = 0; i < 400 && state !== 'delayed'; i++) {
+      state = await (await queue.queue.getJob(second.id))!.getState();
+      if (state !== 'delayed') await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(state).toBe('delayed');
+    expect(api.requests).toHaveLength(1);
+  });
+});
+
+describe('restartPath', () => {
+  it.each([
+    ['web.1', 'dyno', '/apps/my-app/dynos/web.1'],
+    ['web.1', 'process-type', '/apps/my-app/formations/web'],
+    ['worker', 'process-type', '/apps/my-app/formations/worker'],
+  ] as const)('%s (%s) → %s', (dyno, scope, path) => {
+    expect(restartPath({ type: 'heroku-restart', app: 'my-app', scope, dyno })).toBe(path);
+  });
+
+  it.each(['../../account', 'web.1/actions/stop', 'web.1?x=1', 'web%2e1', 'Web.1', 'web.'])('refuses the dyno %j', (dyno) => {
+    expect(() => restartPath({ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno })).toThrow(/shape/);
+  });
+
+  it.each(['../x', 'my app', 'My-App', 'a/b'])('refuses the app %j', (app) => {
+    expect(() => restartPath({ type: 'heroku-restart', app, scope: 'dyno', dyno: 'web.1' })).toThrow(/shape/);
+  });
+});
