@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { drainLine, frame, postDrain } from '../support/drainClient.js';
+import { spawnMallet } from '../support/malletProcess.js';
+
+/** `mallet serve` as a real process: start, answer, and stop gracefully on SIGTERM (SPEC §1, §6). */
+const redis = testRedis();
+const prefixes: string[] = [];
+afterAll(async () => { await cleanupPrefix(redis, ...prefixes); redis.disconnect(); });
+
+function rulesFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mallet-serve-'));
+  const file = join(dir, 'rules.yml');
+  writeFileSync(file, `version: 1
+rules:
+  - name: puma-r14
+    match: { process: "web.*", message: '^Error R14 ' }
+    actions:
+      - type: redis-stop-key
+`);
+  return file;
+}
+
+function baseEnv(extra: Record<string, string>): Record<string, string | undefined> {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: 'serve-test-password', ...extra };
+}
+
+describe('mallet serve', () => {
+  it('answers a logplex POST with 204 and exits 0 on SIGTERM', async () => {
+    const prefix = uniquePrefix('serve');
+    prefixes.push(prefix);
+    const m = spawnMallet(['serve'], { env: baseEnv({ REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix }) });
+    const listening = await m.waitForLog(/listening/);
+    const url = String(listening.url);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const res = await postDrain(url, 'my-app', frame(drainLine('heroku', 'web.9', 'State changed from starting to up')), { password: 'serve-test-password' });
+    expect(res.status).toBe(204);
+    m.child.kill('SIGTERM');
+    const { code } = await m.exited;
+    expect(code).toBe(0);
+    expect(m.output()).toMatch(/shutting down/);
+  });
+
+  it('without REDIS_URL starts an embedded redis-server on a unix socket and stops it on exit', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mallet-embedded-'));
+    const m = spawnMallet(['serve'], { cwd, env: baseEnv({ MALLET_RULES: rulesFile() }) });
+    const started = await m.waitForLog(/embedded redis-server/);
+    const socket = String(started.socket);
+    expect(socket).toBe(join(cwd, '.mallet/redis/redis.sock'));
+    const url = String((await m.waitForLog(/listening/)).url);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    m.child.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+    // Append-only file on (SPEC §1), and the server is gone with mallet.
+    expect(existsSync(join(dirname(socket), 'appendonlydir'))).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('without REDIS_URL and without redis-server on PATH, exits 1 saying how to fix it', async () => {
+    const m = spawnMallet(['serve'], { env: { ...baseEnv({ MALLET_RULES: rulesFile() }), PATH: dirname(process.execPath) } });
+    const { code } = await m.exited;
+    expect(code).toBe(1);
+    expect(m.output()).toMatch(/no redis-server is on PATH/);
+    expect(m.output()).toMatch(/apt-get install redis-server|REDIS_URL=/);
+  });
+
+  it('refuses to start in production without a drain password', async () => {
+    const m = spawnMallet(['serve'], { env: { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile() } });
+    expect((await m.exited).code).toBe(1);
+    expect(m.output()).toMatch(/MALLET_DRAIN_PASSWORD is required/);
+  });
+});
