@@ -1,0 +1,32 @@
+import type { DrainEvent } from '../ingest/DrainEvent.js';
+import { redisKeys } from '../keys.js';
+import type { ResolvedAction } from './Firing.js';
+import type { CompiledRuleSet } from './CompiledRule.js';
+import { evaluateEvents, type Evaluation } from './evaluate.js';
+import { MemoryThresholdStore } from './thresholdMemory.js';
+import { formatDuration } from './formatDuration.js';
+
+/**
+ * The engine without Redis, for `mallet test` and `mallet replay`: same matching, same templates,
+ * same threshold semantics (the in-memory mirror of the Lua script), time = the line's own clock.
+ */
+export class DryEvaluator {
+  readonly #store = new MemoryThresholdStore();
+  readonly #keys = redisKeys('dry');
+  constructor(readonly ruleSet: CompiledRuleSet) {}
+
+  evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
+    return evaluateEvents(events, { ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt });
+  }
+}
+
+/** An action as operators write it: durations as `60s`, refs as written. */
+export function describeAction(a: ResolvedAction): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a)) {
+    if (k.endsWith('Ms') && typeof v === 'number') out[k.slice(0, -2).replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = formatDuration(v);
+    else if (k === 'urlRef' || k === 'redisUrlRef' || k === 'tokenRef') out[k.replace('Ref', '').replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = String(v);
+    else out[k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = String(v);
+  }
+  return out;
+}
