@@ -30,107 +30,79 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 const LF = 0x0a;
 
-/** Buffer's own latin1 slicer skips toString's argument checks; header fields are ASCII-only. */
-type Latin1Sliceable = { latin1Slice(start: number, end: number): string };
-function latin1(buf: Buffer, start: number, end: number): string {
-  return (buf as unknown as Latin1Sliceable).latin1Slice(start, end);
-}
-
-/** Offsets of one message's fields inside `buf`; each field ends one byte (a space) before the next starts. */
-export interface SyslogFieldOffsets {
-  readonly pri: number;
-  readonly tsStart: number;
-  readonly hostStart: number;
-  readonly appStart: number;
-  readonly procStart: number;
-  readonly msgIdStart: number;
-  /** -1 when the transport carries no STRUCTURED-DATA. */
-  readonly sdStart: number;
-  /** End of MSGID, or of SD when present. */
-  readonly headerEnd: number;
-  readonly textStart: number;
-  /** End of the frame (exclusive). */
-  readonly end: number;
-  readonly byteLength: number;
+declare global {
+  interface Buffer {
+    /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */
+    latin1Slice(start: number, end: number): string;
+  }
 }
 
 export class BufferedSyslogMessage implements SyslogMessage {
-  readonly pri: number;
-  readonly byteLength: number;
-  readonly #buf: Buffer;
-  readonly #tsStart: number;
-  readonly #hostStart: number;
-  readonly #appStart: number;
-  readonly #procStart: number;
-  readonly #msgIdStart: number;
-  readonly #sdStart: number;
-  readonly #headerEnd: number;
-  readonly #textStart: number;
-  readonly #end: number;
-  #timestamp: string | undefined;
-  #hostname: string | undefined;
-  #appName: string | undefined;
-  #procId: string | undefined;
-  #msgId: string | undefined;
-  #message: string | undefined;
+  #timestamp: string | undefined = undefined;
+  #hostname: string | undefined = undefined;
+  #appName: string | undefined = undefined;
+  #procId: string | undefined = undefined;
+  #msgId: string | undefined = undefined;
+  #message: string | undefined = undefined;
 
-  constructor(buf: Buffer, o: SyslogFieldOffsets) {
-    this.#buf = buf;
-    this.pri = o.pri;
-    this.byteLength = o.byteLength;
-    this.#tsStart = o.tsStart;
-    this.#hostStart = o.hostStart;
-    this.#appStart = o.appStart;
-    this.#procStart = o.procStart;
-    this.#msgIdStart = o.msgIdStart;
-    this.#sdStart = o.sdStart;
-    this.#headerEnd = o.headerEnd;
-    this.#textStart = o.textStart;
-    this.#end = o.end;
-  }
+  /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
+  constructor(
+    readonly pri: number,
+    private readonly buf: Buffer,
+    private readonly tsStart: number,
+    private readonly hostStart: number,
+    private readonly appStart: number,
+    private readonly procStart: number,
+    private readonly msgIdStart: number,
+    /** -1 when the transport carries no STRUCTURED-DATA. */
+    private readonly sdStart: number,
+    /** End of MSGID, or of SD when present. */
+    private readonly headerEnd: number,
+    private readonly textStart: number,
+    /** End of the frame (exclusive). */
+    private readonly end: number,
+    /** The frame's LEN. */
+    readonly byteLength: number,
+  ) {}
 
   get timestamp(): string {
-    return (this.#timestamp ??= this.#ascii(this.#tsStart, this.#hostStart - 1));
+    return (this.#timestamp ??= this.buf.latin1Slice(this.tsStart, this.hostStart - 1));
   }
 
   get hostname(): string {
-    return (this.#hostname ??= internAscii(this.#buf, this.#hostStart, this.#appStart - 1));
+    return (this.#hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
   }
 
   get appName(): string {
-    return (this.#appName ??= internAscii(this.#buf, this.#appStart, this.#procStart - 1));
+    return (this.#appName ??= internAscii(this.buf, this.appStart, this.procStart - 1));
   }
 
   get procId(): string {
-    return (this.#procId ??= internAscii(this.#buf, this.#procStart, this.#msgIdStart - 1));
+    return (this.#procId ??= internAscii(this.buf, this.procStart, this.msgIdStart - 1));
   }
 
   get msgId(): string {
-    const end = this.#sdStart < 0 ? this.#headerEnd : this.#sdStart - 1;
-    return (this.#msgId ??= internAscii(this.#buf, this.#msgIdStart, end));
+    const end = this.sdStart < 0 ? this.headerEnd : this.sdStart - 1;
+    return (this.#msgId ??= internAscii(this.buf, this.msgIdStart, end));
   }
 
   get structuredData(): string | undefined {
-    if (this.#sdStart < 0) return undefined;
-    return this.#buf.toString('latin1', this.#sdStart, this.#headerEnd);
+    if (this.sdStart < 0) return undefined;
+    return this.buf.toString('latin1', this.sdStart, this.headerEnd);
   }
 
   get message(): string {
     if (this.#message === undefined) {
-      let end = this.#end;
-      if (end > this.#textStart && this.#buf[end - 1] === LF) end--;
-      if (end - this.#textStart > MAX_MESSAGE_BYTES) end = this.#textStart + MAX_MESSAGE_BYTES;
+      let end = this.end;
+      if (end > this.textStart && this.buf[end - 1] === LF) end--;
+      if (end - this.textStart > MAX_MESSAGE_BYTES) end = this.textStart + MAX_MESSAGE_BYTES;
       // Buffer#toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
-      this.#message = this.#buf.toString('utf8', this.#textStart, end);
+      this.#message = this.buf.toString('utf8', this.textStart, end);
     }
     return this.#message;
   }
 
-  #ascii(start: number, end: number): string {
-    return latin1(this.#buf, start, end);
-  }
-
-  /** Plain data, so tests and logs see the fields rather than private slots. */
+  /** Plain data, so tests and logs see the fields rather than offsets. */
   toJSON(): Record<string, unknown> {
     return {
       pri: this.pri, timestamp: this.timestamp, hostname: this.hostname, appName: this.appName,
@@ -152,7 +124,7 @@ const MAX_INTERNED = 48;
 
 function internAscii(buf: Buffer, start: number, end: number): string {
   const len = end - start;
-  if (len > MAX_INTERNED || len <= 0) return latin1(buf, start, end);
+  if (len > MAX_INTERNED || len <= 0) return buf.latin1Slice(start, end);
   const slot = (len * 31 + buf[start]! * 7 + buf[end - 1]! * 3 + buf[start + (len >> 1)]!) & (INTERN_SLOTS - 1);
   const known = internBytes[slot];
   if (known !== undefined && known.length === len) {
@@ -162,7 +134,7 @@ function internAscii(buf: Buffer, start: number, end: number): string {
     }
     if (same) return internStrings[slot]!;
   }
-  const s = latin1(buf, start, end);
+  const s = buf.latin1Slice(start, end);
   internBytes[slot] = Buffer.from(buf.subarray(start, end));
   internStrings[slot] = s;
   return s;

@@ -36,7 +36,6 @@ const MAX_HOSTNAME = 255;
 const MAX_APP_NAME = 48;
 const MAX_PROCID = 128;
 const MAX_MSGID = 32;
-const MAX_TIMESTAMP = 32;
 // logplex sends `-`; a long SD is not a Heroku frame and would make resync scans quadratic.
 const MAX_STRUCTURED_DATA = 2048;
 
@@ -65,8 +64,8 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   i++;
 
   const tsStart = i;
-  i = fieldEnd(buf, i, end, MAX_TIMESTAMP);
-  if (i < 0 || !isTimestamp(buf, tsStart, i)) return undefined;
+  i = timestampEnd(buf, i, end);
+  if (i < 0) return undefined;
   const hostStart = ++i;
   i = fieldEnd(buf, i, end, MAX_HOSTNAME);
   if (i < 0) return undefined;
@@ -95,9 +94,7 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else if (buf[i] === LF) textStart = i;
   else return undefined;
 
-  return new BufferedSyslogMessage(buf, {
-    pri, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, byteLength: end - start,
-  });
+  return new BufferedSyslogMessage(pri, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, end - start);
 }
 
 function isDigit(c: number): boolean {
@@ -107,11 +104,11 @@ function isDigit(c: number): boolean {
 /** End (the space) of a 1..max byte field of printable ASCII, or -1. */
 function fieldEnd(buf: Buffer, i: number, end: number, max: number): number {
   const start = i;
-  const limit = Math.min(end, start + max + 1);
+  const limit = end < start + max + 1 ? end : start + max + 1;
   while (i < limit) {
     const c = buf[i]!;
-    if (c === SP) return i === start ? -1 : i;
-    if (c < 0x21 || c > 0x7e) return -1;
+    // One compare for the common case: printable ASCII other than space.
+    if (c - 0x21 >>> 0 > 0x5d) return c === SP && i !== start ? i : -1;
     i++;
   }
   return -1;
@@ -164,29 +161,31 @@ function structuredDataEnd(buf: Buffer, i: number, end: number): number {
 }
 
 /**
- * `-`, or RFC 3339 as logplex writes it: YYYY-MM-DDTHH:MM:SS, 0–6 fraction digits (Heroku drops
- * trailing zeros), then Z or ±HH:MM. Checked by shape only; it is kept as sent.
+ * End (the space) of the TIMESTAMP, or -1: `-`, or RFC 3339 as logplex writes it,
+ * YYYY-MM-DDTHH:MM:SS, 0–6 fraction digits (Heroku drops trailing zeros), then Z or ±HH:MM.
+ * Checked by shape only; it is kept as sent.
  */
-function isTimestamp(buf: Buffer, start: number, end: number): boolean {
-  const len = end - start;
-  if (len === 1) return buf[start] === DASH;
-  if (len < 20) return false;
-  const b = start;
+function timestampEnd(buf: Buffer, b: number, end: number): number {
+  if (buf[b] === DASH) return b + 1 < end && buf[b + 1] === SP ? b + 1 : -1;
+  if (end - b < 21) return -1;
   if (!(isDigit(buf[b]!) && isDigit(buf[b + 1]!) && isDigit(buf[b + 2]!) && isDigit(buf[b + 3]!) && buf[b + 4] === DASH
     && isDigit(buf[b + 5]!) && isDigit(buf[b + 6]!) && buf[b + 7] === DASH && isDigit(buf[b + 8]!) && isDigit(buf[b + 9]!)
     && buf[b + 10] === UPPER_T && isDigit(buf[b + 11]!) && isDigit(buf[b + 12]!) && buf[b + 13] === COLON
     && isDigit(buf[b + 14]!) && isDigit(buf[b + 15]!) && buf[b + 16] === COLON && isDigit(buf[b + 17]!) && isDigit(buf[b + 18]!))) {
-    return false;
+    return -1;
   }
   let i = b + 19;
   if (buf[i] === DOT) {
     const f = ++i;
     while (i < end && isDigit(buf[i]!)) i++;
-    if (i === f || i - f > 6) return false;
+    if (i === f || i - f > 6) return -1;
   }
-  if (i === end - 1) return buf[i] === UPPER_Z;
-  if (i !== end - 6) return false;
-  const s = buf[i];
-  return (s === PLUS || s === DASH) && isDigit(buf[i + 1]!) && isDigit(buf[i + 2]!) && buf[i + 3] === COLON
-    && isDigit(buf[i + 4]!) && isDigit(buf[i + 5]!);
+  if (buf[i] === UPPER_Z) i++;
+  else if (i + 6 <= end) {
+    const s = buf[i];
+    if (!((s === PLUS || s === DASH) && isDigit(buf[i + 1]!) && isDigit(buf[i + 2]!) && buf[i + 3] === COLON
+      && isDigit(buf[i + 4]!) && isDigit(buf[i + 5]!))) return -1;
+    i += 6;
+  } else return -1;
+  return i < end && buf[i] === SP ? i : -1;
 }
