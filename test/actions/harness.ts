@@ -107,14 +107,16 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
   return values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((s, v) => s + v.value, 0);
 }
 
-/** A webhook receiver: answers from a queue of statuses (then 200) and keeps every body. */
+/** A webhook receiver: answers from a queue of statuses (then 200; 0 = never answer) and keeps every body. */
 export async function startWebhook(): Promise<{ url: string; bodies: Array<Record<string, unknown>>; statuses: number[]; close(): Promise<void> }> {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   const bodies: Array<Record<string, unknown>> = [];
   const statuses: number[] = [];
   app.post('/hook/:secret', async (req, reply) => {
     bodies.push(req.body as Record<string, unknown>);
-    return reply.code(statuses.shift() ?? 200).send({ ok: true });
+    const status = statuses.shift() ?? 200;
+    if (status === 0) await new Promise(() => {});
+    return reply.code(status).send({ ok: true });
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

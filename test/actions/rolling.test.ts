@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
+import { createHarness, makeFiring, settled, type Harness } from './harness.js';
+
+let h: Harness;
+let api: FakeHerokuApi;
+afterEach(async () => {
+  await h.close();
+  await api.close();
+});
+
+describe('rolling limit (limits.per_process_type)', () => {
+  it('ten web dynos firing at once with concurrency 1 are restarted one at a time', async () => {
+    h = createHarness('roll-one');
+    h.limits = { ...h.limits, perProcessType: { concurrency: 1 } };
+    api = await startFakeHerokuApi({ delayMs: 40 });
+    const queue = h.queue();
+    // Two workers, each willing to run several jobs at once: only the limit can serialise them.
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', concurrency: 5 });
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', concurrency: 5 });
+    const firings = Array.from({ length: 10 }, (_, i) => makeFiring({
+      target: `web.${i + 1}`,
+      actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: `web.${i + 1}` }],
+    }));
+    expect(await queue.submit(firings)).toEqual(Array(10).fill('enqueued'));
+    for (const f of firings) expect((await settled(queue, f.id, 30_000)).state).toBe('completed');
+    expect(api.requests.map((r) => r.path).sort()).toEqual(firings.map((f) => `/apps/my-app/dynos/${f.target}`).sort());
+    const spans = [...api.requests].sort((a, b) => a.startedAt - b.startedAt);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.startedAt).toBeGreaterThanOrEqual(spans[i - 1]!.endedAt);
+    expect(await h.redis.zcard(h.keys.rolling('my-app', 'web'))).toBe(0);
+  });
+
+  it('concurrency 2 lets two run together but never three, and other process types are not held back', async () => {
+    h = createHarness('roll-two');
+    h.limits = { ...h.limits, perProcessType: { concurrency: 2 } };
+    api = await startFakeHerokuApi({ delayMs: 60 });
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', concurrency: 10 });
+    const firings = [
+      ...Array.from({ length: 6 }, (_, i) => makeFiring({ target: `web.${i + 1}`, actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: `web.${i + 1}` }] })),
+      makeFiring({ target: 'worker.1', actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: 'worker.1' }] }),
+    ];
+    await queue.submit(firings);
+    for (const f of firings) expect((await settled(queue, f.id, 30_000)).state).toBe('completed');
+    const web = api.requests.filter((r) => r.path.includes('/web.'));
+    const maxOverlap = Math.max(...web.map((r) => web.filter((o) => o.startedAt < r.endedAt && r.startedAt < o.endedAt).length));
+    expect(maxOverlap).toBeLessThanOrEqual(2);
+    expect(api.requests).toHaveLength(7);
+    const worker1 = api.requests.find((r) => r.path.endsWith('/worker.1'))!;
+    expect(worker1.startedAt).toBeLessThan(Math.max(...web.map((r) => r.endedAt)));
+  });
+
+  it('a slot held by a dead worker frees itself when its lease runs out', async () => {
+    h = createHarness('roll-lease');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    // A worker that died while holding the only web slot; its lease has already run out.
+    await h.redis.zadd(h.keys.rolling('my-app', 'web'), Date.now() - 1, 'f-dead-job');
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: 'web.1' }] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(await h.redis.zscore(h.keys.rolling('my-app', 'web'), 'f-dead-job')).toBeNull();
+  });
+});
