@@ -26,7 +26,8 @@ const VALUE_UNITS: Record<string, { dim: Dimension; scale: number }> = { ...UNIT
 
 const COMPARE = /^(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z%]*)$/;
 const RATIO = /^(>=|<=|>|<)\s*(\d+(?:\.\d+)?)%\s+([A-Za-z0-9_#.-]{1,100})$/;
-const VALUE = /^(-?\d+(?:\.\d+)?)([A-Za-z%]*)$/;
+/** `591M(115.5%)` in R14 lines: the quantity, then a parenthesised percentage that is ignored. */
+const VALUE = /^(-?\d+(?:\.\d+)?)([A-Za-z%]*)(?:\([0-9.]*%\))?$/;
 
 export function parseFieldCondition(raw: string | number): { condition?: FieldCondition; error?: string } {
   if (typeof raw === 'number') return { condition: { kind: 'equals', value: String(raw) } };
