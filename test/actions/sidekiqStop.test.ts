@@ -77,7 +77,7 @@ describe('sidekiqStopExecutor', () => {
 
     const result = await sidekiqStopExecutor.run(w.action({ quietTimeoutMs: 20_000 }), ctx);
 
-    expect(result.warnings?.[0]).toMatch(/quiet_timeout \(20s\) expired on hostname worker\.1 with 1 job\(s\) busy; stopped anyway.*pushes unfinished jobs back/);
+    expect(result.warnings?.[0]).toMatch(/quiet_timeout \(20s\) expired on hostname worker\.1 in namespace \S+ with 1 job\(s\) busy; stopped anyway.*pushes unfinished jobs back/);
     expect(stuck.received).toEqual(['TSTP', 'TERM']);
     expect(stuck.exited).toBe(true);
     const lastQuiet = ctx.progressReports.filter((p) => p.phase === 'quiet').at(-1);

@@ -66,10 +66,15 @@ export const sidekiqStopExecutor: Executor<SidekiqStopActionSpec> = {
       return { done: pending.length === 0, report: { busy, processes: procs.length }, describe: `${busy} busy` };
     });
     if (quietWaitedS === undefined) {
-      const busy = live(await readSidekiqProcesses(redis, keys, quieting)).reduce((s, p) => s + p.busy, 0);
+      const procs = live(await readSidekiqProcesses(redis, keys, quieting));
+      const busy = procs.reduce((s, p) => s + p.busy, 0);
+      // `busy` is as of the last heartbeat (5-10 s old), so a process not yet reporting quiet may
+      // well be running a job it has not reported.
+      const notQuiet = procs.filter((p) => !p.quiet).length;
       warnings.push(
-        `quiet_timeout (${action.quietTimeoutMs / 1000}s) expired with ${busy} job(s) busy on ${where}; ` +
-          'stopped anyway: Sidekiq pushes unfinished jobs back to their queues',
+        `quiet_timeout (${action.quietTimeoutMs / 1000}s) expired on ${where} with ${busy} job(s) busy` +
+          (notQuiet > 0 ? ` and ${notQuiet} process(es) not yet reporting quiet` : '') +
+          '; stopped anyway: Sidekiq pushes unfinished jobs back to their queues',
       );
       await ctx.log(`sidekiq-stop ${where}: warning: ${warnings[0]}`);
     }
