@@ -66,7 +66,7 @@ export class BufferedSyslogMessage implements SyslogMessage {
   ) {}
 
   get timestamp(): string {
-    return (this.#timestamp ??= this.buf.latin1Slice(this.tsStart, this.hostStart - 1));
+    return (this.#timestamp ??= timestampText(this.buf, this.tsStart, this.hostStart - 1));
   }
 
   get hostname(): string {
@@ -109,6 +109,26 @@ export class BufferedSyslogMessage implements SyslogMessage {
       procId: this.procId, msgId: this.msgId, structuredData: this.structuredData, message: this.message,
     };
   }
+}
+
+/*
+ * Lines of one body fall within a few seconds: the `YYYY-MM-DDTHH:MM:SS` head of the last
+ * timestamp is kept as a string and reused while the bytes match, so only the fraction and
+ * offset are made per line.
+ */
+const TS_HEAD = 19;
+const lastHeadBytes = Buffer.alloc(TS_HEAD);
+let lastHead = '';
+
+function timestampText(buf: Buffer, start: number, end: number): string {
+  if (end - start <= TS_HEAD) return buf.latin1Slice(start, end);
+  let same = lastHead !== '';
+  for (let i = 0; same && i < TS_HEAD; i++) same = lastHeadBytes[i] === buf[start + i];
+  if (!same) {
+    lastHead = buf.latin1Slice(start, start + TS_HEAD);
+    buf.copy(lastHeadBytes, 0, start, start + TS_HEAD);
+  }
+  return lastHead + buf.latin1Slice(start + TS_HEAD, end);
 }
 
 /*
