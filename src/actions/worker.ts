@@ -32,6 +32,8 @@ export interface ActionWorkerOptions {
   getLimits: () => Limits;
   /** apps.X.redis_url reference, used when an action names no Redis of its own. */
   getAppRedisRef?: (app: string) => string | undefined;
+  /** apps.X.heroku_api_token reference, used when a heroku-restart names no token of its own. */
+  getAppHerokuTokenRef?: (app: string) => string | undefined;
   /** Extra executors (e.g. sidekiq-stop); one with the type of a default replaces it. */
   executors?: readonly Executor[];
   concurrency?: number;
@@ -72,7 +74,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
 
   const executors = new Map<string, Executor>();
   for (const e of [
-    ...defaultExecutors({ apiUrl: opts.herokuApiUrl, defaultToken: opts.herokuApiToken, redis, keys, ...(opts.herokuMinRemaining !== undefined ? { minRemaining: opts.herokuMinRemaining } : {}) }),
+    ...defaultExecutors({ apiUrl: opts.herokuApiUrl, defaultToken: opts.herokuApiToken, redis, keys, ...(opts.getAppHerokuTokenRef ? { appTokenRef: opts.getAppHerokuTokenRef } : {}), ...(opts.herokuMinRemaining !== undefined ? { minRemaining: opts.herokuMinRemaining } : {}) }),
     ...(opts.executors ?? []),
   ]) executors.set(e.type, e);
 

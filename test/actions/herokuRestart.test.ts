@@ -46,6 +46,17 @@ describe('heroku-restart', () => {
     expect(api.requests.map((r) => `${r.method} ${r.path} ${String(r.headers.authorization)}`)).toEqual(['DELETE /apps/my-app/formations/web Bearer tok-app']);
   });
 
+  it('uses apps.X.heroku_api_token when the action names no token', async () => {
+    h = createHarness('hr-apptoken');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok-default', env: { MY_APP_TOKEN: 'tok-my-app' }, getAppHerokuTokenRef: (app) => (app === 'my-app' ? '${MY_APP_TOKEN}' : undefined) });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests[0]!.headers.authorization).toBe('Bearer tok-my-app');
+  });
+
   it('429 then 202: retried with backoff and done', async () => {
     h = createHarness('hr-429');
     api = await startFakeHerokuApi();

@@ -43,6 +43,8 @@ describe('action worker', () => {
     expect(logs.filter((l) => l === 'step 1 redis-stop-key: already done, skipped')).toHaveLength(2);
     expect(logs.filter((l) => l.startsWith('step 2 notify: failed, will retry'))).toHaveLength(2);
     expect(logs.join('\n')).not.toContain('s3cr3t-token');
+    expect(JSON.stringify(job.data)).not.toContain('s3cr3t-token');
+    expect(JSON.stringify(job.returnvalue)).not.toContain('s3cr3t-token');
     expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'notify', outcome: 'retry' })).toBe(2);
     expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'notify', outcome: 'done' })).toBe(1);
     const latency = (await h.metrics.registry.getSingleMetric('mallet_trigger_latency_seconds')!.get()).values.find((v) => (v as { metricName?: string }).metricName === 'mallet_trigger_latency_seconds_count');

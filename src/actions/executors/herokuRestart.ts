@@ -26,8 +26,10 @@ const PROCESS_TYPE_SHAPE = /^[a-z][a-z0-9_]*$/;
 
 export interface HerokuRestartOptions {
   apiUrl: string;
-  /** HEROKU_API_TOKEN; an action's `tokenRef` overrides it. */
+  /** HEROKU_API_TOKEN; the app's `heroku_api_token` and then an action's `tokenRef` override it. */
   defaultToken?: string;
+  /** apps.X.heroku_api_token reference of an app. */
+  appTokenRef?: (app: string) => string | undefined;
   /** mallet's own Redis, for the shared budget. */
   redis: Redis;
   keys: RedisKeys;
@@ -42,7 +44,8 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
     type: 'heroku-restart',
     async run(action, ctx) {
       const path = restartPath(action);
-      const token = action.tokenRef !== undefined ? ctx.resolveRef(action.tokenRef) : opts.defaultToken;
+      const ref = action.tokenRef ?? opts.appTokenRef?.(action.app);
+      const token = ref !== undefined ? ctx.resolveRef(ref) : opts.defaultToken;
       if (!token) throw new PermanentStepError('no Platform API token: set HEROKU_API_TOKEN or apps.<app>.heroku_api_token');
       const tokenHash = createHash('sha256').update(token).digest('hex').slice(0, 16);
       const keys = { budget: opts.keys.herokuBudget(tokenHash), remaining: opts.keys.herokuRemaining(tokenHash) };
