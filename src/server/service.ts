@@ -117,6 +117,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         herokuApiUrl: config.herokuApiUrl,
         herokuApiToken: config.herokuApiToken,
         getLimits: () => ruleSet.limits,
+        // Read at execution: a reload that changes an app's Redis or token applies to queued jobs.
+        getAppRedisRef: (app) => ruleSet.apps?.get(app)?.redisUrlRef,
+        getAppHerokuTokenRef: (app) => ruleSet.apps?.get(app)?.herokuTokenRef,
+        redisTlsInsecure: config.redisTlsInsecure,
         executors: [sidekiqStopExecutor],
       });
       closers.push(() => worker.close(WORKER_CLOSE_MS));

@@ -33,7 +33,7 @@ describe('mallet serve', () => {
     const prefix = uniquePrefix('serve');
     prefixes.push(prefix);
     const m = spawnMallet(['serve'], { env: baseEnv({ REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix }) });
-    const listening = await m.waitForLog(/listening/);
+    const listening = await m.waitForLog(/mallet is listening/);
     const url = String(listening.url);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const res = await postDrain(url, 'my-app', frame(drainLine('heroku', 'web.9', 'State changed from starting to up')), { password: 'serve-test-password' });
@@ -50,7 +50,7 @@ describe('mallet serve', () => {
     const started = await m.waitForLog(/embedded redis-server/);
     const socket = String(started.socket);
     expect(socket).toBe(join(cwd, '.mallet/redis/redis.sock'));
-    const url = String((await m.waitForLog(/listening/)).url);
+    const url = String((await m.waitForLog(/mallet is listening/)).url);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
     m.child.kill('SIGTERM');
     expect((await m.exited).code).toBe(0);
@@ -60,7 +60,8 @@ describe('mallet serve', () => {
   });
 
   it('without REDIS_URL and without redis-server on PATH, exits 1 saying how to fix it', async () => {
-    const m = spawnMallet(['serve'], { env: { ...baseEnv({ MALLET_RULES: rulesFile() }), PATH: dirname(process.execPath) } });
+    // An empty PATH: mallet itself is started by absolute path.
+    const m = spawnMallet(['serve'], { env: { ...baseEnv({ MALLET_RULES: rulesFile() }), PATH: mkdtempSync(join(tmpdir(), 'mallet-nopath-')) } });
     const { code } = await m.exited;
     expect(code).toBe(1);
     expect(m.output()).toMatch(/no redis-server is on PATH/);

@@ -89,7 +89,7 @@ describe('mallet serve, end to end', () => {
     expect(jobs).toHaveLength(1);
     const id = jobs[0]!.id!;
     const done = await waitFor('the job to complete', async () => (await queue.getJob(id))?.finishedOn ? queue.getJob(id) : undefined);
-    expect(await done!.getState()).toBe('completed');
+    expect(await done!.getState(), `job failed: ${done!.failedReason}`).toBe('completed');
 
     const ttl = await redis.ttl(`${prefix}:puma::stop::web.1`);
     expect(ttl).toBeGreaterThan(0);

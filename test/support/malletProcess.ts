@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** tsx's loader by absolute URL, so the process may run in any working directory. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
 
 /** `mallet <args>` as a real process, from the TypeScript sources (no build needed). */
 export interface MalletProcess {
@@ -14,7 +17,7 @@ export interface MalletProcess {
 }
 
 export function spawnMallet(args: string[], opts: { env: Record<string, string | undefined>; cwd?: string }): MalletProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'src/cli/main.ts'), ...args], {
     cwd: opts.cwd ?? REPO,
     env: opts.env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
