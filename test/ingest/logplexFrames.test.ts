@@ -106,6 +106,18 @@ describe('parseLogplexBody framing', () => {
     expect(r.errors).toEqual([{ offset: 0, kind: 'overrun' }]);
   });
 
+  it('keeps each timestamp exactly when neighbours share its second or its offset', () => {
+    const stamps = [
+      '2024-11-14T03:12:07.801557+00:00', '2024-11-14T03:12:07.80155+00:00', '2024-11-14T03:12:07+00:00',
+      '2024-11-14T03:12:07.8-07:00', '2024-11-14T03:12:07.8Z', '2024-11-14T03:12:08.000001+00:00', '2024-11-14T03:12:07.1+00:00',
+    ];
+    const body = stamps.map((t) => frame(`<134>1 ${t} host heroku web.1 - m\n`)).join('');
+    const parsed = parseLogplexBody(Buffer.from(body)).messages;
+    // Read in reverse too, so no answer depends on the order fields are read in.
+    expect([...parsed].reverse().map((m) => m.timestamp).reverse()).toEqual(stamps);
+    expect(parseLogplexBody(Buffer.from(body)).messages.map((m) => m.timestamp)).toEqual(stamps);
+  });
+
   it('reads Z and numeric offsets and 0–6 fraction digits as sent', () => {
     const stamps = ['2024-11-14T03:12:07Z', '2024-11-14T03:12:07.1+00:00', '2024-11-14T03:12:07.123456-07:00', '-'];
     const body = stamps.map((t) => frame(`<134>1 ${t} host heroku web.1 - m\n`)).join('');
