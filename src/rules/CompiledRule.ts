@@ -17,6 +17,8 @@ export interface CompiledRule {
   readonly regex: RE2 | undefined;
   readonly captureNames: readonly string[];
   readonly fields: readonly (readonly [string, FieldCondition])[];
+  /** Substrings every line passing `fields` contains (`key=`, equality values): checked before logfmt. */
+  readonly fieldLiterals: readonly string[];
   /** Conditions or templates read logfmt fields: parse them (lazily) for this rule. */
   readonly usesFields: boolean;
   readonly target: Template;

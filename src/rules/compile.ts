@@ -182,6 +182,13 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
   });
 
   if (!ok || !target) return undefined;
+  // Necessary, not sufficient: the key with its `=`, and an equality's value, appear in the text.
+  const fieldLiterals = new Set<string>();
+  for (const [key, c] of fields) {
+    fieldLiterals.add(key + '=');
+    if (c.kind === 'equals' && c.value.length > 0 && !/["\\\s]/.test(c.value)) fieldLiterals.add(c.value);
+    if (c.kind === 'ratio') fieldLiterals.add(c.other + '=');
+  }
   const usesFields = fields.length > 0 || target.usesFields || actions.some((a) => templatesOf(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,
@@ -192,6 +199,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     regex,
     captureNames: Object.freeze(captureNames),
     fields: Object.freeze(fields),
+    fieldLiterals: Object.freeze([...fieldLiterals]),
     usesFields,
     target,
     count,

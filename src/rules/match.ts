@@ -44,6 +44,12 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
         for (const name of rule.captureNames) captures[name] = m.groups?.[name] ?? '';
       }
     }
+    if (rule.fieldLiterals.length > 0) {
+      message ??= event.message;
+      let present = true;
+      for (let j = 0; j < rule.fieldLiterals.length && present; j++) present = message.includes(rule.fieldLiterals[j]!);
+      if (!present) continue;
+    }
     if (rule.usesFields) {
       message ??= event.message;
       fields ??= message.includes('=') ? parseLogfmt(message) : NO_FIELDS;
