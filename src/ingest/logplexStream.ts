@@ -21,9 +21,15 @@ export class LogplexStream {
   readonly #structuredData: boolean;
   readonly #maxFrameBytes: number;
   readonly #state: ScanState = newScanState();
-  /** Unscanned tail: #pending[0, #pendingLength) starts at stream offset #offset. */
+  /**
+   * Unscanned bytes are #pending[#start, #length), starting at stream offset #offset. Bytes below
+   * #length are never written again (messages may view them): new bytes go after #length, and
+   * when the buffer is full the live part moves to a new one twice its size, so each byte is
+   * copied O(1) times whatever the read sizes.
+   */
   #pending: Buffer | undefined;
-  #pendingLength = 0;
+  #start = 0;
+  #length = 0;
   #offset = 0;
   #ended = false;
 
@@ -32,21 +38,26 @@ export class LogplexStream {
     this.#maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
+  /** Bytes held for an unfinished frame: at most about maxFrameBytes, whatever was pushed. */
+  get bufferedBytes(): number {
+    return this.#length - this.#start;
+  }
+
   push(chunk: Buffer): ParsedBody {
     const out: ParsedBody = { messages: [], errors: [], warnings: [] };
     if (this.#ended || chunk.length === 0) return out;
-    let buf: Buffer;
-    let length: number;
     if (this.#pending === undefined) {
       // Nothing held: scan the chunk itself, no copy.
-      buf = chunk;
-      length = chunk.length;
+      this.#pending = chunk;
+      this.#start = 0;
+      this.#length = chunk.length;
+      this.#scan(false, out);
+      // Keep only the unfinished tail, not the whole chunk it sits in.
+      if (this.#pending === chunk) this.#moveLive(Math.max(2 * (this.#length - this.#start), 4096));
     } else {
       this.#append(chunk);
-      buf = this.#pending;
-      length = this.#pendingLength;
+      this.#scan(false, out);
     }
-    this.#scan(buf, length, false, out);
     return out;
   }
 
@@ -55,38 +66,41 @@ export class LogplexStream {
     const out: ParsedBody = { messages: [], errors: [], warnings: [] };
     if (this.#ended) return out;
     this.#ended = true;
-    if (this.#pending !== undefined) this.#scan(this.#pending, this.#pendingLength, true, out);
+    if (this.#pending !== undefined) this.#scan(true, out);
     this.#pending = undefined;
-    this.#pendingLength = 0;
+    this.#start = this.#length = 0;
     return out;
   }
 
-  #scan(buf: Buffer, length: number, final: boolean, out: ParsedBody): void {
-    const opts: ScanOptions = { structuredData: this.#structuredData, final, maxFrameBytes: this.#maxFrameBytes, base: this.#offset };
-    const stop = scanFrames(buf, 0, length, opts, this.#state, out);
-    this.#offset += stop;
-    const rest = length - stop;
-    if (rest === 0) {
+  #scan(final: boolean, out: ParsedBody): void {
+    const buf = this.#pending!;
+    const opts: ScanOptions = {
+      structuredData: this.#structuredData, final, maxFrameBytes: this.#maxFrameBytes, base: this.#offset - this.#start,
+    };
+    const stop = scanFrames(buf, this.#start, this.#length, opts, this.#state, out);
+    this.#offset += stop - this.#start;
+    this.#start = stop;
+    if (stop === this.#length) {
       this.#pending = undefined;
-      this.#pendingLength = 0;
-    } else if (stop > 0 || buf !== this.#pending) {
-      // Messages may view `buf`: the tail moves to a fresh buffer rather than over them.
-      const next = Buffer.allocUnsafe(Math.max(rest * 2, 4096));
-      buf.copy(next, 0, stop, length);
-      this.#pending = next;
-      this.#pendingLength = rest;
+      this.#start = this.#length = 0;
     }
   }
 
   #append(chunk: Buffer): void {
-    const pending = this.#pending!;
-    const needed = this.#pendingLength + chunk.length;
-    if (needed > pending.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, pending.length * 2));
-      pending.copy(grown, 0, 0, this.#pendingLength);
-      this.#pending = grown;
+    if (this.#length + chunk.length > this.#pending!.length) {
+      this.#moveLive(Math.max(2 * (this.#length - this.#start + chunk.length), 4096));
     }
-    chunk.copy(this.#pending!, this.#pendingLength);
-    this.#pendingLength = needed;
+    chunk.copy(this.#pending!, this.#length);
+    this.#length += chunk.length;
+  }
+
+  /** The live bytes to a new buffer of `capacity`; the old one stays as it is for its messages. */
+  #moveLive(capacity: number): void {
+    if (this.#pending === undefined) return;
+    const next = Buffer.allocUnsafe(capacity);
+    this.#pending.copy(next, 0, this.#start, this.#length);
+    this.#length -= this.#start;
+    this.#start = 0;
+    this.#pending = next;
   }
 }

@@ -49,6 +49,27 @@ describe('LogplexStream', () => {
     expect(r.messages.map((m) => m.procId)).toEqual(['router']);
   });
 
+  it('holds at most about one frame whatever arrives, in whatever pieces', () => {
+    const max = 2000;
+    const inputs: Array<[string, Buffer]> = [
+      ['endless digits', Buffer.alloc(200_000, 0x31)],
+      ['a frame that never completes', Buffer.concat([Buffer.from('1999 <190>1 '), Buffer.alloc(200_000, 0x78)])],
+      ['back-to-back resync candidates', Buffer.from('x 1999 <'.repeat(25_000))],
+      ['oversized LENs', Buffer.from('99999 <'.repeat(30_000))],
+    ];
+    for (const [name, bytes] of inputs) {
+      const stream = new LogplexStream({ maxFrameBytes: max });
+      let most = 0;
+      for (const piece of randomChunks(bytes, seededRandom(bytes.length), 700)) {
+        stream.push(piece);
+        most = Math.max(most, stream.bufferedBytes);
+      }
+      expect(most, name).toBeLessThanOrEqual(max + 10);
+      stream.end();
+      expect(stream.bufferedBytes, name).toBe(0);
+    }
+  });
+
   it('reports an incomplete last frame at end()', () => {
     const stream = new LogplexStream();
     const cut = sample.bytes.subarray(0, 400);
