@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { ACTION_QUEUE } from '../../src/keys.js';
+import { startService, type Service } from '../../src/server/service.js';
+import { drainLine, frame, postDrain } from '../support/drainClient.js';
+
+/**
+ * SPEC §3/§6: Redis down during a POST → 503 inside logplex's 5 s, so logplex retries; after
+ * Redis is back, the retried frame (same Logplex-Frame-Id) makes exactly one job. Runs its own
+ * redis-server, since it has to stop it.
+ */
+const PASSWORD = 'outage-drain-password';
+const port = 30000 + Math.floor(Math.random() * 20000);
+const dir = mkdtempSync(join(tmpdir(), 'mallet-outage-'));
+let redisProc: ChildProcess | undefined;
+let service: Service;
+
+async function startRedis(): Promise<void> {
+  redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; i < 100; i++) {
+    try { await probe.connect(); if ((await probe.ping()) === 'PONG') break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  probe.disconnect();
+}
+
+async function stopRedis(): Promise<void> {
+  const p = redisProc!;
+  await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGTERM'); });
+}
+
+beforeAll(async () => {
+  await startRedis();
+  const rules = join(dir, 'rules.yml');
+  writeFileSync(rules, `version: 1
+rules:
+  - name: puma-r14
+    match: { process: "web.*", message: '^Error R14 ' }
+    actions: [ { type: redis-stop-key, ttl: 60s } ]
+`);
+  service = await startService({
+    config: loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules, LOG_LEVEL: 'silent' }, dir),
+    logger: pino({ level: 'silent' }),
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  if (redisProc && redisProc.exitCode === null) await stopRedis();
+});
+
+describe('Redis outage during a drain POST', () => {
+  it('answers 503 within 5 s while Redis is down, then the retried frame makes exactly one job', async () => {
+    const body = frame(drainLine('heroku', 'web.1', 'Process running mem=600M(117.2%)'), drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)'));
+    const headers = { 'Logplex-Frame-Id': 'DEADBEEF' + Date.now().toString(16).toUpperCase(), 'Logplex-Drain-Token': 'd.11111111-2222-4333-8444-555555555555', 'Logplex-Msg-Count': '2' };
+
+    await stopRedis();
+    const started = Date.now();
+    const down = await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers });
+    const elapsed = Date.now() - started;
+    expect(down.status).toBe(503);
+    // Logplex gives up on a request after 5 s (then counts it as a failure and retries anyway),
+    // so the 503 must come before that: the bound is the protocol's, not a performance target.
+    expect(elapsed).toBeLessThan(5000);
+    expect((await fetch(`${service.url}/readyz`)).status).toBe(503);
+
+    await startRedis();
+    for (let i = 0; i < 100 && (await fetch(`${service.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
+    }
+    const conn = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null });
+    const queue = new Queue(ACTION_QUEUE, { connection: conn });
+    const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized']);
+    expect(jobs.map((j) => j.data.target)).toEqual(['web.1']);
+    await queue.close();
+    conn.disconnect();
+  });
+});
