@@ -105,7 +105,6 @@ const contenders: Array<[string, () => number]> = [
   }],
 ];
 
-const gc = (globalThis as { gc?: () => void }).gc;
 const times = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
 // One warm-up round, not counted: lets the JIT settle on every contender.
 for (const [name, run] of contenders) {
@@ -113,8 +112,9 @@ for (const [name, run] of contenders) {
   if (lines !== totalLines) throw new Error(`${name} saw ${lines} lines, corpus has ${totalLines}`);
 }
 for (let r = 0; r < ROUNDS; r++) {
+  // No forced GC between runs: a full GC shrinks the young generation, and a parser that makes an
+  // object per line then pays for growing it back, which a running server never does.
   for (const [name, run] of contenders) {
-    gc?.();
     const t0 = process.hrtime.bigint();
     run();
     times.get(name)!.push(Number(process.hrtime.bigint() - t0) / 1e9);

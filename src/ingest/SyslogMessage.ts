@@ -1,3 +1,5 @@
+import { timestampText } from './syslogTimestamp.js';
+
 /**
  * One syslog message as logplex frames it, read straight from the bytes it arrived in.
  *
@@ -48,6 +50,9 @@ export class BufferedSyslogMessage implements SyslogMessage {
   /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
   constructor(
     readonly pri: number,
+    /** TIMESTAMP up to the seconds (or `-`) and its offset, shared with neighbouring lines. */
+    private readonly tsHead: string,
+    private readonly tsZone: string,
     private readonly buf: Buffer,
     private readonly tsStart: number,
     private readonly hostStart: number,
@@ -66,7 +71,7 @@ export class BufferedSyslogMessage implements SyslogMessage {
   ) {}
 
   get timestamp(): string {
-    return (this.#timestamp ??= timestampText(this.buf, this.tsStart, this.hostStart - 1));
+    return (this.#timestamp ??= timestampText(this.tsHead, this.tsZone, this.buf, this.tsStart, this.hostStart - 1));
   }
 
   get hostname(): string {
@@ -108,65 +113,6 @@ export class BufferedSyslogMessage implements SyslogMessage {
       pri: this.pri, timestamp: this.timestamp, hostname: this.hostname, appName: this.appName,
       procId: this.procId, msgId: this.msgId, structuredData: this.structuredData, message: this.message,
     };
-  }
-}
-
-/*
- * Lines of one body fall within a few seconds and share their UTC offset: the
- * `YYYY-MM-DDTHH:MM:SS` head and the offset of the last timestamp are kept as strings and reused
- * while the bytes match, so per line only the fraction is made, without a call into the runtime.
- * The shape was checked when the header was parsed (syslogHeader.ts).
- */
-const TS_HEAD = 19;
-const ZONE = 6;
-const lastHeadBytes = Buffer.alloc(TS_HEAD);
-let lastHead = '';
-const lastZoneBytes = Buffer.alloc(ZONE);
-let lastZone = '';
-const fromCharCode = String.fromCharCode;
-
-function timestampText(buf: Buffer, start: number, end: number): string {
-  if (end - start <= TS_HEAD) return buf.latin1Slice(start, end);
-  let same = lastHead !== '';
-  for (let i = 0; same && i < TS_HEAD; i++) same = lastHeadBytes[i] === buf[start + i];
-  if (!same) {
-    lastHead = buf.latin1Slice(start, start + TS_HEAD);
-    buf.copy(lastHeadBytes, 0, start, start + TS_HEAD);
-  }
-  let i = start + TS_HEAD;
-  let fraction = '';
-  if (buf[i] === 0x2e) {
-    let n = 1;
-    while (i + n < end && buf[i + n]! >= 0x30 && buf[i + n]! <= 0x39) n++;
-    fraction = fractionText(buf, i, n);
-    i += n;
-  }
-  let zone: string;
-  if (end - i === ZONE) {
-    let sameZone = lastZone !== '';
-    for (let k = 0; sameZone && k < ZONE; k++) sameZone = lastZoneBytes[k] === buf[i + k];
-    if (!sameZone) {
-      lastZone = buf.latin1Slice(i, end);
-      buf.copy(lastZoneBytes, 0, i, end);
-    }
-    zone = lastZone;
-  } else {
-    zone = buf.latin1Slice(i, end);
-  }
-  return lastHead + fraction + zone;
-}
-
-/** `.` and 0–6 digits (n bytes in all). */
-function fractionText(b: Buffer, i: number, n: number): string {
-  switch (n) {
-    case 1: return '.';
-    case 2: return fromCharCode(b[i]!, b[i + 1]!);
-    case 3: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!);
-    case 4: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!);
-    case 5: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!);
-    case 6: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!);
-    case 7: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!);
-    default: return b.latin1Slice(i, i + n);
   }
 }
 

@@ -1,4 +1,5 @@
 import { BufferedSyslogMessage, type SyslogMessage } from './SyslogMessage.js';
+import { readTimestamp, timestampParts } from './syslogTimestamp.js';
 
 /**
  * The header logplex writes in front of every line, read from bytes:
@@ -19,16 +20,11 @@ const SP = 0x20;
 const LT = 0x3c;
 const GT = 0x3e;
 const DASH = 0x2d;
-const COLON = 0x3a;
-const DOT = 0x2e;
-const PLUS = 0x2b;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const BACKSLASH = 0x5c;
 const QUOTE = 0x22;
 const EQUALS = 0x3d;
-const UPPER_T = 0x54;
-const UPPER_Z = 0x5a;
 const LF = 0x0a;
 
 // RFC 5424 §6 field lengths: they also bound how far a bad candidate is read while resynchronising.
@@ -64,8 +60,9 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   i++;
 
   const tsStart = i;
-  i = timestampEnd(buf, i, end);
+  i = readTimestamp(buf, i, end);
   if (i < 0) return undefined;
+  const { head, zone } = timestampParts;
   const hostStart = ++i;
   i = fieldEnd(buf, i, end, MAX_HOSTNAME);
   if (i < 0) return undefined;
@@ -94,7 +91,7 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else if (buf[i] === LF) textStart = i;
   else return undefined;
 
-  return new BufferedSyslogMessage(pri, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, end - start);
+  return new BufferedSyslogMessage(pri, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, end - start);
 }
 
 function isDigit(c: number): boolean {
@@ -158,34 +155,4 @@ function structuredDataEnd(buf: Buffer, i: number, end: number): number {
   }
   if (i === limit && limit < end) return -1;
   return i >= end || buf[i] === SP || buf[i] === LF ? i : -1;
-}
-
-/**
- * End (the space) of the TIMESTAMP, or -1: `-`, or RFC 3339 as logplex writes it,
- * YYYY-MM-DDTHH:MM:SS, 0–6 fraction digits (Heroku drops trailing zeros), then Z or ±HH:MM.
- * Checked by shape only; it is kept as sent.
- */
-function timestampEnd(buf: Buffer, b: number, end: number): number {
-  if (buf[b] === DASH) return b + 1 < end && buf[b + 1] === SP ? b + 1 : -1;
-  if (end - b < 21) return -1;
-  if (!(isDigit(buf[b]!) && isDigit(buf[b + 1]!) && isDigit(buf[b + 2]!) && isDigit(buf[b + 3]!) && buf[b + 4] === DASH
-    && isDigit(buf[b + 5]!) && isDigit(buf[b + 6]!) && buf[b + 7] === DASH && isDigit(buf[b + 8]!) && isDigit(buf[b + 9]!)
-    && buf[b + 10] === UPPER_T && isDigit(buf[b + 11]!) && isDigit(buf[b + 12]!) && buf[b + 13] === COLON
-    && isDigit(buf[b + 14]!) && isDigit(buf[b + 15]!) && buf[b + 16] === COLON && isDigit(buf[b + 17]!) && isDigit(buf[b + 18]!))) {
-    return -1;
-  }
-  let i = b + 19;
-  if (buf[i] === DOT) {
-    const f = ++i;
-    while (i < end && isDigit(buf[i]!)) i++;
-    if (i === f || i - f > 6) return -1;
-  }
-  if (buf[i] === UPPER_Z) i++;
-  else if (i + 6 <= end) {
-    const s = buf[i];
-    if (!((s === PLUS || s === DASH) && isDigit(buf[i + 1]!) && isDigit(buf[i + 2]!) && buf[i + 3] === COLON
-      && isDigit(buf[i + 4]!) && isDigit(buf[i + 5]!))) return -1;
-    i += 6;
-  } else return -1;
-  return i < end && buf[i] === SP ? i : -1;
 }

@@ -79,6 +79,9 @@ describe('parseLogplexBody framing', () => {
     ['no version', '<190> 2024-11-14T03:12:07+00:00 host app web.1 - x'],
     ['7 fraction digits', '<190>1 2024-11-14T03:12:07.1234567+00:00 host app web.1 - x'],
     ['no offset', '<190>1 2024-11-14T03:12:07 host app web.1 - x'],
+    ['a letter in the offset', '<190>1 2024-11-14T03:12:07+0a:00 host app web.1 - x'],
+    ['a letter in the seconds', '<190>1 2024-11-14T03:12:0a.5+00:00 host app web.1 - x'],
+    ['NUL bytes for a timestamp', '<190>1 \u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000+00:00 host app web.1 - x'],
     ['too few fields', '<190>1 2024-11-14T03:12:07Z host app'],
     ['control byte in APP-NAME', '<190>1 2024-11-14T03:12:07Z host a\u0001p web.1 - x'],
   ])('a frame with %s is a bad-header and the next frame is kept', (_name, msg) => {

@@ -1,0 +1,118 @@
+/**
+ * TIMESTAMP as logplex writes it: `-`, or RFC 3339 `YYYY-MM-DDTHH:MM:SS`, 0–6 fraction digits
+ * (Heroku drops trailing zeros, so the count varies), then `Z` or `±HH:MM`. Kept as sent.
+ *
+ * Lines of one body fall within a few seconds and share their offset, so the last head and
+ * offset seen are kept, as bytes and as strings: bytes equal to a head already checked need no
+ * second check, and the string made for them is reused. Per line only the fraction is left to
+ * make, and only if the timestamp is read.
+ */
+
+/** What the last readTimestamp found besides its end; reused so the hot path allocates nothing. */
+export const timestampParts = { head: '', zone: '' };
+
+/** `YYYY-MM-DDTHH:MM:SS` */
+export const TIMESTAMP_HEAD = 19;
+const ZONE = 6;
+
+const SP = 0x20;
+const DASH = 0x2d;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const PLUS = 0x2b;
+const UPPER_T = 0x54;
+const UPPER_Z = 0x5a;
+
+// Seeded with valid values so an all-zero input can never match an empty cache.
+let lastHead = '1970-01-01T00:00:00';
+const lastHeadBytes = Buffer.from(lastHead, 'latin1');
+let lastZone = '+00:00';
+const lastZoneBytes = Buffer.from(lastZone, 'latin1');
+
+/** The end (the space after it) of a TIMESTAMP starting at b, or -1; fills timestampParts. */
+export function readTimestamp(buf: Buffer, b: number, end: number): number {
+  if (buf[b] === DASH) {
+    if (b + 1 >= end || buf[b + 1] !== SP) return -1;
+    timestampParts.head = '-';
+    timestampParts.zone = '';
+    return b + 1;
+  }
+  if (end - b < TIMESTAMP_HEAD + 2) return -1;
+  let same = true;
+  for (let k = TIMESTAMP_HEAD - 1; k >= 0; k--) {
+    if (lastHeadBytes[k] !== buf[b + k]) { same = false; break; }
+  }
+  if (!same) {
+    if (!isHead(buf, b)) return -1;
+    lastHead = buf.latin1Slice(b, b + TIMESTAMP_HEAD);
+    buf.copy(lastHeadBytes, 0, b, b + TIMESTAMP_HEAD);
+  }
+  let i = b + TIMESTAMP_HEAD;
+  if (buf[i] === DOT) {
+    const f = ++i;
+    while (i < end && isDigit(buf[i]!)) i++;
+    if (i === f || i - f > 6) return -1;
+  }
+  let zone: string;
+  if (buf[i] === UPPER_Z) {
+    zone = 'Z';
+    i++;
+  } else {
+    if (i + ZONE > end) return -1;
+    let sameZone = true;
+    for (let k = 0; k < ZONE; k++) {
+      if (lastZoneBytes[k] !== buf[i + k]) { sameZone = false; break; }
+    }
+    if (!sameZone) {
+      if (!isZone(buf, i)) return -1;
+      lastZone = buf.latin1Slice(i, i + ZONE);
+      buf.copy(lastZoneBytes, 0, i, i + ZONE);
+    }
+    zone = lastZone;
+    i += ZONE;
+  }
+  if (i >= end || buf[i] !== SP) return -1;
+  timestampParts.head = lastHead;
+  timestampParts.zone = zone;
+  return i;
+}
+
+/** The timestamp text from its head and offset strings and the fraction bytes between them. */
+export function timestampText(head: string, zone: string, buf: Buffer, start: number, end: number): string {
+  if (head.length !== TIMESTAMP_HEAD) return head;
+  const fractionStart = start + TIMESTAMP_HEAD;
+  return head + fractionText(buf, fractionStart, end - zone.length - fractionStart) + zone;
+}
+
+const fromCharCode = String.fromCharCode;
+
+/** `.` and 1–6 digits (n bytes in all), made without a call into the runtime. */
+function fractionText(b: Buffer, i: number, n: number): string {
+  switch (n) {
+    case 0: return '';
+    case 2: return fromCharCode(b[i]!, b[i + 1]!);
+    case 3: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!);
+    case 4: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!);
+    case 5: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!);
+    case 6: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!);
+    case 7: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!);
+    default: return b.latin1Slice(i, i + n);
+  }
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHead(buf: Buffer, b: number): boolean {
+  return isDigit(buf[b]!) && isDigit(buf[b + 1]!) && isDigit(buf[b + 2]!) && isDigit(buf[b + 3]!) && buf[b + 4] === DASH
+    && isDigit(buf[b + 5]!) && isDigit(buf[b + 6]!) && buf[b + 7] === DASH && isDigit(buf[b + 8]!) && isDigit(buf[b + 9]!)
+    && buf[b + 10] === UPPER_T && isDigit(buf[b + 11]!) && isDigit(buf[b + 12]!) && buf[b + 13] === COLON
+    && isDigit(buf[b + 14]!) && isDigit(buf[b + 15]!) && buf[b + 16] === COLON && isDigit(buf[b + 17]!) && isDigit(buf[b + 18]!);
+}
+
+function isZone(buf: Buffer, i: number): boolean {
+  const s = buf[i];
+  return (s === PLUS || s === DASH) && isDigit(buf[i + 1]!) && isDigit(buf[i + 2]!) && buf[i + 3] === COLON
+    && isDigit(buf[i + 4]!) && isDigit(buf[i + 5]!);
+}
