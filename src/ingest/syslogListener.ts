@@ -44,7 +44,8 @@ const DRAIN_TOKEN = /^d\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 export function createSyslogListener(opts: SyslogListenerOptions): SyslogListener {
   const log = opts.logger.child({ component: 'syslog' });
   const sockets = new Set<Socket>();
-  const onSocket = (socket: Socket) => serveConnection(socket, opts, log, sockets);
+  const inFlight = new Set<Promise<void>>();
+  const onSocket = (socket: Socket) => serveConnection(socket, opts, log, sockets, inFlight);
   const server: Server = opts.tls
     ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS }, onSocket)
     : createTcpServer(onSocket);
@@ -60,17 +61,22 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
         resolve({ port: typeof address === 'object' && address ? address.port : opts.port });
       });
     }),
-    close: () => new Promise<void>((resolve) => {
-      if (!server.listening) { resolve(); return; }
-      server.close(() => resolve());
-      for (const socket of sockets) socket.end();
-      const cut = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, CLOSE_GRACE_MS);
-      cut.unref();
-    }),
+    close: async () => {
+      if (server.listening) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of sockets) socket.end();
+        const cut = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, CLOSE_GRACE_MS);
+        cut.unref();
+        await closed;
+        clearTimeout(cut);
+      }
+      // A batch being handed over when its connection closed still finishes before close() returns.
+      await Promise.allSettled([...inFlight]);
+    },
   };
 }
 
-function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Set<Socket>): void {
+function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Set<Socket>, inFlight: Set<Promise<void>>): void {
   sockets.add(socket);
   const stream = new LogplexStream({ structuredData: true });
   // While a batch is handed over the socket is paused, so TCP pushes back on logplex and at most
@@ -98,7 +104,10 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
     }
     busy = true;
     socket.pause();
-    deliver(parsed).then(
+    const delivery = deliver(parsed);
+    inFlight.add(delivery);
+    delivery.finally(() => inFlight.delete(delivery)).catch(() => {});
+    delivery.then(
       () => {
         busy = false;
         then();

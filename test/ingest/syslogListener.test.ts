@@ -134,4 +134,25 @@ describe('syslog listener close()', () => {
     await closed;
     await expect(dial(h.port, false)).rejects.toThrow();
   });
+
+  it('waits for a batch being handed over before it returns', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let entered!: () => void;
+    const inBatch = new Promise<void>((r) => { entered = r; });
+    const h = await start(false, async () => { entered(); await gate; });
+    const socket = await dial(h.port, false);
+    socket.on('end', () => socket.end());
+    const clientClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(sample.bytes);
+    await inBatch;
+    let closeReturned = false;
+    const closing = h.listener.close().then(() => { closeReturned = true; });
+    await clientClosed;
+    expect(closeReturned).toBe(false);
+    expect(h.batches).toHaveLength(0);
+    release();
+    await closing;
+    expect(h.batches.length).toBeGreaterThan(0);
+  });
 });
