@@ -35,8 +35,7 @@ describe('differential against glossy on lines/*.txt', () => {
     expect(allLines.length).toBe(274);
   });
 
-  const wrong: string[] = [];
-  it.each(allLines)('$where', ({ where, line }) => {
+  it.each(allLines)('$where', ({ line }) => {
     const buf = Buffer.from(line);
     const m = parseSyslogHeader(buf, 0, buf.length, { structuredData: false });
     expect(m).toBeDefined();
@@ -50,7 +49,6 @@ describe('differential against glossy on lines/*.txt', () => {
     // mallet's text is everything after `MSGID `, byte for byte.
     expect(m!.message).toBe(line.slice(line.indexOf(' - ') + 3));
     if (glossyTakesSd(m!.message)) {
-      wrong.push(where);
       expect(g.message).not.toBe(m!.message);
       expect(m!.message.endsWith(g.message as string)).toBe(true);
     } else {
@@ -59,6 +57,8 @@ describe('differential against glossy on lines/*.txt', () => {
   });
 
   it('glossy is wrong exactly on the 27 lines in the table', () => {
+    const wrong = allLines.filter(({ line }) => glossyParse(line).message !== line.slice(line.indexOf(' - ') + 3)).map((l) => l.where);
     expect(wrong).toHaveLength(27);
+    expect(wrong.filter((w) => w.startsWith('api-and-addons.txt'))).toEqual(['api-and-addons.txt:13', 'api-and-addons.txt:19']);
   });
 });
