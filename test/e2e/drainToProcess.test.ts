@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { findSidekiqProcesses, sidekiqKeys } from '../../src/actions/sidekiq/index.js';
+import { loadConfig } from '../../src/config.js';
+import { ACTION_QUEUE } from '../../src/keys.js';
+import { startService, type Service } from '../../src/server/service.js';
+import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
+import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned } from '../support/rubyProcesses.js';
+
+/**
+ * The whole graceful path with real processes: an R14 logplex body posted to `mallet serve` →
+ * a job on mallet-actions → the action worker → the app's Redis → the real Puma / Sidekiq on
+ * "the dyno" stops gracefully. mallet's own state is on the shared test Redis under unique
+ * prefixes; the app's Redis (stop keys, Sidekiq's fixed key names) is a private redis-server.
+ */
+const PASSWORD = 'drain-secret-graceful';
+let priv: PrivateRedis;
+let appRedis: Redis;
+let redis: Redis;
+let service: Service;
+let queue: Queue;
+let dir: string;
+const prefix = uniquePrefix('grace');
+const queuePrefix = uniquePrefix('graceq');
+const running: Spawned[] = [];
+
+beforeAll(async () => {
+  priv = await startPrivateRedis();
+  appRedis = priv.client();
+  redis = testRedis();
+  dir = mkdtempSync(join(tmpdir(), 'mallet-graceful-'));
+  const rules = join(dir, 'rules.yml');
+  writeFileSync(rules, `version: 1
+apps:
+  my-app:
+    redis_url: \${APP_REDIS_URL}
+rules:
+  - name: puma-r14
+    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
+    actions:
+      - type: redis-stop-key
+  - name: sidekiq-r14
+    match: { source: heroku, process: "worker.*", message: '^Error R14 ' }
+    actions:
+      - type: sidekiq-stop
+        quiet_timeout: 60s
+        stop_timeout: 60s
+`);
+  const config = loadConfig({
+    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
+    PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules,
+    APP_REDIS_URL: priv.url, LOG_LEVEL: 'silent',
+  }, dir);
+  service = await startService({ config, logger: pino({ level: 'silent' }) });
+  queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
+});
+
+afterEach(async () => {
+  for (const p of running.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGTERM');
+      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      p.kill();
+    }
+  }
+});
+
+afterAll(async () => {
+  await service?.close();
+  await queue?.close();
+  await cleanupPrefix(redis, prefix, queuePrefix);
+  redis?.disconnect();
+  await priv?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function finishedJob(target: string): Promise<Job> {
+  return until(`the ${target} job to finish`, async () => {
+    const jobs = await queue.getJobs(['completed', 'failed']);
+    return jobs.find((j) => j.data.target === target);
+  });
+}
+
+/** On failure the diff shows why: the job's error and its audit log. */
+async function expectCompleted(job: Job): Promise<void> {
+  const { logs } = await queue.getJobLogs(job.id!);
+  expect({ state: await job.getState(), failedReason: job.failedReason, logs }).toMatchObject({ state: 'completed' });
+}
+
+describe('R14 drained into mallet stops the real process gracefully', () => {
+  it('Puma on web.1: the in-flight request finishes with 200 and Puma exits 0', async () => {
+    const port = await freePort();
+    const puma = spawnPuma({ PORT: String(port), DYNO: 'web.1', MALLET_REDIS_URL: priv.url, MALLET_POLL_INTERVAL: '0.2' });
+    running.push(puma);
+    await puma.waitForOutput('mallet: watching stop key puma::stop::web.1');
+    await puma.waitForOutput('Use Ctrl-C to stop');
+    const inFlight = get(port, '/slow');
+    await puma.waitForOutput('slow request started');
+
+    const { body, headers } = sampleBody('r14-web');
+    expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
+
+    await expectCompleted(await finishedJob('web.1'));
+    expect(await inFlight).toEqual({ status: 200, body: 'ok /slow\n' });
+    expect(await puma.exited).toBe(0);
+    expect(puma.output()).toMatch(/mallet: stop key puma::stop::web\.1 found \(.*\): stopping gracefully/);
+    expect(await appRedis.exists('puma::stop::web.1')).toBe(0);
+  });
+
+  it('Sidekiq on worker.1: quiet, running job finishes, clean exit; worker.2 keeps working', async () => {
+    const w1 = spawnSidekiq({ redisUrl: priv.url, dyno: 'worker.1', queue: 'q1', concurrency: 1 });
+    const w2 = spawnSidekiq({ redisUrl: priv.url, dyno: 'worker.2', queue: 'q2', concurrency: 1 });
+    running.push(w1, w2);
+    const keys = sidekiqKeys();
+    for (const host of ['worker.1', 'worker.2']) {
+      await until(`${host} registered`, async () => (await findSidekiqProcesses(appRedis, keys, { hostname: host })).length === 1);
+    }
+    const job = (q: string, id: string) =>
+      JSON.stringify({ class: 'SlowJob', args: [id, 6], retry: false, queue: q, jid: `${id}000000000000000000000`.slice(0, 24), created_at: Date.now() / 1000, enqueued_at: Date.now() / 1000 });
+    await appRedis.multi().sadd('queues', 'q1', 'q2').lpush('queue:q1', job('q1', 'a')).lpush('queue:q2', job('q2', 'b')).exec();
+    const events = () => appRedis.lrange('e2e:events', 0, -1);
+    await until('both jobs running', async () => {
+      const ev = await events();
+      return ev.includes('start:a:worker.1') && ev.includes('start:b:worker.2');
+    });
+
+    const body = frame(drainLine('heroku', 'worker.1', 'Error R14 (Memory quota exceeded)'));
+    expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD })).status).toBe(204);
+
+    const done = await finishedJob('worker.1');
+    await expectCompleted(done);
+    expect(await w1.exited).toBe(0);
+    expect(w1.output()).toContain('Bye!');
+    const ev = await events();
+    expect(ev.filter((e) => e === 'done:a:worker.1')).toHaveLength(1);
+    const { logs } = await queue.getJobLogs(done.id!);
+    expect(logs.join('\n')).toMatch(/TSTP sent to worker\.1:/);
+    expect(logs.join('\n')).toMatch(/TERM sent to worker\.1:/);
+    expect(JSON.stringify(done.data)).not.toContain(priv.url);
+
+    expect(w2.child.exitCode).toBeNull();
+    await until('job b done on worker.2', async () => (await events()).includes('done:b:worker.2'));
+  });
+});
