@@ -88,6 +88,22 @@ describe('LogplexStream', () => {
     }
   });
 
+  it('reads RFC 5424 structured data on syslog drains, and refuses a text where SD belongs', () => {
+    const tok = 'd.4f0b6c1e-8a2d-4e57-9b3c-6d1a2e7f9c05';
+    const msgs = [
+      `<190>1 2024-11-14T03:12:07Z ${tok} app web.1 - [ex@32473 iut="3" note="a \\"q\\" ]"][b@1] hi\n`,
+      `<190>1 2024-11-14T03:12:07Z ${tok} app web.1 - hello world\n`,
+      `<190>1 2024-11-14T03:12:07Z ${tok} app web.1 - -\n`,
+    ];
+    const bytes = Buffer.from(msgs.map((m) => `${Buffer.byteLength(m)} ${m}`).join(''));
+    const r = feed(new LogplexStream(), [bytes]);
+    expect(r.messages.map((m) => [m.structuredData, m.message])).toEqual([
+      ['[ex@32473 iut="3" note="a \\"q\\" ]"][b@1]', 'hi'],
+      ['-', ''],
+    ]);
+    expect(r.errors).toEqual([{ offset: Buffer.byteLength(msgs[0]!) + 4, kind: 'bad-header' }]);
+  });
+
   it('reads HTTPS framing when told there is no structured data', () => {
     const msg = '<190>1 2024-11-14T03:12:07Z host app web.1 - hi\n';
     const r = feed(new LogplexStream({ structuredData: false }), [Buffer.from(`${Buffer.byteLength(msg)} ${msg}`)]);
