@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentStepError } from '../../src/actions/Executor.js';
 import { sidekiqStopExecutor } from '../../src/actions/executors/sidekiqStop.js';
-import { sidekiqKeys, type SidekiqKeys } from '../../src/actions/sidekiq/index.js';
+import { recordSignal, recordTargets, sendSidekiqSignal, sidekiqKeys, type SidekiqKeys } from '../../src/actions/sidekiq/index.js';
 import type { SidekiqStopActionSpec } from '../../src/rules/Firing.js';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/rubyProcesses.js';
@@ -159,6 +159,23 @@ describe('sidekiqStopExecutor', () => {
     const again = recordingStepContext({ redis, jobId: 'job-resume', onTick: w.onTick });
     await expect(sidekiqStopExecutor.run(w.action(), again)).resolves.toMatchObject({ summary: expect.stringContaining('stopped 1') });
     expect(successor.received).toEqual([]);
+  });
+
+  it('a retry after a crash between two signals also stops the process not yet signalled', async () => {
+    const w = world();
+    const first = await w.add({ hostname: 'worker.1' });
+    const second = await w.add({ hostname: 'worker.1' });
+    // The earlier attempt fixed both targets, signalled the first, then died.
+    const recordKey = w.keys.stopRecord('job-partial', 0);
+    await recordTargets(redis, recordKey, [first.identity, second.identity]);
+    await sendSidekiqSignal(redis, w.keys, first.identity, 'TSTP', recordSignal(recordKey, first.identity, 'TSTP'));
+    const late = await w.add({ hostname: 'worker.1' }); // started after the first attempt
+
+    const retry = recordingStepContext({ redis, jobId: 'job-partial', onTick: w.onTick });
+    await sidekiqStopExecutor.run(w.action(), retry);
+    expect(first.exited && second.exited).toBe(true);
+    expect(second.received).toEqual(['TSTP', 'TERM']);
+    expect(late.received).toEqual([]);
   });
 
   it('a different job for the same hostname stops the successor', async () => {

@@ -5,6 +5,7 @@ import {
   readSidekiqProcesses,
   readStopRecord,
   recordSignal,
+  recordTargets,
   sendSidekiqSignal,
   sidekiqKeys,
   type SidekiqProcess,
@@ -35,7 +36,7 @@ export const sidekiqStopExecutor: Executor<SidekiqStopActionSpec> = {
     let targets: string[];
     if (record.size > 0) {
       targets = [...record.keys()].sort();
-      await ctx.log(`sidekiq-stop ${where}: resuming, already signalled ${targets.join(', ')}`);
+      await ctx.log(`sidekiq-stop ${where}: resuming with the processes of an earlier attempt: ${targets.join(', ')}`);
     } else {
       const found = await findSidekiqProcesses(redis, keys, { hostname: action.hostname, tag: action.tag });
       if (found.length === 0) throw new PermanentStepError(`no Sidekiq process with ${where}`);
@@ -47,6 +48,7 @@ export const sidekiqStopExecutor: Executor<SidekiqStopActionSpec> = {
         );
       }
       targets = found.map((p) => p.identity);
+      await recordTargets(redis, recordKey, targets);
     }
 
     const warnings: string[] = [];

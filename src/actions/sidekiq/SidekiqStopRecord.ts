@@ -9,15 +9,27 @@ import type { SidekiqSignal } from './SidekiqSignal.js';
  */
 const RECORD_TTL_S = 24 * 3600;
 
-export type StopRecord = ReadonlyMap<string, SidekiqSignal>;
+/** `FOUND`: chosen as a target, not signalled yet (an attempt may die between two signals). */
+export type StopRecordState = 'FOUND' | SidekiqSignal;
+export type StopRecord = ReadonlyMap<string, StopRecordState>;
 
 export async function readStopRecord(redis: Redis, key: string): Promise<StopRecord> {
   const raw = await redis.hgetall(key);
-  const record = new Map<string, SidekiqSignal>();
-  for (const [identity, signal] of Object.entries(raw)) {
-    if (signal === 'TSTP' || signal === 'TERM') record.set(identity, signal);
+  const record = new Map<string, StopRecordState>();
+  for (const [identity, state] of Object.entries(raw)) {
+    if (state === 'FOUND' || state === 'TSTP' || state === 'TERM') record.set(identity, state);
   }
   return record;
+}
+
+/** Fixes the targets of the step before any is signalled, so a retry resumes with all of them. */
+export async function recordTargets(redis: Redis, key: string, identities: readonly string[]): Promise<void> {
+  if (identities.length === 0) return;
+  const tx = redis.multi();
+  for (const id of identities) tx.hsetnx(key, id, 'FOUND');
+  tx.expire(key, RECORD_TTL_S);
+  const replies = await tx.exec();
+  for (const [err] of replies ?? []) if (err) throw err;
 }
 
 /** Adds the record write to a signal's transaction (see sendSidekiqSignal). */
