@@ -6,10 +6,7 @@ export const ERROR_CODES = {
   MALLET_CONFIG_INVALID: 'the environment is invalid',
   MALLET_REDIS_MISSING: 'no REDIS_URL and no redis-server on PATH',
   MALLET_RULES_INVALID: 'the rules file failed validation',
-  MALLET_DRAIN_PASSWORD_REQUIRED: 'MALLET_DRAIN_PASSWORD is required in production',
   MALLET_STORE_UNAVAILABLE: 'Redis could not store the firings of a body',
-  MALLET_ACTION_PERMANENT: 'an action step failed and will not be retried',
-  MALLET_ACTION_RETRYABLE: 'an action step failed and will be retried',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
