@@ -142,7 +142,7 @@ describe('watchStopKey (mallet/agent)', () => {
   it('a real Node server child finishes its in-flight request and exits 0 on its own', async () => {
     const p = prefix();
     const port = await freePort();
-    const child = spawnLogged(process.execPath, ['--import', 'tsx', resolve('test/e2e/fixtures/node/server.ts')], {
+    const child = spawnLogged(process.execPath, ['--import', 'tsx', resolve('test/agent/fixtures/server.ts')], {
       env: { ...process.env, PORT: String(port), DYNO: 'web.7', MALLET_REDIS_URL: testRedisUrl(), MALLET_STOP_KEY_PREFIX: p, MALLET_POLL_INTERVAL: '0.1' },
     });
     try {
