@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import type { DrainEvent } from '../src/ingest/DrainEvent.js';
 import type { SyslogMessage } from '../src/ingest/SyslogMessage.js';
+import type { IngestBatch } from '../src/ingest/IngestBatch.js';
+import { drainEvents } from '../src/server/pipeline.js';
 import { loadRules, loadRulesText } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { ensureCorpus } from './corpus.js';
@@ -29,18 +31,18 @@ const data = readFileSync(corpus.file);
 const bodies = corpus.index.map((b) => data.subarray(b.offset, b.offset + b.length));
 const totalLines = corpus.index.reduce((n, b) => n + b.msgCount, 0);
 
-/** What ingest hands the rules: a DrainEvent over the lazily decoded message. */
-function toEvent(m: SyslogMessage, i: number, now: number): DrainEvent {
-  return { app: 'acme-shop', id: `d.bench:frame:${i}`, receivedAt: now, timestamp: m.timestamp, source: m.appName, process: m.procId, get message() { return m.message; } };
+/** What ingest hands the rules: the pipeline's own DrainEvent over the lazily decoded message. */
+function batchOf(messages: readonly SyslogMessage[], now: number): IngestBatch {
+  return { app: 'acme-shop', drainToken: 'd.bench', frameId: 'frame', dedupe: true, receivedAt: now, messages };
 }
 
 let sink = 0;
 function parseOnly(): void {
   const now = Date.now();
   for (const body of bodies) {
-    const { messages } = parseLogplexBody(body);
-    for (let i = 0; i < messages.length; i++) {
-      const e = toEvent(messages[i]!, i, now);
+    const events = drainEvents(batchOf(parseLogplexBody(body).messages, now));
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       sink += e.source.length + e.process.length;
     }
   }
@@ -50,9 +52,9 @@ function parseAndMatch(): number {
   const now = Date.now();
   const out: RuleMatch[] = [];
   for (const body of bodies) {
-    const { messages } = parseLogplexBody(body);
-    for (let i = 0; i < messages.length; i++) {
-      const e = toEvent(messages[i]!, i, now);
+    const events = drainEvents(batchOf(parseLogplexBody(body).messages, now));
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       sink += e.source.length + e.process.length;
       matchEvent(rules, e, out);
     }

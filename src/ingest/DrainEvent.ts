@@ -23,4 +23,14 @@ export interface DrainEvent {
   readonly process: string;
   /** Message text without the one trailing LF; UTF-8 decoded with replacement, BOM kept. */
   readonly message: string;
+  /**
+   * Optional byte-level tests over the same text `message` decodes (same LF and 64 KiB rules):
+   * `message.includes(literal)` / `message.startsWith(literal)` with `needle` = the literal's
+   * UTF-8 bytes. They exist so the rules' literal prefilters can reject most lines without
+   * decoding them; a producer over strings may omit them, and callers fall back to `message`.
+   * Only equal to the string tests for a well-formed literal without U+FFFD (which a
+   * replaced bad byte would also produce).
+   */
+  messageIncludes?(needle: Buffer): boolean;
+  messageStartsWith?(needle: Buffer): boolean;
 }

@@ -25,6 +25,39 @@ export interface SyslogMessage {
   readonly message: string;
   /** The frame's LEN: byte length of the whole syslog message, header included. */
   readonly byteLength: number;
+  /** As DrainEvent's: literal tests over the text's bytes, so a rejected line is never decoded. */
+  messageIncludes?(needle: Buffer, scan?: LiteralScan): boolean;
+  messageStartsWith?(needle: Buffer): boolean;
+}
+
+/**
+ * Where each literal next occurs in the buffers of one batch, so that searching the lines in order
+ * costs one pass over the bytes per literal instead of one native call per line. Only for lines
+ * whose bytes no longer change (a batch's: see LogplexStream); it is dropped with its batch.
+ */
+export class LiteralScan {
+  readonly #needles: Buffer[] = [];
+  readonly #bufs: Buffer[] = [];
+  /** The first occurrence at or after #from[k] is at #at[k] (-1: none up to the buffer's end). */
+  readonly #from: number[] = [];
+  readonly #at: number[] = [];
+
+  /** Whether buf[start, end) holds needle (non-empty). */
+  includes(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
+    let k = 0;
+    while (k < this.#needles.length && (this.#needles[k] !== needle || this.#bufs[k] !== buf)) k++;
+    if (k === this.#needles.length) {
+      this.#needles.push(needle);
+      this.#bufs.push(buf);
+      this.#from.push(start);
+      this.#at.push(buf.indexOf(needle, start));
+    } else if (start < this.#from[k]! || (this.#at[k]! >= 0 && this.#at[k]! < start)) {
+      this.#from[k] = start;
+      this.#at[k] = buf.indexOf(needle, start);
+    }
+    const at = this.#at[k]!;
+    return at >= 0 && at + needle.length <= end;
+  }
 }
 
 /** SPEC §6: a line is kept up to 64 KiB; the rest is dropped before decoding. */
@@ -97,14 +130,40 @@ export class BufferedSyslogMessage implements SyslogMessage {
   }
 
   get message(): string {
-    if (this.#message === undefined) {
-      let end = this.end;
-      if (end > this.textStart && this.buf[end - 1] === LF) end--;
-      if (end - this.textStart > MAX_MESSAGE_BYTES) end = this.textStart + MAX_MESSAGE_BYTES;
-      // Buffer#toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
-      this.#message = this.buf.toString('utf8', this.textStart, end);
-    }
-    return this.#message;
+    // Buffer#toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
+    return (this.#message ??= this.buf.toString('utf8', this.textStart, this.#textEnd()));
+  }
+
+  /**
+   * `message.includes(literal)` without decoding, needle = the literal's UTF-8 bytes (well-formed,
+   * no U+FFFD): a valid sequence never starts on a continuation byte, so a bad byte before it cannot
+   * swallow part of it, and its bytes are found exactly where the decoded text holds it.
+   *
+   * With a `scan` shared by the lines of one batch, one search serves every line up to the next
+   * occurrence; without one, the search is bounded to this text (an unbounded `buf.indexOf` would
+   * scan the rest of the body for every line).
+   */
+  messageIncludes(needle: Buffer, scan?: LiteralScan): boolean {
+    const end = this.#textEnd();
+    if (scan !== undefined) return scan.includes(this.buf, needle, this.textStart, end);
+    return this.buf.subarray(this.textStart, end).indexOf(needle) !== -1;
+  }
+
+  /** `message.startsWith(literal)` without decoding; see messageIncludes for the needle. */
+  messageStartsWith(needle: Buffer): boolean {
+    const start = this.textStart;
+    const n = needle.length;
+    if (this.#textEnd() - start < n) return false;
+    const buf = this.buf;
+    for (let j = 0; j < n; j++) if (buf[start + j] !== needle[j]) return false;
+    return true;
+  }
+
+  /** End of the text: without exactly one trailing LF, at most MAX_MESSAGE_BYTES. */
+  #textEnd(): number {
+    let end = this.end;
+    if (end > this.textStart && this.buf[end - 1] === LF) end--;
+    return end - this.textStart > MAX_MESSAGE_BYTES ? this.textStart + MAX_MESSAGE_BYTES : end;
   }
 
   /** Plain data, so tests and logs see the fields rather than offsets. */

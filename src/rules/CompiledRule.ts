@@ -13,12 +13,16 @@ export interface CompiledRule {
   readonly source: 'heroku' | 'app' | undefined;
   readonly process: ProcessMatcher | undefined;
   readonly literal: RegexLiteral | undefined;
+  /** `literal.text` as UTF-8, tested on undecoded lines; undefined when only the string test is exact. */
+  readonly literalBytes: Buffer | undefined;
   /** undefined when there is no message condition or the literal alone decides it. */
   readonly regex: RE2 | undefined;
   readonly captureNames: readonly string[];
   readonly fields: readonly (readonly [string, FieldCondition])[];
   /** Substrings every line passing `fields` contains (`key=`, equality values): checked before logfmt. */
   readonly fieldLiterals: readonly string[];
+  /** `fieldLiterals` as UTF-8, index for index (undefined where only the string test is exact). */
+  readonly fieldLiteralBytes: readonly (Buffer | undefined)[];
   /** Conditions or templates read logfmt fields: parse them (lazily) for this rule. */
   readonly usesFields: boolean;
   readonly target: Template;

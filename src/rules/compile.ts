@@ -5,7 +5,7 @@ import type { RawAction, RawRule, RulesFile } from './schema.js';
 import { RULE_BOUNDS, RULE_DEFAULTS } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { compileGlob } from './glob.js';
-import { requiredLiteral } from './literal.js';
+import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv } from './env.js';
@@ -196,10 +196,12 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     source: raw.match.source === 'any' ? undefined : (raw.match.source ?? RULE_DEFAULTS.source),
     process: process?.matcher,
     literal,
+    literalBytes: literal === undefined ? undefined : literalBytes(literal.text),
     regex,
     captureNames: Object.freeze(captureNames),
     fields: Object.freeze(fields),
     fieldLiterals: Object.freeze([...fieldLiterals]),
+    fieldLiteralBytes: Object.freeze([...fieldLiterals].map((t) => literalBytes(t))),
     usesFields,
     target,
     count,

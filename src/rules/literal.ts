@@ -57,3 +57,14 @@ function hasTopLevelAlternation(pattern: string): boolean {
   }
   return false;
 }
+
+/**
+ * The UTF-8 bytes to look for in an undecoded line, or undefined when a byte search could answer
+ * differently from the decoded text: a literal holding U+FFFD (also what a bad byte decodes to)
+ * or a lone surrogate (which has no UTF-8 form).
+ */
+export function literalBytes(text: string): Buffer | undefined {
+  if (text.length === 0 || text.includes('\uFFFD')) return undefined;
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.toString('utf8') === text ? bytes : undefined;
+}

@@ -17,20 +17,28 @@ const NO_FIELDS: ReadonlyMap<string, string> = new Map();
 
 /**
  * Appends to `out` every rule the event matches. The cheap tests run first (APP-NAME, the PROCID
- * glob, the regex's required literal), the regex only after them, and logfmt is parsed only for a
- * rule with `fields` that passed everything else. A line no rule can match allocates nothing.
+ * glob, the regex's required literal, the fields' literals), the regex only after them, and logfmt
+ * is parsed only for a rule with `fields` that passed everything else. The literals are tested on
+ * the line's bytes when the event offers it, so a line no rule can match is not even decoded.
  */
 export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, out: RuleMatch[]): void {
   let message: string | undefined;
   let fields: ReadonlyMap<string, string> | undefined;
+  // Until some rule needs the text itself, literals are looked for in the producer's bytes.
+  const bytewise = event.messageIncludes !== undefined && event.messageStartsWith !== undefined;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
     if (rule.source !== undefined && event.source !== rule.source) continue;
     if (rule.process !== undefined && !rule.process(event.process)) continue;
     const lit = rule.literal;
     if (lit !== undefined) {
-      message ??= event.message;
-      if (lit.anchored ? !message.startsWith(lit.text) : !message.includes(lit.text)) continue;
+      const bytes = rule.literalBytes;
+      if (message === undefined && bytewise && bytes !== undefined) {
+        if (lit.anchored ? !event.messageStartsWith!(bytes) : !event.messageIncludes!(bytes)) continue;
+      } else {
+        message ??= event.message;
+        if (lit.anchored ? !message.startsWith(lit.text) : !message.includes(lit.text)) continue;
+      }
     }
     let captures: Record<string, string> | undefined;
     if (rule.regex !== undefined) {
@@ -44,10 +52,14 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
         for (const name of rule.captureNames) captures[name] = m.groups?.[name] ?? '';
       }
     }
-    if (rule.fieldLiterals.length > 0) {
-      message ??= event.message;
+    const fieldLiterals = rule.fieldLiterals;
+    if (fieldLiterals.length > 0) {
       let present = true;
-      for (let j = 0; j < rule.fieldLiterals.length && present; j++) present = message.includes(rule.fieldLiterals[j]!);
+      for (let j = 0; j < fieldLiterals.length && present; j++) {
+        const bytes = rule.fieldLiteralBytes[j];
+        if (message === undefined && bytewise && bytes !== undefined) present = event.messageIncludes!(bytes);
+        else present = (message ??= event.message).includes(fieldLiterals[j]!);
+      }
       if (!present) continue;
     }
     if (rule.usesFields) {
