@@ -183,12 +183,16 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
 
   if (!ok || !target) return undefined;
   // Necessary, not sufficient: the key with its `=`, and an equality's value, appear in the text.
-  const fieldLiterals = new Set<string>();
+  // Values first: `H12` is in few router lines, `code=` in every error line, `service=` in all, and
+  // a line is dropped at the first literal it lacks.
+  const values = new Set<string>();
+  const keys = new Set<string>();
   for (const [key, c] of fields) {
-    fieldLiterals.add(key + '=');
-    if (c.kind === 'equals' && c.value.length > 0 && !/["\\\s]/.test(c.value)) fieldLiterals.add(c.value);
-    if (c.kind === 'ratio') fieldLiterals.add(c.other + '=');
+    keys.add(key + '=');
+    if (c.kind === 'equals' && c.value.length > 0 && !/["\\\s]/.test(c.value)) values.add(c.value);
+    if (c.kind === 'ratio') keys.add(c.other + '=');
   }
+  const fieldLiterals = new Set([...values, ...keys]);
   const usesFields = fields.length > 0 || target.usesFields || actions.some((a) => templatesOf(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,

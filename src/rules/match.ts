@@ -26,10 +26,13 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
   let fields: ReadonlyMap<string, string> | undefined;
   // Until some rule needs the text itself, literals are looked for in the producer's bytes.
   const bytewise = event.messageIncludes !== undefined && event.messageStartsWith !== undefined;
+  // Read once: they are getters over the parsed message, asked by every rule.
+  const source = event.source;
+  const process = event.process;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
-    if (rule.source !== undefined && event.source !== rule.source) continue;
-    if (rule.process !== undefined && !rule.process(event.process)) continue;
+    if (rule.source !== undefined && source !== rule.source) continue;
+    if (rule.process !== undefined && !rule.process(process)) continue;
     const lit = rule.literal;
     if (lit !== undefined) {
       const bytes = rule.literalBytes;
