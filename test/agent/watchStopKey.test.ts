@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchStopKey, type StopKeyLogger } from '../../src/agent/index.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { freePort, spawnLogged } from '../support/rubyProcesses.js';
+import { httpGet } from '../support/httpGet.js';
 
 let redis: Redis;
 const prefixes: string[] = [];
@@ -23,17 +24,6 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-    req.end();
-  });
-}
 
 function slowServer(): Promise<{ server: Server; port: number; started: Promise<void> }> {
   let markStarted!: () => void;
@@ -77,7 +67,7 @@ describe('watchStopKey (mallet/agent)', () => {
         server.close();
       },
     });
-    const inFlight = get(port, '/slow');
+    const inFlight = httpGet(port, '/slow');
     await started;
     await redis.set(`${p}web.1`, 'rule puma-memory fired', 'EX', 60);
     await closed;
@@ -95,7 +85,7 @@ describe('watchStopKey (mallet/agent)', () => {
     const watcher = watchStopKey({ redisUrl: testRedisUrl(), dyno: 'web.1', prefix: p, intervalMs: 10, logger, onStop: () => void stops++ });
     await redis.set(`${p}web.2`, 'not for us', 'EX', 60);
     await new Promise((r) => setTimeout(r, 200)); // many polls
-    expect(await get(port, '/')).toEqual({ status: 200, body: 'ok' });
+    expect(await httpGet(port, '/')).toEqual({ status: 200, body: 'ok' });
     expect(stops).toBe(0);
     expect(await redis.get(`${p}web.2`)).toBe('not for us');
     expect(logger.lines.filter((l) => l.startsWith('warn'))).toEqual([]);
@@ -147,7 +137,7 @@ describe('watchStopKey (mallet/agent)', () => {
     });
     try {
       await child.waitForOutput('mallet: watching stop key');
-      const inFlight = get(port, '/slow');
+      const inFlight = httpGet(port, '/slow');
       await new Promise((r) => setTimeout(r, 300)); // the request is being handled
       await redis.set(`${p}web.7`, 'R14 on web.7', 'EX', 60);
       expect(await inFlight).toEqual({ status: 200, body: 'ok /slow\n' });

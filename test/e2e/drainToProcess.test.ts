@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, type Job } from 'bullmq';
@@ -12,7 +11,8 @@ import { ACTION_QUEUE } from '../../src/keys.js';
 import { startService, type Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
-import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned } from '../support/rubyProcesses.js';
+import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
+import { httpGet } from '../support/httpGet.js';
 
 /**
  * The whole graceful path with real processes: an R14 logplex body posted to `mallet serve` →
@@ -63,13 +63,7 @@ rules:
 });
 
 afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))]);
-      p.kill();
-    }
-  }
+  await stopAll(running.splice(0));
 });
 
 afterAll(async () => {
@@ -81,17 +75,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-    req.end();
-  });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -123,7 +106,7 @@ describe('R14 drained into mallet stops the real process gracefully', () => {
     running.push(puma);
     await puma.waitForOutput('mallet: watching stop key puma::stop::web.1');
     await puma.waitForOutput('Use Ctrl-C to stop');
-    const inFlight = get(port, '/slow');
+    const inFlight = httpGet(port, '/slow');
     await puma.waitForOutput('slow request started');
 
     const { body, headers } = sampleBody('r14-web');

@@ -1,8 +1,8 @@
-import { request } from 'node:http';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { freePort, spawnPuma, type Spawned } from '../support/rubyProcesses.js';
+import { httpGet } from '../support/httpGet.js';
 
 /** Real Puma with contrib/puma's plugin: the stop key stops it gracefully, nothing else does. */
 let redis: Redis;
@@ -20,17 +20,6 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-    req.end();
-  });
-}
 
 async function startPuma(extra: Record<string, string> = {}) {
   const prefix = `${uniquePrefix('puma')}:stop::`;
@@ -52,7 +41,7 @@ async function startPuma(extra: Record<string, string> = {}) {
 async function stopsGracefully(extra: Record<string, string> = {}) {
   const { puma, port, key } = await startPuma(extra);
   await puma.waitForOutput(`mallet: watching stop key ${key} every 0.2s`);
-  const inFlight = get(port, '/slow');
+  const inFlight = httpGet(port, '/slow');
   await puma.waitForOutput('slow request started');
   await redis.set(key, 'puma-memory: R14 on web.1', 'EX', 60);
   expect(await inFlight).toEqual({ status: 200, body: 'ok /slow\n' });
@@ -76,7 +65,7 @@ describe('Puma plugin (real puma)', () => {
     const { puma, port, key } = await startPuma();
     await redis.set(key.replace(/web\.1$/, 'web.2'), 'not for web.1', 'EX', 60);
     await new Promise((r) => setTimeout(r, 1500)); // several polls at 0.2 s
-    expect(await get(port, '/after-polls')).toEqual({ status: 200, body: 'ok /after-polls\n' });
+    expect(await httpGet(port, '/after-polls')).toEqual({ status: 200, body: 'ok /after-polls\n' });
     expect(puma.child.exitCode).toBeNull();
     expect(puma.output()).not.toContain('stopping gracefully');
     await redis.set(key, 'cleanup', 'EX', 60);
@@ -87,7 +76,7 @@ describe('Puma plugin (real puma)', () => {
     const deadPort = await freePort();
     const { puma, port } = await startPuma({ MALLET_REDIS_URL: `redis://:hunter2@127.0.0.1:${deadPort}/0` });
     await puma.waitForOutput('mallet: cannot poll stop key');
-    expect(await get(port, '/still-up')).toEqual({ status: 200, body: 'ok /still-up\n' });
+    expect(await httpGet(port, '/still-up')).toEqual({ status: 200, body: 'ok /still-up\n' });
     expect(puma.child.exitCode).toBeNull();
     expect(puma.output()).not.toContain('hunter2');
   });
@@ -95,6 +84,6 @@ describe('Puma plugin (real puma)', () => {
   it('is off, and says so, without DYNO', async () => {
     const { puma, port } = await startPuma({ DYNO: '' });
     expect(puma.output()).toContain('mallet: stop-key watcher off (DYNO is unset)');
-    expect(await get(port, '/')).toEqual({ status: 200, body: 'ok /\n' });
+    expect(await httpGet(port, '/')).toEqual({ status: 200, body: 'ok /\n' });
   });
 });

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sidekiqStopExecutor } from '../../src/actions/executors/sidekiqStop.js';
 import { findSidekiqProcesses, sidekiqKeys } from '../../src/actions/sidekiq/index.js';
-import { spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned } from '../support/rubyProcesses.js';
+import { spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { recordingStepContext } from '../support/rubyStepContext.js';
 
 /**
@@ -20,13 +20,7 @@ beforeAll(async () => {
   redis = priv.client();
 });
 afterEach(async () => {
-  for (const p of running.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))]);
-      p.kill();
-    }
-  }
+  await stopAll(running.splice(0));
   await redis.flushdb();
 });
 afterAll(async () => {

@@ -155,3 +155,14 @@ export function spawnSidekiq(opts: { redisUrl: string; dyno: string; queue: stri
     { cwd: REPO, env: { ...process.env, REDIS_URL: opts.redisUrl, DYNO: opts.dyno, RACK_ENV: 'production', APP_ENV: 'production' } },
   );
 }
+
+/** Stops what a test left running: SIGTERM (a graceful stop, as Heroku does), SIGKILL after 10 s. */
+export async function stopAll(processes: readonly Spawned[]): Promise<void> {
+  for (const p of processes) {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGTERM');
+      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      p.kill();
+    }
+  }
+}
