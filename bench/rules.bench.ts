@@ -50,16 +50,19 @@ function parseOnly(): void {
 
 function parseAndMatch(): number {
   const now = Date.now();
-  const out: RuleMatch[] = [];
+  let matchedLines = 0;
   for (const body of bodies) {
     const events = drainEvents(batchOf(parseLogplexBody(body).messages, now));
+    // One array per body, as evaluateEvents keeps per batch: matches do not outlive their body.
+    const out: RuleMatch[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       sink += e.source.length + e.process.length;
       matchEvent(rules, e, out);
     }
+    matchedLines += out.length;
   }
-  return out.length;
+  return matchedLines;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -16,23 +16,24 @@ export interface RuleMatch {
 const NO_FIELDS: ReadonlyMap<string, string> = new Map();
 
 /**
- * Appends to `out` every rule the event matches. The cheap tests run first (APP-NAME, the PROCID
- * glob, the regex's required literal, the fields' literals), the regex only after them, and logfmt
- * is parsed only for a rule with `fields` that passed everything else. The literals are tested on
+ * Appends to `out` every rule the event matches, in rule order. The cheap tests run first (APP-NAME
+ * and the PROCID glob, remembered per kind of line; the regex's required literal; the fields'
+ * literals), the regex only after them, and logfmt is parsed only for a rule with `fields` that
+ * passed everything else. The literals are tested on
  * the line's bytes when the event offers it, so a line no rule can match is not even decoded.
  */
 export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, out: RuleMatch[]): void {
+  const source = event.source;
+  const procId = event.process;
+  // Only the rules whose APP-NAME and PROCID tests pass for this kind of line.
+  const list = rulesForKind(rules, source, procId);
+  if (list.length === 0) return;
   let message: string | undefined;
   let fields: ReadonlyMap<string, string> | undefined;
   // Until some rule needs the text itself, literals are looked for in the producer's bytes.
   const bytewise = event.messageIncludes !== undefined && event.messageStartsWith !== undefined;
-  // Read once: they are getters over the parsed message, asked by every rule.
-  const source = event.source;
-  const process = event.process;
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i]!;
-    if (rule.source !== undefined && source !== rule.source) continue;
-    if (rule.process !== undefined && !rule.process(process)) continue;
+  for (let i = 0; i < list.length; i++) {
+    const rule = list[i]!;
     const lit = rule.literal;
     if (lit !== undefined) {
       const bytes = rule.literalBytes;
@@ -77,4 +78,37 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
     }
     out.push({ rule, event, captures, fields: rule.usesFields ? fields : undefined });
   }
+}
+
+/*
+ * The rules whose APP-NAME and PROCID tests pass, remembered per (APP-NAME, PROCID): a drain
+ * repeats a few dozen kinds (`heroku router`, `app web.1`), so most lines skip the per-rule tests
+ * and the globs. PROCID comes from the line, so the table is bounded: when full it starts over
+ * (one-off dynos `run.N` keep bringing new kinds; the kinds in use come back within lines). One
+ * rules array at a time, by identity: compiled rule sets are frozen, and a reload starts a new table.
+ */
+const MAX_KINDS = 1024;
+let kindsOf: readonly CompiledRule[] | undefined;
+let kinds = new Map<string, Map<string, readonly CompiledRule[]>>();
+let kindCount = 0;
+
+function rulesForKind(rules: readonly CompiledRule[], source: string, procId: string): readonly CompiledRule[] {
+  if (rules !== kindsOf) {
+    kindsOf = rules;
+    kinds = new Map();
+    kindCount = 0;
+  }
+  let bySource = kinds.get(source);
+  const known = bySource?.get(procId);
+  if (known !== undefined) return known;
+  if (kindCount >= MAX_KINDS) {
+    kinds = new Map();
+    kindCount = 0;
+    bySource = undefined;
+  }
+  if (bySource === undefined) kinds.set(source, (bySource = new Map()));
+  const passing = Object.freeze(rules.filter((r) => (r.source === undefined || r.source === source) && (r.process === undefined || r.process(procId))));
+  bySource.set(procId, passing);
+  kindCount++;
+  return passing;
 }

@@ -204,3 +204,43 @@ describe('matchEvent: byte prefilter and string path pick the same lines', () =>
     }), { numRuns: 300 });
   });
 });
+
+describe('matchEvent: rules remembered per kind of line (APP-NAME, PROCID)', () => {
+  const set = (yaml: string) => {
+    const r = loadRulesText(`version: 1\nrules:\n${yaml}`, 'r.yml', {});
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.ruleSet;
+  };
+  const hit = (rs: CompiledRuleSet, source: string, proc: string, text: string) => {
+    const out: RuleMatch[] = [];
+    matchEvent(rs.rules, { app: 'a', id: 'i', receivedAt: 0, timestamp: '-', source, process: proc, message: text }, out);
+    return out.map((m) => m.rule.name);
+  };
+
+  it('two rule sets used in turn each keep their own answers', () => {
+    const web = set('  - { name: web, match: { process: "web.*", message: "boom" }, actions: [ { type: redis-stop-key } ] }\n');
+    const worker = set('  - { name: worker, match: { process: "worker.*", message: "boom" }, actions: [ { type: redis-stop-key } ] }\n');
+    for (let k = 0; k < 3; k++) {
+      expect(hit(web, 'heroku', 'web.1', 'boom')).toEqual(['web']);
+      expect(hit(worker, 'heroku', 'web.1', 'boom')).toEqual([]);
+      expect(hit(worker, 'heroku', 'worker.1', 'boom')).toEqual(['worker']);
+      expect(hit(web, 'heroku', 'worker.1', 'boom')).toEqual([]);
+    }
+  });
+
+  it('many PROCIDs from the lines (more than the table holds) keep matching right, in rule order', () => {
+    const rs = set([
+      '  - { name: any, match: { source: any, message: "boom" }, actions: [ { type: redis-stop-key } ] }',
+      '  - { name: run, match: { process: "run.*", message: "boom" }, actions: [ { type: redis-stop-key } ] }',
+      '  - { name: app-web, match: { source: app, process: "web.?", message: "boom" }, actions: [ { type: redis-stop-key } ] }',
+    ].join('\n') + '\n');
+    for (let n = 0; n < 5000; n++) {
+      expect(hit(rs, 'heroku', `run.${n}`, 'boom')).toEqual(['any', 'run']);
+      if (n % 97 === 0) {
+        expect(hit(rs, 'app', 'web.1', 'boom')).toEqual(['any', 'app-web']);
+        expect(hit(rs, 'heroku', 'web.1', 'boom')).toEqual(['any']);
+        expect(hit(rs, 'app', `run.${n}`, 'no')).toEqual([]);
+      }
+    }
+  });
+});
