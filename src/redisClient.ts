@@ -12,6 +12,8 @@ export interface RedisConnectOptions {
   /** When false, commands fail at once while disconnected instead of queueing (drain path: answer 503 fast). */
   readonly enableOfflineQueue?: boolean;
   readonly connectionName?: string;
+  /** Batch commands issued in the same tick into one write (the drain path issues many small ones). */
+  readonly autoPipelining?: boolean;
 }
 
 export function connectRedis(target: string, opts: RedisConnectOptions = {}): Redis {
@@ -19,6 +21,7 @@ export function connectRedis(target: string, opts: RedisConnectOptions = {}): Re
     maxRetriesPerRequest: opts.maxRetriesPerRequest === undefined ? null : opts.maxRetriesPerRequest,
     enableOfflineQueue: opts.enableOfflineQueue ?? true,
     connectionName: opts.connectionName,
+    enableAutoPipelining: opts.autoPipelining ?? false,
     // Reconnect quickly but not in a hot loop: logplex retries in seconds anyway.
     retryStrategy: (times) => Math.min(times * 200, 2000),
   };

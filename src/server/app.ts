@@ -36,6 +36,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // A drain posts several times a second; per-request log lines would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: handlers log through the process logger with explicit fields.
+    childLoggerFactory: (logger) => logger,
     // Logplex's connections live for hours; keep them alive well past its 144 s idle close.
     keepAliveTimeout: 150_000,
     bodyLimit: 1024 * 1024,

@@ -32,19 +32,19 @@ export class Pipeline {
   }) {}
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
-    const { redis, keys, engine, sink, metrics } = this.deps;
+    const { redis, keys, engine, sink, metrics, logger } = this.deps;
     const doneKey = batch.dedupe ? keys.frameDone(batch.drainToken || batch.app, batch.frameId) : undefined;
-    if (doneKey && (await redis.exists(doneKey)) === 1) {
-      return { duplicate: true, lines: 0, firings: 0 };
-    }
+    if (doneKey && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
     const events = drainEvents(batch);
-    const bySource = new Map<string, number>();
-    for (const m of batch.messages) bySource.set(m.appName, (bySource.get(m.appName) ?? 0) + 1);
-
     const firings = await engine.evaluate(events);
     if (firings.length > 0) await sink.submit(firings);
-    if (doneKey) await redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S);
-
+    if (doneKey) {
+      // Not awaited: logplex retries only a delivery that was not answered 2xx, and this write is
+      // on the wire before the 204. Should it fail, a retry is processed again, idempotently.
+      redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S).catch((err: Error) => logger.warn({ err: err.message }, 'could not mark a frame processed'));
+    }
+    const bySource = new Map<string, number>();
+    for (const m of batch.messages) bySource.set(m.appName, (bySource.get(m.appName) ?? 0) + 1);
     for (const [source, n] of bySource) metrics.linesTotal.inc({ app: batch.app, source }, n);
     return { duplicate: false, lines: events.length, firings: firings.length };
   };

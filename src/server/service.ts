@@ -67,14 +67,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       closers.push(() => embedded?.stop());
       redisTarget = embedded.socketPath;
     }
-    const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true) => {
-      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, connectionName: `mallet-${name}` });
+    const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
       r.on('error', (err) => logger.warn({ conn: name, err: err.message }, 'redis connection error'));
       closers.push(() => r.quit().catch(() => r.disconnect()));
       return r;
     };
     // The request path fails fast while Redis is away (→ 503, logplex retries); workers wait.
-    const redis = connect('drain', 1, false);
+    const redis = connect('drain', 1, false, true);
     const workerRedis = connect('worker', null);
 
     const first = await loadRules(config.rulesPath, config.env);
