@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { rulesFileSchema, ruleSchema, ACTION_TYPES, type RawRule } from './schema.js';
 import { compileRules, type YamlPath } from './compile.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { envRefs, expandEnv } from './env.js';
+import { describeZodIssue, parseWithPositions, valueAt } from './yamlPositions.js';
 
 export type { CompiledRuleSet } from './CompiledRule.js';
 
@@ -35,20 +36,15 @@ export async function loadRules(path: string, env: Env): Promise<LoadResult> {
 }
 
 export function loadRulesText(text: string, file: string, env: Env): LoadResult {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const { doc, syntaxErrors, positionOf } = parseWithPositions(text);
   const errors: RuleError[] = [];
-  const at = (offset: number, message: string) => {
-    const { line, col } = lineCounter.linePos(offset);
-    errors.push({ file, line, col, message });
-  };
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) at(e.pos[0], `YAML: ${e.message.split('\n')[0]}`);
+  if (syntaxErrors.length > 0) {
+    for (const e of syntaxErrors) errors.push({ file, ...e });
     return { ok: false, errors: sortErrors(errors) };
   }
 
   const report = (path: YamlPath, message: string, opts?: { key?: boolean }) => {
-    at(offsetOf(doc, path, opts?.key ?? false), withRuleName(doc, path, message));
+    errors.push({ file, ...positionOf(path, opts?.key ?? false), message: withRuleName(doc, path, message) });
   };
 
   // `${VAR}` anywhere: every variable must be set; outside secret values it is expanded now.
@@ -104,65 +100,17 @@ function expandRefs(value: unknown, path: (string | number)[], env: Env, report:
   return value;
 }
 
-/** Turns a zod issue into messages at paths (unknown keys: one per key, at the key). */
+/** The action `type` union is the rules file's own case; the rest is shared with the tests file. */
 function describeIssue(issue: $ZodIssue, data: unknown): [YamlPath, string, boolean][] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-  const last = path[path.length - 1];
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((k) => [[...path, k], `unknown key ${JSON.stringify(k)}`, true]);
-    case 'invalid_type': {
-      if (valueAt(data, path) === undefined) return [[path, `missing required key ${JSON.stringify(last)}`, false]];
-      const msg = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
-      return [[path, `${typeof last === 'string' ? last + ': ' : ''}${msg}`, false]];
+  if (issue.code === 'invalid_union') {
+    if (path[path.length - 1] === 'type') {
+      const got = valueAt(data, path);
+      return [[path, got === undefined ? `missing required key "type" (one of ${ACTION_TYPES.join(', ')})` : `unknown action type ${JSON.stringify(got)} (expected one of ${ACTION_TYPES.join(', ')})`, false]];
     }
-    case 'invalid_union':
-      if (last === 'type') {
-        const got = valueAt(data, path);
-        return [[path, got === undefined ? `missing required key "type" (one of ${ACTION_TYPES.join(', ')})` : `unknown action type ${JSON.stringify(got)} (expected one of ${ACTION_TYPES.join(', ')})`, false]];
-      }
-      return [[path, issue.message, false]];
-    case 'invalid_value':
-      return [[path, `${typeof last === 'string' ? last + ': ' : ''}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, false]];
-    default:
-      return [[path, issue.message, false]];
+    return [[path, issue.message, false]];
   }
-}
-
-function valueAt(data: unknown, path: YamlPath): unknown {
-  let v = data;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[p];
-  }
-  return v;
-}
-
-/** Offset of the node at `path` (its key when `key`), else of the nearest existing ancestor. */
-function offsetOf(doc: Document, path: YamlPath, key: boolean): number {
-  let node: unknown = doc.contents;
-  let best = (node as Node | null)?.range?.[0] ?? 0;
-  for (let i = 0; i < path.length; i++) {
-    const seg = path[i];
-    const isLast = i === path.length - 1;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) return best;
-      if (isLast && key) return (pair.key as Node).range?.[0] ?? best;
-      const value = pair.value as Node | null;
-      // A key with no value (`cooldown:`) points at its key.
-      if (!value || !value.range) return (pair.key as Node).range?.[0] ?? best;
-      node = value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg] as Node | undefined;
-      if (!item?.range) return best;
-      node = item;
-    } else {
-      return best;
-    }
-    best = (node as Node).range?.[0] ?? best;
-  }
-  return best;
+  return describeZodIssue(issue, data);
 }
 
 function withRuleName(doc: Document, path: YamlPath, message: string): string {
