@@ -13,6 +13,7 @@ import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { httpGet } from '../support/httpGet.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * The whole graceful path with real processes: an R14 logplex body posted to `mallet serve` →
@@ -76,21 +77,12 @@ afterAll(async () => {
 });
 
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function finishedJob(target: string): Promise<Job> {
-  return until(`the ${target} job to finish`, async () => {
+  return eventually(`the ${target} job to finish`, async () => {
     const jobs = await queue.getJobs(['completed', 'failed']);
     return jobs.find((j) => j.data.target === target);
-  });
+  }, 90_000);
 }
 
 /** On failure the diff shows why: the job's error and its audit log. */
@@ -125,16 +117,16 @@ describe('R14 drained into mallet stops the real process gracefully', () => {
     running.push(w1, w2);
     const keys = sidekiqKeys();
     for (const host of ['worker.1', 'worker.2']) {
-      await until(`${host} registered`, async () => (await findSidekiqProcesses(appRedis, keys, { hostname: host })).length === 1);
+      await eventually(`${host} registered`, async () => (await findSidekiqProcesses(appRedis, keys, { hostname: host })).length === 1, 90_000);
     }
     const job = (q: string, id: string) =>
       JSON.stringify({ class: 'SlowJob', args: [id, 6], retry: false, queue: q, jid: `${id}000000000000000000000`.slice(0, 24), created_at: Date.now() / 1000, enqueued_at: Date.now() / 1000 });
     await appRedis.multi().sadd('queues', 'q1', 'q2').lpush('queue:q1', job('q1', 'a')).lpush('queue:q2', job('q2', 'b')).exec();
     const events = () => appRedis.lrange('e2e:events', 0, -1);
-    await until('both jobs running', async () => {
+    await eventually('both jobs running', async () => {
       const ev = await events();
       return ev.includes('start:a:worker.1') && ev.includes('start:b:worker.2');
-    });
+    }, 90_000);
 
     const body = frame(drainLine('heroku', 'worker.1', 'Error R14 (Memory quota exceeded)'));
     expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD })).status).toBe(204);
@@ -151,6 +143,6 @@ describe('R14 drained into mallet stops the real process gracefully', () => {
     expect(JSON.stringify(done.data)).not.toContain(priv.url);
 
     expect(w2.child.exitCode).toBeNull();
-    await until('job b done on worker.2', async () => (await events()).includes('done:b:worker.2'));
+    await eventually('job b done on worker.2', async () => (await events()).includes('done:b:worker.2'), 90_000);
   });
 });

@@ -5,6 +5,10 @@ import { sidekiqStopExecutor } from '../../src/actions/executors/sidekiqStop.js'
 import { findSidekiqProcesses, sidekiqKeys } from '../../src/actions/sidekiq/index.js';
 import { spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { recordingStepContext } from '../support/rubyStepContext.js';
+import { eventually } from '../support/eventually.js';
+
+/** Sidekiq acts on its heartbeat (5 s in 6.x): allow a minute. */
+const until = <T>(probe: () => Promise<T | undefined | false>, what: string) => eventually(what, probe, 60_000, 100);
 
 /**
  * Real Sidekiq 6 processes stopped by the sidekiq-stop executor. Sidekiq 6 without
@@ -42,15 +46,6 @@ async function enqueue(queue: string, klass: string, args: unknown[]): Promise<s
   return jid;
 }
 
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const events = () => redis.lrange('e2e:events', 0, -1);
 const registered = (hostname: string) =>

@@ -11,6 +11,7 @@ import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi
 import { startNotifyReceiver } from '../support/notifyReceiver.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * The whole path a user sees (issue: action queue, "done when"): an R14 logplex body posted to a
@@ -27,15 +28,6 @@ let api: FakeHerokuApi;
 let hook: Awaited<ReturnType<typeof startNotifyReceiver>>;
 let queue: Queue;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   api = await startFakeHerokuApi();
@@ -88,7 +80,7 @@ describe('mallet serve, end to end', () => {
     const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'prioritized']);
     expect(jobs).toHaveLength(1);
     const id = jobs[0]!.id!;
-    const done = await waitFor('the job to complete', async () => (await queue.getJob(id))?.finishedOn ? queue.getJob(id) : undefined);
+    const done = await eventually('the job to complete', async () => (await queue.getJob(id))?.finishedOn ? queue.getJob(id) : undefined);
     expect(await done!.getState(), `job failed: ${done!.failedReason}`).toBe('completed');
 
     const ttl = await redis.ttl(`${prefix}:puma::stop::web.1`);
@@ -118,7 +110,7 @@ describe('mallet serve, end to end', () => {
     for (let i = 0; i < 3; i++) expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
     const jobs = (await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'prioritized', 'failed'])).filter((j) => j.data.target === 'web.2');
     expect(jobs).toHaveLength(1);
-    await waitFor('the web.2 job', async () => (await queue.getJob(jobs[0]!.id!))?.finishedOn);
+    await eventually('the web.2 job', async () => (await queue.getJob(jobs[0]!.id!))?.finishedOn);
     expect(api.requests.filter((r) => r.path === '/apps/my-app/dynos/web.2')).toHaveLength(1);
     expect(await redis.exists(`${prefix}:puma::stop::web.2`)).toBe(1);
   });
