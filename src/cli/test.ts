@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { CliIo } from './CliIo.js';
-import { formatRuleError, loadRulesText } from '../rules/load.js';
-import { ruleTestsSchema, testEvents, type ExpectedFiring, type RuleTest } from '../rules/ruleTests.js';
+import { formatRuleError, loadRulesText, type RuleError } from '../rules/load.js';
+import { loadRuleTestsText, testEvents, unknownRuleErrors, type ExpectedFiring, type RuleTest } from '../rules/ruleTests.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
 import { formatDuration } from '../rules/formatDuration.js';
 import { parseDuration } from '../rules/duration.js';
@@ -22,36 +21,38 @@ export async function runTest(argv: string[], io: CliIo): Promise<number> {
   }
   const file = argv[0]!;
   const path = resolve(io.cwd, file);
-  let data: unknown;
+  const fail = (errors: readonly RuleError[], shown: string): number => {
+    for (const e of errors) io.stderr.write(formatRuleError(e) + '\n');
+    io.stderr.write(`${shown}: ${errors.length} error${errors.length === 1 ? '' : 's'}\n`);
+    return 1;
+  };
+  let text: string;
   try {
-    data = parseYaml(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (e) {
-    io.stderr.write(`${file}: ${(e as Error).message.split('\n')[0]}\n`);
-    return 1;
+    return fail([{ file, line: 1, col: 1, message: `cannot read tests file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }], file);
   }
-  const parsed = ruleTestsSchema.safeParse(data);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) io.stderr.write(`${file}: ${i.path.join('.') || '(top)'}: ${i.message}\n`);
-    return 1;
-  }
-  const rulesPath = resolve(dirname(path), parsed.data.rules);
+  const parsed = loadRuleTestsText(text, file);
+  if (!parsed.ok) return fail(parsed.errors, file);
+  const { loaded } = parsed;
+
+  const rulesPath = resolve(dirname(path), loaded.tests.rules);
   const rulesShown = relative(io.cwd, rulesPath) || rulesPath;
   let rulesText: string;
   try {
     rulesText = await readFile(rulesPath, 'utf8');
   } catch (e) {
-    io.stderr.write(`${rulesShown}:1:1: cannot read rules file: ${(e as NodeJS.ErrnoException).code}\n`);
-    return 1;
+    // The mistake is the `rules:` line of the tests file, so that is where it is reported.
+    return fail([loaded.errorAt(['rules'], `cannot read rules file ${rulesShown}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)], file);
   }
-  const loaded = loadRulesText(rulesText, rulesShown, io.env);
-  if (!loaded.ok) {
-    for (const e of loaded.errors) io.stderr.write(formatRuleError(e) + '\n');
-    return 1;
-  }
+  const rules = loadRulesText(rulesText, rulesShown, io.env);
+  if (!rules.ok) return fail(rules.errors, rulesShown);
+  const unknown = unknownRuleErrors(loaded, new Set(rules.ruleSet.rules.map((r) => r.name)), rulesShown);
+  if (unknown.length > 0) return fail(unknown, file);
 
   let failed = 0;
-  for (const [i, test] of parsed.data.tests.entries()) {
-    const problems = await runOne(test, i, loaded.ruleSet);
+  for (const [i, test] of loaded.tests.tests.entries()) {
+    const problems = await runOne(test, i, rules.ruleSet);
     if (problems.length === 0) {
       io.stdout.write(`ok    ${test.name}\n`);
     } else {
@@ -59,14 +60,13 @@ export async function runTest(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write(`FAIL  ${test.name}\n${problems.map((l) => '      ' + l).join('\n')}\n`);
     }
   }
-  const total = parsed.data.tests.length;
+  const total = loaded.tests.tests.length;
   io.stdout.write(`\n${total - failed} passed, ${failed} failed (${file})\n`);
   return failed === 0 ? 0 : 1;
 }
 
 async function runOne(test: RuleTest, index: number, ruleSet: CompiledRuleSet): Promise<string[]> {
-  const { events, start, errors } = testEvents(test, index);
-  if (errors.length > 0) return errors;
+  const { events, start } = testEvents(test, index);
   const dry = new DryEvaluator(ruleSet);
   const got: Got[] = [];
   const seen = new Set<string>();

@@ -1,5 +1,9 @@
 import { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
+import { ACTION_TYPES } from './schema.js';
+import type { RuleError } from './load.js';
+import { describeZodIssue, parseWithPositions, type YamlPath } from './yamlPositions.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 
 /**
@@ -20,15 +24,22 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
  *           target: web.1
  *           actions: [ { type: redis-stop-key, key: 'puma::stop::web.1', ttl: 60s } ]
  */
-const duration = z.string().regex(DURATION_PATTERN, { error: 'expected a duration like 30s' });
+const durationError = (iss: { input?: unknown }) => `expected a duration like 30s, got ${JSON.stringify(iss.input)}`;
+// A bare number (`every: 20`) is the likely slip, so it gets the same message as `20 seconds`.
+const duration = z.string({ error: durationError }).regex(DURATION_PATTERN, { error: durationError });
+
+const repeatError = 'expected a whole number from 1 to 10000';
+
+/** `heroku logs` form: optional timestamp, `source[process]: message`. */
+const HEROKU_LOGS = /^(?:(\S+) )?([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
 
 const lineSchema = z.strictObject({
   after: duration,
-  line: z.string().optional(),
+  line: z.string().regex(HEROKU_LOGS, { error: "expected 'source[process]: message' (heroku logs form)" }).optional(),
   source: z.string().optional(),
   process: z.string().optional(),
   message: z.string().optional(),
-  repeat: z.number().int().min(1).max(10_000).optional(),
+  repeat: z.number({ error: repeatError }).int({ error: repeatError }).min(1, { error: repeatError }).max(10_000, { error: repeatError }).optional(),
   every: duration.optional(),
 }).refine((l) => (l.line === undefined) !== (l.process === undefined && l.message === undefined), { error: 'give either line, or process and message' });
 
@@ -36,7 +47,7 @@ const expectSchema = z.strictObject({
   at: duration,
   rule: z.string(),
   target: z.string(),
-  actions: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))).optional(),
+  actions: z.array(z.object({ type: z.enum(ACTION_TYPES).optional() }).catchall(z.union([z.string(), z.number(), z.boolean()]))).optional(),
 });
 
 export const ruleTestsSchema = z.strictObject({
@@ -44,35 +55,78 @@ export const ruleTestsSchema = z.strictObject({
   tests: z.array(z.strictObject({
     name: z.string(),
     app: z.string().optional(),
-    start: z.string().optional(),
+    start: z.string().refine((s) => Number.isFinite(Date.parse(s)), { error: 'expected an RFC 3339 time like 2024-11-14T00:00:00Z' }).optional(),
     lines: z.array(lineSchema),
     expect: z.array(expectSchema),
-  })).min(1),
+  })).min(1, { error: 'expected at least one test' }),
 });
 
 export type RuleTests = z.output<typeof ruleTestsSchema>;
 export type RuleTest = RuleTests['tests'][number];
 export type ExpectedFiring = z.output<typeof expectSchema>;
 
-/** `heroku logs` form: optional timestamp, `source[process]: message`. */
-const HEROKU_LOGS = /^(?:(\S+) )?([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
+/** A tests file that parsed, with the means to report later findings (unknown rules) at their place. */
+export interface LoadedRuleTests {
+  readonly tests: RuleTests;
+  errorAt(path: YamlPath, message: string, key?: boolean): RuleError;
+}
 
-/** The test's lines as drain events, at start + after (each repeat `every` later). */
-export function testEvents(test: RuleTest, index: number): { events: DrainEvent[]; start: number; errors: string[] } {
+export type RuleTestsResult = { ok: true; loaded: LoadedRuleTests } | { ok: false; errors: RuleError[] };
+
+/** Reads a tests file as the rules file is read: every mistake at once, each at `file:line:col`. */
+export function loadRuleTestsText(text: string, file: string): RuleTestsResult {
+  const { doc, syntaxErrors, positionOf } = parseWithPositions(text);
+  if (syntaxErrors.length > 0) return { ok: false, errors: sortErrors(syntaxErrors.map((e) => ({ file, ...e }))) };
+  const errorAt = (path: YamlPath, message: string, key = false): RuleError =>
+    ({ file, ...positionOf(path, key), message: withTestName(doc.getIn(['tests', path[1] ?? -1, 'name']), path, message) });
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const parsed = ruleTestsSchema.safeParse(data);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.flatMap((issue) => describeTestsIssue(issue, data).map(([path, message, key]) => errorAt(path, message, key)));
+    return { ok: false, errors: sortErrors(errors) };
+  }
+  return { ok: true, loaded: { tests: parsed.data, errorAt } };
+}
+
+/** Every `expect` naming a rule the rules file lacks: such a test could never pass, so say why. */
+export function unknownRuleErrors(loaded: LoadedRuleTests, ruleNames: ReadonlySet<string>, rulesFile: string): RuleError[] {
+  const errors: RuleError[] = [];
+  loaded.tests.tests.forEach((t, i) => t.expect.forEach((e, k) => {
+    if (!ruleNames.has(e.rule)) errors.push(loaded.errorAt(['tests', i, 'expect', k, 'rule'], `unknown rule ${JSON.stringify(e.rule)} (not in ${rulesFile})`));
+  }));
+  return sortErrors(errors);
+}
+
+const NAMELESS = new Set<string>(['invalid_format', 'custom', 'too_small', 'too_big']);
+
+function describeTestsIssue(issue: $ZodIssue, data: unknown): [YamlPath, string, boolean][] {
+  return describeZodIssue(issue, data).map(([path, message, key]) => {
+    const last = path[path.length - 1];
+    // Format and refinement messages do not name their key; the others already do.
+    const named = NAMELESS.has(issue.code) && typeof last === 'string';
+    return [path, named ? `${last}: ${message}` : message, key];
+  });
+}
+
+function withTestName(name: unknown, path: YamlPath, message: string): string {
+  if (path[0] !== 'tests' || typeof path[1] !== 'number') return message;
+  return typeof name === 'string' && name.length <= 100 ? `test ${JSON.stringify(name)}: ${message}` : `tests[${path[1]}]: ${message}`;
+}
+
+function sortErrors(errors: RuleError[]): RuleError[] {
+  return errors.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** The test's lines as drain events, at start + after (each repeat `every` later); the file was checked when loaded. */
+export function testEvents(test: RuleTest, index: number): { events: DrainEvent[]; start: number } {
   const start = test.start ? Date.parse(test.start) : Date.UTC(2024, 10, 14);
-  const errors: string[] = [];
-  if (!Number.isFinite(start)) errors.push(`tests[${index}].start: not an RFC 3339 time`);
   const events: DrainEvent[] = [];
   test.lines.forEach((l, j) => {
     let source = l.source ?? 'heroku';
     let proc = l.process ?? '';
     let message = l.message ?? '';
     if (l.line !== undefined) {
-      const m = HEROKU_LOGS.exec(l.line);
-      if (!m) {
-        errors.push(`tests[${index}].lines[${j}].line: expected 'source[process]: message' (heroku logs form)`);
-        return;
-      }
+      const m = HEROKU_LOGS.exec(l.line)!;
       [source, proc, message] = [m[2]!, m[3]!, m[4]!];
     }
     const every = parseDuration(l.every ?? '0s')!;
@@ -90,5 +144,5 @@ export function testEvents(test: RuleTest, index: number): { events: DrainEvent[
     }
   });
   events.sort((a, b) => a.receivedAt - b.receivedAt);
-  return { events, start, errors };
+  return { events, start };
 }
