@@ -33,6 +33,9 @@ export interface SyslogListener {
  */
 const TLS_CIPHERS = `${DEFAULT_CIPHERS}:AES128-GCM-SHA256:AES128-SHA256:AES128-SHA`;
 
+/** Each drain is one connection; 256 covers a mallet that serves many apps. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+
 /** logplex closes an idle drain connection after 240 s plus up to 15 s of fuzz; allow a little more. */
 const IDLE_TIMEOUT_MS = 300_000;
 /** How long close() lets connections finish their batch before cutting them. */
@@ -49,7 +52,9 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
   const server: Server = opts.tls
     ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS }, onSocket)
     : createTcpServer(onSocket);
-  if (opts.maxConnections !== undefined) server.maxConnections = opts.maxConnections;
+  // One logplex drain keeps one connection; the bound keeps an unauthenticated port from holding
+  // a partial frame (≤ 65 KiB) for every connection anyone cares to open.
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
 
   return {

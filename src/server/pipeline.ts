@@ -33,7 +33,9 @@ export class Pipeline {
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     const { redis, keys, engine, sink, metrics, logger } = this.deps;
-    const doneKey = batch.dedupe ? keys.frameDone(batch.drainToken || batch.app, batch.frameId) : undefined;
+    // Per app as well as per drain token: an alert webhook has no token of its own, and the same
+    // alert body sent for two apps is two deliveries.
+    const doneKey = batch.dedupe ? keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId) : undefined;
     if (doneKey && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
     const events = drainEvents(batch);
     const firings = await engine.evaluate(events);
@@ -54,7 +56,12 @@ export class Pipeline {
 class MessageEvent implements DrainEvent {
   constructor(private readonly batch: IngestBatch, protected readonly msg: SyslogMessage, private readonly index: number) {}
   get app() { return this.batch.app; }
-  get id() { return `${this.batch.drainToken}:${this.batch.frameId}:${this.index}`; }
+  /**
+   * Counted from the end of the frame: a logplex retry may gain an L10 line in front (it recomputes
+   * the overflow notice per send, ../shared/docs/heroku-drain-protocol.md §1.4), which would shift
+   * every index counted from the start and count each line of the retry again.
+   */
+  get id() { return `${this.batch.drainToken}:${this.batch.frameId}:${this.batch.messages.length - 1 - this.index}`; }
   get receivedAt() { return this.batch.receivedAt; }
   get timestamp() { return this.msg.timestamp; }
   get source() { return this.msg.appName; }

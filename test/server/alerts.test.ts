@@ -114,6 +114,17 @@ describe('POST /alerts/generic/:app', () => {
     ]);
   });
 
+  it('the same alert for two apps reaches both (de-duplication is per app)', async () => {
+    const body = JSON.stringify({ events: [{ source: 'heroku', process: 'web.4', message: 'Error R14 (Memory quota exceeded)' }] });
+    const sig = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+    const post = (app: string) => fetch(`${url}/alerts/generic/${app}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Mallet-Signature': sig }, body });
+    expect(await (await post('app-a')).json()).toMatchObject({ duplicate: false, lines: 1 });
+    expect(await (await post('app-b')).json()).toMatchObject({ duplicate: false, lines: 1 });
+    // The same delivery again (a webhook retry) is skipped.
+    expect(await (await post('app-a')).json()).toMatchObject({ duplicate: true });
+    expect(seen).toHaveLength(2);
+  });
+
   it('answers 404 for a provider that is off', async () => {
     expect((await fetch(`${url}/alerts/other/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(404);
   });

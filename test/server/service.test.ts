@@ -107,7 +107,11 @@ describe('mallet serve, end to end', () => {
     const line = drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)');
     const body = frame(drainLine('heroku', 'web.2', 'Process running mem=600M(117.2%)'), line);
     const headers = { 'Logplex-Frame-Id': 'C0FFEE' + Date.now().toString(16).toUpperCase(), 'Logplex-Drain-Token': 'd.9173ea1f-6f14-4976-9cf0-7cd0dafdcdbc', 'Logplex-Msg-Count': '2' };
+    const lines = async () => (await service.metrics.linesTotal.get()).values.filter((v) => v.labels.app === 'my-app').reduce((a, v) => a + v.value, 0);
+    const before = await lines();
     for (let i = 0; i < 3; i++) expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
+    // Skipped whole: the retries are not counted again (SPEC §3).
+    expect(await lines()).toBe(before + 2);
     const jobs = (await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'prioritized', 'failed'])).filter((j) => j.data.target === 'web.2');
     expect(jobs).toHaveLength(1);
     await eventually('the web.2 job', async () => (await queue.getJob(jobs[0]!.id!))?.finishedOn);

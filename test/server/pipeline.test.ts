@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { Pipeline } from '../../src/server/pipeline.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { loadRulesText } from '../../src/rules/load.js';
+import { redisKeys } from '../../src/keys.js';
+import { createMetrics } from '../../src/metrics.js';
+import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
+import type { Firing } from '../../src/rules/Firing.js';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { drainLine, frame } from '../support/drainClient.js';
+
+/** The pipeline with the real rules engine on real Redis: what a logplex retry may and may not change. */
+const redis = testRedis();
+const prefix = uniquePrefix('pipe');
+afterAll(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); });
+
+const loaded = loadRulesText(`version: 1
+rules:
+  - name: twice
+    match: { process: "web.1", message: '^Error R14 ' }
+    threshold: { count: 2, within: 5m }
+    actions: [ { type: redis-stop-key } ]
+  - name: once
+    match: { process: "web.2", message: '^Error R14 ' }
+    actions: [ { type: redis-stop-key } ]
+`, 'rules.yml', {});
+if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+const ruleSet = loaded.ruleSet;
+
+describe('a logplex retry that gains an L10 line in front', () => {
+  it('counts each line once: the retry does not reach a threshold the first delivery did not', async () => {
+    const logger = pino({ level: 'silent' });
+    const metrics = createMetrics(undefined, { defaults: false });
+    const keys = redisKeys(prefix);
+    const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+    const submitted: Firing[][] = [];
+    let failNext = true;
+    const sink = {
+      async submit(f: readonly Firing[]) {
+        if (failNext) { failNext = false; throw new Error('Redis went away'); }
+        submitted.push([...f]);
+        return f.map(() => 'enqueued' as const);
+      },
+    };
+    const pipeline = new Pipeline({ redis, keys, engine, sink, metrics, logger });
+    const r14 = 'Error R14 (Memory quota exceeded)';
+    const lines = [drainLine('heroku', 'web.1', r14), drainLine('heroku', 'web.2', r14)];
+    const batch = (body: Buffer) => ({ app: 'my-app', drainToken: 'd.1', frameId: 'ABC123', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
+
+    // First delivery: the votes are stored, then storing the firing fails (the drain answers 503).
+    await expect(pipeline.ingest(batch(frame(...lines)))).rejects.toThrow(/went away/);
+    // Logplex retries the frame with an overflow notice in front (../shared/docs/heroku-drain-protocol.md §1.4).
+    const l10 = '<172>1 2024-11-14T00:00:00+00:00 host heroku logplex - Error L10 (output buffer overflow): 3 messages dropped since 2024-11-13T23:59:00+00:00.';
+    const retry = Buffer.concat([frame(l10), frame(...lines)]);
+    const result = await pipeline.ingest(batch(retry));
+    expect(result.duplicate).toBe(false);
+    expect(submitted.flat().map((f) => `${f.rule}/${f.target}`)).toEqual(['once/web.2']);
+  });
+});
