@@ -87,8 +87,8 @@ function compileApps(file: RulesFile, env: Readonly<Record<string, string | unde
       if (other !== undefined) fail(['apps', name, 'drain_tokens', j], `drain token already belongs to app ${other}`);
       owner.set(t, name);
     });
-    if (raw?.redis_url !== undefined) checkSecret(raw.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', ['apps', name, 'redis_url'], env, fail);
-    if (raw?.heroku_api_token !== undefined) checkSecret(raw.heroku_api_token, /^\S+$/, 'a token', ['apps', name, 'heroku_api_token'], env, fail);
+    if (raw?.redis_url !== undefined) checkSecret(raw.redis_url, REDIS_URL, ['apps', name, 'redis_url'], env, fail);
+    if (raw?.heroku_api_token !== undefined) checkSecret(raw.heroku_api_token, APP_TOKEN, ['apps', name, 'heroku_api_token'], env, fail);
     apps.set(name, Object.freeze({
       name,
       drainTokens: Object.freeze([...(raw?.drain_tokens ?? [])]),
@@ -115,15 +115,55 @@ function compileLimits(file: RulesFile): Limits {
   });
 }
 
+/** What a secret-bearing value must expand to, and what it may be written as. */
+interface SecretKind {
+  readonly shape: RegExp;
+  readonly what: string;
+  /** Why a literal value is refused, or undefined when this literal may stay in job data. */
+  literalError(value: string): string | undefined;
+}
+
+// Job data is shown on the dashboard (SPEC §5), and a literal is copied into it as is.
+const DASHBOARD = 'job data is shown on the dashboard';
+const mustBeRef = (name: string, example: string, why: string) => () =>
+  `${name} must be an environment reference like \${${example}}: ${why} and ${DASHBOARD}`;
+
+const REDIS_URL: SecretKind = {
+  shape: /^rediss?:\/\//,
+  what: 'a redis:// or rediss:// URL',
+  // `redis://localhost:6379` holds nothing secret; userinfo or a password parameter does.
+  literalError: (v) => (/^[a-z]+:\/\/[^/?#]*@|[?&]password=/i.test(v)
+    ? `redis_url with a password must be an environment reference like \${MY_APP_REDIS_URL}: passwords are secrets and ${DASHBOARD}`
+    : undefined),
+};
+const NOTIFY_URL: SecretKind = {
+  shape: /^https?:\/\/[^\s/]+/, what: 'an http(s):// URL',
+  literalError: mustBeRef('notify url', 'SLACK_WEBHOOK_URL', 'webhook URLs are secrets'),
+};
+const ACTION_TOKEN: SecretKind = {
+  shape: /^\S+$/, what: 'a token',
+  literalError: mustBeRef('token', 'HEROKU_API_TOKEN', 'API tokens are secrets'),
+};
+const APP_TOKEN: SecretKind = {
+  shape: /^\S+$/, what: 'a token',
+  literalError: mustBeRef('heroku_api_token', 'MY_APP_HEROKU_TOKEN', 'API tokens are secrets'),
+};
+
 /**
- * Secret-bearing values stay `${VAR}` references (or literals); here they are only checked: every
+ * Secret-bearing values stay `${VAR}` references into job data and are expanded by the worker;
+ * here they are only checked: written as a reference (a value with any `${VAR}` counts), every
  * variable set, and the expanded value of the expected kind. Messages never include the value.
  */
-function checkSecret(ref: string, shape: RegExp, what: string, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): void {
-  const unset = envRefs(ref).filter((n) => env[n] === undefined || env[n] === '');
+function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): void {
+  const refs = envRefs(ref);
+  if (refs.length === 0) {
+    const literal = kind.literalError(ref);
+    if (literal) return fail(at, literal);
+  }
+  const unset = refs.filter((n) => env[n] === undefined || env[n] === '');
   // load.ts has already reported each unset variable at this position.
   if (unset.length > 0) return;
-  if (!shape.test(expandEnv(ref, env))) fail(at, `expected ${what}${envRefs(ref).length ? ` in ${envRefs(ref).map((n) => '${' + n + '}').join(', ')}` : ''}`);
+  if (!kind.shape.test(expandEnv(ref, env))) fail(at, `expected ${kind.what}${refs.length ? ` in ${refs.map((n) => '${' + n + '}').join(', ')}` : ''}`);
 }
 
 function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): CompiledRule | undefined {
@@ -233,14 +273,14 @@ function compileAction(
   const ms = (d: string | undefined, fallback: string) => parseDuration(d ?? fallback)!;
   switch (a.type) {
     case 'redis-stop-key': {
-      if (a.redis_url !== undefined) checkSecret(a.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', [...at, 'redis_url'], env, bad);
+      if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);
       const key = tpl(a.key ?? RULE_DEFAULTS.stopKey, [...at, 'key']);
       const value = tpl(a.value ?? RULE_DEFAULTS.stopKeyValue, [...at, 'value']);
       if (!key || !value) return undefined;
       return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}) };
     }
     case 'sidekiq-stop': {
-      if (a.redis_url !== undefined) checkSecret(a.redis_url, /^rediss?:\/\//, 'a redis:// or rediss:// URL', [...at, 'redis_url'], env, bad);
+      if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);
       const hostname = tpl(a.hostname ?? RULE_DEFAULTS.sidekiqHostname, [...at, 'hostname']);
       if (!hostname) return undefined;
       return {
@@ -253,13 +293,13 @@ function compileAction(
       };
     }
     case 'heroku-restart': {
-      if (a.token !== undefined) checkSecret(a.token, /^\S+$/, 'a token', [...at, 'token'], env, bad);
+      if (a.token !== undefined) checkSecret(a.token, ACTION_TOKEN, [...at, 'token'], env, bad);
       const dyno = tpl(a.dyno ?? RULE_DEFAULTS.herokuRestartDyno, [...at, 'dyno']);
       if (!dyno) return undefined;
       return { type: a.type, scope: a.scope ?? RULE_DEFAULTS.herokuRestartScope, dyno, ...(a.token !== undefined ? { tokenRef: a.token } : {}) };
     }
     case 'notify': {
-      checkSecret(a.url, /^https?:\/\/[^\s/]+/, 'an http(s):// URL', [...at, 'url'], env, bad);
+      checkSecret(a.url, NOTIFY_URL, [...at, 'url'], env, bad);
       const text = tpl(a.text ?? RULE_DEFAULTS.notifyText, [...at, 'text']);
       if (!text) return undefined;
       return { type: a.type, urlRef: a.url, text };

@@ -26,6 +26,15 @@ const BAD: Record<string, [number, number, string][]> = {
   'duplicate-key': [[6, 5, 'YAML: Map keys must be unique']],
   'bad-version': [[1, 10, 'version']],
   'many-mistakes': [[4, 23, 'rule first: regex'], [7, 39, 'rule second: bad process glob'], [8, 15, 'rule second: bad duration']],
+  'literal-notify-url': [[7, 14, 'rule tell: notify url must be an environment reference like ${SLACK_WEBHOOK_URL}: webhook URLs are secrets and job data is shown on the dashboard']],
+  'redis-url-with-password': [
+    [4, 16, 'redis_url with a password must be an environment reference like ${MY_APP_REDIS_URL}'],
+    [9, 44, 'rule stop: redis_url with a password must be an environment reference'],
+  ],
+  'literal-heroku-token': [
+    [4, 23, 'heroku_api_token must be an environment reference like ${MY_APP_HEROKU_TOKEN}'],
+    [10, 16, 'rule restart: token must be an environment reference like ${HEROKU_API_TOKEN}'],
+  ],
 };
 
 describe('loadRules: every mistake reported with its position', () => {
@@ -85,6 +94,35 @@ rules:
     if (bad.ok) return;
     expect(bad.errors.map(formatRuleError)).toEqual(['r.yml:9:37: rule tell: expected an http(s):// URL in ${HOOK}']);
     expect(JSON.stringify(bad.errors)).not.toContain('not a url');
+  });
+
+  it('never puts a literal secret in job data: the errors do not repeat it', async () => {
+    for (const name of ['literal-notify-url', 'redis-url-with-password', 'literal-heroku-token']) {
+      const r = await loadRules(join(DIR, `${name}.bad.yml`), {});
+      expect(JSON.stringify(r)).not.toMatch(/hunter2|XXXXXXXX|456789abcdef/);
+    }
+  });
+
+  it('accepts a Redis URL without a password, and a value mixing text with ${VAR} as a reference', () => {
+    const text = `version: 1
+apps:
+  acme-shop:
+    redis_url: redis://localhost:6379
+    heroku_api_token: "tok-\${SHOP_TOKEN}"
+rules:
+  - name: tell
+    match: { message: '^Error R14 ' }
+    actions:
+      - { type: notify, url: "https://hooks.slack.com/\${HOOK_PATH}" }
+      - { type: redis-stop-key, redis_url: "redis://:\${PW}@h:6379" }
+      - { type: sidekiq-stop, redis_url: "rediss://redis.internal:6380/2" }
+`;
+    const r = loadRulesText(text, 'r.yml', { SHOP_TOKEN: 'x', HOOK_PATH: 'services/T/B/x', PW: 'pw' });
+    expect(r.ok ? [] : r.errors.map(formatRuleError)).toEqual([]);
+    if (!r.ok) return;
+    expect(r.ruleSet.apps?.get('acme-shop')).toMatchObject({ redisUrlRef: 'redis://localhost:6379', herokuTokenRef: 'tok-${SHOP_TOKEN}' });
+    expect(r.ruleSet.rules[0]!.actions.map((a) => ('urlRef' in a ? a.urlRef : 'redisUrlRef' in a ? a.redisUrlRef : undefined)))
+      .toEqual(['https://hooks.slack.com/${HOOK_PATH}', 'redis://:${PW}@h:6379', 'rediss://redis.internal:6380/2']);
   });
 
   it('reads limits with defaults for what is left out', () => {
