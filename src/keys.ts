@@ -26,8 +26,8 @@ export interface RedisKeys {
   cooldown(rule: string, app: string, target: string): string;
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
-  /** Sorted set of recent firings of rule+app+target (flapping). */
-  flapping(rule: string, app: string, target: string): string;
+  /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
+  flapping(app: string, target: string): string;
   /** Set of job ids holding a rolling slot for app + process type. */
   rolling(app: string, processType: string): string;
   /** Shared Heroku Platform API budget (per token hash). */
@@ -53,7 +53,7 @@ export function redisKeys(prefix: string): RedisKeys {
     firedBy: (rule: string, app: string, target: string) => k('fired', part(rule), part(app), part(target)),
     cooldown: (rule: string, app: string, target: string) => k('cool', part(rule), part(app), part(target)),
     stormGuard: (app: string) => k('storm', part(app)),
-    flapping: (rule: string, app: string, target: string) => k('flap', part(rule), part(app), part(target)),
+    flapping: (app: string, target: string) => k('flap', part(app), part(target)),
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
     herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
     jobSteps: (jobId: string) => k('steps', part(jobId)),

@@ -96,7 +96,8 @@ export class ActionQueue implements FiringSink {
     const { keys } = this.opts;
     const admission = await admitFiring(this.redis, {
       storm: keys.stormGuard(firing.app),
-      flapping: keys.flapping(firing.rule, firing.app, firing.target),
+      // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
+      flapping: keys.flapping(firing.app, firing.target),
       admission: keys.admission(firing.id),
     }, firing.id, now, limits);
     if (admission.mode === 'flapping') {

@@ -112,19 +112,24 @@ describe('ActionQueue + worker', () => {
     expect(await h.redis.zcard(h.keys.stormGuard('my-app'))).toBe(2);
   });
 
-  it('flapping: the same target left alone after flapping.max_firings, and notified', async () => {
+  it('flapping: the same target left alone after flapping.max_firings, whichever rule fires it, and notified', async () => {
     h = createHarness('aq-flap');
     h.limits = { ...h.limits, flapping: { maxFirings: 2, withinMs: 3_600_000 } };
     const hook = await startWebhook();
     closers.push(hook.close);
     const queue = h.queue();
+    const rules = ['web-memory-high', 'web-memory-quota', 'web-memory-escalate'];
     const firings = [1, 2, 3].map((n) => makeFiring({
-      target: 'web.7', window: String(n),
+      rule: rules[n - 1]!, target: 'web.7', window: String(n),
       actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: 'web.7' }, { type: 'notify', urlRef: '${HOOK_URL}', text: 'restarting web.7' }],
     }));
     const outcomes: string[] = [];
     for (const f of firings) outcomes.push(...(await queue.submit([f])));
     expect(outcomes).toEqual(['enqueued', 'enqueued', 'flapping']);
+    // Counted once per firing id, and per target: a retried submit and another dyno do not count.
+    expect(await queue.submit([firings[1]!])).toEqual(['duplicate']);
+    expect(await h.redis.zcard(h.keys.flapping('my-app', 'web.7'))).toBe(3);
+    expect(await queue.submit([makeFiring({ rule: rules[0]!, target: 'web.8', actions: [h.stopAction('web.8')] })])).toEqual(['enqueued']);
     const flapping = (await queue.queue.getJob(firings[2]!.id))!;
     expect(flapping.data.mode).toBe('flapping');
     // Only the flapping job runs here: the Platform API is not reachable, and must not be called.

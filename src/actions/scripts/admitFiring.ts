@@ -6,7 +6,7 @@ const SOURCE = `
 -- admitFiring: counts a firing against the storm guard and flapping limits and decides its mode,
 -- once per firing id.
 -- KEYS[1] storm guard sorted set of the app (member = firing id, score = time)
--- KEYS[2] flapping sorted set of rule+app+target
+-- KEYS[2] flapping sorted set of app+target, whichever rule fired (member = firing id)
 -- KEYS[3] admission string of the firing id (the mode decided the first time)
 -- ARGV[1] firing id  ARGV[2] now (ms)
 -- ARGV[3] per_app max  ARGV[4] per_app within (ms)  ARGV[5] flapping max  ARGV[6] flapping within (ms)
