@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEROKU_BUDGET_PER_HOUR, restartPath } from '../../src/actions/executors/herokuRestart.js';
+import { HEROKU_BUDGET_PER_HOUR, HEROKU_RATE_LIMIT_WAIT_MS, restartPath, retryAfterMs } from '../../src/actions/executors/herokuRestart.js';
 import type { HerokuRestartActionSpec } from '../../src/rules/Firing.js';
 import { ERRORS, startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { createHarness, jobLogs, makeFiring, settled, type Harness } from './harness.js';
@@ -57,23 +57,24 @@ describe('heroku-restart', () => {
     expect(api.requests[0]!.headers.authorization).toBe('Bearer tok-my-app');
   });
 
-  it('429 then 202: retried with backoff and done', async () => {
+  it('429 with Retry-After: postponed without spending an attempt, then done', async () => {
     h = createHarness('hr-429');
     api = await startFakeHerokuApi();
-    api.respondWith([ERRORS.rateLimit(), { status: 202, body: {} }]);
+    api.respondWith([{ ...ERRORS.rateLimit(), headers: { 'RateLimit-Remaining': '0', 'Retry-After': '1' } }, { status: 202, body: {} }]);
     const queue = h.queue();
-    // Floor 0: the retry comes from the job's backoff, not from waiting for the pool to refill.
-    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', herokuMinRemaining: 0 });
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
     const firing = makeFiring({ actions: [restart('web.1')] });
     await queue.submit([firing]);
     const { state } = await settled(queue, firing.id);
     expect(state).toBe('completed');
     expect(api.requests.map((r) => r.path)).toEqual(['/apps/my-app/dynos/web.1', '/apps/my-app/dynos/web.1']);
     const logs = await jobLogs(queue, firing.id);
-    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: failed, will retry: DELETE /apps/my-app/dynos/web.1 → 429 rate_limit: Your account reached the API rate limit Please wait'))).toBe(true);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: postponed: DELETE /apps/my-app/dynos/web.1 → 429 rate_limit: Your account reached the API rate limit Please wait'))).toBe(true);
+    expect(logs.some((l) => l.endsWith('waiting 1 s for the account pool'))).toBe(true);
+    expect(logs.filter((l) => l.includes('failed'))).toEqual([]);
   });
 
-  it('429 with RateLimit-Remaining 0 and the default floor: the job waits for the pool instead of hammering', async () => {
+  it('429 without Retry-After: the job waits a minute for the pool (delayed, no attempt spent), and so does every worker on the token', async () => {
     h = createHarness('hr-429-wait');
     api = await startFakeHerokuApi();
     api.respondWith([ERRORS.rateLimit()]);
@@ -87,8 +88,30 @@ describe('heroku-restart', () => {
       if (!postponed) await new Promise((r) => setTimeout(r, 25));
     }
     expect(postponed).toBe(true);
-    expect(await (await queue.queue.getJob(firing.id))!.getState()).toBe('delayed');
+    const job = (await queue.queue.getJob(firing.id))!;
+    expect(await job.getState()).toBe('delayed');
+    expect(job.attemptsMade).toBe(0);
+    expect((await jobLogs(queue, firing.id)).some((l) => l.endsWith(`waiting ${HEROKU_RATE_LIMIT_WAIT_MS / 1000} s for the account pool`))).toBe(true);
+    const { createHash } = await import('node:crypto');
+    const remainingKey = h.keys.herokuRemaining(createHash('sha256').update('tok').digest('hex').slice(0, 16));
+    expect(await h.redis.get(remainingKey)).toBe('0');
+    expect(await h.redis.pttl(remainingKey)).toBeGreaterThan(HEROKU_RATE_LIMIT_WAIT_MS / 2);
     expect(api.requests).toHaveLength(1);
+  });
+
+  it('503 then 202: retried with exponential backoff, spending an attempt', async () => {
+    h = createHarness('hr-503');
+    api = await startFakeHerokuApi();
+    api.respondWith([ERRORS.unavailable(), { status: 202, body: {} }]);
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests).toHaveLength(2);
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: failed, will retry: DELETE /apps/my-app/dynos/web.1 → 503 service_unavailable'))).toBe(true);
+    expect(logs.some((l) => l.includes('postponed'))).toBe(false);
   });
 
   it('404: fails permanently with the API message in failedReason', async () => {
@@ -187,5 +210,22 @@ describe('restartPath', () => {
 
   it.each(['../x', 'my app', 'My-App', 'a/b'])('refuses the app %j', (app) => {
     expect(() => restartPath({ type: 'heroku-restart', app, scope: 'dyno', dyno: 'web.1' })).toThrow(/shape/);
+  });
+});
+
+describe('retryAfterMs', () => {
+  const now = Date.parse('2024-05-01T12:00:00Z');
+  it.each([
+    ['120', 120_000],
+    ['0', 1000],
+    ['Wed, 01 May 2024 12:00:30 GMT', 30_000],
+    ['Wed, 01 May 2024 11:00:00 GMT', 1000],
+    ['999999999', 3_600_000],
+  ] as const)('%j → %d ms', (value, ms) => {
+    expect(retryAfterMs(value, now)).toBe(ms);
+  });
+
+  it.each([null, '', 'soon', '-5', '1.5'])('%j → undefined (the default wait)', (value) => {
+    expect(retryAfterMs(value, now)).toBeUndefined();
   });
 });

@@ -18,6 +18,8 @@ export const HEROKU_BUDGET_PER_HOUR = 450;
 export const HEROKU_MIN_REMAINING = 100;
 const HOUR_MS = 3_600_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** A 429 without `Retry-After` waits a minute: the pool refills 75 tokens in that time. */
+export const HEROKU_RATE_LIMIT_WAIT_MS = 60_000;
 
 /** Heroku app names (lowercase letters, digits, dashes) and app UUIDs both fit. */
 const APP_SHAPE = /^[a-z0-9][a-z0-9-]{0,99}$/;
@@ -71,7 +73,14 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
       }
       const error = await readError(res);
       const what = `DELETE ${path} → ${res.status} ${error.id}: ${error.message} ${tail}`;
-      if (res.status === 429 || res.status >= 500) throw new Error(what);
+      if (res.status === 429) {
+        // The account pool is empty: an attempt spent here would only fail the job after 8 of
+        // them. Every worker on this token holds off for the same time, then the job retries.
+        const waitMs = retryAfterMs(res.headers.get('retry-after'), ctx.now()) ?? HEROKU_RATE_LIMIT_WAIT_MS;
+        await opts.redis.set(keys.remaining, '0', 'PX', waitMs);
+        throw new RetryLaterError(`${what}; waiting ${Math.ceil(waitMs / 1000)} s for the account pool`, waitMs);
+      }
+      if (res.status >= 500) throw new Error(what);
       throw new PermanentStepError(what);
     },
   };
@@ -118,6 +127,16 @@ async function readError(res: Response): Promise<{ id: string; message: string }
   } catch {
     return { id: 'unknown', message: res.statusText };
   }
+}
+
+/** `Retry-After` as seconds or an HTTP date, kept between 1 s and an hour; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  // An HTTP date starts with the day name (`Wed, 01 May 2024 …`); Date.parse alone takes `-5` as a year.
+  const ms = /^\d{1,9}$/.test(v) ? Number(v) * 1000 : /^[A-Za-z]{3,9}, /.test(v) ? Date.parse(v) - now : NaN;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(HOUR_MS, Math.max(1000, ms));
 }
 
 function safeHeader(value: string | null): string | undefined {
