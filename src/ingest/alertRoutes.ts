@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppEntry } from '../rules/RuleSet.js';
 import type { IngestHandler } from './IngestBatch.js';
+import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import type { AlertContext, AlertProvider } from './alerts/providers.js';
 
 /**
  * `POST /alerts/:provider/:app` — a log service's alert turned into lines for the rules, through
  * the same pipeline as the drains. A provider without its credentials is off (404).
  */
-const APP_NAME = /^[a-z][a-z0-9-]{0,29}$/;
 
 export interface AlertRouteOptions {
   readonly providers: ReadonlyMap<string, AlertProvider>;
@@ -30,7 +30,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     if (!provider) return reply.code(404).send({ error: 'no such alert provider, or its credentials are not set' });
     const appName = req.params.app;
     const apps = opts.getApps();
-    if (!APP_NAME.test(appName) || (apps && !apps.has(appName))) return reply.code(404).send({ error: 'app not listed' });
+    if (!HEROKU_APP_NAME.test(appName) || (apps && !apps.has(appName))) return reply.code(404).send({ error: 'app not listed' });
     const body = req.body as Buffer;
     const why = await provider.verify(req, body, opts.context);
     if (why) {

@@ -6,6 +6,7 @@ import type { AppEntry } from '../rules/RuleSet.js';
 import { requirePassword } from '../server/basicAuth.js';
 import type { IngestHandler } from './IngestBatch.js';
 import { parseLogplexBody } from './logplexFrames.js';
+import { HEROKU_APP_NAME } from '../herokuAppName.js';
 
 /**
  * `POST /drains/:app` — Heroku's HTTPS drain (SPEC §3, ../shared/docs/heroku-drain-protocol.md §1).
@@ -16,8 +17,6 @@ import { parseLogplexBody } from './logplexFrames.js';
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Answer before logplex's 5 s REQUEST_TIMEOUT so it retries instead of counting a timeout. */
 export const STORE_DEADLINE_MS = 4000;
-/** Heroku app names: lowercase letters, digits and dashes, starting with a letter, ≤ 30. */
-const APP_NAME = /^[a-z][a-z0-9-]{0,29}$/;
 const FRAME_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 export interface DrainRouteOptions {
@@ -49,7 +48,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   app.post<{ Params: { app: string } }>('/drains/:app', async (req, reply) => {
     const appName = req.params.app;
     const drainToken = headerValue(req.headers['logplex-drain-token']);
-    if (!APP_NAME.test(appName)) return notFound(reply, 'not a Heroku app name');
+    if (!HEROKU_APP_NAME.test(appName)) return notFound(reply, 'not a Heroku app name');
     const apps = opts.getApps();
     if (apps) {
       const entry = apps.get(appName);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
+import { HEROKU_APP_NAME } from '../herokuAppName.js';
 
 /**
  * The shape of the rules file (SPEC §4), checked by zod over the parsed YAML. Structure, types,
@@ -71,7 +72,7 @@ const window = z.strictObject({ max_firings: count.optional(), within: duration.
 
 export const rulesFileSchema = z.strictObject({
   version: z.literal(1, { error: 'version must be 1' }),
-  apps: z.record(z.string().regex(/^[a-z][a-z0-9-]{1,99}$/, { error: 'app name must be a Heroku app name ([a-z][a-z0-9-]+)' }), app.nullable()).optional(),
+  apps: z.record(z.string().regex(HEROKU_APP_NAME, { error: 'app name must be a Heroku app name: lowercase letters, digits and dashes, starting with a letter, 2 to 30 characters' }), app.nullable()).optional(),
   /** Each rule is checked on its own (ruleSchema) so one broken rule does not hide the others' errors. */
   rules: z.array(z.unknown()),
   limits: z.strictObject({

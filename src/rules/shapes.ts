@@ -1,3 +1,5 @@
+import { HEROKU_APP_NAME } from '../herokuAppName.js';
+
 /**
  * Shapes a rendered value must have before it is used as a Redis key, a dyno name or a URL path
  * segment (SPEC §4). Values come from attacker-controlled log lines; anything else is rejected.
@@ -7,7 +9,7 @@ export const SHAPES = Object.freeze({
   dyno: /^[a-z][a-z0-9_]*\.[0-9]+$/,
   processType: /^[a-z][a-z0-9_]*$/,
   /** A Heroku app name as it appears in a Platform API path. */
-  appName: /^[a-z][a-z0-9-]{1,99}$/,
+  appName: HEROKU_APP_NAME,
   /** Rule names double as metric labels and key parts. */
   ruleName: /^[a-z0-9-]+$/,
 });

@@ -51,6 +51,9 @@ export function describeZodIssue(issue: $ZodIssue, data: unknown): [YamlPath, st
       const msg = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
       return [[path, `${typeof last === 'string' ? last + ': ' : ''}${msg}`, false]];
     }
+    case 'invalid_key':
+      // A record key with the wrong shape (an app name): point at the key, with the key's own message.
+      return [[path, `${issue.issues[0]?.message ?? issue.message}: ${JSON.stringify(last)}`, true]];
     case 'invalid_value':
       return [[path, `${typeof last === 'string' ? last + ': ' : ''}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, false]];
     default:

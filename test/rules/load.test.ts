@@ -10,6 +10,7 @@ const DIR = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/rules');
 /** Each bad fixture is named for its mistake; the expected `line:col: message` fragments. */
 const BAD: Record<string, [number, number, string][]> = {
   'duplicate-name': [[6, 11, 'rule puma: duplicate rule name']],
+  'long-app-name': [[3, 3, 'app name must be a Heroku app name']],
   'bad-name': [[3, 11, 'rule name must match [a-z0-9-]+']],
   'unknown-key': [[5, 5, 'rule puma: unknown key "treshold"']],
   'bad-duration': [[5, 15, 'bad duration']],
