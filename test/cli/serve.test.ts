@@ -5,6 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
 import { spawnMallet } from '../support/malletProcess.js';
+import { pino } from 'pino';
+import { ActionQueue } from '../../src/actions/queue.js';
+import { redisKeys } from '../../src/keys.js';
+import { createMetrics } from '../../src/metrics.js';
+import { DEFAULT_LIMITS } from '../../src/rules/RuleSet.js';
 
 /** `mallet serve` as a real process: start, answer, and stop gracefully on SIGTERM (SPEC §1, §6). */
 const redis = testRedis();
@@ -66,6 +71,31 @@ describe('mallet serve', () => {
     expect(code).toBe(1);
     expect(m.output()).toMatch(/no redis-server is on PATH/);
     expect(m.output()).toMatch(/apt-get install redis-server|REDIS_URL=/);
+  });
+
+  it('mallet worker runs queued actions without serving HTTP, and exits 0 on SIGTERM', async () => {
+    const prefix = uniquePrefix('worker');
+    prefixes.push(prefix);
+    const m = spawnMallet(['worker'], { env: baseEnv({ REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix }) });
+    await m.waitForLog(/mallet worker started/);
+    expect(m.output()).not.toMatch(/mallet is listening/);
+    // A firing enqueued by some `mallet serve` replica: the worker process picks it up.
+    const queue = new ActionQueue({
+      connection: redis, queuePrefix: prefix, keys: redisKeys(prefix), metrics: createMetrics(undefined, { defaults: false }),
+      logger: pino({ level: 'silent' }), dryRun: false, getLimits: () => DEFAULT_LIMITS,
+    });
+    const key = `${prefix}:stop:web.3`;
+    await queue.submit([{
+      id: `f${prefix.replace(/[^a-z0-9]/g, '')}`, rule: 'puma-r14', app: 'my-app', target: 'web.3', processType: 'web', window: '1',
+      firedAt: Date.now(), receivedAt: Date.now(), triggerLines: ['heroku[web.3]: Error R14 (Memory quota exceeded)'],
+      actions: [{ type: 'redis-stop-key', key, value: 'puma-r14', ttlMs: 60_000 }], dryRun: false,
+    }]);
+    await m.waitForLog(/action job done/);
+    expect(await redis.get(key)).toBe('puma-r14');
+    await queue.close();
+    m.child.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+    await redis.del(key);
   });
 
   it('refuses to start in production without a drain password', async () => {
