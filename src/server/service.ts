@@ -88,7 +88,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       path: config.rulesPath,
       env: config.env,
       logger,
-      onReload: (next) => { ruleSet = next; logger.info({ rules: config.rulesPath, count: next.rules.length }, 'rules reloaded'); },
+      onReload: (next) => { ruleSet = next; },
     });
     closers.push(() => watcher.close());
     const onHup = () => { void watcher.reload(); };

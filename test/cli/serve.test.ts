@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
 import { spawnMallet } from '../support/malletProcess.js';
+import { eventually } from '../support/eventually.js';
 import { pino } from 'pino';
 import { ActionQueue } from '../../src/actions/queue.js';
 import { redisKeys } from '../../src/keys.js';
@@ -71,6 +72,28 @@ describe('mallet serve', () => {
     expect(code).toBe(1);
     expect(m.output()).toMatch(/no redis-server is on PATH/);
     expect(m.output()).toMatch(/apt-get install redis-server|REDIS_URL=/);
+  });
+
+  it('reloads the rules when the file changes and on SIGHUP; an invalid file is refused and the last good rules stay', async () => {
+    const prefix = uniquePrefix('reload');
+    prefixes.push(prefix);
+    const file = rulesFile();
+    const m = spawnMallet(['serve'], { env: baseEnv({ REDIS_URL: testRedisUrl(), MALLET_RULES: file, MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix }) });
+    const url = String((await m.waitForLog(/mallet is listening/)).url);
+    writeFileSync(file, 'version: 1\nrules:\n  - name: typo\n    match: { process: "web.*" }\n    treshold: { count: 2 }\n    actions: [ { type: redis-stop-key } ]\n');
+    const refused = await m.waitForLog(/rules reload refused/);
+    expect(String(refused.msg)).toMatch(/:5:5: rule typo: unknown key "treshold"/);
+    await m.waitForLog(/keeping the last good rules/);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    writeFileSync(file, 'version: 1\nrules:\n  - name: one\n    match: { process: "web.*" }\n    actions: [ { type: redis-stop-key } ]\n  - name: two\n    match: { process: "worker.*" }\n    actions: [ { type: redis-stop-key } ]\n');
+    expect((await m.waitForLog(/rules reloaded/)).rules).toBe(2);
+    const reloads = () => m.output().match(/rules reloaded/g)?.length ?? 0;
+    await new Promise((r) => setTimeout(r, 500)); // let the watcher's debounce settle
+    const before = reloads();
+    m.child.kill('SIGHUP');
+    await eventually('a reload on SIGHUP', async () => reloads() > before, 10_000);
+    m.child.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
   });
 
   it('mallet worker runs queued actions without serving HTTP, and exits 0 on SIGTERM', async () => {
