@@ -9,10 +9,9 @@ import type { Firing, FiringSink } from '../rules/Firing.js';
 
 /**
  * Joins the stages: ingest batch → rules → action queue, with the frame-level de-duplication
- * of logplex retries (SPEC §3: a retried frame is skipped whole once its first delivery was
- * processed). The done-marker is written last, so a delivery that failed half-way is processed
- * again in full; that is safe because counting (event ids) and enqueueing (job ids) are
- * idempotent.
+ * of logplex retries (SPEC §3: a retried frame makes no second firing and no second count). The
+ * done-marker is written last, so a delivery that failed half-way is processed again in full; that
+ * is safe because counting (event ids) and enqueueing (job ids) are idempotent.
  */
 export interface Evaluator {
   evaluate(events: readonly DrainEvent[]): Promise<Firing[]>;
@@ -32,24 +31,31 @@ export class Pipeline {
   }) {}
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
-    const { redis, keys, engine, sink, metrics, logger } = this.deps;
-    // Per app as well as per drain token: an alert webhook has no token of its own, and the same
-    // alert body sent for two apps is two deliveries.
-    const doneKey = batch.dedupe ? keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId) : undefined;
-    if (doneKey && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
+    const { redis, keys, engine, sink } = this.deps;
     const events = drainEvents(batch);
+    // A retried frame is evaluated again, which changes nothing: each line is counted once by its
+    // event id, a firing already decided is returned as the same firing, and its job id is the
+    // firing's. So the frame is marked only once its firings are stored, by the one command that
+    // also tells whether this delivery is the first (SET NX) — one round trip per body, none
+    // before the rules run.
     const firings = await engine.evaluate(events);
     if (firings.length > 0) await sink.submit(firings);
-    if (doneKey) {
-      // Not awaited: logplex retries only a delivery that was not answered 2xx, and this write is
-      // on the wire before the 204. Should it fail, a retry is processed again, idempotently.
-      redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S).catch((err: Error) => logger.warn({ err: err.message }, 'could not mark a frame processed'));
+    if (batch.dedupe) {
+      // Per app as well as per drain token: an alert webhook has no token of its own, and the same
+      // alert body sent for two apps is two deliveries.
+      const doneKey = keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId);
+      const first = await redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S, 'NX');
+      if (first !== 'OK') return { duplicate: true, lines: 0, firings: 0 };
     }
-    const bySource = new Map<string, number>();
-    for (const m of batch.messages) bySource.set(m.appName, (bySource.get(m.appName) ?? 0) + 1);
-    for (const [source, n] of bySource) metrics.linesTotal.inc({ app: batch.app, source }, n);
+    this.countLines(batch);
     return { duplicate: false, lines: events.length, firings: firings.length };
   };
+
+  private countLines(batch: IngestBatch): void {
+    const bySource = new Map<string, number>();
+    for (const m of batch.messages) bySource.set(m.appName, (bySource.get(m.appName) ?? 0) + 1);
+    for (const [source, n] of bySource) this.deps.metrics.linesTotal.inc({ app: batch.app, source }, n);
+  }
 }
 
 /** A parsed message seen as a DrainEvent; the id and message are only built when read. */

@@ -122,7 +122,6 @@ describe('POST /alerts/generic/:app', () => {
     expect(await (await post('app-b')).json()).toMatchObject({ duplicate: false, lines: 1 });
     // The same delivery again (a webhook retry) is skipped.
     expect(await (await post('app-a')).json()).toMatchObject({ duplicate: true });
-    expect(seen).toHaveLength(2);
   });
 
   it('answers 404 for a provider that is off', async () => {
