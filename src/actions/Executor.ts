@@ -38,5 +38,11 @@ export class PermanentStepError extends Error {
 
 export interface Executor<A extends ResolvedAction = ResolvedAction> {
   readonly type: A['type'];
+  /**
+   * False for an action that must not be sent again when its outcome is unknown (a worker died
+   * after sending it, before its answer was recorded). Default true: re-setting a stop key or
+   * re-sending a Sidekiq signal is harmless.
+   */
+  readonly repeatable?: boolean;
   run(action: A, ctx: StepContext): Promise<StepResult>;
 }

@@ -143,7 +143,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
 
     let keepSlotMs: number | undefined;
     try {
-      const anyDone = Object.keys(recorded).length > 0;
+      const anyDone = Object.keys(recorded).some((field) => /^\d+$/.test(field));
       for (const [i, original] of data.actions.entries()) {
         const label = `step ${i + 1} ${original.type}`;
         const previous = recorded[String(i)];
@@ -165,6 +165,27 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
           throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
         }
+        const startedField = `${i}:started`;
+        if (executor.repeatable === false) {
+          const startedAt = recorded[startedField];
+          if (startedAt !== undefined) {
+            // An earlier attempt sent this and died before recording the answer. The Platform API
+            // has no idempotency key and a second restart would kill the requests of the dyno that
+            // just came up; if the dyno is still in trouble, the rule fires again after its cooldown.
+            const record: StepRecord = {
+              type: action.type, at: clock(),
+              summary: `not repeated: an earlier attempt sent it at ${new Date(Number(startedAt)).toISOString()} and stopped before its answer was recorded`,
+              warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
+            };
+            await redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec();
+            steps.push(record);
+            await job.log(`${label}: warning: ${record.warnings![0]}`);
+            await job.log(`${label}: ${record.summary}`);
+            metrics.actionsTotal.inc({ type: action.type, outcome: 'skipped' });
+            continue;
+          }
+          await redis.multi().hset(stepsKey, startedField, String(clock())).expire(stepsKey, NINETY_DAYS_S).exec();
+        }
         await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
         let result: StepResult;
         try {
@@ -181,6 +202,8 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           };
           result = await executor.run(action, ctx);
         } catch (err) {
+          // The attempt ended with an answer (or none was sent): a retry may send it again.
+          if (executor.repeatable === false) await redis.hdel(stepsKey, startedField).catch(() => {});
           const message = errorMessage(err);
           if (err instanceof PermanentStepError) {
             await job.log(`${label}: failed permanently: ${message}`);

@@ -114,6 +114,24 @@ describe('heroku-restart', () => {
     expect(logs.some((l) => l.includes('postponed'))).toBe(false);
   });
 
+  it('a restart an earlier attempt sent but never recorded (the worker died) is not sent again', async () => {
+    h = createHarness('hr-unknown');
+    api = await startFakeHerokuApi();
+    const queue = h.queue();
+    const firing = makeFiring({ actions: [h.stopAction('web.1'), restart('web.1')] });
+    await queue.submit([firing]);
+    // What a worker SIGKILLed between the API's 202 and the step record leaves behind.
+    const startedAt = Date.now() - 5000;
+    await h.redis.hset(h.keys.jobSteps(firing.id), '1:started', String(startedAt));
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests).toHaveLength(0);
+    expect(await h.redis.get(h.stopKey('web.1'))).toBe('1');
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs).toContain(`step 2 heroku-restart: not repeated: an earlier attempt sent it at ${new Date(startedAt).toISOString()} and stopped before its answer was recorded`);
+    expect(logs.some((l) => l.startsWith('step 2 heroku-restart: warning: outcome unknown'))).toBe(true);
+  });
+
   it('404: fails permanently with the API message in failedReason', async () => {
     h = createHarness('hr-404');
     api = await startFakeHerokuApi();

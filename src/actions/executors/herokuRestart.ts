@@ -44,6 +44,7 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
   const base = opts.apiUrl.replace(/\/+$/, '');
   return {
     type: 'heroku-restart',
+    repeatable: false,
     async run(action, ctx) {
       const path = restartPath(action);
       const ref = action.tokenRef ?? opts.appTokenRef?.(action.app);
