@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
-import { requirePassword } from '../server/basicAuth.js';
+import { requirePassword } from '../basicAuth.js';
 import type { IngestHandler } from './IngestBatch.js';
 import { parseLogplexBody } from './logplexFrames.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';

@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { requirePassword } from './basicAuth.js';
+import { requirePassword } from '../basicAuth.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
 

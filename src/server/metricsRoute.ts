@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.js';
-import { requirePassword } from './basicAuth.js';
+import { requirePassword } from '../basicAuth.js';
 
 /** `/metrics` in Prometheus text format, behind basic auth when MALLET_METRICS_PASSWORD is set. */
 export async function metricsRoute(app: FastifyInstance, opts: { metrics: Metrics; password: string | undefined }) {
