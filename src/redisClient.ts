@@ -31,3 +31,32 @@ export function connectRedis(target: string, opts: RedisConnectOptions = {}): Re
   }
   return new Redis(target, base);
 }
+
+/** While Redis stays away ioredis reports every reconnect attempt; one line per connection per interval is enough. */
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * Logs a connection's errors without flooding: the first at once, then at most one per 30 s with
+ * the count in between, and once more when it is back. Every connection needs a listener anyway:
+ * ioredis prints "Unhandled error event" for one without.
+ */
+export function logRedisErrors(redis: Redis, log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }, name: string): Redis {
+  let last = 0;
+  let suppressed = 0;
+  let failing = false;
+  redis.on('error', (err: Error & { code?: string }) => {
+    failing = true;
+    const now = Date.now();
+    if (now - last < ERROR_LOG_INTERVAL_MS) { suppressed++; return; }
+    log.warn({ conn: name, code: err.code, err: err.message, ...(suppressed ? { repeated: suppressed } : {}) }, 'redis connection error');
+    last = now;
+    suppressed = 0;
+  });
+  redis.on('ready', () => {
+    if (!failing) return;
+    failing = false;
+    last = 0;
+    log.info({ conn: name }, 'redis connection back');
+  });
+  return redis;
+}

@@ -10,6 +10,7 @@ import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData, type ActionMode } from './ActionJob.js';
 import { admitFiring } from './scripts/admitFiring.js';
+import { logRedisErrors } from '../redisClient.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -42,7 +43,7 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = opts.connection.duplicate();
+    this.redis = logRedisErrors(opts.connection.duplicate(), opts.logger, 'queue');
     this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
       connection: this.redis,
       prefix: opts.queuePrefix,
@@ -53,6 +54,8 @@ export class ActionQueue implements FiringSink {
         removeOnFail: { age: 90 * DAY_S },
       },
     });
+    // Connection errors (they carry a code) are logged, throttled, by the connection itself.
+    this.queue.on('error', (err: Error & { code?: string }) => { if (!err.code) opts.logger.error({ err: err.message }, 'action queue error'); });
   }
 
   async submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {

@@ -14,6 +14,7 @@ import type { NotifyStepContext } from './executors/notify.js';
 import { describeAction, notifyTextFor } from './notifyText.js';
 import { RetryLaterError } from './RetryLaterError.js';
 import { acquireRollingSlot, releaseRollingSlot } from './scripts/rollingSlot.js';
+import { logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
   /** mallet's own Redis (queue, limits, steps; stop keys when no app Redis is configured). */
@@ -67,7 +68,7 @@ const NINETY_DAYS_S = 90 * 24 * 3600;
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   const clock = opts.clock ?? systemClock;
   const { keys, metrics, logger } = opts;
-  const redis = opts.connection.duplicate();
+  const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
   const rollingRetryMs = opts.rollingRetryMs ?? 3000;
   const leaseMs = opts.rollingLeaseMs ?? 60_000;
   const shutdown = new AbortController();
@@ -247,7 +248,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     }
   }
 
-  const workerConnection = opts.connection.duplicate({ maxRetriesPerRequest: null });
+  const workerConnection = logRedisErrors(opts.connection.duplicate({ maxRetriesPerRequest: null }), logger, 'worker');
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,
@@ -261,22 +262,22 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     }
   });
   worker.on('completed', (job) => logger.info({ jobId: job.id, rule: job.data.rule, app: job.data.app, mode: job.data.mode }, 'action job done'));
-  worker.on('error', (err) => logger.error({ err: err.message }, 'action worker error'));
+  // Connection errors (they carry a code) are logged, throttled, by the connection itself.
+  worker.on('error', (err: Error & { code?: string }) => { if (!err.code) logger.error({ err: err.message }, 'action worker error'); });
 
   let closed: Promise<void> | undefined;
   const close = (timeoutMs = 20_000): Promise<void> => {
     closed ??= (async () => {
+      // With mallet's Redis away no job can record a step or complete: waiting would only delay
+      // the exit; BullMQ's stalled-job check hands them to a worker once Redis is back.
+      const waitMs = workerConnection.status === 'ready' ? timeoutMs : 0;
       const graceful = worker.close();
-      let timer: NodeJS.Timeout | undefined;
-      const inTime = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); })]);
-      clearTimeout(timer);
-      if (!inTime) {
+      graceful.catch(() => {});
+      if (!(await within(graceful, waitMs))) {
         // Long waits (Sidekiq quiet) stop and put their job back as delayed; what still runs after
         // that is abandoned to BullMQ's stalled-job check, which hands it to another worker.
         shutdown.abort();
-        const settled = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 2000); })]);
-        clearTimeout(timer);
-        if (!settled) await worker.close(true);
+        if (!(await within(graceful, 2000))) await within(worker.close(true), 2000);
       }
       for (const conn of appRedis.values()) conn.disconnect();
       redis.disconnect();
@@ -305,4 +306,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const onAbort = () => { clearTimeout(timer); reject(new Error('aborted')); };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Whether `p` settles within `ms` (a rejection counts as settled). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = p.then(() => true, () => true);
+  const result = await Promise.race([settled, new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); })]);
+  clearTimeout(timer);
+  return result;
 }

@@ -7,7 +7,7 @@ import { MalletError } from '../errors.js';
 import { redisKeys, type RedisKeys } from '../keys.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../metrics.js';
-import { connectRedis } from '../redisClient.js';
+import { connectRedis, logRedisErrors } from '../redisClient.js';
 import { loadRules, formatRuleError, type CompiledRuleSet } from '../rules/load.js';
 import { watchRules } from '../rules/watch.js';
 import { RulesEngine } from '../rules/engine.js';
@@ -46,6 +46,8 @@ export interface Service {
 
 /** Grace for running jobs on shutdown; Heroku SIGKILLs 30 s after SIGTERM, SPEC says exit in 25 s. */
 const WORKER_CLOSE_MS = 15_000;
+/** Any other part gets this long to close (the worker's own limit above is shorter than this plus the rest). */
+const CLOSE_STEP_MS = 16_000;
 
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
@@ -55,7 +57,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
-      try { await close(); } catch (err) { logger.warn({ err: (err as Error).message }, 'error while shutting down'); }
+      // A part that cannot close (Redis unreachable) must not hold the others past SPEC §6's 25 s.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), CLOSE_STEP_MS); });
+      try {
+        if ((await Promise.race([Promise.resolve(close()), limit])) === 'timeout') logger.warn(`a part did not close within ${CLOSE_STEP_MS / 1000} s: moving on`);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'error while shutting down');
+      } finally {
+        clearTimeout(timer);
+      }
     }
   };
 
@@ -69,8 +80,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     }
     const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
       const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
-      r.on('error', (err) => logger.warn({ conn: name, err: err.message }, 'redis connection error'));
-      closers.push(() => r.quit().catch(() => r.disconnect()));
+      logRedisErrors(r, logger, name);
+      // QUIT waits for a connection that may never come back; a connection that is not up just drops.
+      closers.push(() => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect()));
       return r;
     };
     // The request path fails fast while Redis is away (→ 503, logplex retries); workers wait.

@@ -121,6 +121,20 @@ describe('mallet serve', () => {
     await redis.del(key);
   });
 
+  it('with Redis unreachable it starts, reports not ready, answers drains 503, and still exits 0 on SIGTERM', async () => {
+    const closedPort = 1 + Math.floor(Math.random() * 1000) + 49000;
+    const m = spawnMallet(['serve'], { env: baseEnv({ REDIS_URL: `redis://127.0.0.1:${closedPort}`, MALLET_RULES: rulesFile() }) });
+    const url = String((await m.waitForLog(/mallet is listening/)).url);
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(JSON.stringify(await ready.json())).toMatch(/redis/);
+    const res = await postDrain(url, 'my-app', frame(drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)')), { password: 'serve-test-password' });
+    expect(res.status).toBe(503);
+    m.child.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+    expect(m.output()).not.toMatch(/Unhandled error event/);
+  });
+
   it('refuses to start in production without a drain password', async () => {
     const m = spawnMallet(['serve'], { env: { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile() } });
     expect((await m.exited).code).toBe(1);
