@@ -11,6 +11,7 @@ import { ActionQueue } from '../../src/actions/queue.js';
 import { redisKeys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics.js';
 import { DEFAULT_LIMITS } from '../../src/rules/RuleSet.js';
+import { tempRulesFile } from '../support/rulesFile.js';
 
 /** `mallet serve` as a real process: start, answer, and stop gracefully on SIGTERM (SPEC §1, §6). */
 const redis = testRedis();
@@ -18,16 +19,13 @@ const prefixes: string[] = [];
 afterAll(async () => { await cleanupPrefix(redis, ...prefixes); redis.disconnect(); });
 
 function rulesFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mallet-serve-'));
-  const file = join(dir, 'rules.yml');
-  writeFileSync(file, `version: 1
+  return tempRulesFile(`version: 1
 rules:
   - name: puma-r14
     match: { process: "web.*", message: '^Error R14 ' }
     actions:
       - type: redis-stop-key
-`);
-  return file;
+`).file;
 }
 
 function baseEnv(extra: Record<string, string>): Record<string, string | undefined> {

@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -14,6 +12,7 @@ import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support
 import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { httpGet } from '../support/httpGet.js';
 import { eventually } from '../support/eventually.js';
+import { tempRulesFile } from '../support/rulesFile.js';
 
 /**
  * The whole graceful path with real processes: an R14 logplex body posted to `mallet serve` →
@@ -36,9 +35,7 @@ beforeAll(async () => {
   priv = await startPrivateRedis();
   appRedis = priv.client();
   redis = testRedis();
-  dir = mkdtempSync(join(tmpdir(), 'mallet-graceful-'));
-  const rules = join(dir, 'rules.yml');
-  writeFileSync(rules, `version: 1
+  const made = tempRulesFile(`version: 1
 apps:
   my-app:
     redis_url: \${APP_REDIS_URL}
@@ -54,6 +51,8 @@ rules:
         quiet_timeout: 60s
         stop_timeout: 60s
 `);
+  dir = made.dir;
+  const rules = made.file;
   const config = loadConfig({
     REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
     PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules,

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
@@ -12,6 +9,7 @@ import { startNotifyReceiver } from '../support/notifyReceiver.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
 import { eventually } from '../support/eventually.js';
+import { tempRulesFile } from '../support/rulesFile.js';
 
 /**
  * The whole path a user sees (issue: action queue, "done when"): an R14 logplex body posted to a
@@ -32,9 +30,7 @@ let queue: Queue;
 beforeAll(async () => {
   api = await startFakeHerokuApi();
   hook = await startNotifyReceiver();
-  const dir = mkdtempSync(join(tmpdir(), 'mallet-svc-'));
-  const rules = join(dir, 'rules.yml');
-  writeFileSync(rules, `version: 1
+  const { file: rules, dir } = tempRulesFile(`version: 1
 apps:
   my-app:
     heroku_api_token: \${TEST_HEROKU_TOKEN}
