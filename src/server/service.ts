@@ -49,6 +49,19 @@ const WORKER_CLOSE_MS = 15_000;
 /** Any other part gets this long to close (the worker's own limit above is shorter than this plus the rest). */
 const CLOSE_STEP_MS = 16_000;
 
+/** How long start waits for the drain's Redis connection before listening anyway. */
+const REDIS_READY_WAIT_MS = 5_000;
+
+function readyWithin(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => { clearTimeout(timer); redis.off('ready', onReady); resolve(ok); };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    redis.on('ready', onReady);
+  });
+}
+
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
@@ -169,6 +182,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
           claimNonce: async (provider, nonce) => (await redis.set(keys.alertNonce(provider, nonce), '1', 'EX', 15 * 60, 'NX')) === 'OK',
         },
       });
+      // The drain connection fails fast while down; listening before it is up would answer the
+      // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.
+      if (!(await readyWithin(redis, REDIS_READY_WAIT_MS))) logger.warn(`redis is not reachable after ${REDIS_READY_WAIT_MS / 1000} s: listening anyway, drains answer 503 until it is`);
       url = await app.listen({ port: config.port, host: config.host });
       const listening = app;
       closers.push(() => listening.close());

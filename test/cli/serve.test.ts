@@ -55,7 +55,9 @@ describe('mallet serve', () => {
     const socket = String(started.socket);
     expect(socket).toBe(join(cwd, '.mallet/redis/redis.sock'));
     const url = String((await m.waitForLog(/mallet is listening/)).url);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    // Ready as soon as it listens: start waits for the Redis connection (the body says why if not).
+    const ready = await fetch(`${url}/readyz`);
+    expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { ok: true } });
     m.child.kill('SIGTERM');
     expect((await m.exited).code).toBe(0);
     // Append-only file on (SPEC §1), and the server is gone with mallet.
