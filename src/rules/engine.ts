@@ -5,7 +5,7 @@ import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { evaluateEvents } from './evaluate.js';
+import { countEvaluation, evaluateEvents } from './evaluate.js';
 import { RedisThresholdStore } from './thresholdScript.js';
 
 export interface RulesEngineOptions {
@@ -31,16 +31,30 @@ export class RulesEngine {
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
 
-  /** The firings this body caused (rejects when Redis cannot answer: the drain then says 503). */
-  async evaluate(events: readonly DrainEvent[]): Promise<Firing[]> {
-    const { firings } = await evaluateEvents(events, {
+  /**
+   * The firings this body caused, and `count()` to add the body to the metrics once the caller
+   * knows it is not a retry (rejects when Redis cannot answer: the drain then says 503).
+   */
+  async judge(events: readonly DrainEvent[]): Promise<Judgement> {
+    const evaluation = await evaluateEvents(events, {
       ruleSet: this.#opts.getRuleSet(),
       store: this.#store,
       keys: this.#opts.keys,
       clock: this.#clock,
-      metrics: this.#opts.metrics,
       logger: this.#opts.logger,
     });
+    return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics) };
+  }
+
+  /** judge() for a body that is known to be seen once: counted at once. */
+  async evaluate(events: readonly DrainEvent[]): Promise<Firing[]> {
+    const { firings, count } = await this.judge(events);
+    count();
     return firings;
   }
+}
+
+export interface Judgement {
+  readonly firings: Firing[];
+  count(): void;
 }

@@ -14,13 +14,14 @@ export interface EvaluationDeps {
   readonly store: ThresholdStore;
   readonly keys: RedisKeys;
   readonly clock: (event: DrainEvent) => number;
-  readonly metrics?: Metrics;
   readonly logger?: Logger;
 }
 
 /** A firing plus the outcomes the engine itself decided (for `mallet test` / `replay` output). */
 export interface Evaluation {
   readonly firings: Firing[];
+  /** Matched lines per rule name. */
+  readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
 }
@@ -38,19 +39,19 @@ interface Pending {
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
-  const { ruleSet, keys, metrics, logger } = deps;
+  const { ruleSet, keys, logger } = deps;
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
-  const result: Evaluation = { firings: [], cooldowns: [], rejected: [] };
+  const matched = new Map<string, number>();
+  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [] };
   if (matches.length === 0) return result;
 
   const pending: Pending[] = [];
   const votes: ThresholdVote[] = [];
   for (const m of matches) {
-    metrics?.ruleMatchesTotal.inc({ rule: m.rule.name });
+    matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
-      metrics?.firingsTotal.inc({ rule: m.rule.name, outcome: 'rejected' });
       logger?.warn({ rule: m.rule.name, app: m.event.app, process: m.event.process.slice(0, 64), reason: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
       continue;
@@ -80,7 +81,6 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     const p = pending[i]!;
     const { rule, event } = p.match;
     if (a.status === 'cooldown') {
-      metrics?.firingsTotal.inc({ rule: rule.name, outcome: 'cooldown' });
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
       return;
     }
@@ -110,4 +110,14 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     }));
   });
   return result;
+}
+
+/**
+ * Adds an evaluation to `mallet_rule_matches_total` and `mallet_firings_total` (rejected,
+ * cooldown). Kept apart from evaluating: a logplex retry is judged again and must not be counted again.
+ */
+export function countEvaluation(e: Evaluation, metrics: Metrics): void {
+  for (const [rule, n] of e.matched) metrics.ruleMatchesTotal.inc({ rule }, n);
+  for (const r of e.rejected) metrics.firingsTotal.inc({ rule: r.rule, outcome: 'rejected' });
+  for (const c of e.cooldowns) metrics.firingsTotal.inc({ rule: c.rule, outcome: 'cooldown' });
 }

@@ -5,7 +5,8 @@ import type { IngestBatch, IngestResult } from '../ingest/IngestBatch.js';
 import { LiteralScan, type SyslogMessage } from '../ingest/SyslogMessage.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing, FiringSink } from '../rules/Firing.js';
+import type { FiringSink } from '../rules/Firing.js';
+import type { Judgement } from '../rules/engine.js';
 
 /**
  * Joins the stages: ingest batch → rules → action queue, with the frame-level de-duplication
@@ -14,7 +15,7 @@ import type { Firing, FiringSink } from '../rules/Firing.js';
  * is safe because counting (event ids) and enqueueing (job ids) are idempotent.
  */
 export interface Evaluator {
-  evaluate(events: readonly DrainEvent[]): Promise<Firing[]>;
+  judge(events: readonly DrainEvent[]): Promise<Judgement>;
 }
 
 /** Logplex retries within seconds; a day covers any retry and a replica's late duplicate. */
@@ -38,7 +39,7 @@ export class Pipeline {
     // firing's. So the frame is marked only once its firings are stored, by the one command that
     // also tells whether this delivery is the first (SET NX) — one round trip per body, none
     // before the rules run.
-    const firings = await engine.evaluate(events);
+    const { firings, count } = await engine.judge(events);
     if (firings.length > 0) await sink.submit(firings);
     if (batch.dedupe) {
       // Per app as well as per drain token: an alert webhook has no token of its own, and the same
@@ -47,6 +48,8 @@ export class Pipeline {
       const first = await redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S, 'NX');
       if (first !== 'OK') return { duplicate: true, lines: 0, firings: 0 };
     }
+    // Counted once per delivery that got this far first; a retry re-judges but is not re-counted.
+    count();
     this.countLines(batch);
     return { duplicate: false, lines: events.length, firings: firings.length };
   };

@@ -25,12 +25,12 @@ const keys = redisKeys(prefix);
 const metrics = createMetrics(undefined, { defaults: false });
 
 const evaluator: Evaluator = {
-  async evaluate(events) {
+  async judge(events) {
     // Read every field the rules engine could, to prove the events are complete.
     seen.push(events.map((e) => ({ app: e.app, id: e.id, receivedAt: e.receivedAt, timestamp: e.timestamp, source: e.source, process: e.process, message: e.message })));
     if (failStore) throw new Error('Connection is closed.');
     if (gate) await gate;
-    return [];
+    return { firings: [], count() {} };
   },
 };
 const sink = { async submit(f: readonly Firing[]): Promise<FiringOutcome[]> { return f.map(() => 'enqueued'); } };

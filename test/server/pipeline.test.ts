@@ -56,5 +56,15 @@ describe('a logplex retry that gains an L10 line in front', () => {
     const result = await pipeline.ingest(batch(retry));
     expect(result.duplicate).toBe(false);
     expect(submitted.flat().map((f) => `${f.rule}/${f.target}`)).toEqual(['once/web.2']);
+    // The failed delivery was not counted, the retry once.
+    expect(await matchesOf(metrics)).toEqual({ twice: 1, once: 1 });
+    // A third delivery of the same frame is a duplicate: nothing more is counted.
+    expect((await pipeline.ingest(batch(retry))).duplicate).toBe(true);
+    expect(await matchesOf(metrics)).toEqual({ twice: 1, once: 1 });
   });
 });
+
+async function matchesOf(metrics: ReturnType<typeof createMetrics>): Promise<Record<string, number>> {
+  const { values } = await metrics.ruleMatchesTotal.get();
+  return Object.fromEntries(values.map((v) => [String(v.labels.rule), v.value]));
+}
