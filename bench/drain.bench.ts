@@ -18,6 +18,11 @@ import { Redis } from 'ioredis';
 import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
+import { buildApp } from '../src/server/app.js';
+import { drainEvents } from '../src/server/pipeline.js';
+import { matchEvent, type RuleMatch } from '../src/rules/match.js';
+import { createMetrics } from '../src/metrics.js';
+import type { IngestHandler } from '../src/ingest/IngestBatch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 6);
@@ -84,29 +89,47 @@ const service = await startService({
 });
 const malletUrl = service.url!;
 
-// Warm up both servers (JIT, connection pools) before measuring.
-await load(bareUrl, { durationS: 2, connections: 8 });
-await load(malletUrl, { durationS: 2, connections: 8 });
+// Where the time goes: mallet's own drain route (auth, hooks, frame and header parse) with the
+// rest of the pipeline cut off at two points, so each stage's cost shows against the bare route.
+const stages: Array<{ close(): Promise<unknown> }> = [];
+async function stage(ingest: IngestHandler): Promise<string> {
+  const app = await buildApp({
+    logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis: service.redis,
+    drainPassword: PASSWORD, getApps: () => undefined, rulesLoaded: () => true, ingest,
+  });
+  stages.push(app);
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
+const parseOnlyUrl = await stage(async (batch) => ({ duplicate: false, lines: batch.messages.length, firings: 0 }));
+const matchOnlyUrl = await stage(async (batch) => {
+  const out: RuleMatch[] = [];
+  const { rules } = service.ruleSet();
+  for (const event of drainEvents(batch)) matchEvent(rules, event, out);
+  return { duplicate: false, lines: batch.messages.length, firings: out.length };
+});
+
+// Warm up every server (JIT, connection pools) before measuring.
+for (const u of [bareUrl, parseOnlyUrl, matchOnlyUrl, malletUrl]) await load(u, { durationS: 2, connections: 8 });
 
 const heapAfter: number[] = [];
 let linesPerBody = 0;
 let errors = 0;
-const results: Array<{ connections: number; bare: number; mallet: number }> = [];
+const results: Array<{ connections: number; bare: number; parse: number; match: number; mallet: number }> = [];
 for (const connections of CONNECTION_LEVELS) {
-  let bare = 0;
-  let mallet = 0;
+  const best = { bare: 0, parse: 0, match: 0, mallet: 0 };
   for (let round = 0; round < ROUNDS; round++) {
-    const b = await load(bareUrl, { durationS: DURATION_S, connections });
+    best.bare = Math.max(best.bare, (await load(bareUrl, { durationS: DURATION_S, connections })).rps);
+    best.parse = Math.max(best.parse, (await load(parseOnlyUrl, { durationS: DURATION_S, connections })).rps);
+    best.match = Math.max(best.match, (await load(matchOnlyUrl, { durationS: DURATION_S, connections })).rps);
     const m = await load(malletUrl, { durationS: DURATION_S, connections });
-    bare = Math.max(bare, b.rps);
-    mallet = Math.max(mallet, m.rps);
+    best.mallet = Math.max(best.mallet, m.rps);
     errors += m.non2xx + m.errors;
     linesPerBody = m.linesPerBody;
     // SPEC §6 "memory stays flat under sustained load": the heap after each round, after a GC.
     (globalThis as { gc?: () => void }).gc?.();
     heapAfter.push(process.memoryUsage().heapUsed / 2 ** 20);
   }
-  results.push({ connections, bare, mallet });
+  results.push({ connections, ...best });
 }
 const malletRps = Math.max(...results.map((r) => r.mallet));
 const lines = linesPerBody;
@@ -116,6 +139,13 @@ console.log('| connections | bare Fastify route (reads body, 204) req/s | mallet
 console.log('|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(`| ${r.connections} | ${r.bare.toFixed(0)} | ${r.mallet.toFixed(0)} | ${(r.mallet * lines).toFixed(0)} | ${(r.mallet / r.bare).toFixed(2)}× |`);
+}
+console.log('\nwhere the time goes — the same route cut off after each stage, req/s and ratio to the bare route:\n');
+console.log('| connections | auth + hooks + frame/header parse | + events and rule matching (no Redis) | + thresholds, de-dup, firings in Redis (mallet) |');
+console.log('|---:|---:|---:|---:|');
+for (const r of results) {
+  const cell = (rps: number) => `${rps.toFixed(0)} (${(rps / r.bare).toFixed(2)}×)`;
+  console.log(`| ${r.connections} | ${cell(r.parse)} | ${cell(r.match)} | ${cell(r.mallet)} |`);
 }
 console.log(`\nheap after each round (after GC; the bench process holds mallet and the bare server): ${heapAfter.map((h) => h.toFixed(1)).join(' → ')} MiB`);
 if (errors > 0) console.log(`\n(non-2xx or errors from mallet: ${errors})`);
@@ -159,5 +189,6 @@ for (const pattern of ['mallet-bench::stop::*', `${prefix}*`]) {
 redis.disconnect();
 await service.close();
 await bare.close();
+for (const app of stages) await app.close();
 await fakeApi.close();
 process.exit(0);
