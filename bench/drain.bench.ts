@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { parse, stringify } from 'yaml';
 import { pino } from 'pino';
-import { Redis } from 'ioredis';
 import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';

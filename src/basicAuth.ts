@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  */
 /** `expected` is the password, or its SHA-256 digest computed once by the caller. */
 export function passwordMatches(header: string | undefined, expected: string | Buffer): boolean {
-  if (!header || !header.startsWith('Basic ')) return false;
+  if (!header?.startsWith('Basic ')) return false;
   let decoded: string;
   try {
     decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');

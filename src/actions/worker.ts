@@ -292,7 +292,7 @@ function backoffMs(job: Job): number {
   const backoff = job.opts.backoff;
   const delay = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0;
   const type = typeof backoff === 'object' ? backoff.type : 'fixed';
-  return type === 'exponential' ? Math.pow(2, job.attemptsMade) * delay : delay;
+  return type === 'exponential' ? 2 ** job.attemptsMade * delay : delay;
 }
 
 function errorMessage(err: unknown): string {

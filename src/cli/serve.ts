@@ -1,7 +1,7 @@
-import { loadConfig } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { MalletError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { startService } from '../server/service.js';
+import { startService, type Service } from '../server/service.js';
 import type { CliIo } from './CliIo.js';
 
 /** Heroku SIGKILLs 30 s after SIGTERM; SPEC §6 promises an exit within 25 s. */
@@ -9,7 +9,7 @@ const HARD_EXIT_MS = 24_000;
 
 /** `mallet serve` (HTTP + syslog + worker) and `mallet worker` (the action worker alone). */
 export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<number> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(io.env, io.cwd);
   } catch (err) {
@@ -17,7 +17,7 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     return 1;
   }
   const logger = createLogger(config.logLevel);
-  let service;
+  let service: Service;
   try {
     service = await startService({ config, logger, http: mode === 'serve', worker: true });
   } catch (err) {

@@ -37,7 +37,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
       opts.logger.warn({ provider: provider.name, app: appName, why }, 'alert webhook refused');
       return reply.code(401).send({ error: why });
     }
-    let messages;
+    let messages: ReturnType<typeof provider.messages>;
     try {
       messages = provider.messages(body);
     } catch (err) {

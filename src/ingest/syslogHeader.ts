@@ -101,7 +101,7 @@ function isDigit(c: number): boolean {
 /** End (the space) of a 1..max byte field of printable ASCII, or -1. */
 function fieldEnd(buf: Buffer, i: number, end: number, max: number): number {
   const start = i;
-  const limit = end < start + max + 1 ? end : start + max + 1;
+  const limit = Math.min(end, start + max + 1);
   while (i < limit) {
     const c = buf[i]!;
     // One compare for the common case: printable ASCII other than space.

@@ -158,7 +158,10 @@ function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<
   const refs = envRefs(ref);
   if (refs.length === 0) {
     const literal = kind.literalError(ref);
-    if (literal) return fail(at, literal);
+    if (literal) {
+      fail(at, literal);
+      return;
+    }
   }
   const unset = refs.filter((n) => env[n] === undefined || env[n] === '');
   // load.ts has already reported each unset variable at this position.

@@ -91,9 +91,11 @@ export function loadRuleTestsText(text: string, file: string): RuleTestsResult {
 /** Every `expect` naming a rule the rules file lacks: such a test could never pass, so say why. */
 export function unknownRuleErrors(loaded: LoadedRuleTests, ruleNames: ReadonlySet<string>, rulesFile: string): RuleError[] {
   const errors: RuleError[] = [];
-  loaded.tests.tests.forEach((t, i) => t.expect.forEach((e, k) => {
-    if (!ruleNames.has(e.rule)) errors.push(loaded.errorAt(['tests', i, 'expect', k, 'rule'], `unknown rule ${JSON.stringify(e.rule)} (not in ${rulesFile})`));
-  }));
+  for (const [i, t] of loaded.tests.tests.entries()) {
+    for (const [k, e] of t.expect.entries()) {
+      if (!ruleNames.has(e.rule)) errors.push(loaded.errorAt(['tests', i, 'expect', k, 'rule'], `unknown rule ${JSON.stringify(e.rule)} (not in ${rulesFile})`));
+    }
+  }
   return sortErrors(errors);
 }
 

@@ -82,7 +82,7 @@ function offsetOf(doc: Document, path: YamlPath, key: boolean): number {
       if (isLast && key) return (pair.key as Node).range?.[0] ?? best;
       const value = pair.value as Node | null;
       // A key with no value (`cooldown:`) points at its key.
-      if (!value || !value.range) return (pair.key as Node).range?.[0] ?? best;
+      if (!value?.range) return (pair.key as Node).range?.[0] ?? best;
       node = value;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg] as Node | undefined;
