@@ -20,6 +20,15 @@ export interface StepContext {
   /** Aborted when the worker is shutting down: long waits stop and the job returns to the queue. */
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /**
+   * For an executor that is not repeatable: call right before the request leaves. Records that it
+   * was sent, so a run that follows a crash does not send it again, and makes sure this run still
+   * owns the job. Throws (and the request must not be sent) when another run owns the job or has
+   * already sent this step.
+   */
+  markSent(): Promise<void>;
+  /** The request had no effect after all (connection refused, 429, an error answer): a retry may send it. */
+  unmarkSent(): Promise<void>;
   /** Injected clock (ms since epoch) and sleep, so waits can be stepped in tests. */
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -36,12 +45,26 @@ export class PermanentStepError extends Error {
   override readonly name = 'PermanentStepError';
 }
 
+/** This run of the job lost its lock: another run has the job, so this one must stop acting. */
+export class JobLockLostError extends Error {
+  override readonly name = 'JobLockLostError';
+}
+
+/** Another run already sent this step and did not record its outcome: it must not be sent again. */
+export class AlreadySentError extends Error {
+  override readonly name = 'AlreadySentError';
+  constructor(readonly sentAt: number) {
+    super(`already sent at ${new Date(sentAt).toISOString()} by an earlier run`);
+  }
+}
+
 export interface Executor<A extends ResolvedAction = ResolvedAction> {
   readonly type: A['type'];
   /**
    * False for an action that must not be sent again when its outcome is unknown (a worker died
    * after sending it, before its answer was recorded). Default true: re-setting a stop key or
-   * re-sending a Sidekiq signal is harmless.
+   * re-sending a Sidekiq signal is harmless. Such an executor calls `ctx.markSent()` right
+   * before its request leaves and `ctx.unmarkSent()` when it knows the request had no effect.
    */
   readonly repeatable?: boolean;
   run(action: A, ctx: StepContext): Promise<StepResult>;

@@ -8,12 +8,13 @@ import type { ResolvedAction } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import type { ActionJobData } from './ActionJob.js';
 import { expandRef } from './envRef.js';
-import { PermanentStepError, type Executor, type StepResult } from './Executor.js';
+import { AlreadySentError, JobLockLostError, PermanentStepError, type Executor, type StepResult } from './Executor.js';
 import { defaultExecutors } from './executors/index.js';
 import type { NotifyStepContext } from './executors/notify.js';
 import { describeAction, notifyTextFor } from './notifyText.js';
 import { RetryLaterError } from './RetryLaterError.js';
-import { acquireRollingSlot, releaseRollingSlot } from './scripts/rollingSlot.js';
+import { acquireRollingSlot, releaseRollingSlot, renewRollingSlot } from './scripts/rollingSlot.js';
+import { claimStep } from './scripts/claimStep.js';
 import { logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
@@ -102,8 +103,20 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   async function processJob(job: Job<ActionJobData>, token: string | undefined, cancel?: AbortSignal): Promise<{ mode: string; steps: StepRecord[] }> {
     const data = job.data;
     const jobId = job.id!;
-    const signal = cancel ? AbortSignal.any([shutdown.signal, cancel]) : shutdown.signal;
+    // A run whose slot lease or job lock was lost stops its waits too.
+    const lost = new AbortController();
+    const signal = AbortSignal.any([shutdown.signal, lost.signal, ...(cancel ? [cancel] : [])]);
     const stepsKey = keys.jobSteps(jobId);
+    const lockKey = `${job.queueQualifiedName}:${jobId}:lock`;
+    // Each step (and each mark of a step as sent) first checks that this run still holds the
+    // job's lock: after a long Redis outage BullMQ may hand the job to another run while this one
+    // still works, and two runs must not both act.
+    const claim = async (field = '', value = ''): Promise<void> => {
+      if (token === undefined) return;
+      const r = await claimStep(redis, lockKey, stepsKey, token, field, value, NINETY_DAYS_S);
+      if (r === 'lock-lost') throw new JobLockLostError(`job ${jobId}: this run lost its lock to another run; stopping without acting`);
+      if (r === 'already-marked') throw new AlreadySentError(Number(await redis.hget(stepsKey, field)));
+    };
     const recorded = await redis.hgetall(stepsKey);
     const steps: StepRecord[] = [];
 
@@ -136,13 +149,20 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       }
       holdsSlot = true;
       renew = setInterval(() => {
-        acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + leaseMs, Number.MAX_SAFE_INTEGER)
+        // Only extends a lease still held: one that ran out may already be another job's slot.
+        renewRollingSlot(redis, rollingKey, jobId, Date.now() + leaseMs)
+          .then((held) => {
+            if (held || lost.signal.aborted) return;
+            logger.warn({ jobId, app: data.app, processType: data.processType }, 'the rolling slot lease ran out (mallet\'s Redis was unreachable too long): stopping this run');
+            lost.abort();
+          })
           .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not renew the rolling slot'));
       }, Math.max(1000, Math.floor(leaseMs / 3)));
       renew.unref();
     }
 
     let keepSlotMs: number | undefined;
+    let lockLost = false;
     try {
       const anyDone = Object.keys(recorded).some((field) => /^\d+$/.test(field));
       for (const [i, original] of data.actions.entries()) {
@@ -154,6 +174,8 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           steps.push(JSON.parse(previous) as StepRecord);
           continue;
         }
+        if (lost.signal.aborted) throw new JobLockLostError(`job ${jobId}: the rolling slot lease ran out; stopping before ${label}`);
+        await claim();
         if (held && original.type !== 'notify') {
           await job.log(`${label}: ${data.mode}, did not ${describeAction(original)}`);
           metrics.actionsTotal.inc({ type: original.type, outcome: data.mode });
@@ -167,25 +189,24 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
         }
         const startedField = `${i}:started`;
-        if (executor.repeatable === false) {
-          const startedAt = recorded[startedField];
-          if (startedAt !== undefined) {
-            // An earlier attempt sent this and died before recording the answer. The Platform API
-            // has no idempotency key and a second restart would kill the requests of the dyno that
-            // just came up; if the dyno is still in trouble, the rule fires again after its cooldown.
-            const record: StepRecord = {
-              type: action.type, at: clock(),
-              summary: `not repeated: an earlier attempt sent it at ${new Date(Number(startedAt)).toISOString()} and stopped before its answer was recorded`,
-              warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
-            };
-            await redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec();
-            steps.push(record);
-            await job.log(`${label}: warning: ${record.warnings![0]}`);
-            await job.log(`${label}: ${record.summary}`);
-            metrics.actionsTotal.inc({ type: action.type, outcome: 'skipped' });
-            continue;
-          }
-          await redis.multi().hset(stepsKey, startedField, String(clock())).expire(stepsKey, NINETY_DAYS_S).exec();
+        const notRepeated = async (sentAt: number) => {
+          // An earlier run sent this and stopped before recording the answer. The Platform API
+          // has no idempotency key and a second restart would kill the requests of the dyno that
+          // just came up; if the dyno is still in trouble, the rule fires again after its cooldown.
+          const record: StepRecord = {
+            type: action.type, at: clock(),
+            summary: `not repeated: an earlier attempt sent it at ${new Date(sentAt).toISOString()} and stopped before its answer was recorded`,
+            warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
+          };
+          await persist(() => redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec());
+          steps.push(record);
+          await job.log(`${label}: warning: ${record.warnings![0]}`);
+          await job.log(`${label}: ${record.summary}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: 'skipped' });
+        };
+        if (executor.repeatable === false && recorded[startedField] !== undefined) {
+          await notRepeated(Number(recorded[startedField]));
+          continue;
         }
         await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
         let result: StepResult;
@@ -196,6 +217,8 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
             progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
             resolveRef: (ref) => expandRef(ref, opts.env),
             redisFor: redisFor(data.app),
+            markSent: () => claim(startedField, String(clock())),
+            unmarkSent: async () => { await redis.hdel(stepsKey, startedField); },
             signal,
             logger: logger.child({ jobId, step: i + 1, type: action.type }),
             now: clock,
@@ -203,8 +226,13 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           };
           result = await executor.run(action, ctx);
         } catch (err) {
-          // The attempt ended with an answer (or none was sent): a retry may send it again.
-          if (executor.repeatable === false) await redis.hdel(stepsKey, startedField).catch(() => {});
+          // A step marked sent stays marked unless its executor unmarked it: what it sent may have
+          // had its effect, and the next run records "not repeated" instead of sending it again.
+          if (err instanceof AlreadySentError) {
+            await notRepeated(err.sentAt);
+            continue;
+          }
+          if (err instanceof JobLockLostError) throw err;
           const message = errorMessage(err);
           if (err instanceof PermanentStepError) {
             await job.log(`${label}: failed permanently: ${message}`);
@@ -213,7 +241,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           }
           if (err instanceof RetryLaterError || signal.aborted) {
             const delay = err instanceof RetryLaterError ? err.delayMs : 0;
-            await job.log(`${label}: ${signal.aborted ? 'interrupted by shutdown, back to the queue' : `postponed: ${message}`}`);
+            await job.log(`${label}: ${!signal.aborted ? `postponed: ${message}` : shutdown.signal.aborted ? 'interrupted by shutdown, back to the queue' : 'interrupted (the rolling slot lease or the job lock was lost), back to the queue'}`);
             metrics.actionsTotal.inc({ type: action.type, outcome: 'postponed' });
             keepSlotMs = delay;
             await job.moveToDelayed(Date.now() + delay, token);
@@ -226,7 +254,8 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           throw err;
         }
         const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
-        await redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec();
+        // Done and not recorded would run it again on a retry: the write is retried on its own.
+        await persist(() => redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec());
         steps.push(record);
         for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
         await job.log(`${label}: done: ${result.summary}`);
@@ -235,14 +264,25 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       }
       await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
       return { mode: data.mode, steps };
+    } catch (err) {
+      if (err instanceof JobLockLostError) {
+        lockLost = true;
+        logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
+      } else if (keepSlotMs === undefined && willRetry(job, err)) {
+        // Failed outside a step (a record that could not be written): the remediation is half
+        // done, so the slot stays through the backoff as it does for a failed step.
+        keepSlotMs = backoffMs(job);
+      }
+      throw err;
     } finally {
       if (renew) clearInterval(renew);
-      if (holdsSlot) {
+      // A run that lost its lock leaves the slot to the run that has the job now.
+      if (holdsSlot && !lockLost) {
         // A remediation that will be retried keeps its slot through the backoff, so a second dyno
         // of the same type is not taken down while the first is half done.
         const release = keepSlotMs === undefined
           ? releaseRollingSlot(redis, rollingKey, jobId)
-          : acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + keepSlotMs + leaseMs, Number.MAX_SAFE_INTEGER);
+          : renewRollingSlot(redis, rollingKey, jobId, Date.now() + keepSlotMs + leaseMs);
         await release.catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not release the rolling slot'));
       }
     }
@@ -261,6 +301,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       logger.warn({ jobId: job.id, rule: job.data.rule, app: job.data.app, attemptsMade: job.attemptsMade, err: err.message }, 'action job attempt failed');
     }
   });
+  // BullMQ could not extend a job's lock (Redis away past lockDuration): its run stops acting,
+  // because the stalled-job check may hand the job to another run.
+  worker.on('lockRenewalFailed', (jobIds) => { for (const id of jobIds) worker.cancelJob(id, 'lock renewal failed'); });
   worker.on('completed', (job) => logger.info({ jobId: job.id, rule: job.data.rule, app: job.data.app, mode: job.data.mode }, 'action job done'));
   // Connection errors (they carry a code) are logged, throttled, by the connection itself.
   worker.on('error', (err: Error & { code?: string }) => { if (!err.code) logger.error({ err: err.message }, 'action worker error'); });
@@ -293,6 +336,24 @@ function backoffMs(job: Job): number {
   const delay = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0;
   const type = typeof backoff === 'object' ? backoff.type : 'fixed';
   return type === 'exponential' ? 2 ** job.attemptsMade * delay : delay;
+}
+
+function willRetry(job: Job, err: unknown): boolean {
+  if (err instanceof UnrecoverableError || err instanceof DelayedError || (err as Error)?.name === 'DelayedError') return false;
+  return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+}
+
+/** A small idempotent Redis write that must not be lost to a passing error: tried up to 5 times. */
+async function persist(write: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
 }
 
 function errorMessage(err: unknown): string {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEROKU_BUDGET_PER_HOUR, HEROKU_RATE_LIMIT_WAIT_MS, restartPath, retryAfterMs } from '../../src/actions/executors/herokuRestart.js';
 import type { HerokuRestartActionSpec } from '../../src/rules/Firing.js';
+import { eventually } from '../support/eventually.js';
 import { ERRORS, startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { createHarness, jobLogs, makeFiring, settled, type Harness } from './harness.js';
 
@@ -130,6 +131,41 @@ describe('heroku-restart', () => {
     const logs = await jobLogs(queue, firing.id);
     expect(logs).toContain(`step 2 heroku-restart: not repeated: an earlier attempt sent it at ${new Date(startedAt).toISOString()} and stopped before its answer was recorded`);
     expect(logs.some((l) => l.startsWith('step 2 heroku-restart: warning: outcome unknown'))).toBe(true);
+  });
+
+  it('a connection dropped after the request reached the API: not sent again, completed with the outcome-unknown warning', async () => {
+    h = createHarness('hr-hangup');
+    api = await startFakeHerokuApi();
+    // The API takes the restart, then the connection breaks before its answer arrives.
+    api.respondWith([{ status: 202, body: {}, hangUp: true }]);
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id)).state).toBe('completed');
+    expect(api.requests).toHaveLength(1);
+    const logs = await jobLogs(queue, firing.id);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: failed, will retry: Platform API did not answer'))).toBe(true);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: not repeated: an earlier attempt sent it at '))).toBe(true);
+    expect(logs.some((l) => l.startsWith('step 1 heroku-restart: warning: outcome unknown'))).toBe(true);
+  });
+
+  it('connection refused: nothing reached the API, so the retry sends it', async () => {
+    h = createHarness('hr-refused');
+    api = await startFakeHerokuApi();
+    const closedUrl = api.url;
+    await api.close();
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: closedUrl, herokuApiToken: 'tok' });
+    const firing = makeFiring({ actions: [restart('web.1')] });
+    await queue.submit([firing]);
+    // The second attempt tried again: the first was not taken for "sent, outcome unknown".
+    const logs = await eventually('a second refused attempt', async () => {
+      const l = await jobLogs(queue, firing.id);
+      return l.filter((x) => x.includes('Platform API unreachable: ECONNREFUSED')).length >= 2 && l;
+    });
+    expect(logs.some((l) => l.includes('not repeated'))).toBe(false);
+    api = await startFakeHerokuApi(); // for afterEach
   });
 
   it('404: fails permanently with the API message in failedReason', async () => {

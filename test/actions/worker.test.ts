@@ -3,6 +3,8 @@ import { stopKeyExecutor } from '../../src/actions/executors/stopKey.js';
 import type { Executor } from '../../src/actions/Executor.js';
 import type { StopKeyActionSpec } from '../../src/rules/Firing.js';
 import { testRedisUrl } from '../support/redis.js';
+import { startFakeHerokuApi } from '../support/fakeHerokuApi.js';
+import { ACTION_QUEUE } from '../../src/keys.js';
 import { createHarness, jobLogs, makeFiring, metricValue, settled, startWebhook, type Harness } from './harness.js';
 
 let h: Harness;
@@ -119,5 +121,35 @@ describe('action worker', () => {
     expect(await h.redis.get(h.stopKey('web.1'))).toBe('1');
     await h.redis.del(h.stopKey('web.1'));
     await h.redis.select(0);
+  });
+});
+
+describe('a run that lost its job lock', () => {
+  it('does not act while another run holds the job: the restart is sent once, by the run holding the lock', async () => {
+    h = createHarness('aw-lock');
+    const api = await startFakeHerokuApi();
+    closers.push(api.close);
+    const firing = makeFiring({ actions: [h.stopAction('web.1'), { type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: 'web.1' }] });
+    const lockKey = `${h.queuePrefix}:${ACTION_QUEUE}:${firing.id}:lock`;
+    // What the API saw as the job's lock holder when each restart arrived.
+    const holders: Array<string | null> = [];
+    api.respondWith(async () => { holders.push(await h.redis.get(lockKey)); return { status: 202, body: {} }; });
+    let stolen = false;
+    // Step 1 ends just as BullMQ hands the job to another run (after a Redis outage past the
+    // lock duration): the lock now holds that run's token.
+    const stealing: Executor<StopKeyActionSpec> = {
+      type: 'redis-stop-key',
+      async run(action, ctx) {
+        const result = await stopKeyExecutor.run(action, ctx);
+        if (!stolen) { stolen = true; await h.redis.set(lockKey, 'another-run', 'PX', 800); }
+        return result;
+      },
+    };
+    const queue = h.queue();
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', executors: [stealing as Executor], lockDuration: 1000, stalledInterval: 500 });
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id, 20_000)).state).toBe('completed');
+    expect(holders).toHaveLength(1);
+    expect(holders[0]).not.toBe('another-run');
   });
 });

@@ -22,6 +22,8 @@ export interface FakeResponse {
   body?: unknown;
   /** Hold the answer this long (ms), so overlapping requests show up in start/end times. */
   delayMs?: number;
+  /** Act on the request, then drop the connection without an answer (a reset after sending). */
+  hangUp?: boolean;
 }
 
 export type Responder = (req: FakeRequest) => FakeResponse | Promise<FakeResponse>;
@@ -87,6 +89,10 @@ export async function startFakeHerokuApi(opts: { remaining?: number; delayMs?: n
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       if (res.status !== 429) remaining = Math.max(0, remaining - 1);
       record.endedAt = Date.now();
+      if (res.hangUp) {
+        req.raw.socket.destroy();
+        return reply.hijack();
+      }
       void reply
         .code(res.status)
         .header('Request-Id', randomUUID())

@@ -46,6 +46,9 @@ export function recordingStepContext(opts: StepContextOptions): RecordingStepCon
     },
     resolveRef: (ref) => ref,
     redisFor: () => opts.redis,
+    // sidekiq-stop is repeatable: it never marks a step as sent.
+    markSent: async () => {},
+    unmarkSent: async () => {},
     signal: opts.signal ?? new AbortController().signal,
     logger: pino({ level: 'silent' }),
     now: () => (simulated ? now : Date.now()),

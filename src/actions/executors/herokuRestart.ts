@@ -61,10 +61,19 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
       });
       if (!budget.ok) throw new RetryLaterError(`Platform API budget spent; retrying in ${Math.ceil(budget.waitMs / 1000)} s`, budget.waitMs);
 
-      const res = await send(`${base}${path}`, token);
+      // From here a retry must not send it again unless this run learns it had no effect.
+      await ctx.markSent();
+      let res: Response;
+      try {
+        res = await send(`${base}${path}`, token);
+      } catch (err) {
+        if (err instanceof NotSentError) await ctx.unmarkSent();
+        throw err;
+      }
       const remaining = res.headers.get('ratelimit-remaining');
       if (remaining !== null && /^\d+$/.test(remaining)) {
-        await opts.redis.set(keys.remaining, remaining, 'PX', 60_000);
+        // Best effort: failing to remember the header must not fail a restart that was done.
+        await opts.redis.set(keys.remaining, remaining, 'PX', 60_000).catch(() => {});
       }
       const requestId = safeHeader(res.headers.get('request-id'));
       const tail = `(Request-Id ${requestId ?? '-'}, RateLimit-Remaining ${remaining ?? '-'})`;
@@ -78,9 +87,12 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
         // The account pool is empty: an attempt spent here would only fail the job after 8 of
         // them. Every worker on this token holds off for the same time, then the job retries.
         const waitMs = retryAfterMs(res.headers.get('retry-after'), ctx.now()) ?? HEROKU_RATE_LIMIT_WAIT_MS;
+        await ctx.unmarkSent();
         await opts.redis.set(keys.remaining, '0', 'PX', waitMs);
         throw new RetryLaterError(`${what}; waiting ${Math.ceil(waitMs / 1000)} s for the account pool`, waitMs);
       }
+      // The API answered with an error, so it did not restart: a retry (5xx) may send it again.
+      await ctx.unmarkSent();
       if (res.status >= 500) throw new Error(what);
       throw new PermanentStepError(what);
     },
@@ -112,10 +124,18 @@ async function send(url: string, token: string): Promise<Response> {
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (err) {
-    // Network errors are retried; the message names the cause, never the token.
-    throw new Error(`Platform API unreachable: ${networkCause(err)}`);
+    // The message names the cause, never the token. Only a connection that was never made
+    // proves the request did not reach Heroku; after a reset or a timeout it may have restarted.
+    const cause = networkCause(err);
+    if (NEVER_CONNECTED.has(cause)) throw new NotSentError(`Platform API unreachable: ${cause}`);
+    throw new Error(`Platform API did not answer (${cause}): the restart may have happened; not sending it again`);
   }
 }
+
+/** Connection errors that happen before any byte of the request is sent. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+class NotSentError extends Error {}
 
 async function readError(res: Response): Promise<{ id: string; message: string }> {
   const text = (await res.text().catch(() => '')).slice(0, 4096);

@@ -22,6 +22,22 @@ export async function acquireRollingSlot(redis: Redis, key: string, jobId: strin
   return Number(await run(redis, [key], [jobId, now, leaseUntil, concurrency])) === 1;
 }
 
+const RENEW = luaScript(`
+-- renewRollingSlot: extends the lease of a slot this job still holds; never takes one back.
+-- KEYS[1] sorted set of job ids holding a slot  ARGV[1] job id  ARGV[2] lease end (ms)
+-- Returns 1 when extended, 0 when the job no longer holds a slot (its lease ran out and may be
+-- someone else's now).
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(top[2])) + 1000)
+return 1
+`);
+
+export async function renewRollingSlot(redis: Redis, key: string, jobId: string, leaseUntil: number): Promise<boolean> {
+  return Number(await RENEW(redis, [key], [jobId, leaseUntil])) === 1;
+}
+
 export async function releaseRollingSlot(redis: Redis, key: string, jobId: string): Promise<void> {
   await redis.zrem(key, jobId);
 }
