@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { createHarness, jobLogs, makeFiring, settled, type Harness } from './harness.js';
 import type { Firing } from '../../src/rules/Firing.js';
+import { acquireRollingSlot, renewRollingSlot } from '../../src/actions/scripts/rollingSlot.js';
 
 let h: Harness;
 let api: FakeHerokuApi;
@@ -71,5 +72,19 @@ describe('rolling limit (limits.per_process_type)', () => {
     await queue.submit([firing]);
     expect((await settled(queue, firing.id)).state).toBe('completed');
     expect(await h.redis.zscore(h.keys.rolling('my-app', 'web'), 'f-dead-job')).toBeNull();
+  });
+  it('renewing extends a slot still held, and never takes back one whose lease ran out', async () => {
+    h = createHarness('roll-renew');
+    api = await startFakeHerokuApi();
+    const key = h.keys.rolling('my-app', 'web');
+    const now = Date.now();
+    expect(await acquireRollingSlot(h.redis, key, 'job-a', now, now + 1000, 1)).toBe(true);
+    expect(await renewRollingSlot(h.redis, key, 'job-a', now + 60_000)).toBe(true);
+    expect(Number(await h.redis.zscore(key, 'job-a'))).toBe(now + 60_000);
+    // job-a's lease ran out and job-b took the only slot: job-a's late renewal must not come back.
+    await h.redis.zadd(key, String(now - 1), 'job-a');
+    expect(await acquireRollingSlot(h.redis, key, 'job-b', now, now + 60_000, 1)).toBe(true);
+    expect(await renewRollingSlot(h.redis, key, 'job-a', now + 60_000)).toBe(false);
+    expect(await h.redis.zrange(key, '0', '-1')).toEqual(['job-b']);
   });
 });
