@@ -33,18 +33,20 @@ export class Pipeline {
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     const { redis, keys, engine, sink } = this.deps;
+    // Per app as well as per drain token: an alert webhook has no token of its own, and the same
+    // alert body sent for two apps is two deliveries.
+    const doneKey = batch.dedupe ? keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId) : undefined;
+    // A delivery already done is skipped whole (SPEC §3). Judging it again would be idempotent only
+    // while the threshold records of its lines live (window + cooldown); the done-marker lives a day.
+    if (doneKey !== undefined && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
     const events = drainEvents(batch);
-    // A retried frame is evaluated again, which changes nothing: each line is counted once by its
-    // event id, a firing already decided is returned as the same firing, and its job id is the
-    // firing's. So the frame is marked only once its firings are stored, by the one command that
-    // also tells whether this delivery is the first (SET NX) — one round trip per body, none
-    // before the rules run.
+    // A delivery that failed half-way, or two in flight at once, is judged again, which changes
+    // nothing: each line is counted once by its event id, a firing already decided is returned as
+    // the same firing, and its job id is the firing's. So the frame is marked done only once its
+    // firings are stored, by the command that also tells whether this delivery came first.
     const { firings, count } = await engine.judge(events);
     if (firings.length > 0) await sink.submit(firings);
-    if (batch.dedupe) {
-      // Per app as well as per drain token: an alert webhook has no token of its own, and the same
-      // alert body sent for two apps is two deliveries.
-      const doneKey = keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId);
+    if (doneKey !== undefined) {
       const first = await redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S, 'NX');
       if (first !== 'OK') return { duplicate: true, lines: 0, firings: 0 };
     }

@@ -64,6 +64,25 @@ describe('a logplex retry that gains an L10 line in front', () => {
   });
 });
 
+describe('a delivery already done', () => {
+  it('is skipped whole, even after the threshold records of its lines have expired', async () => {
+    const logger = pino({ level: 'silent' });
+    const metrics = createMetrics(undefined, { defaults: false });
+    const keys = redisKeys(prefix);
+    const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+    const submitted: Firing[] = [];
+    const sink = { async submit(f: readonly Firing[]) { submitted.push(...f); return f.map(() => 'enqueued' as const); } };
+    const pipeline = new Pipeline({ redis, keys, engine, sink, metrics, logger });
+    const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'));
+    const batch = () => ({ app: 'other-app', drainToken: 'd.2', frameId: 'DONE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
+    expect((await pipeline.ingest(batch())).firings).toBe(1);
+    // Window and cooldown over (their keys expire); the done-marker lives a day.
+    await redis.del(keys.firedBy('once', 'other-app', 'web.2'), keys.cooldown('once', 'other-app', 'web.2'));
+    expect(await pipeline.ingest(batch())).toEqual({ duplicate: true, lines: 0, firings: 0 });
+    expect(submitted).toHaveLength(1);
+  });
+});
+
 async function matchesOf(metrics: ReturnType<typeof createMetrics>): Promise<Record<string, number>> {
   const { values } = await metrics.ruleMatchesTotal.get();
   return Object.fromEntries(values.map((v) => [String(v.labels.rule), v.value]));
