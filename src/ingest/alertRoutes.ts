@@ -29,14 +29,16 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     const provider = opts.providers.get(req.params.provider);
     if (!provider) return reply.code(404).send({ error: 'no such alert provider, or its credentials are not set' });
     const appName = req.params.app;
-    const apps = opts.getApps();
-    if (!HEROKU_APP_NAME.test(appName) || (apps && !apps.has(appName))) return reply.code(404).send({ error: 'app not listed' });
-    const body = req.body as Buffer;
+    // No body (no content type) is an empty one: its signature cannot match, so it is a 401.
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // Credentials first: an unauthenticated caller learns nothing, not even which apps are listed.
     const why = await provider.verify(req, body, opts.context);
     if (why) {
-      opts.logger.warn({ provider: provider.name, app: appName, why }, 'alert webhook refused');
+      opts.logger.warn({ provider: provider.name, app: appName.slice(0, 100), why }, 'alert webhook refused');
       return reply.code(401).send({ error: why });
     }
+    const apps = opts.getApps();
+    if (!HEROKU_APP_NAME.test(appName) || (apps && !apps.has(appName))) return reply.code(404).send({ error: 'app not listed' });
     let messages: ReturnType<typeof provider.messages>;
     try {
       messages = provider.messages(body);

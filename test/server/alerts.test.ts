@@ -124,6 +124,16 @@ describe('POST /alerts/generic/:app', () => {
     expect(await (await post('app-a')).json()).toMatchObject({ duplicate: true });
   });
 
+  it('checks credentials before anything else: no body is a 401 (not a 500), and an unsigned caller cannot probe app names', async () => {
+    const empty = await fetch(`${url}/alerts/generic/my-app`, { method: 'POST', headers: { 'X-Mallet-Signature': 'sha256=' + '0'.repeat(64) } });
+    expect(empty.status).toBe(401);
+    const unsigned = await fetch(`${url}/alerts/generic/Not_An_App`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    const body = '{"events":[]}';
+    const signed = await fetch(`${url}/alerts/generic/Not_An_App`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Mallet-Signature': 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex') }, body });
+    expect(signed.status).toBe(404);
+  });
+
   it('answers 404 for a provider that is off', async () => {
     expect((await fetch(`${url}/alerts/other/my-app`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(404);
   });
