@@ -22,8 +22,9 @@ export function alertMessage(line: AlertLine): SyslogMessage {
     pri: line.source === 'app' ? 190 : 134,
     timestamp: line.timestamp ?? new Date().toISOString().replace('Z', '+00:00'),
     hostname: 'host',
-    appName: line.source,
-    procId: line.process,
+    // The RFC 5424 bounds of the drains (APP-NAME 48, PROCID 128): these come from a payload.
+    appName: line.source.length <= 48 ? line.source : 'unknown',
+    procId: line.process.length <= 128 ? line.process : 'unknown',
     msgId: '-',
     structuredData: undefined,
     message,
