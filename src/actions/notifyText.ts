@@ -1,5 +1,6 @@
 import type { ResolvedAction } from '../rules/Firing.js';
 import type { ActionJobData } from './ActionJob.js';
+import { slackEscape } from '../rules/template.js';
 
 /** One line per action for the audit log and notify texts; never a secret (refs stay refs). */
 export function describeAction(action: ResolvedAction): string {
@@ -24,8 +25,8 @@ function refName(ref: string): string {
 
 /** Slack-compatible summary: rule, app, dyno, first trigger line, actions. */
 export function firingSummary(job: ActionJobData): string {
-  const lines = [`mallet: rule *${job.rule}* fired on *${job.app}* ${job.target}`];
-  if (job.triggerLines[0] !== undefined) lines.push(`> ${job.triggerLines[0].slice(0, 500)}`);
+  const lines = [`mallet: rule *${job.rule}* fired on *${job.app}* ${slackEscape(job.target)}`];
+  if (job.triggerLines[0] !== undefined) lines.push(`> ${slackEscape(job.triggerLines[0].slice(0, 500))}`);
   const actions = job.actions.filter((a) => a.type !== 'notify').map(describeAction);
   if (actions.length > 0) lines.push(`actions: ${actions.join('; ')}`);
   return lines.join('\n');
@@ -36,9 +37,9 @@ export function notifyTextFor(job: ActionJobData, ruleText: string): string {
   const base = ruleText.trim() === '' ? firingSummary(job) : ruleText;
   switch (job.mode) {
     case 'held':
-      return `:warning: mallet held the actions of rule ${job.rule} on ${job.app} ${job.target} (storm guard: ${job.modeReason ?? 'limits.per_app'}); nothing was executed.\n${firingSummary(job)}`;
+      return `:warning: mallet held the actions of rule ${job.rule} on ${job.app} ${slackEscape(job.target)} (storm guard: ${job.modeReason ?? 'limits.per_app'}); nothing was executed.\n${firingSummary(job)}`;
     case 'flapping':
-      return `:warning: mallet left ${job.app} ${job.target} alone: it is flapping (${job.modeReason ?? 'limits.flapping'}); rule ${job.rule} executed nothing.\n${firingSummary(job)}`;
+      return `:warning: mallet left ${job.app} ${slackEscape(job.target)} alone: it is flapping (${job.modeReason ?? 'limits.flapping'}); rule ${job.rule} executed nothing.\n${firingSummary(job)}`;
     default:
       return base;
   }

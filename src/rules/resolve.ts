@@ -1,7 +1,7 @@
 import type { ResolvedAction } from './Firing.js';
 import type { ActionTemplate } from './CompiledRule.js';
 import type { RuleMatch } from './match.js';
-import { renderTemplate, type TemplateContext } from './template.js';
+import { renderTemplate, slackEscape, type TemplateContext } from './template.js';
 import { describeValue, hasShape, processTypeOf, type ShapeName } from './shapes.js';
 import { RULE_BOUNDS } from './defaults.js';
 
@@ -76,8 +76,9 @@ function resolveAction(a: ActionTemplate, ctx: TemplateContext, app: string): Re
       return { type: a.type, app, scope: a.scope, dyno, ...(a.tokenRef !== undefined ? { tokenRef: a.tokenRef } : {}) };
     }
     case 'notify': {
-      // The text goes in a JSON body, not a key or path: bounded, not shape-checked.
-      return { type: a.type, urlRef: a.urlRef, text: renderTemplate(a.text, ctx).slice(0, 4000) };
+      // The text goes in a JSON body, not a key or path: bounded, not shape-checked, and what
+      // came from the line is escaped for Slack (no pings or masked links from a log line).
+      return { type: a.type, urlRef: a.urlRef, text: renderTemplate(a.text, ctx, slackEscape).slice(0, 4000) };
     }
   }
 }

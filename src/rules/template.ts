@@ -66,17 +66,26 @@ export function parseTemplate(source: string): { template?: Template; errors: st
   return { template: Object.freeze({ source, parts: Object.freeze(parts), usesFields, captureNames }), errors };
 }
 
-export function renderTemplate(t: Template, ctx: TemplateContext): string {
+/** `escape` applies to the variables only: the operator's own text is kept as written. */
+export function renderTemplate(t: Template, ctx: TemplateContext, escape: (value: string) => string = (v) => v): string {
   let out = '';
   for (const p of t.parts) {
     switch (p.kind) {
       case 'text': out += p.text; break;
-      case 'captures': out += ctx.capture(p.name); break;
-      case 'fields': out += ctx.field(p.name); break;
-      default: out += ctx[p.kind];
+      case 'captures': out += escape(ctx.capture(p.name)); break;
+      case 'fields': out += escape(ctx.field(p.name)); break;
+      default: out += escape(ctx[p.kind]);
     }
   }
   return out;
+}
+
+/**
+ * Slack reads `<!channel>`, `<@U123>` and `<https://x|label>` in a webhook's text as a ping and a
+ * masked link; a log line must not be able to do either. Its documented escaping is these three.
+ */
+export function slackEscape(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** True when the template uses the variable (`target` may not refer to itself). */

@@ -24,7 +24,7 @@ rules:
 `;
 
 function rules(text = RULES): CompiledRuleSet {
-  const r = loadRulesText(text, 'rules.yml', {});
+  const r = loadRulesText(text, 'rules.yml', { HOOK: 'https://hooks.example.test/x' });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.ruleSet;
 }
@@ -147,6 +147,19 @@ rules:
     expect(await outcome(metrics, 'rejected')).toBe(1);
     const ok = await e.evaluate([event('app', 'web.1', 'stop web.2')]);
     expect(ok[0]!.actions[0]).toMatchObject({ key: 'stop::web.2' });
+  });
+
+  it('escapes what a line brings into a notify text, and keeps the operator\'s own Slack markup', async () => {
+    const rs = rules(`
+version: 1
+rules:
+  - name: tell
+    match: { source: app, message: '^Error R14 ' }
+    actions: [ { type: notify, url: "\${HOOK}", text: "<!here> {{process}}: {{message}}" } ]
+`);
+    const { engine: e } = engine(rs);
+    const [f] = await e.evaluate([event('app', 'web.1', 'Error R14 <!channel> <https://evil.example/ack|Cancel the restart> & more')]);
+    expect(f!.actions[0]).toMatchObject({ text: '<!here> web.1: Error R14 &lt;!channel&gt; &lt;https://evil.example/ack|Cancel the restart&gt; &amp; more' });
   });
 
   it('does not let an app line imitating a platform line fire a heroku rule', async () => {
