@@ -19,6 +19,13 @@ export interface SyslogListenerOptions {
    */
   onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
   readonly maxConnections?: number;
+  /**
+   * Whether a drain token belongs to an app (the rules file's `apps:`). A connection that sends no
+   * frame of a known token within `unprovenTimeoutMs` is closed, and at the connection limit the
+   * oldest such connection makes room for a new one. Default: any drain token counts.
+   */
+  readonly isKnownToken?: (drainToken: string) => boolean;
+  readonly unprovenTimeoutMs?: number;
 }
 
 export interface SyslogListener {
@@ -36,6 +43,11 @@ const TLS_CIPHERS = `${DEFAULT_CIPHERS}:AES128-GCM-SHA256:AES128-SHA256:AES128-S
 /** Each drain is one connection; 256 covers a mallet that serves many apps. */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 
+/**
+ * logplex sends its first frame as soon as it connects (it connects because it has lines); a
+ * connection that has not shown a known drain token by then is not logplex.
+ */
+const UNPROVEN_TIMEOUT_MS = 10_000;
 /** logplex closes an idle drain connection after 240 s plus up to 15 s of fuzz; allow a little more. */
 const IDLE_TIMEOUT_MS = 300_000;
 /** How long close() lets connections finish their batch before cutting them. */
@@ -46,15 +58,31 @@ const DRAIN_TOKEN = /^d\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 /** A syslog drain endpoint: octet-counted RFC 5424 frames over TCP or TLS, one stream per connection. */
 export function createSyslogListener(opts: SyslogListenerOptions): SyslogListener {
   const log = opts.logger.child({ component: 'syslog' });
-  const sockets = new Set<Socket>();
+  // Insertion order is age order: the first unproven one is the oldest.
+  const sockets = new Map<Socket, { proven: boolean }>();
   const inFlight = new Set<Promise<void>>();
-  const onSocket = (socket: Socket) => serveConnection(socket, opts, log, sockets, inFlight);
+  const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const onSocket = (socket: Socket) => {
+    // One logplex drain keeps one connection; the bound keeps an unauthenticated port from
+    // holding a partial frame (≤ 65 KiB) for every connection anyone cares to open. Connections
+    // that never showed a known drain token give way, so anyone filling the port cannot lock
+    // logplex out.
+    if (sockets.size >= max) {
+      const victim = [...sockets].find(([, state]) => !state.proven)?.[0];
+      if (victim === undefined) {
+        log.warn({ max }, 'syslog connection limit reached: refusing a new connection');
+        socket.destroy();
+        return;
+      }
+      victim.destroy();
+    }
+    serveConnection(socket, opts, log, sockets, inFlight);
+  };
   const server: Server = opts.tls
-    ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS }, onSocket)
+    ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, handshakeTimeout: UNPROVEN_TIMEOUT_MS }, onSocket)
     : createTcpServer(onSocket);
-  // One logplex drain keeps one connection; the bound keeps an unauthenticated port from holding
-  // a partial frame (≤ 65 KiB) for every connection anyone cares to open.
-  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // Raw connections (TLS handshakes not done yet) are bounded too, more loosely.
+  server.maxConnections = max * 4;
   server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
 
   return {
@@ -69,8 +97,8 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
     close: async () => {
       if (server.listening) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const socket of sockets) socket.end();
-        const cut = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, CLOSE_GRACE_MS);
+        for (const socket of sockets.keys()) socket.end();
+        const cut = setTimeout(() => { for (const socket of sockets.keys()) socket.destroy(); }, CLOSE_GRACE_MS);
         cut.unref();
         await closed;
         clearTimeout(cut);
@@ -81,8 +109,16 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
   };
 }
 
-function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Set<Socket>, inFlight: Set<Promise<void>>): void {
-  sockets.add(socket);
+function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Map<Socket, { proven: boolean }>, inFlight: Set<Promise<void>>): void {
+  const state = { proven: false };
+  sockets.set(socket, state);
+  const isKnown = opts.isKnownToken ?? (() => true);
+  const unproven = setTimeout(() => {
+    if (state.proven) return;
+    log.debug({ remote: socket.remoteAddress }, 'no frame of a known drain token in time: closing the connection');
+    socket.destroy();
+  }, opts.unprovenTimeoutMs ?? UNPROVEN_TIMEOUT_MS);
+  unproven.unref();
   const stream = new LogplexStream({ structuredData: true });
   // While a batch is handed over the socket is paused, so TCP pushes back on logplex and at most
   // one batch per connection is held.
@@ -91,12 +127,16 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
 
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
-  socket.on('close', () => sockets.delete(socket));
+  socket.on('close', () => { clearTimeout(unproven); sockets.delete(socket); });
 
   const deliver = async (parsed: ParsedBody): Promise<void> => {
     for (const issue of parsed.errors) opts.metrics.framesInvalidTotal.inc({ reason: issue.kind });
     if (parsed.messages.length === 0) return;
     for (const [token, messages] of byDrainToken(parsed.messages, opts.metrics)) {
+      if (!state.proven && isKnown(token)) {
+        state.proven = true;
+        clearTimeout(unproven);
+      }
       await opts.onBatch(token, messages);
     }
   };

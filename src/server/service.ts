@@ -200,6 +200,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
             : undefined,
           logger,
           metrics,
+          isKnownToken: (drainToken) => ruleSet.appForDrainToken(drainToken) !== undefined,
           onBatch: async (drainToken, messages) => {
             const appName = ruleSet.appForDrainToken(drainToken);
             if (!appName) {

@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSyslogListener, type SyslogListener } from '../../src/ingest/syslogListener.js';
+import { createSyslogListener, type SyslogListener, type SyslogListenerOptions } from '../../src/ingest/syslogListener.js';
 import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { fieldsOf, randomChunks, seededRandom, syslogStream } from './sampleBodies.js';
@@ -39,13 +39,13 @@ interface Harness {
 const open: SyslogListener[] = [];
 afterAll(async () => { await Promise.all(open.map((l) => l.close())); });
 
-async function start(tls: boolean, onBatch?: () => Promise<void>): Promise<Harness> {
+async function start(tls: boolean, onBatch?: () => Promise<void>, extra: Partial<SyslogListenerOptions> = {}): Promise<Harness> {
   const metrics = createMetrics(new Registry(), { defaults: false });
   const batches: Harness['batches'] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const total = () => batches.reduce((n, b) => n + b.messages.length, 0);
   const listener = createSyslogListener({
-    port: 0, host: '127.0.0.1', tls: tls ? cert : undefined, logger: pino({ level: 'silent' }), metrics,
+    port: 0, host: '127.0.0.1', tls: tls ? cert : undefined, logger: pino({ level: 'silent' }), metrics, ...extra,
     onBatch: async (token, messages) => {
       await onBatch?.();
       batches.push({ token, messages });
@@ -154,5 +154,48 @@ describe('syslog listener close()', () => {
     release();
     await closing;
     expect(h.batches.length).toBeGreaterThan(0);
+  });
+});
+
+describe('syslog listener under a connection flood', () => {
+  const closed = (s: Socket) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); });
+
+  it('closes a connection that shows no known drain token in time', async () => {
+    const h = await start(false, undefined, { unprovenTimeoutMs: 200 });
+    const idle = await dial(h.port, false);
+    idle.on('error', () => {});
+    idle.write('9'); // a frame that never ends
+    await closed(idle);
+    expect(idle.destroyed).toBe(true);
+  });
+
+  it('at the limit, an idle connection makes room for logplex; connections that proved themselves are kept', async () => {
+    const h = await start(false, undefined, { maxConnections: 3, unprovenTimeoutMs: 60_000, isKnownToken: (t) => t === sample.drainToken });
+    const idle: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await dial(h.port, false);
+      s.on('error', () => {});
+      s.write('9');
+      idle.push(s);
+    }
+    // logplex arrives while anyone has filled every slot: the oldest idle connection gives way.
+    const drain = await dial(h.port, false);
+    await writeInPieces(drain, [sample.bytes]);
+    await h.received(sample.expected.length);
+    await closed(idle[0]!);
+    expect(idle.map((s) => s.destroyed)).toEqual([true, false, false]);
+    // Two more logplex connections take the other idle slots; a fourth finds only proven ones.
+    for (let i = 0; i < 2; i++) {
+      const more = await dial(h.port, false);
+      await writeInPieces(more, [sample.bytes]);
+      await h.received(sample.expected.length * (i + 2));
+    }
+    await Promise.all(idle.map(closed));
+    const late = await dial(h.port, false).catch(() => undefined);
+    if (late) {
+      late.on('error', () => {});
+      await closed(late);
+    }
+    expect(h.batches.flatMap((b) => b.messages)).toHaveLength(sample.expected.length * 3);
   });
 });
