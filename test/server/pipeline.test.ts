@@ -6,7 +6,7 @@ import { loadRulesText } from '../../src/rules/load.js';
 import { redisKeys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
-import type { Firing } from '../../src/rules/Firing.js';
+import type { Firing, FiringSink } from '../../src/rules/Firing.js';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
 
@@ -28,12 +28,17 @@ rules:
 if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
 const ruleSet = loaded.ruleSet;
 
+/** The pipeline with the real engine on real Redis, storing firings in `sink`. */
+function realPipeline(sink: FiringSink) {
+  const logger = pino({ level: 'silent' });
+  const metrics = createMetrics(undefined, { defaults: false });
+  const keys = redisKeys(prefix);
+  const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+  return { pipeline: new Pipeline({ redis, keys, engine, sink, metrics, logger }), metrics, keys };
+}
+
 describe('a logplex retry that gains an L10 line in front', () => {
   it('counts each line once: the retry does not reach a threshold the first delivery did not', async () => {
-    const logger = pino({ level: 'silent' });
-    const metrics = createMetrics(undefined, { defaults: false });
-    const keys = redisKeys(prefix);
-    const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
     const submitted: Firing[][] = [];
     let failNext = true;
     const sink = {
@@ -43,7 +48,7 @@ describe('a logplex retry that gains an L10 line in front', () => {
         return f.map(() => 'enqueued' as const);
       },
     };
-    const pipeline = new Pipeline({ redis, keys, engine, sink, metrics, logger });
+    const { pipeline, metrics } = realPipeline(sink);
     const r14 = 'Error R14 (Memory quota exceeded)';
     const lines = [drainLine('heroku', 'web.1', r14), drainLine('heroku', 'web.2', r14)];
     const batch = (body: Buffer) => ({ app: 'my-app', drainToken: 'd.1', frameId: 'ABC123', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
@@ -66,13 +71,8 @@ describe('a logplex retry that gains an L10 line in front', () => {
 
 describe('a delivery already done', () => {
   it('is skipped whole, even after the threshold records of its lines have expired', async () => {
-    const logger = pino({ level: 'silent' });
-    const metrics = createMetrics(undefined, { defaults: false });
-    const keys = redisKeys(prefix);
-    const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
     const submitted: Firing[] = [];
-    const sink = { async submit(f: readonly Firing[]) { submitted.push(...f); return f.map(() => 'enqueued' as const); } };
-    const pipeline = new Pipeline({ redis, keys, engine, sink, metrics, logger });
+    const { pipeline, keys } = realPipeline({ async submit(f) { submitted.push(...f); return f.map(() => 'enqueued' as const); } });
     const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'));
     const batch = () => ({ app: 'other-app', drainToken: 'd.2', frameId: 'DONE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
     expect((await pipeline.ingest(batch())).firings).toBe(1);
