@@ -66,15 +66,15 @@ export function parseTemplate(source: string): { template?: Template; errors: st
   return { template: Object.freeze({ source, parts: Object.freeze(parts), usesFields, captureNames }), errors };
 }
 
-/** `escape` applies to the variables only: the operator's own text is kept as written. */
-export function renderTemplate(t: Template, ctx: TemplateContext, escape: (value: string) => string = (v) => v): string {
+/** `escapeValue` applies to the variables only: the operator's own text is kept as written. */
+export function renderTemplate(t: Template, ctx: TemplateContext, escapeValue: (value: string) => string = (v) => v): string {
   let out = '';
   for (const p of t.parts) {
     switch (p.kind) {
       case 'text': out += p.text; break;
-      case 'captures': out += escape(ctx.capture(p.name)); break;
-      case 'fields': out += escape(ctx.field(p.name)); break;
-      default: out += escape(ctx[p.kind]);
+      case 'captures': out += escapeValue(ctx.capture(p.name)); break;
+      case 'fields': out += escapeValue(ctx.field(p.name)); break;
+      default: out += escapeValue(ctx[p.kind]);
     }
   }
   return out;
