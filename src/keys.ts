@@ -13,9 +13,8 @@ export function part(value: string): string {
 }
 
 export interface RedisKeys {
-  readonly prefix: string;
-  /** Set once a logplex frame (drain token + frame id) has been processed; retries are skipped. */
-  frameDone(drainToken: string, frameId: string): string;
+  /** Set once a delivery (app, drain token, frame id) has been processed; retries are skipped. */
+  frameDone(app: string, drainToken: string, frameId: string): string;
   /** Sorted set of event ids in the threshold window of rule+app+target (score = event time). */
   window(rule: string, app: string, target: string): string;
   /** Hash event id → trigger line for the members of the threshold window (last 20 kept). */
@@ -46,8 +45,7 @@ export interface RedisKeys {
 export function redisKeys(prefix: string): RedisKeys {
   const k = (...parts: string[]) => [prefix, ...parts].join(':');
   return Object.freeze({
-    prefix,
-    frameDone: (token: string, frameId: string) => k('frame', part(token), part(frameId)),
+    frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
     window: (rule: string, app: string, target: string) => k('win', part(rule), part(app), part(target)),
     windowLines: (rule: string, app: string, target: string) => k('winlines', part(rule), part(app), part(target)),
     firedBy: (rule: string, app: string, target: string) => k('fired', part(rule), part(app), part(target)),

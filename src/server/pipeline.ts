@@ -35,7 +35,7 @@ export class Pipeline {
     const { redis, keys, engine, sink } = this.deps;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
     // alert body sent for two apps is two deliveries.
-    const doneKey = batch.dedupe ? keys.frameDone(`${batch.app}/${batch.drainToken}`, batch.frameId) : undefined;
+    const doneKey = batch.dedupe ? keys.frameDone(batch.app, batch.drainToken, batch.frameId) : undefined;
     // A delivery already done is skipped whole (SPEC §3). Judging it again would be idempotent only
     // while the threshold records of its lines live (window + cooldown); the done-marker lives a day.
     if (doneKey !== undefined && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
