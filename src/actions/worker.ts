@@ -138,7 +138,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     }
 
     const rollingKey = keys.rolling(data.app, data.processType);
-    let holdsSlot = false;
+    // Set while this run holds a rolling slot.
     let renew: NodeJS.Timeout | undefined;
     if (!held) {
       const concurrency = opts.getLimits().perProcessType.concurrency;
@@ -147,7 +147,6 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         await job.moveToDelayed(Date.now() + rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4), token);
         throw new DelayedError();
       }
-      holdsSlot = true;
       renew = setInterval(() => {
         // Only extends a lease still held: one that ran out may already be another job's slot.
         renewRollingSlot(redis, rollingKey, jobId, Date.now() + leaseMs)
@@ -163,8 +162,16 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
 
     let keepSlotMs: number | undefined;
     let lockLost = false;
+    /** Back to the queue as delayed, without spending an attempt (the slot is kept that long). */
+    const backToQueue = async (label: string, type: string, why: string, delayMs: number): Promise<never> => {
+      await job.log(`${label}: ${why}`);
+      metrics.actionsTotal.inc({ type, outcome: 'postponed' });
+      keepSlotMs = delayMs;
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError();
+    };
+    const interruption = () => (shutdown.signal.aborted ? 'interrupted by shutdown, back to the queue' : 'interrupted (the rolling slot lease or the job lock was lost), back to the queue');
     try {
-      const anyDone = Object.keys(recorded).some((field) => /^\d+$/.test(field));
       for (const [i, original] of data.actions.entries()) {
         const label = `step ${i + 1} ${original.type}`;
         const previous = recorded[String(i)];
@@ -174,7 +181,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           steps.push(JSON.parse(previous) as StepRecord);
           continue;
         }
-        if (lost.signal.aborted) throw new JobLockLostError(`job ${jobId}: the rolling slot lease ran out; stopping before ${label}`);
+        if (signal.aborted) await backToQueue(label, original.type, interruption(), 0);
         await claim();
         if (held && original.type !== 'notify') {
           await job.log(`${label}: ${data.mode}, did not ${describeAction(original)}`);
@@ -239,18 +246,11 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
             metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
             throw new UnrecoverableError(`${label}: ${message}`);
           }
-          if (err instanceof RetryLaterError || signal.aborted) {
-            const delay = err instanceof RetryLaterError ? err.delayMs : 0;
-            await job.log(`${label}: ${!signal.aborted ? `postponed: ${message}` : shutdown.signal.aborted ? 'interrupted by shutdown, back to the queue' : 'interrupted (the rolling slot lease or the job lock was lost), back to the queue'}`);
-            metrics.actionsTotal.inc({ type: action.type, outcome: 'postponed' });
-            keepSlotMs = delay;
-            await job.moveToDelayed(Date.now() + delay, token);
-            throw new DelayedError();
-          }
-          const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          if (signal.aborted) await backToQueue(label, action.type, interruption(), 0);
+          if (err instanceof RetryLaterError) await backToQueue(label, action.type, `postponed: ${message}`, err.delayMs);
+          const last = !willRetry(job, err);
           await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${message}`);
           metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
-          if (!last) keepSlotMs = backoffMs(job);
           throw err;
         }
         const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
@@ -260,7 +260,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
         await job.log(`${label}: done: ${result.summary}`);
         metrics.actionsTotal.inc({ type: action.type, outcome: 'done' });
-        if (i === 0 && !anyDone && !held) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
+        if (i === 0 && !held) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
       }
       await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
       return { mode: data.mode, steps };
@@ -269,15 +269,15 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         lockLost = true;
         logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
       } else if (keepSlotMs === undefined && willRetry(job, err)) {
-        // Failed outside a step (a record that could not be written): the remediation is half
-        // done, so the slot stays through the backoff as it does for a failed step.
+        // A retried remediation is half done (a failed step, or a record that could not be
+        // written): the slot stays through the backoff.
         keepSlotMs = backoffMs(job);
       }
       throw err;
     } finally {
       if (renew) clearInterval(renew);
       // A run that lost its lock leaves the slot to the run that has the job now.
-      if (holdsSlot && !lockLost) {
+      if (renew !== undefined && !lockLost) {
         // A remediation that will be retried keeps its slot through the backoff, so a second dyno
         // of the same type is not taken down while the first is half done.
         const release = keepSlotMs === undefined
