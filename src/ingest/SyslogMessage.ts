@@ -23,8 +23,6 @@ export interface SyslogMessage {
    * leading U+FEFF kept; at most MAX_MESSAGE_BYTES of it (SPEC §6: line ≤ 64 KiB kept).
    */
   readonly message: string;
-  /** The frame's LEN: byte length of the whole syslog message, header included. */
-  readonly byteLength: number;
   /** As DrainEvent's: literal tests over the text's bytes, so a rejected line is never decoded. */
   messageIncludes?(needle: Buffer, scan?: LiteralScan): boolean;
   messageStartsWith?(needle: Buffer): boolean;
@@ -99,8 +97,6 @@ export class BufferedSyslogMessage implements SyslogMessage {
     private readonly textStart: number,
     /** End of the frame (exclusive). */
     private readonly end: number,
-    /** The frame's LEN. */
-    readonly byteLength: number,
   ) {}
 
   get timestamp(): string {

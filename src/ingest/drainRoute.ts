@@ -5,8 +5,9 @@ import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
 import { requirePassword } from '../basicAuth.js';
 import type { IngestHandler } from './IngestBatch.js';
-import { parseLogplexBody } from './logplexFrames.js';
+import { countFrameIssues, parseLogplexBody } from './logplexFrames.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
+import { headerValue } from './headerValue.js';
 
 /**
  * `POST /drains/:app` — Heroku's HTTPS drain (SPEC §3, ../shared/docs/heroku-drain-protocol.md §1).
@@ -64,8 +65,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
     const frameId = FRAME_ID.test(frameHeader) ? frameHeader : createHash('sha1').update(body).digest('hex');
     const receivedAt = Date.now();
     const parsed = parseLogplexBody(body);
-    for (const issue of parsed.errors) metrics.framesInvalidTotal.inc({ reason: issue.kind });
-    for (const issue of parsed.warnings) metrics.framesInvalidTotal.inc({ reason: issue.kind });
+    countFrameIssues(parsed, metrics);
     const declared = headerValue(req.headers['logplex-msg-count']);
     if (declared !== '' && Number(declared) !== parsed.messages.length) {
       metrics.logplexCountMismatchTotal.inc();
@@ -91,10 +91,6 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
       clearTimeout(timer);
     }
   });
-}
-
-function headerValue(v: string | string[] | undefined): string {
-  return (Array.isArray(v) ? v[0] : v) ?? '';
 }
 
 function notFound(reply: FastifyReply, why: string) {

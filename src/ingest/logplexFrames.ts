@@ -1,5 +1,6 @@
 import { parseSyslogHeader, type SyslogHeaderOptions } from './syslogHeader.js';
 import type { SyslogMessage } from './SyslogMessage.js';
+import type { Metrics } from '../metrics.js';
 
 /**
  * RFC 6587 octet-counted frames (`LEN SP MSG`, LEN in bytes) as logplex sends them, read from
@@ -22,6 +23,12 @@ export interface ParsedBody {
   messages: SyslogMessage[];
   errors: FrameIssue[];
   warnings: FrameIssue[];
+}
+
+/** Adds a parse's skipped frames (errors) and oddities (warnings) to `mallet_frames_invalid_total`. */
+export function countFrameIssues(parsed: ParsedBody, metrics: Metrics): void {
+  for (const issue of parsed.errors) metrics.framesInvalidTotal.inc({ reason: issue.kind });
+  for (const issue of parsed.warnings) metrics.framesInvalidTotal.inc({ reason: issue.kind });
 }
 
 /** An HTTPS-drain body (no STRUCTURED-DATA). Never throws; linear in the body's length. */

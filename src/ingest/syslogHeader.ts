@@ -91,7 +91,7 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else if (buf[i] === LF) textStart = i;
   else return undefined;
 
-  return new BufferedSyslogMessage(pri, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, end - start);
+  return new BufferedSyslogMessage(pri, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end);
 }
 
 function isDigit(c: number): boolean {

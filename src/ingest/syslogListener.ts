@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type Server, type Socket } from 'node:
 import { DEFAULT_CIPHERS, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ParsedBody } from './logplexFrames.js';
+import { countFrameIssues, type ParsedBody } from './logplexFrames.js';
 import { LogplexStream } from './logplexStream.js';
 import type { SyslogMessage } from './SyslogMessage.js';
 
@@ -130,7 +130,7 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   socket.on('close', () => { clearTimeout(unproven); sockets.delete(socket); });
 
   const deliver = async (parsed: ParsedBody): Promise<void> => {
-    for (const issue of parsed.errors) opts.metrics.framesInvalidTotal.inc({ reason: issue.kind });
+    countFrameIssues(parsed, opts.metrics);
     if (parsed.messages.length === 0) return;
     for (const [token, messages] of byDrainToken(parsed.messages, opts.metrics)) {
       if (!state.proven && isKnown(token)) {

@@ -58,7 +58,6 @@ describe('parseLogplexBody framing', () => {
   it('truncates text over 64 KiB to 64 KiB', () => {
     const r = parseLogplexBody(Buffer.from(frame(line('x'.repeat(MAX_MESSAGE_BYTES + 10)))));
     expect(r.messages[0]!.message.length).toBe(MAX_MESSAGE_BYTES);
-    expect(r.messages[0]!.byteLength).toBe(Buffer.byteLength(line('x'.repeat(MAX_MESSAGE_BYTES + 10))));
   });
 
   it.each([

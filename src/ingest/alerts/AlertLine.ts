@@ -28,7 +28,6 @@ export function alertMessage(line: AlertLine): SyslogMessage {
     msgId: '-',
     structuredData: undefined,
     message,
-    byteLength: Buffer.byteLength(message),
   };
 }
 

@@ -1,3 +1,4 @@
+import { headerValue } from '../headerValue.js';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { SyslogMessage } from '../SyslogMessage.js';
@@ -32,8 +33,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 function header(req: FastifyRequest, name: string): string {
-  const v = req.headers[name];
-  return (Array.isArray(v) ? v[0] : v) ?? '';
+  return headerValue(req.headers[name]);
 }
 
 function formPayload(body: Buffer): unknown {
