@@ -94,7 +94,7 @@ const stages: Array<{ close(): Promise<unknown> }> = [];
 async function stage(ingest: IngestHandler): Promise<string> {
   const app = await buildApp({
     logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis: service.redis,
-    drainPassword: PASSWORD, getApps: () => undefined, rulesLoaded: () => true, ingest,
+    drainPassword: PASSWORD, getApps: () => undefined, ingest,
   });
   stages.push(app);
   return app.listen({ port: 0, host: '127.0.0.1' });

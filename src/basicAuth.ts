@@ -5,8 +5,18 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  * Basic auth that checks only the password (SPEC §2: "any user name"). Both sides are hashed
  * first so the comparison is constant-time whatever the lengths.
  */
-/** `expected` is the password, or its SHA-256 digest computed once by the caller. */
-export function passwordMatches(header: string | undefined, expected: string | Buffer): boolean {
+/** A secret's SHA-256 digest: compute a fixed secret's once, then compare with `secretMatches`. */
+export function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+/** Constant-time whatever the lengths: digests of equal size are compared, never the secrets. */
+export function secretMatches(given: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(secretDigest(given), expectedDigest);
+}
+
+/** `expectedDigest` is the password's `secretDigest`. */
+export function passwordMatches(header: string | undefined, expectedDigest: Buffer): boolean {
   if (!header?.startsWith('Basic ')) return false;
   let decoded: string;
   try {
@@ -16,14 +26,12 @@ export function passwordMatches(header: string | undefined, expected: string | B
   }
   const colon = decoded.indexOf(':');
   if (colon < 0) return false;
-  const given = createHash('sha256').update(decoded.slice(colon + 1)).digest();
-  const want = typeof expected === 'string' ? createHash('sha256').update(expected).digest() : expected;
-  return timingSafeEqual(given, want);
+  return secretMatches(decoded.slice(colon + 1), expectedDigest);
 }
 
 /** An onRequest hook answering 401 unless the password matches. */
 export function requirePassword(password: string, realm: string) {
-  const digest = createHash('sha256').update(password).digest();
+  const digest = secretDigest(password);
   return async (req: FastifyRequest, reply: FastifyReply) => {
     if (!passwordMatches(req.headers.authorization, digest)) {
       await reply.code(401).header('WWW-Authenticate', `Basic realm="${realm}"`).send({ error: 'unauthorized' });

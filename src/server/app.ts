@@ -20,7 +20,6 @@ export interface AppDeps {
   readonly metricsPassword?: string | undefined;
   readonly adminPassword?: string | undefined;
   readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
-  readonly rulesLoaded: () => boolean;
   readonly ingest: IngestHandler;
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
@@ -43,7 +42,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   });
-  await app.register(healthRoutes, { redis: deps.redis, rulesLoaded: deps.rulesLoaded });
+  await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
     drainPassword: deps.drainPassword,

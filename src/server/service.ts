@@ -172,7 +172,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
-        rulesLoaded: () => true,
+       
         ingest: pipeline.ingest,
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),

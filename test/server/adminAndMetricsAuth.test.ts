@@ -21,7 +21,7 @@ beforeAll(async () => {
   app = await buildApp({
     logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis,
     drainPassword: 'drain-password-1', metricsPassword: 'metrics-password-1', adminPassword: 'admin-password-1',
-    getApps: () => undefined, rulesLoaded: () => true, ingest: async () => ({ duplicate: false, lines: 0, firings: 0 }), queue,
+    getApps: () => undefined, ingest: async () => ({ duplicate: false, lines: 0, firings: 0 }), queue,
   });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });

@@ -33,7 +33,7 @@ beforeAll(async () => {
   const metrics = createMetrics(undefined, { defaults: false });
   const pipeline = new Pipeline({ redis, keys, engine: evaluator, sink: { submit: async () => [] }, metrics, logger });
   app = await buildApp({
-    logger, metrics, redis, drainPassword: 'unused-password', getApps: () => undefined, rulesLoaded: () => true, ingest: pipeline.ingest,
+    logger, metrics, redis, drainPassword: 'unused-password', getApps: () => undefined, ingest: pipeline.ingest,
     alertProviders: new Map([
       ['logentries', logentriesProvider(LE_USER, LE_PASSWORD)],
       ['papertrail', papertrailProvider(PT_TOKEN)],

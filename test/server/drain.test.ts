@@ -40,7 +40,7 @@ beforeAll(async () => {
   const pipeline = new Pipeline({ redis, keys, engine: evaluator, sink, metrics, logger });
   app = await buildApp({
     logger, metrics, redis, drainPassword: PASSWORD,
-    getApps: () => apps, rulesLoaded: () => true, ingest: pipeline.ingest, drainDeadlineMs: 300,
+    getApps: () => apps, ingest: pipeline.ingest, drainDeadlineMs: 300,
   });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });

@@ -1,6 +1,7 @@
-import { headerValue } from '../headerValue.js';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { secretDigest, secretMatches } from '../../basicAuth.js';
+import { headerValue } from '../headerValue.js';
 import type { SyslogMessage } from '../SyslogMessage.js';
 import { alertMessage, messageFromText } from './AlertLine.js';
 
@@ -26,12 +27,6 @@ export const MAX_ALERT_EVENTS = 1000;
 /** Logentries signs the Date header; allow this much clock skew either way. */
 const MAX_SKEW_MS = 5 * 60_000;
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
 function header(req: FastifyRequest, name: string): string {
   return headerValue(req.headers[name]);
 }
@@ -48,6 +43,7 @@ function asRecord(v: unknown): Record<string, unknown> {
 
 /** Logentries: `Authorization: LE user:base64(HMAC-SHA1(password, canonical))`, with Date and nonce checks. */
 export function logentriesProvider(user: string, password: string): AlertProvider {
+  const userDigest = secretDigest(user);
   return {
     name: 'logentries',
     async verify(req, body, ctx) {
@@ -61,7 +57,7 @@ export function logentriesProvider(user: string, password: string): AlertProvide
       const path = req.url.split('?')[0]!;
       const canonical = ['POST', header(req, 'content-type'), createHash('md5').update(body).digest('base64'), date, path, nonce].join('\n');
       const expected = createHmac('sha1', password).update(canonical).digest('base64');
-      if (!sameSecret(m[1]!, user) || !sameSecret(m[2]!, expected)) return 'bad signature';
+      if (!secretMatches(m[1]!, userDigest) || !secretMatches(m[2]!, secretDigest(expected))) return 'bad signature';
       if (!(await ctx.claimNonce('logentries', nonce))) return 'nonce already used (replay)';
       return undefined;
     },
@@ -78,11 +74,12 @@ export function logentriesProvider(user: string, password: string): AlertProvide
 
 /** Papertrail: no signature exists; the secret token travels in the URL (`?token=`). */
 export function papertrailProvider(token: string): AlertProvider {
+  const tokenDigest = secretDigest(token);
   return {
     name: 'papertrail',
     async verify(req) {
       const given = new URL(req.url, 'http://x').searchParams.get('token') ?? '';
-      return sameSecret(given, token) ? undefined : 'bad or missing token';
+      return secretMatches(given, tokenDigest) ? undefined : 'bad or missing token';
     },
     messages(body) {
       const p = asRecord(formPayload(body));
@@ -111,7 +108,7 @@ export function genericProvider(secret: string): AlertProvider {
       const m = /^sha256=([0-9a-f]{64})$/.exec(header(req, 'x-mallet-signature'));
       if (!m) return 'expected X-Mallet-Signature: sha256=<hex>';
       const expected = createHmac('sha256', secret).update(body).digest('hex');
-      return sameSecret(m[1]!, expected) ? undefined : 'bad signature';
+      return secretMatches(m[1]!, secretDigest(expected)) ? undefined : 'bad signature';
     },
     messages(body) {
       const p = asRecord(JSON.parse(body.toString('utf8')));
