@@ -16,7 +16,7 @@ import { startActionWorker } from '../actions/worker.js';
 import { sidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
 import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
-import { alertProvidersFrom } from './alertProviders.js';
+import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 
@@ -176,11 +176,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         ingest: pipeline.ingest,
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
-        alertContext: {
-          now: () => Date.now(),
-          // Logentries nonces: remembered past the Date skew window, so a replay is refused.
-          claimNonce: async (provider, nonce) => (await redis.set(keys.alertNonce(provider, nonce), '1', 'EX', 15 * 60, 'NX')) === 'OK',
-        },
+        alertContext: alertContext(redis, keys),
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.

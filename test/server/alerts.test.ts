@@ -1,3 +1,4 @@
+import { alertContext } from '../../src/server/alertProviders.js';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -39,10 +40,7 @@ beforeAll(async () => {
       ['papertrail', papertrailProvider(PT_TOKEN)],
       ['generic', genericProvider(SECRET)],
     ]),
-    alertContext: {
-      now: () => Date.now(),
-      claimNonce: async (p, n) => (await redis.set(keys.alertNonce(p, n), '1', 'EX', 900, 'NX')) === 'OK',
-    },
+    alertContext: alertContext(redis, keys),
   });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });
@@ -53,14 +51,14 @@ function form(payload: unknown): string {
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-function leRequest(body: string, opts: { date?: Date; nonce?: string; password?: string } = {}) {
+function leRequest(body: string, opts: { date?: Date; nonce?: string; password?: string; user?: string } = {}) {
   const contentType = 'application/x-www-form-urlencoded';
   const date = (opts.date ?? new Date()).toUTCString();
   const nonce = opts.nonce ?? randomBytes(12).toString('base64url');
   const path = '/alerts/logentries/my-app';
   const canonical = ['POST', contentType, createHash('md5').update(body).digest('base64'), date, path, nonce].join('\n');
   const sig = createHmac('sha1', opts.password ?? LE_PASSWORD).update(canonical).digest('base64');
-  return fetch(url + path, { method: 'POST', headers: { 'Content-Type': contentType, Date: date, 'X-Le-Nonce': nonce, Authorization: `LE ${LE_USER}:${sig}` }, body });
+  return fetch(url + path, { method: 'POST', headers: { 'Content-Type': contentType, Date: date, 'X-Le-Nonce': nonce, Authorization: `LE ${opts.user ?? LE_USER}:${sig}` }, body });
 }
 
 describe('POST /alerts/logentries/:app', () => {
@@ -75,7 +73,9 @@ describe('POST /alerts/logentries/:app', () => {
 
   it('refuses a bad signature, a stale Date and a replayed nonce', async () => {
     expect((await leRequest(body, { password: 'wrong' })).status).toBe(401);
+    expect((await leRequest(body, { user: 'someone-else' })).status).toBe(401);
     expect((await leRequest(body, { date: new Date(Date.now() - 3_600_000) })).status).toBe(401);
+    expect((await leRequest(body, { date: new Date(Date.now() + 3_600_000) })).status).toBe(401);
     const nonce = 'replay-' + randomBytes(6).toString('hex');
     const other = form({ event: { m: '2024-01-01T00:00:00+00:00 heroku[worker.2]: Error R14 (Memory quota exceeded)' } });
     expect((await leRequest(other, { nonce })).status).toBe(200);

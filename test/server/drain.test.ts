@@ -130,10 +130,14 @@ describe('POST /drains/:app', () => {
     // The held attempt completes after its 503 and marks the frame processed: the retry is skipped.
     const doneKey = keys.frameDone('my-app', '', headers['Logplex-Frame-Id']);
     for (let i = 0; i < 100 && (await redis.exists(doneKey)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await redis.exists(doneKey)).toBe(1);
     const lines = async () => (await metrics.linesTotal.get()).values.reduce((a, v) => a + v.value, 0);
     const before = await lines();
+    const judged = seen.length;
     expect((await postDrain(url, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
     expect(await lines()).toBe(before);
+    // Skipped whole: not even judged again.
+    expect(seen).toHaveLength(judged);
   });
 });
 
