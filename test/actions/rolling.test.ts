@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
+import { eventually } from '../support/eventually.js';
+import { ERRORS, startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { createHarness, jobLogs, makeFiring, settled, type Harness } from './harness.js';
 import type { Firing } from '../../src/rules/Firing.js';
 import { acquireRollingSlot, renewRollingSlot } from '../../src/actions/scripts/rollingSlot.js';
@@ -86,5 +87,23 @@ describe('rolling limit (limits.per_process_type)', () => {
     expect(await acquireRollingSlot(h.redis, key, 'job-b', now, now + 60_000, 1)).toBe(true);
     expect(await renewRollingSlot(h.redis, key, 'job-a', now + 60_000)).toBe(false);
     expect(await h.redis.zrange(key, '0', '-1')).toEqual(['job-b']);
+  });
+  it('a remediation that failed and will be retried keeps its slot through the backoff', async () => {
+    h = createHarness('roll-keep');
+    h.limits = { ...h.limits, perProcessType: { concurrency: 1 } };
+    api = await startFakeHerokuApi();
+    let web1 = 0;
+    // web.1's first restart answers 503 after 100 ms; web.2 fires while it is in flight.
+    api.respondWith((r) => (r.path.endsWith('/web.1') && web1++ === 0 ? { ...ERRORS.unavailable(), delayMs: 100 } : { status: 202, body: {} }));
+    const queue = h.queue();
+    // web.2 looks for a slot every ~10 ms, so it would take one freed during web.1's backoff.
+    h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok', concurrency: 5, rollingRetryMs: 10 });
+    const firings = ['web.1', 'web.2'].map((d) => makeFiring({ target: d, actions: [{ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno: d }] }));
+    await queue.submit([firings[0]!]);
+    await eventually('web.1 restart sent', async () => api.requests.length > 0);
+    await queue.submit([firings[1]!]);
+    for (const f of firings) expect((await settled(queue, f.id)).state).toBe('completed');
+    const timeline = api.requests.map((r) => `${r.path} ${r.startedAt}–${r.endedAt}`).join('\n');
+    expect(api.requests.map((r) => r.path), timeline).toEqual(['/apps/my-app/dynos/web.1', '/apps/my-app/dynos/web.1', '/apps/my-app/dynos/web.2']);
   });
 });

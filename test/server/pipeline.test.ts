@@ -83,6 +83,26 @@ describe('a delivery already done', () => {
   });
 });
 
+describe('two deliveries of one frame in flight at once', () => {
+  it('both are judged (idempotently), and only the one that marks the frame done first counts', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const submitted: string[] = [];
+    const { pipeline, metrics } = realPipeline({ async submit(f) { await gate; submitted.push(...f.map((x) => x.id)); return f.map(() => 'enqueued' as const); } });
+    const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'), drainLine('app', 'web.2', 'hello'));
+    const batch = () => ({ app: 'race-app', drainToken: 'd.3', frameId: 'RACE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
+    const both = Promise.all([pipeline.ingest(batch()), pipeline.ingest(batch())]);
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    const results = await both;
+    expect(results.map((r) => r.duplicate).sort()).toEqual([false, true]);
+    // The same firing both times (one job id), and the lines counted once.
+    expect(new Set(submitted).size).toBe(1);
+    const { values } = await metrics.linesTotal.get();
+    expect(values.filter((v) => v.labels.app === 'race-app').reduce((a, v) => a + v.value, 0)).toBe(2);
+  });
+});
+
 async function matchesOf(metrics: ReturnType<typeof createMetrics>): Promise<Record<string, number>> {
   const { values } = await metrics.ruleMatchesTotal.get();
   return Object.fromEntries(values.map((v) => [String(v.labels.rule), v.value]));
