@@ -1,6 +1,7 @@
 import type { ResolvedAction } from '../rules/Firing.js';
 import type { ActionJobData } from './ActionJob.js';
 import { slackEscape } from '../rules/template.js';
+import { processTypeOf } from '../rules/shapes.js';
 
 /** One line per action for the audit log and notify texts; never a secret (refs stay refs). */
 export function describeAction(action: ResolvedAction): string {
@@ -10,7 +11,7 @@ export function describeAction(action: ResolvedAction): string {
     case 'sidekiq-stop':
       return `quiet then stop Sidekiq on ${action.hostname}`;
     case 'heroku-restart':
-      return action.scope === 'process-type' ? `restart every ${action.dyno.split('.')[0]} dyno of ${action.app}` : `restart ${action.dyno} of ${action.app}`;
+      return action.scope === 'process-type' ? `restart every ${processTypeOf(action.dyno)} dyno of ${action.app}` : `restart ${action.dyno} of ${action.app}`;
     case 'notify':
       return `notify ${refName(action.urlRef)}`;
     default:

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { formatDuration } from '../rules/formatDuration.js';
 import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
 import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
@@ -104,10 +105,10 @@ export class ActionQueue implements FiringSink {
       admission: keys.admission(firing.id),
     }, firing.id, now, limits);
     if (admission.mode === 'flapping') {
-      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatMs(limits.flapping.withinMs)} (limits.flapping)` };
+      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
     }
     if (admission.mode === 'held') {
-      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatMs(limits.perApp.withinMs)} (limits.per_app)` };
+      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
     }
     return { mode: 'execute' };
   }
@@ -119,10 +120,3 @@ export class ActionQueue implements FiringSink {
 }
 
 const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping' };
-
-export function formatMs(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../../keys.js';
 import type { HerokuRestartActionSpec } from '../../rules/Firing.js';
+import { hasShape, processTypeOf } from '../../rules/shapes.js';
 import { PermanentStepError, type Executor } from '../Executor.js';
 import { RetryLaterError } from '../RetryLaterError.js';
 import { takeHerokuBudget } from '../scripts/herokuBudget.js';
@@ -21,10 +22,6 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** A 429 without `Retry-After` waits a minute: the pool refills 75 tokens in that time. */
 export const HEROKU_RATE_LIMIT_WAIT_MS = 60_000;
 
-/** Heroku app names (lowercase letters, digits, dashes) and app UUIDs both fit. */
-const APP_SHAPE = /^[a-z0-9][a-z0-9-]{0,99}$/;
-const DYNO_SHAPE = /^[a-z][a-z0-9_]*\.[0-9]+$/;
-const PROCESS_TYPE_SHAPE = /^[a-z][a-z0-9_]*$/;
 
 export interface HerokuRestartOptions {
   apiUrl: string;
@@ -100,14 +97,15 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
 }
 
 export function restartPath(action: HerokuRestartActionSpec): string {
-  if (!APP_SHAPE.test(action.app)) throw new PermanentStepError('heroku-restart: app name does not have the shape of a Heroku app name');
+  // Checked again here, where the path is built: job data may have been written by another version.
+  if (!hasShape('appName', action.app)) throw new PermanentStepError('heroku-restart: app name does not have the shape of a Heroku app name');
   const app = encodeURIComponent(action.app);
   if (action.scope === 'process-type') {
-    const type = action.dyno.includes('.') ? action.dyno.slice(0, action.dyno.indexOf('.')) : action.dyno;
-    if (!PROCESS_TYPE_SHAPE.test(type)) throw new PermanentStepError('heroku-restart: process type does not have the shape ^[a-z][a-z0-9_]*$');
+    const type = processTypeOf(action.dyno);
+    if (!hasShape('processType', type)) throw new PermanentStepError('heroku-restart: process type does not have the shape ^[a-z][a-z0-9_]*$');
     return `/apps/${app}/formations/${encodeURIComponent(type)}`;
   }
-  if (!DYNO_SHAPE.test(action.dyno)) throw new PermanentStepError('heroku-restart: dyno does not have the shape ^[a-z][a-z0-9_]*\\.[0-9]+$');
+  if (!hasShape('dyno', action.dyno)) throw new PermanentStepError('heroku-restart: dyno does not have the shape ^[a-z][a-z0-9_]*\\.[0-9]+$');
   return `/apps/${app}/dynos/${encodeURIComponent(action.dyno)}`;
 }
 
