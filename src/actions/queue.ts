@@ -104,10 +104,10 @@ export class ActionQueue implements FiringSink {
       flapping: keys.flapping(firing.app, firing.target),
       admission: keys.admission(firing.id),
     }, firing.id, now, limits);
-    if (admission.mode === 'flapping') {
+    if (admission === 'flapping') {
       return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
     }
-    if (admission.mode === 'held') {
+    if (admission === 'held') {
       return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
     }
     return { mode: 'execute' };

@@ -44,8 +44,6 @@ export interface ActionWorkerOptions {
   stalledInterval?: number;
   /** How long a job waits for a rolling slot before it looks again. */
   rollingRetryMs?: number;
-  /** How long a rolling slot is held without renewal (a dead worker's slot frees after it). */
-  rollingLeaseMs?: number;
   /** REDIS_TLS_INSECURE, applied to the apps' `rediss://` URLs too (Heroku Redis). */
   redisTlsInsecure?: boolean;
 }
@@ -64,6 +62,8 @@ export interface StepRecord {
 }
 
 const NINETY_DAYS_S = 90 * 24 * 3600;
+/** How long a rolling slot is held without renewal (a dead worker's slot frees after it). */
+const LEASE_MS = 60_000;
 
 /** Runs `mallet-actions` jobs: each action a step, run once, in order (SPEC §5, §6). */
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
@@ -71,7 +71,6 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   const { keys, metrics, logger } = opts;
   const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
   const rollingRetryMs = opts.rollingRetryMs ?? 3000;
-  const leaseMs = opts.rollingLeaseMs ?? 60_000;
   const shutdown = new AbortController();
 
   const executors = new Map<string, Executor>();
@@ -142,21 +141,21 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     let renew: NodeJS.Timeout | undefined;
     if (!held) {
       const concurrency = opts.getLimits().perProcessType.concurrency;
-      if (!(await acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + leaseMs, concurrency))) {
+      if (!(await acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + LEASE_MS, concurrency))) {
         await job.log(`waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`);
         await job.moveToDelayed(Date.now() + rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4), token);
         throw new DelayedError();
       }
       renew = setInterval(() => {
         // Only extends a lease still held: one that ran out may already be another job's slot.
-        renewRollingSlot(redis, rollingKey, jobId, Date.now() + leaseMs)
+        renewRollingSlot(redis, rollingKey, jobId, Date.now() + LEASE_MS)
           .then((held) => {
             if (held || lost.signal.aborted) return;
             logger.warn({ jobId, app: data.app, processType: data.processType }, 'the rolling slot lease ran out (mallet\'s Redis was unreachable too long): stopping this run');
             lost.abort();
           })
           .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not renew the rolling slot'));
-      }, Math.max(1000, Math.floor(leaseMs / 3)));
+      }, LEASE_MS / 3);
       renew.unref();
     }
 
@@ -282,7 +281,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         // of the same type is not taken down while the first is half done.
         const release = keepSlotMs === undefined
           ? releaseRollingSlot(redis, rollingKey, jobId)
-          : renewRollingSlot(redis, rollingKey, jobId, Date.now() + keepSlotMs + leaseMs);
+          : renewRollingSlot(redis, rollingKey, jobId, Date.now() + keepSlotMs + LEASE_MS);
         await release.catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not release the rolling slot'));
       }
     }

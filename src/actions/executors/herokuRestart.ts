@@ -32,7 +32,6 @@ export interface HerokuRestartOptions {
   /** mallet's own Redis, for the shared budget. */
   redis: Redis;
   keys: RedisKeys;
-  budgetPerHour?: number;
   minRemaining?: number;
 }
 
@@ -52,7 +51,7 @@ export function herokuRestartExecutor(opts: HerokuRestartOptions): Executor<Hero
 
       const budget = await takeHerokuBudget(opts.redis, keys, ctx.now(), {
         windowMs: HOUR_MS,
-        max: opts.budgetPerHour ?? HEROKU_BUDGET_PER_HOUR,
+        max: HEROKU_BUDGET_PER_HOUR,
         requestId: `${ctx.jobId}/${ctx.stepIndex}/${randomBytes(4).toString('hex')}`,
         minRemaining: opts.minRemaining ?? HEROKU_MIN_REMAINING,
       });

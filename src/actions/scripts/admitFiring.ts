@@ -11,10 +11,9 @@ const SOURCE = `
 -- ARGV[1] firing id  ARGV[2] now (ms)
 -- ARGV[3] per_app max  ARGV[4] per_app within (ms)  ARGV[5] flapping max  ARGV[6] flapping within (ms)
 -- ARGV[7] admission TTL (ms)
--- Returns {mode, stormCount, flapCount, first}: mode execute | held | flapping; first = 1 when this
--- call counted the firing, 0 when an earlier call had (counts are then 0).
+-- Returns the mode: execute | held | flapping (the one decided the first time for this firing id).
 local prev = redis.call('GET', KEYS[3])
-if prev then return {prev, 0, 0, 0} end
+if prev then return prev end
 local id, now = ARGV[1], tonumber(ARGV[2])
 local function count(key, max, within)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - within)
@@ -30,17 +29,12 @@ local flap = count(KEYS[2], flapMax, tonumber(ARGV[6]))
 local mode = 'execute'
 if flap > flapMax then mode = 'flapping' elseif storm > stormMax then mode = 'held' end
 redis.call('SET', KEYS[3], mode, 'PX', ARGV[7])
-return {mode, storm, flap, 1}
+return mode
 `;
 
 const run = luaScript(SOURCE);
 
-export interface Admission {
-  readonly mode: 'execute' | 'held' | 'flapping';
-  readonly stormCount: number;
-  readonly flapCount: number;
-  readonly first: boolean;
-}
+export type Admission = 'execute' | 'held' | 'flapping';
 
 export async function admitFiring(
   redis: Redis,
@@ -50,13 +44,8 @@ export async function admitFiring(
   limits: Limits,
 ): Promise<Admission> {
   const ttl = Math.max(limits.perApp.withinMs, limits.flapping.withinMs, 3_600_000);
-  const [mode, storm, flap, first] = (await run(redis, [keys.storm, keys.flapping, keys.admission], [
+  const mode = String(await run(redis, [keys.storm, keys.flapping, keys.admission], [
     firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
-  ])) as [string, number, number, number];
-  return {
-    mode: mode === 'held' || mode === 'flapping' ? mode : 'execute',
-    stormCount: Number(storm),
-    flapCount: Number(flap),
-    first: Number(first) === 1,
-  };
+  ]));
+  return mode === 'held' || mode === 'flapping' ? mode : 'execute';
 }
