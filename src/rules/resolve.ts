@@ -4,6 +4,7 @@ import type { RuleMatch } from './match.js';
 import { renderTemplate, slackEscape, type TemplateContext } from './template.js';
 import { describeValue, hasShape, processTypeOf, type ShapeName } from './shapes.js';
 import { RULE_BOUNDS } from './defaults.js';
+import { truncateUtf8 } from '../truncateUtf8.js';
 
 /** A match with its templates rendered and every line-derived value shape-checked. */
 export type Resolution =
@@ -18,21 +19,24 @@ class Rejected extends Error {}
  */
 export function resolveMatch(m: RuleMatch): Resolution {
   const { rule, event } = m;
-  const base = {
+  // The trigger line reads the message anyway, so it is read once here.
+  const ctx: { -readonly [K in keyof TemplateContext]: TemplateContext[K] } = {
     app: event.app,
     process: event.process,
+    target: '',
     rule: rule.name,
     source: event.source,
+    message: event.message,
     timestamp: event.timestamp,
-    get message() { return event.message; },
-    capture: (name: string) => m.captures?.[name] ?? '',
-    field: (name: string) => m.fields?.get(name) ?? '',
+    capture: (name) => m.captures?.[name] ?? '',
+    field: (name) => m.fields?.get(name) ?? '',
   };
   try {
-    const target = renderTemplate(rule.target, { ...base, target: '' } as TemplateContext);
+    // `target` may not refer to itself (load refuses it), so it renders with target ''.
+    const target = renderTemplate(rule.target, ctx);
     // The target becomes part of window/cooldown keys and usually a dyno name: key shape at least.
     check('redisKey', 'target', target);
-    const ctx: TemplateContext = Object.assign(Object.create(null), base, { target, get message() { return event.message; } });
+    ctx.target = target;
     const actions = rule.actions.map((a) => resolveAction(a, ctx, event.app));
     return { ok: true, target, processType: processTypeOf(target), actions, triggerLine: triggerLine(m) };
   } catch (e) {
@@ -86,9 +90,5 @@ function resolveAction(a: ActionTemplate, ctx: TemplateContext, app: string): Re
 /** `TIMESTAMP source[process]: message`, as `heroku logs` prints it, at most 64 KiB. */
 export function triggerLine(m: RuleMatch): string {
   const e = m.event;
-  const line = `${e.timestamp} ${e.source}[${e.process}]: ${e.message}`;
-  if (line.length * 3 <= RULE_BOUNDS.maxLineBytes) return line;
-  const buf = Buffer.from(line, 'utf8');
-  if (buf.length <= RULE_BOUNDS.maxLineBytes) return line;
-  return buf.subarray(0, RULE_BOUNDS.maxLineBytes).toString('utf8');
+  return truncateUtf8(`${e.timestamp} ${e.source}[${e.process}]: ${e.message}`, RULE_BOUNDS.maxLineBytes);
 }

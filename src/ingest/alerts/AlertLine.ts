@@ -1,6 +1,7 @@
 import type { SyslogMessage } from '../SyslogMessage.js';
 import { MAX_MESSAGE_BYTES } from '../SyslogMessage.js';
 import { parseSyslogHeader } from '../syslogHeader.js';
+import { truncateUtf8 } from '../../truncateUtf8.js';
 
 /**
  * Alert webhooks carry log lines as text in whatever form the log service stored them. They are
@@ -17,7 +18,7 @@ export interface AlertLine {
 const HEROKU_LOGS = /^(\S+) ([a-z][a-z0-9-]*)\[([^\]\s]{1,128})\]: ?(.*)$/s;
 
 export function alertMessage(line: AlertLine): SyslogMessage {
-  const message = truncate(line.message.replace(/\n$/, ''));
+  const message = truncateUtf8(line.message.replace(/\n$/, ''), MAX_MESSAGE_BYTES);
   return {
     pri: line.source === 'app' ? 190 : 134,
     timestamp: line.timestamp ?? new Date().toISOString().replace('Z', '+00:00'),
@@ -46,10 +47,4 @@ export function messageFromText(text: string, timestamp?: string): SyslogMessage
   const m = HEROKU_LOGS.exec(raw);
   if (m) return alertMessage({ timestamp: m[1]!, source: m[2]!, process: m[3]!, message: m[4]! });
   return alertMessage({ source: 'unknown', process: 'unknown', message: raw, ...(timestamp ? { timestamp } : {}) });
-}
-
-function truncate(s: string): string {
-  if (s.length <= MAX_MESSAGE_BYTES / 4) return s;
-  const b = Buffer.from(s, 'utf8');
-  return b.length <= MAX_MESSAGE_BYTES ? s : b.subarray(0, MAX_MESSAGE_BYTES).toString('utf8');
 }
