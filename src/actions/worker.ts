@@ -195,21 +195,22 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
         }
         const startedField = `${i}:started`;
-        const notRepeated = async (sentAt: number) => {
-          // An earlier run sent this and stopped before recording the answer. The Platform API
-          // has no idempotency key and a second restart would kill the requests of the dyno that
-          // just came up; if the dyno is still in trouble, the rule fires again after its cooldown.
-          const record: StepRecord = {
-            type: action.type, at: clock(),
-            summary: `not repeated: an earlier attempt sent it at ${new Date(sentAt).toISOString()} and stopped before its answer was recorded`,
-            warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
-          };
+        /** Recorded, so a retry skips it; done and not recorded would run again. */
+        const recordStep = async (result: StepResult, outcome: 'done' | 'skipped') => {
+          const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
           await persist(() => redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec());
           steps.push(record);
-          await job.log(`${label}: warning: ${record.warnings![0]}`);
-          await job.log(`${label}: ${record.summary}`);
-          metrics.actionsTotal.inc({ type: action.type, outcome: 'skipped' });
+          for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
+          await job.log(`${label}: ${outcome === 'done' ? 'done: ' : ''}${result.summary}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome });
         };
+        // An earlier run sent this and stopped before recording the answer. The Platform API has
+        // no idempotency key and a second restart would kill the requests of the dyno that just
+        // came up; if the dyno is still in trouble, the rule fires again after its cooldown.
+        const notRepeated = (sentAt: number) => recordStep({
+          summary: `not repeated: an earlier attempt sent it at ${new Date(sentAt).toISOString()} and stopped before its answer was recorded`,
+          warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
+        }, 'skipped');
         if (executor.repeatable === false && recorded[startedField] !== undefined) {
           await notRepeated(Number(recorded[startedField]));
           continue;
@@ -252,13 +253,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
           throw err;
         }
-        const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
-        // Done and not recorded would run it again on a retry: the write is retried on its own.
-        await persist(() => redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec());
-        steps.push(record);
-        for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
-        await job.log(`${label}: done: ${result.summary}`);
-        metrics.actionsTotal.inc({ type: action.type, outcome: 'done' });
+        await recordStep(result, 'done');
         if (i === 0 && !held) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
       }
       await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
