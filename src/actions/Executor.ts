@@ -29,7 +29,10 @@ export interface StepContext {
   markSent(): Promise<void>;
   /** The request had no effect after all (connection refused, 429, an error answer): a retry may send it. */
   unmarkSent(): Promise<void>;
-  /** Injected clock (ms since epoch) and sleep, so waits can be stepped in tests. */
+  /**
+   * Injected clock (ms since epoch) and sleep, so waits can be stepped in tests. The sleep rejects
+   * with `signal.reason` as soon as `signal` aborts.
+   */
   now(): number;
   sleep(ms: number): Promise<void>;
 }

@@ -356,9 +356,9 @@ function errorMessage(err: unknown): string {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('aborted'));
+    if (signal.aborted) return reject(signal.reason);
     const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(timer); reject(new Error('aborted')); };
+    const onAbort = () => { clearTimeout(timer); reject(signal.reason); };
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { StepContext } from '../../src/actions/Executor.js';
@@ -30,6 +31,7 @@ export function recordingStepContext(opts: StepContextOptions): RecordingStepCon
   const tickMs = opts.tickMs ?? 5000;
   let now = 1_700_000_000_000;
   let sinceTick = 0;
+  const signal = opts.signal ?? new AbortController().signal;
   return {
     jobId: opts.jobId ?? 'job-1',
     app: 'my-app',
@@ -49,12 +51,14 @@ export function recordingStepContext(opts: StepContextOptions): RecordingStepCon
     // sidekiq-stop is repeatable: it never marks a step as sent.
     markSent: async () => {},
     unmarkSent: async () => {},
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     logger: pino({ level: 'silent' }),
     now: () => (simulated ? now : Date.now()),
+    // Rejects with the signal's reason once it aborts, as the worker's sleep does.
     async sleep(ms) {
+      signal.throwIfAborted();
       if (!simulated) {
-        await new Promise((r) => setTimeout(r, ms));
+        await delay(ms, undefined, { signal }).catch(() => signal.throwIfAborted());
         return;
       }
       now += ms;
@@ -62,6 +66,7 @@ export function recordingStepContext(opts: StepContextOptions): RecordingStepCon
       while (sinceTick >= tickMs) {
         sinceTick -= tickMs;
         await opts.onTick?.();
+        signal.throwIfAborted();
       }
     },
   };

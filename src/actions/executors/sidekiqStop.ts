@@ -145,26 +145,6 @@ async function waitUntil(
       lastLog = now;
       await ctx.log(`sidekiq-stop: ${phase} phase, ${describe} after ${waitedS}s`);
     }
-    await abortableSleep(ctx, POLL_MS);
+    await ctx.sleep(POLL_MS);
   }
 }
-
-function abortableSleep(ctx: StepContext, ms: number): Promise<void> {
-  const { signal } = ctx;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    ctx.sleep(ms).then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
