@@ -8,9 +8,9 @@ import { compileGlob } from './glob.js';
 import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
-import { envRefs, expandEnv } from './env.js';
+import { envRefs, expandEnv, unsetRefs } from './env.js';
 
-export type YamlPath = readonly (string | number)[];
+import type { YamlPath } from './yamlPositions.js';
 
 /** Collects a problem at a path of the rules file; `key` points at the key rather than its value. */
 export type Report = (path: YamlPath, message: string, opts?: { key?: boolean }) => void;
@@ -163,7 +163,7 @@ function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<
       return;
     }
   }
-  const unset = refs.filter((n) => env[n] === undefined || env[n] === '');
+  const unset = unsetRefs(refs, env);
   // load.ts has already reported each unset variable at this position.
   if (unset.length > 0) return;
   if (!kind.shape.test(expandEnv(ref, env))) fail(at, `expected ${kind.what}${refs.length ? ` in ${refs.map((n) => '${' + n + '}').join(', ')}` : ''}`);

@@ -9,11 +9,15 @@ export function envRefs(text: string): string[] {
   return [...text.matchAll(REF)].map((m) => m[1]!);
 }
 
+/** The referenced variables that are unset or empty (an empty value counts as unset everywhere). */
+export function unsetRefs(refs: readonly string[], env: Readonly<Record<string, string | undefined>>): string[] {
+  return refs.filter((n) => env[n] === undefined || env[n] === '');
+}
+
 /** Expands every `${NAME}`; throws naming the first unset variable (never its neighbours' values). */
 export function expandEnv(ref: string, env: Readonly<Record<string, string | undefined>>): string {
   return ref.replace(REF, (_all, name: string) => {
-    const v = env[name];
-    if (v === undefined || v === '') throw new Error(`environment variable ${name} is not set`);
-    return v;
+    if (unsetRefs([name], env).length > 0) throw new Error(`environment variable ${name} is not set`);
+    return env[name]!;
   });
 }

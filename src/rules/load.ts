@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import type { Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { rulesFileSchema, ruleSchema, ACTION_TYPES, type RawRule } from './schema.js';
-import { compileRules, type YamlPath } from './compile.js';
+import { compileRules } from './compile.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { envRefs, expandEnv } from './env.js';
-import { describeZodIssue, parseWithPositions, valueAt } from './yamlPositions.js';
+import { envRefs, expandEnv, unsetRefs } from './env.js';
+import { describeZodIssue, parseWithPositions, valueAt, type YamlPath } from './yamlPositions.js';
 
 export type { CompiledRuleSet } from './CompiledRule.js';
 
@@ -77,7 +77,8 @@ export function formatRuleError(e: RuleError): string {
   return `${e.file}:${e.line}:${e.col}: ${e.message}`;
 }
 
-function sortErrors(errors: RuleError[]): RuleError[] {
+/** In file order, as an editor lists them. */
+export function sortErrors(errors: RuleError[]): RuleError[] {
   return errors.sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
@@ -85,7 +86,7 @@ function expandRefs(value: unknown, path: (string | number)[], env: Env, report:
   if (typeof value === 'string') {
     const refs = envRefs(value);
     if (refs.length === 0) return value;
-    const unset = refs.filter((n) => env[n] === undefined || env[n] === '');
+    const unset = unsetRefs(refs, env);
     for (const n of unset) report(path, `environment variable ${n} is not set`);
     const key = path[path.length - 1];
     if (unset.length > 0 || (typeof key === 'string' && SECRET_KEYS.has(key))) return value;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { $ZodIssue } from 'zod/v4/core';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { ACTION_TYPES } from './schema.js';
-import type { RuleError } from './load.js';
+import { sortErrors, type RuleError } from './load.js';
 import { describeZodIssue, parseWithPositions, type YamlPath } from './yamlPositions.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 
@@ -113,10 +113,6 @@ function describeTestsIssue(issue: $ZodIssue, data: unknown): [YamlPath, string,
 function withTestName(name: unknown, path: YamlPath, message: string): string {
   if (path[0] !== 'tests' || typeof path[1] !== 'number') return message;
   return typeof name === 'string' && name.length <= 100 ? `test ${JSON.stringify(name)}: ${message}` : `tests[${path[1]}]: ${message}`;
-}
-
-function sortErrors(errors: RuleError[]): RuleError[] {
-  return errors.sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
 /** The test's lines as drain events, at start + after (each repeat `every` later); the file was checked when loaded. */
