@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AppEntry } from '../rules/RuleSet.js';
 import type { IngestHandler } from './IngestBatch.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
+import { keepRawBody } from './drainRoute.js';
 import type { AlertContext, AlertProvider } from './alerts/providers.js';
 
 /**
@@ -21,9 +22,8 @@ export interface AlertRouteOptions {
 
 export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions): Promise<void> {
   app.removeAllContentTypeParsers();
-  const raw = (_req: unknown, body: Buffer, done: (err: null, b: Buffer) => void) => done(null, body);
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, raw);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, raw);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, keepRawBody);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepRawBody);
 
   app.post<{ Params: { provider: string; app: string } }>('/alerts/:provider/:app', async (req, reply) => {
     const provider = opts.providers.get(req.params.provider);

@@ -16,6 +16,9 @@ import { headerValue } from './headerValue.js';
  * storage fails, 204 once every firing of the body is stored.
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** A content-type parser that keeps the raw bytes (the server's bodyLimit applies). */
+export const keepRawBody = (_req: unknown, body: Buffer, done: (err: null, body: Buffer) => void): void => done(null, body);
 /** Answer before logplex's 5 s REQUEST_TIMEOUT so it retries instead of counting a timeout. */
 export const STORE_DEADLINE_MS = 4000;
 const FRAME_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -37,7 +40,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   // Only logplex bodies here: any other type is 415, and the raw bytes are kept (never decoded
   // before framing: LEN counts bytes).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/logplex-1', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/logplex-1', { parseAs: 'buffer' }, keepRawBody);
 
   const auth = requirePassword(opts.drainPassword, 'mallet drain');
   app.addHook('onRequest', auth);

@@ -1,3 +1,4 @@
+import { MAX_MESSAGE_BYTES } from './SyslogMessage.js';
 import { newScanState, scanFrames, type ParsedBody, type ScanOptions, type ScanState } from './logplexFrames.js';
 
 export interface LogplexStreamOptions {
@@ -8,7 +9,7 @@ export interface LogplexStreamOptions {
 }
 
 /** SPEC §6 keeps lines up to 64 KiB; 1 KiB more leaves room for the syslog header. */
-export const DEFAULT_MAX_FRAME_BYTES = 65536 + 1024;
+export const DEFAULT_MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 1024;
 
 /**
  * Octet-counted frames from a byte stream (a syslog drain's TCP/TLS connection). Reads may cut a

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
 import type { IngestHandler } from '../ingest/IngestBatch.js';
-import { drainRoutes } from '../ingest/drainRoute.js';
+import { drainRoutes, MAX_BODY_BYTES } from '../ingest/drainRoute.js';
 import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
@@ -39,7 +39,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     childLoggerFactory: (logger) => logger,
     // Logplex's connections live for hours; keep them alive well past its 144 s idle close.
     keepAliveTimeout: 150_000,
-    bodyLimit: 1024 * 1024,
+    // Drains and alert webhooks alike (SPEC §3: 413 beyond).
+    bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
   });
   await app.register(healthRoutes, { redis: deps.redis });
