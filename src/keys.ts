@@ -15,14 +15,13 @@ export function part(value: string): string {
 export interface RedisKeys {
   /** Set once a delivery (app, drain token, frame id) has been processed; retries are skipped. */
   frameDone(app: string, drainToken: string, frameId: string): string;
-  /** Sorted set of event ids in the threshold window of rule+app+target (score = event time). */
-  window(rule: string, app: string, target: string): string;
-  /** Hash event id → trigger line for the members of the threshold window (last 20 kept). */
-  windowLines(rule: string, app: string, target: string): string;
-  /** Hash event id → firing window, so a retried event that fired returns the same firing. */
-  firedBy(rule: string, app: string, target: string): string;
-  /** Present while rule+app+target is cooling down; value = the window that fired. */
-  cooldown(rule: string, app: string, target: string): string;
+  /**
+   * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
+   * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
+   * window (a retried event that fired returns the same firing), `cooldown` present while it cools
+   * down (value = the window that fired).
+   */
+  threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
   /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
@@ -46,10 +45,10 @@ export function redisKeys(prefix: string): RedisKeys {
   const k = (...parts: string[]) => [prefix, ...parts].join(':');
   return Object.freeze({
     frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
-    window: (rule: string, app: string, target: string) => k('win', part(rule), part(app), part(target)),
-    windowLines: (rule: string, app: string, target: string) => k('winlines', part(rule), part(app), part(target)),
-    firedBy: (rule: string, app: string, target: string) => k('fired', part(rule), part(app), part(target)),
-    cooldown: (rule: string, app: string, target: string) => k('cool', part(rule), part(app), part(target)),
+    threshold: (rule: string, app: string, target: string) => {
+      const id = [part(rule), part(app), part(target)];
+      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
+    },
     stormGuard: (app: string) => k('storm', part(app)),
     flapping: (app: string, target: string) => k('flap', part(app), part(target)),
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),

@@ -59,12 +59,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     pending.push({ match: m, target: r.target, processType: r.processType, actions: r.actions });
     const { rule, event } = m;
     votes.push({
-      keys: {
-        window: keys.window(rule.name, event.app, r.target),
-        lines: keys.windowLines(rule.name, event.app, r.target),
-        firedBy: keys.firedBy(rule.name, event.app, r.target),
-        cooldown: keys.cooldown(rule.name, event.app, r.target),
-      },
+      keys: keys.threshold(rule.name, event.app, r.target),
       eventId: event.id,
       time: Math.trunc(deps.clock(event)),
       count: rule.count,

@@ -77,7 +77,8 @@ describe('a delivery already done', () => {
     const batch = () => ({ app: 'other-app', drainToken: 'd.2', frameId: 'DONE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
     expect((await pipeline.ingest(batch())).firings).toBe(1);
     // Window and cooldown over (their keys expire); the done-marker lives a day.
-    await redis.del(keys.firedBy('once', 'other-app', 'web.2'), keys.cooldown('once', 'other-app', 'web.2'));
+    const { firedBy, cooldown } = keys.threshold('once', 'other-app', 'web.2');
+    await redis.del(firedBy, cooldown);
     expect(await pipeline.ingest(batch())).toEqual({ duplicate: true, lines: 0, firings: 0 });
     expect(submitted).toHaveLength(1);
   });
