@@ -12,7 +12,8 @@ export interface AlertLine {
   readonly source: string;
   readonly process: string;
   readonly message: string;
-  readonly timestamp?: string;
+  /** Absent or empty: the time it arrived. */
+  readonly timestamp?: string | undefined;
 }
 
 const HEROKU_LOGS = /^(\S+) ([a-z][a-z0-9-]*)\[([^\]\s]{1,128})\]: ?(.*)$/s;
@@ -21,7 +22,7 @@ export function alertMessage(line: AlertLine): SyslogMessage {
   const message = truncateUtf8(line.message.replace(/\n$/, ''), MAX_MESSAGE_BYTES);
   return {
     pri: line.source === 'app' ? 190 : 134,
-    timestamp: line.timestamp ?? new Date().toISOString().replace('Z', '+00:00'),
+    timestamp: line.timestamp || new Date().toISOString().replace('Z', '+00:00'),
     hostname: 'host',
     // The RFC 5424 bounds of the drains (APP-NAME 48, PROCID 128): these come from a payload.
     appName: line.source.length <= 48 ? line.source : 'unknown',
@@ -46,5 +47,5 @@ export function messageFromText(text: string, timestamp?: string): SyslogMessage
   }
   const m = HEROKU_LOGS.exec(raw);
   if (m) return alertMessage({ timestamp: m[1]!, source: m[2]!, process: m[3]!, message: m[4]! });
-  return alertMessage({ source: 'unknown', process: 'unknown', message: raw, ...(timestamp ? { timestamp } : {}) });
+  return alertMessage({ source: 'unknown', process: 'unknown', message: raw, timestamp });
 }

@@ -89,9 +89,8 @@ export function papertrailProvider(token: string): AlertProvider {
         const message = typeof e.message === 'string' ? e.message : '';
         const ts = typeof e.received_at === 'string' ? e.received_at : undefined;
         // Heroku senders show program `heroku/web.1` or `app/web.1` (source/process).
-        const program = typeof e.program === 'string' ? /^([a-z][a-z0-9-]*)\/([^\s/]{1,128})$/.exec(e.program) : null;
-        if (!program) return alertMessage({ source: 'unknown', process: 'unknown', message, ...(ts ? { timestamp: ts } : {}) });
-        return alertMessage({ source: program[1]!, process: program[2]!, message, ...(ts ? { timestamp: ts } : {}) });
+        const program = typeof e.program === 'string' ? /^([a-z][a-z0-9-]{0,47})\/([^\s/]{1,128})$/.exec(e.program) : null;
+        return alertMessage({ source: program?.[1] ?? 'unknown', process: program?.[2] ?? 'unknown', message, timestamp: ts });
       });
     },
   };
@@ -117,8 +116,7 @@ export function genericProvider(secret: string): AlertProvider {
         if (typeof raw === 'string') return messageFromText(raw);
         const e = asRecord(raw);
         const str = (k: string) => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
-        const ts = str('timestamp');
-        return alertMessage({ source: str('source') ?? 'unknown', process: str('process') ?? 'unknown', message: str('message') ?? '', ...(ts ? { timestamp: ts } : {}) });
+        return alertMessage({ source: str('source') ?? 'unknown', process: str('process') ?? 'unknown', message: str('message') ?? '', timestamp: str('timestamp') });
       });
     },
   };
