@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { formatDuration } from '../rules/formatDuration.js';
+import { withDeadline } from '../deadline.js';
 import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
 import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
@@ -62,18 +63,14 @@ export class ActionQueue implements FiringSink {
   async submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {
     if (firings.length === 0) return [];
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new MalletError('MALLET_STORE_UNAVAILABLE', `could not store ${firings.length} firing(s) within ${timeoutMs} ms`)), timeoutMs);
-    });
+    let outcomes: readonly FiringOutcome[] | 'timeout';
     try {
-      return await Promise.race([Promise.all(firings.map((f) => this.submitOne(f))), timeout]);
+      outcomes = await withDeadline(Promise.all(firings.map((f) => this.submitOne(f))), timeoutMs);
     } catch (err) {
-      if (err instanceof MalletError) throw err;
       throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
+    if (outcomes === 'timeout') throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store ${firings.length} firing(s) within ${timeoutMs} ms`);
+    return outcomes;
   }
 
   private async submitOne(firing: Firing): Promise<FiringOutcome> {

@@ -15,6 +15,7 @@ import { describeAction, notifyTextFor } from './notifyText.js';
 import { RetryLaterError } from './RetryLaterError.js';
 import { acquireRollingSlot, releaseRollingSlot, renewRollingSlot } from './scripts/rollingSlot.js';
 import { claimStep } from './scripts/claimStep.js';
+import { withDeadline } from '../deadline.js';
 import { logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
@@ -365,9 +366,5 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** Whether `p` settles within `ms` (a rejection counts as settled). */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = p.then(() => true, () => true);
-  const result = await Promise.race([settled, new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); })]);
-  clearTimeout(timer);
-  return result;
+  return (await withDeadline(p.then(() => true, () => true), ms)) !== 'timeout';
 }

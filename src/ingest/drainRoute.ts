@@ -8,6 +8,7 @@ import type { IngestHandler } from './IngestBatch.js';
 import { countFrameIssues, parseLogplexBody } from './logplexFrames.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { headerValue } from './headerValue.js';
+import { withDeadline } from '../deadline.js';
 
 /**
  * `POST /drains/:app` — Heroku's HTTPS drain (SPEC §3, ../shared/docs/heroku-drain-protocol.md §1).
@@ -75,13 +76,8 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
       logger.warn({ app: appName, declared, found: parsed.messages.length, errors: parsed.errors.length }, 'Logplex-Msg-Count disagrees with the frames found');
     }
 
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), deadlineMs); });
     try {
-      const outcome = await Promise.race([
-        opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages: parsed.messages }),
-        deadline,
-      ]);
+      const outcome = await withDeadline(opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages: parsed.messages }), deadlineMs);
       if (outcome === 'timeout') {
         logger.error({ app: appName, frameId }, `storing the firings took over ${deadlineMs} ms: answering 503 so logplex retries`);
         return reply.code(503).header('Retry-After', '1').send({ error: 'store timeout, retry' });
@@ -90,8 +86,6 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
     } catch (err) {
       logger.error({ app: appName, frameId, err: (err as Error).message }, 'could not store the firings of a body: answering 503 so logplex retries');
       return reply.code(503).header('Retry-After', '1').send({ error: 'store unavailable, retry' });
-    } finally {
-      clearTimeout(timer);
     }
   });
 }

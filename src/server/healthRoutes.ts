@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { withDeadline } from '../deadline.js';
 
 /** Longer than a local PING can take; short enough for a load balancer's probe. */
 const PING_TIMEOUT_MS = 1000;
@@ -11,18 +12,14 @@ const PING_TIMEOUT_MS = 1000;
 export async function healthRoutes(app: FastifyInstance, opts: { redis: Redis }) {
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
-    let timer: NodeJS.Timeout | undefined;
+    let reason: string | undefined;
     try {
-      const pong = await Promise.race([
-        opts.redis.ping(),
-        new Promise<string>((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout after ${PING_TIMEOUT_MS / 1000}s`)), PING_TIMEOUT_MS); }),
-      ]);
-      if (pong !== 'PONG') return reply.code(503).send({ ok: false, reasons: [`redis answered ${pong}`] });
+      const pong = await withDeadline(opts.redis.ping(), PING_TIMEOUT_MS);
+      if (pong === 'timeout') reason = `redis: timeout after ${PING_TIMEOUT_MS / 1000}s`;
+      else if (pong !== 'PONG') reason = `redis answered ${pong}`;
     } catch (err) {
-      return reply.code(503).send({ ok: false, reasons: [`redis: ${(err as Error).message}`] });
-    } finally {
-      clearTimeout(timer);
+      reason = `redis: ${(err as Error).message}`;
     }
-    return { ok: true };
+    return reason === undefined ? { ok: true } : reply.code(503).send({ ok: false, reasons: [reason] });
   });
 }

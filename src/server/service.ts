@@ -19,6 +19,7 @@ import { buildApp } from './app.js';
 import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
+import { withDeadline } from '../deadline.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -71,14 +72,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
       // A part that cannot close (Redis unreachable) must not hold the others past SPEC §6's 25 s.
-      let timer: NodeJS.Timeout | undefined;
-      const limit = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), CLOSE_STEP_MS); });
       try {
-        if ((await Promise.race([Promise.resolve(close()), limit])) === 'timeout') logger.warn(`a part did not close within ${CLOSE_STEP_MS / 1000} s: moving on`);
+        if ((await withDeadline(Promise.resolve(close()), CLOSE_STEP_MS)) === 'timeout') logger.warn(`a part did not close within ${CLOSE_STEP_MS / 1000} s: moving on`);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'error while shutting down');
-      } finally {
-        clearTimeout(timer);
       }
     }
   };
