@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { restartStableTarget } from './rules/shapes.js';
 
 /**
  * Every Redis key mallet writes to its own Redis is built here (BullMQ's own keys excepted: it
@@ -19,12 +20,12 @@ export interface RedisKeys {
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
    * window (a retried event that fired returns the same firing), `cooldown` present while it cools
-   * down (value = the window that fired).
+   * down (value = the window that fired; per process type for Fir dyno names).
    */
   threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
-  /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
+  /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing; Fir dynos by process type). */
   flapping(app: string, target: string): string;
   /** Set of job ids holding a rolling slot for app + process type. */
   rolling(app: string, processType: string): string;
@@ -47,10 +48,14 @@ export function redisKeys(prefix: string): RedisKeys {
     frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
     threshold: (rule: string, app: string, target: string) => {
       const id = [part(rule), part(app), part(target)];
-      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
+      // A Fir dyno gets a new name when restarted: its cooldown is its process type's, or the
+      // restart would let the replacement fire again at once.
+      const cooling = [part(rule), part(app), part(restartStableTarget(target))];
+      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling) };
     },
     stormGuard: (app: string) => k('storm', part(app)),
-    flapping: (app: string, target: string) => k('flap', part(app), part(target)),
+    // Same reason: a restarted Fir dyno (new name) that keeps failing is still the same target.
+    flapping: (app: string, target: string) => k('flap', part(app), part(restartStableTarget(target))),
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
     herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
     jobSteps: (jobId: string) => k('steps', part(jobId)),

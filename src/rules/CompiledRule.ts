@@ -4,6 +4,7 @@ import type { ProcessMatcher } from './glob.js';
 import type { RegexLiteral } from './literal.js';
 import type { FieldCondition } from './fieldCondition.js';
 import type { Template } from './template.js';
+import type { FirMapping } from './FirMapping.js';
 
 /** A rule after compile: the hot path reads only these fields. */
 export interface CompiledRule {
@@ -46,5 +47,7 @@ export interface CompiledRuleSet {
   readonly apps: ReadonlyMap<string, AppEntry> | undefined;
   readonly limits: Limits;
   readonly rules: readonly CompiledRule[];
+  /** How Fir telemetry (OTLP) maps onto events: the `fir:` section or its defaults. */
+  readonly fir: FirMapping;
   appForDrainToken(token: string): string | undefined;
 }

@@ -59,7 +59,7 @@ export interface HerokuRestartActionSpec {
   readonly type: 'heroku-restart';
   readonly app: string;
   readonly scope: 'dyno' | 'process-type';
-  /** `web.1` for scope dyno (validated ^[a-z][a-z0-9_]*\.[0-9]+$), `web` for process-type. */
+  /** `web.1` or Fir `web-12a34b56d-e78f9` for scope dyno (SHAPES.dyno), `web` for process-type. */
   readonly dyno: string;
   /** `${VAR}` reference for the Platform API token; undefined → HEROKU_API_TOKEN. */
   readonly tokenRef?: string;

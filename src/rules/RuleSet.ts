@@ -10,6 +10,8 @@ export interface AppEntry {
   readonly redisUrlRef?: string;
   /** `${VAR}` reference (or literal) of the app's Platform API token. */
   readonly herokuTokenRef?: string;
+  /** SHA-256 of the app's Fir telemetry-drain token (`telemetry_token`), compared in constant time. */
+  readonly telemetryTokenDigest?: Buffer;
 }
 
 export interface Limits {

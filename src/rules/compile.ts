@@ -9,6 +9,8 @@ import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
+import { compileFirMapping } from './FirMapping.js';
+import { secretDigest } from '../basicAuth.js';
 
 import type { YamlPath } from './yamlPositions.js';
 
@@ -30,6 +32,7 @@ export function compileRules(
 
   const apps = compileApps(file, env, fail);
   const limits = compileLimits(file);
+  const fir = compileFirMapping(file.fir, fail);
   const seen = new Map<string, number>();
   const rules: CompiledRule[] = [];
   file.rules.forEach((data, i) => {
@@ -57,6 +60,7 @@ export function compileRules(
     apps,
     limits,
     rules: Object.freeze(rules),
+    fir,
     appForDrainToken: (token: string) => tokens.get(token),
   });
 }
@@ -81,6 +85,7 @@ function compileApps(file: RulesFile, env: Readonly<Record<string, string | unde
   if (!file.apps) return undefined;
   const apps = new Map<string, AppEntry>();
   const owner = new Map<string, string>();
+  const telemetryOwner = new Map<string, string>();
   for (const [name, raw] of Object.entries(file.apps)) {
     (raw?.drain_tokens ?? []).forEach((t, j) => {
       const other = owner.get(t);
@@ -89,11 +94,24 @@ function compileApps(file: RulesFile, env: Readonly<Record<string, string | unde
     });
     if (raw?.redis_url !== undefined) checkSecret(raw.redis_url, REDIS_URL, ['apps', name, 'redis_url'], env, fail);
     if (raw?.heroku_api_token !== undefined) checkSecret(raw.heroku_api_token, APP_TOKEN, ['apps', name, 'heroku_api_token'], env, fail);
+    let telemetryTokenDigest: Buffer | undefined;
+    if (raw?.telemetry_token !== undefined) {
+      const at = ['apps', name, 'telemetry_token'];
+      if (checkSecret(raw.telemetry_token, TELEMETRY_TOKEN, at, env, fail)) {
+        const digest = secretDigest(expandEnv(raw.telemetry_token, env));
+        const other = telemetryOwner.get(digest.toString('hex'));
+        // The token decides the app, so two apps cannot share one.
+        if (other !== undefined) fail(at, `telemetry token already belongs to app ${other}`);
+        telemetryOwner.set(digest.toString('hex'), name);
+        telemetryTokenDigest = digest;
+      }
+    }
     apps.set(name, Object.freeze({
       name,
       drainTokens: Object.freeze([...(raw?.drain_tokens ?? [])]),
       ...(raw?.redis_url !== undefined ? { redisUrlRef: raw.redis_url } : {}),
       ...(raw?.heroku_api_token !== undefined ? { herokuTokenRef: raw.heroku_api_token } : {}),
+      ...(telemetryTokenDigest !== undefined ? { telemetryTokenDigest } : {}),
     }));
   }
   return apps;
@@ -144,6 +162,11 @@ const ACTION_TOKEN: SecretKind = {
   shape: /^\S+$/, what: 'a token',
   literalError: mustBeRef('token', 'HEROKU_API_TOKEN', 'API tokens are secrets'),
 };
+/** Sent by Heroku in every export's header (`--headers`); 16+ characters, so it cannot be guessed. */
+const TELEMETRY_TOKEN: SecretKind = {
+  shape: /^[!-~]{16,1000}$/, what: 'a token of 16 to 1000 printable ASCII characters',
+  literalError: mustBeRef('telemetry_token', 'MY_APP_TELEMETRY_TOKEN', 'it authenticates the app\'s telemetry drain'),
+};
 const APP_TOKEN: SecretKind = {
   shape: /^\S+$/, what: 'a token',
   literalError: mustBeRef('heroku_api_token', 'MY_APP_HEROKU_TOKEN', 'API tokens are secrets'),
@@ -154,19 +177,23 @@ const APP_TOKEN: SecretKind = {
  * here they are only checked: written as a reference (a value with any `${VAR}` counts), every
  * variable set, and the expanded value of the expected kind. Messages never include the value.
  */
-function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): void {
+function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): boolean {
   const refs = envRefs(ref);
   if (refs.length === 0) {
     const literal = kind.literalError(ref);
     if (literal) {
       fail(at, literal);
-      return;
+      return false;
     }
   }
   const unset = unsetRefs(refs, env);
   // load.ts has already reported each unset variable at this position.
-  if (unset.length > 0) return;
-  if (!kind.shape.test(expandEnv(ref, env))) fail(at, `expected ${kind.what}${refs.length ? ` in ${refs.map((n) => '${' + n + '}').join(', ')}` : ''}`);
+  if (unset.length > 0) return false;
+  if (!kind.shape.test(expandEnv(ref, env))) {
+    fail(at, `expected ${kind.what}${refs.length ? ` in ${refs.map((n) => '${' + n + '}').join(', ')}` : ''}`);
+    return false;
+  }
+  return true;
 }
 
 function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): CompiledRule | undefined {

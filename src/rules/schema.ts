@@ -66,6 +66,18 @@ const app = z.strictObject({
   drain_tokens: z.array(z.string().regex(/^d\.[0-9a-f-]{36}$/, { error: 'drain token must look like d.<uuid>' })).optional(),
   redis_url: text.optional(),
   heroku_api_token: text.optional(),
+  /** Fir telemetry drains: the secret of the `Authorization: Bearer` header (an env reference). */
+  telemetry_token: text.optional(),
+});
+
+const attributeName = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { error: 'attribute name: expected [A-Za-z0-9._-]{1,100}' });
+const metricGlobs = z.array(z.string()).min(1, { error: 'expected at least one metric-name glob' });
+/** The Fir telemetry mapping (src/rules/FirMapping.ts holds the defaults). */
+const fir = z.strictObject({
+  dyno_attributes: z.array(attributeName).min(1, { error: 'expected at least one attribute name' }).optional(),
+  service_attribute: attributeName.optional(),
+  platform_services: z.record(z.string().min(1).max(100), z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, { error: 'process: expected [a-z][a-z0-9._-]{0,63}' })).optional(),
+  metrics: z.strictObject({ memory_usage: metricGlobs.optional(), memory_limit: metricGlobs.optional(), cpu: metricGlobs.optional() }).optional(),
 });
 
 const window = z.strictObject({ max_firings: count.optional(), within: duration.optional() });
@@ -80,6 +92,7 @@ export const rulesFileSchema = z.strictObject({
     per_process_type: z.strictObject({ concurrency: count.optional() }).optional(),
     flapping: window.optional(),
   }).optional(),
+  fir: fir.optional(),
 });
 
 export type RulesFile = z.output<typeof rulesFileSchema>;

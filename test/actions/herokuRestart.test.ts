@@ -254,11 +254,15 @@ describe('restartPath', () => {
     ['web.1', 'dyno', '/apps/my-app/dynos/web.1'],
     ['web.1', 'process-type', '/apps/my-app/formations/web'],
     ['worker', 'process-type', '/apps/my-app/formations/worker'],
+    // Fir: the full pod name for one dyno, its process type for the formation.
+    ['web-12a34b56d-e78f9', 'dyno', '/apps/my-app/dynos/web-12a34b56d-e78f9'],
+    ['web-12a34b56d-e78f9', 'process-type', '/apps/my-app/formations/web'],
+    ['node-worker-5d9c8b7f6-q2x4z', 'process-type', '/apps/my-app/formations/node-worker'],
   ] as const)('%s (%s) → %s', (dyno, scope, path) => {
     expect(restartPath({ type: 'heroku-restart', app: 'my-app', scope, dyno })).toBe(path);
   });
 
-  it.each(['../../account', 'web.1/actions/stop', 'web.1?x=1', 'web%2e1', 'Web.1', 'web.'])('refuses the dyno %j', (dyno) => {
+  it.each(['../../account', 'web.1/actions/stop', 'web.1?x=1', 'web%2e1', 'Web.1', 'web.', 'web-12a34b56d-e78f9/actions/stop', 'web-12a34b56d-E78F9', 'web--e78f9', '-12a34b56d-e78f9'])('refuses the dyno %j', (dyno) => {
     expect(() => restartPath({ type: 'heroku-restart', app: 'my-app', scope: 'dyno', dyno })).toThrow(/shape/);
   });
 

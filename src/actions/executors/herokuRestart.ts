@@ -101,10 +101,10 @@ export function restartPath(action: HerokuRestartActionSpec): string {
   const app = encodeURIComponent(action.app);
   if (action.scope === 'process-type') {
     const type = processTypeOf(action.dyno);
-    if (!hasShape('processType', type)) throw new PermanentStepError('heroku-restart: process type does not have the shape ^[a-z][a-z0-9_]*$');
+    if (!hasShape('processType', type)) throw new PermanentStepError('heroku-restart: process type does not have the shape of a process type (web, node-worker)');
     return `/apps/${app}/formations/${encodeURIComponent(type)}`;
   }
-  if (!hasShape('dyno', action.dyno)) throw new PermanentStepError('heroku-restart: dyno does not have the shape ^[a-z][a-z0-9_]*\\.[0-9]+$');
+  if (!hasShape('dyno', action.dyno)) throw new PermanentStepError('heroku-restart: dyno does not have the shape of a dyno name (Cedar web.1, Fir web-12a34b56d-e78f9)');
   return `/apps/${app}/dynos/${encodeURIComponent(action.dyno)}`;
 }
 
