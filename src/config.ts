@@ -28,6 +28,8 @@ export interface Config {
   readonly papertrailToken: string | undefined;
   readonly webhookSecret: string | undefined;
   readonly dryRun: boolean;
+  /** `MALLET_OTLP_CAPTURE`: folder receiving each OTLP request as JSON (bounded); undefined: off. */
+  readonly otlpCaptureDir: string | undefined;
   readonly logLevel: string;
   readonly production: boolean;
   /** Prefix of mallet's own Redis keys (tests isolate by it). */
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     papertrailToken: str('MALLET_PAPERTRAIL_TOKEN'),
     webhookSecret: str('MALLET_WEBHOOK_SECRET'),
     dryRun: flag('MALLET_DRY_RUN'),
+    otlpCaptureDir: str('MALLET_OTLP_CAPTURE') === undefined ? undefined : resolve(cwd, str('MALLET_OTLP_CAPTURE')!),
     logLevel,
     production,
     keyPrefix: str('MALLET_KEY_PREFIX') ?? 'mallet',

@@ -23,6 +23,11 @@ export function createMetrics(registry = new Registry(), { defaults = true } = {
       name: 'mallet_trigger_latency_seconds', help: 'Line received to first action step done', registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
+    otlpRequestsTotal: new Counter({ name: 'mallet_otlp_requests_total', help: 'OTLP (Fir telemetry drain) requests by signal and response status', labelNames: ['signal', 'status'] as const, registers }),
+    otlpItemsTotal: new Counter({
+      name: 'mallet_otlp_items_total', registers, labelNames: ['signal', 'outcome'] as const,
+      help: 'OTLP log records and data points by outcome: accepted (became events), rejected (partial_success), unmapped (no mapping uses it), dropped (traces)',
+    }),
     logplexCountMismatchTotal: new Counter({ name: 'mallet_logplex_msg_count_mismatch_total', help: 'Bodies whose Logplex-Msg-Count disagreed with the frames found', registers }),
   };
 }

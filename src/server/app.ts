@@ -11,6 +11,9 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
+import { otlpRoutes } from '../ingest/otlp/otlpRoute.js';
+import type { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
+import type { FirMapping } from '../rules/FirMapping.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -27,6 +30,9 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** The Fir mapping in force (hot reload); absent → the OTLP routes are off. */
+  readonly getFir?: () => FirMapping;
+  readonly otlpCapture?: OtlpCapture | undefined;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -56,6 +62,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
       providers: deps.alertProviders, context: deps.alertContext, getApps: deps.getApps, ingest: deps.ingest, logger: deps.logger,
+    });
+  }
+  if (deps.getFir) {
+    await app.register(otlpRoutes, {
+      metrics: deps.metrics, logger: deps.logger, getApps: deps.getApps, getFir: deps.getFir, ingest: deps.ingest,
+      capture: deps.otlpCapture, deadlineMs: deps.drainDeadlineMs,
     });
   }
   if (deps.queue && deps.adminPassword) {

@@ -20,6 +20,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
+import { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -169,12 +170,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
-       
         ingest: pipeline.ingest,
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
+        getFir: () => ruleSet.fir,
+        otlpCapture: config.otlpCaptureDir === undefined ? undefined : new OtlpCapture(config.otlpCaptureDir, logger),
       });
+      if (config.otlpCaptureDir !== undefined) logger.warn({ dir: config.otlpCaptureDir }, 'MALLET_OTLP_CAPTURE is set: OTLP requests are written to files (headers without secrets)');
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.
       if (!(await readyWithin(redis, REDIS_READY_WAIT_MS))) logger.warn(`redis is not reachable after ${REDIS_READY_WAIT_MS / 1000} s: listening anyway, drains answer 503 until it is`);
