@@ -107,7 +107,7 @@ describe('OTLP logs from the SDK exporters', () => {
       expect(r.code).toBe(1);
       expect((r.error as { code?: number }).code).toBe(401);
     }
-    const none = await fetch(logsUrl(), { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.alloc(0) });
+    const none = await fetch(logsUrl(), { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
     expect(none.status).toBe(401);
     expect(await linesOf('fir-app')).toBe(before);
     expect(await redis.get(`${prefix}:boom::api-1a2b3c4d5-bbbb1`)).toBeNull();
@@ -163,7 +163,7 @@ describe('OTLP metrics: memory at ≥ 90 % of the limit for 3 samples', () => {
 
 describe('OTLP answers', () => {
   const post = (path: string, body: Buffer | string, headers: Record<string, string>) =>
-    fetch(`${service.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${FIR_TOKEN}`, ...headers }, body });
+    fetch(`${service.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${FIR_TOKEN}`, ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) });
 
   it.each([
     ['protobuf: a length past the end', Buffer.from([0x0a, 0x7f, 0x01]), 'application/x-protobuf'],
