@@ -27,8 +27,15 @@ export interface CaptureRecord {
 
 export const CAPTURE_BOUNDS = Object.freeze({ maxFiles: 500, maxFileBytes: 256 * 1024, rawPrefixBytes: 4096 });
 
-/** Header names whose values are secrets, or may be: `--headers` is free-form (Heroku's TF docs). */
-const SECRET_HEADER = /authorization|token|secret|key|password|cookie|signature|credential/i;
+/**
+ * Headers whose values are kept; every other value is replaced. An allow-list, because
+ * `--headers` is free-form (Heroku's TF docs) and vendors name their secrets anything
+ * (`x-honeycomb-team` is an API key): the names still show what arrived.
+ */
+const KEPT_HEADERS = new Set([
+  'content-type', 'content-encoding', 'content-length', 'transfer-encoding', 'user-agent', 'accept', 'accept-encoding',
+  'connection', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-request-id', 'x-request-start', 'via',
+]);
 
 export class OtlpCapture {
   #written = 0;
@@ -66,7 +73,7 @@ export class OtlpCapture {
 
 export function redactHeaders(headers: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {};
-  for (const [k, v] of Object.entries(headers)) out[k] = SECRET_HEADER.test(k) ? '[redacted]' : v;
+  for (const [k, v] of Object.entries(headers)) out[k] = KEPT_HEADERS.has(k) ? v : '[redacted]';
   return out;
 }
 
