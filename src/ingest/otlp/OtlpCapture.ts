@@ -25,7 +25,8 @@ export interface CaptureRecord {
   readonly rawPrefix?: Buffer | undefined;
 }
 
-export const CAPTURE_BOUNDS = Object.freeze({ maxFiles: 500, maxFileBytes: 256 * 1024, rawPrefixBytes: 4096 });
+export interface CaptureBounds { readonly maxFiles: number; readonly maxFileBytes: number; readonly rawPrefixBytes: number }
+export const CAPTURE_BOUNDS: CaptureBounds = Object.freeze({ maxFiles: 500, maxFileBytes: 256 * 1024, rawPrefixBytes: 4096 });
 
 /**
  * Headers whose values are kept; every other value is replaced. An allow-list, because
@@ -45,7 +46,7 @@ export class OtlpCapture {
   constructor(
     private readonly dir: string,
     private readonly logger: Logger,
-    private readonly bounds = CAPTURE_BOUNDS,
+    private readonly bounds: CaptureBounds = CAPTURE_BOUNDS,
   ) {}
 
   get written(): number {
