@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import type { CliIo } from './CliIo.js';
@@ -7,6 +8,8 @@ import { DryEvaluator, describeAction } from '../rules/dryRun.js';
 import { formatDuration } from '../rules/formatDuration.js';
 import { parseDuration } from '../rules/duration.js';
 import type { CompiledRuleSet } from '../rules/CompiledRule.js';
+import type { OtlpLineMessages } from '../rules/ruleTests.js';
+import { otlpFileMessages } from '../ingest/otlp/otlpFile.js';
 
 interface Got { at: string; rule: string; target: string; actions: Record<string, string>[] }
 
@@ -50,9 +53,26 @@ export async function runTest(argv: string[], io: CliIo): Promise<number> {
   const unknown = unknownRuleErrors(loaded, new Set(rules.ruleSet.rules.map((r) => r.name)), rulesShown);
   if (unknown.length > 0) return fail(unknown, file);
 
+  // `otlp:` files are read and decoded once, before any test runs, so a bad one is reported at its line.
+  const otlpFiles = new Map<string, readonly { appName: string; procId: string; message: string }[]>();
+  const otlpErrors: RuleError[] = [];
+  for (const [i, test] of loaded.tests.tests.entries()) {
+    for (const [j, line] of test.lines.entries()) {
+      if (line.otlp === undefined || otlpFiles.has(line.otlp)) continue;
+      try {
+        const messages = otlpFileMessages(readFileSync(resolve(dirname(path), line.otlp)), rules.ruleSet.fir, 0);
+        otlpFiles.set(line.otlp, messages.map((m) => ({ appName: m.appName, procId: m.procId, message: m.message })));
+      } catch (e) {
+        otlpErrors.push(loaded.errorAt(['tests', i, 'lines', j, 'otlp'], `cannot use OTLP file ${line.otlp}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+      }
+    }
+  }
+  if (otlpErrors.length > 0) return fail(otlpErrors, file);
+  const otlp: OtlpLineMessages = (name) => otlpFiles.get(name) ?? [];
+
   let failed = 0;
   for (const [i, test] of loaded.tests.tests.entries()) {
-    const problems = await runOne(test, i, rules.ruleSet);
+    const problems = await runOne(test, i, rules.ruleSet, otlp);
     if (problems.length === 0) {
       io.stdout.write(`ok    ${test.name}\n`);
     } else {
@@ -65,8 +85,8 @@ export async function runTest(argv: string[], io: CliIo): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-async function runOne(test: RuleTest, index: number, ruleSet: CompiledRuleSet): Promise<string[]> {
-  const { events, start } = testEvents(test, index);
+async function runOne(test: RuleTest, index: number, ruleSet: CompiledRuleSet, otlp: OtlpLineMessages): Promise<string[]> {
+  const { events, start } = testEvents(test, index, otlp);
   const dry = new DryEvaluator(ruleSet);
   const got: Got[] = [];
   const seen = new Set<string>();

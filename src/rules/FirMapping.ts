@@ -45,7 +45,7 @@ export function compileFirMapping(raw: RawFir | undefined, fail: (path: YamlPath
     const out: ProcessMatcher[] = [];
     list.forEach((g, i) => {
       const c = compileGlob(g);
-      if (c.error) fail(['fir', 'metrics', key, i], c.error.replace('process glob', 'metric-name glob'));
+      if (c.error) fail(['fir', 'metrics', key, i], `bad metric-name glob ${JSON.stringify(g)}: use [A-Za-z0-9._-] with * and ? wildcards`);
       else out.push(c.matcher!);
     });
     return out;

@@ -165,7 +165,7 @@ const ACTION_TOKEN: SecretKind = {
 /** Sent by Heroku in every export's header (`--headers`); 16+ characters, so it cannot be guessed. */
 const TELEMETRY_TOKEN: SecretKind = {
   shape: /^[!-~]{16,1000}$/, what: 'a token of 16 to 1000 printable ASCII characters',
-  literalError: mustBeRef('telemetry_token', 'MY_APP_TELEMETRY_TOKEN', 'it authenticates the app\'s telemetry drain'),
+  literalError: () => 'telemetry_token must be an environment reference like ${MY_APP_TELEMETRY_TOKEN}: it authenticates the app\'s telemetry drain, and rules files are committed and shown',
 };
 const APP_TOKEN: SecretKind = {
   shape: /^\S+$/, what: 'a token',

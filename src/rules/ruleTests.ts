@@ -39,9 +39,11 @@ const lineSchema = z.strictObject({
   source: z.string().optional(),
   process: z.string().optional(),
   message: z.string().optional(),
+  /** An OTLP/JSON export (or a capture file), relative to the tests file: its records, at this time. */
+  otlp: z.string().min(1).optional(),
   repeat: z.number({ error: repeatError }).int({ error: repeatError }).min(1, { error: repeatError }).max(10_000, { error: repeatError }).optional(),
   every: duration.optional(),
-}).refine((l) => (l.line === undefined) !== (l.process === undefined && l.message === undefined), { error: 'give either line, or process and message' });
+}).refine((l) => [l.line !== undefined, l.process !== undefined || l.message !== undefined, l.otlp !== undefined].filter(Boolean).length === 1, { error: 'give one of line, process and message, or otlp' });
 
 const expectSchema = z.strictObject({
   at: duration,
@@ -115,8 +117,14 @@ function withTestName(name: unknown, path: YamlPath, message: string): string {
   return typeof name === 'string' && name.length <= 100 ? `test ${JSON.stringify(name)}: ${message}` : `tests[${path[1]}]: ${message}`;
 }
 
-/** The test's lines as drain events, at start + after (each repeat `every` later); the file was checked when loaded. */
-export function testEvents(test: RuleTest, index: number): { events: DrainEvent[]; start: number } {
+/** What an `otlp:` line holds: the messages the receiver makes of the file (loaded by the caller). */
+export type OtlpLineMessages = (file: string, at: number) => readonly { readonly appName: string; readonly procId: string; readonly message: string }[];
+
+/**
+ * The test's lines as drain events, at start + after (each repeat `every` later); the file was
+ * checked when loaded. An `otlp:` line gives one event per message of its file, all at its time.
+ */
+export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessages): { events: DrainEvent[]; start: number } {
   const start = test.start ? Date.parse(test.start) : Date.UTC(2024, 10, 14);
   const events: DrainEvent[] = [];
   test.lines.forEach((l, j) => {
@@ -130,6 +138,13 @@ export function testEvents(test: RuleTest, index: number): { events: DrainEvent[
     const every = parseDuration(l.every ?? '0s')!;
     for (let k = 0; k < (l.repeat ?? 1); k++) {
       const at = start + parseDuration(l.after)! + k * every;
+      if (l.otlp !== undefined) {
+        const timestamp = new Date(at).toISOString().replace('Z', '+00:00');
+        (otlp?.(l.otlp, at) ?? []).forEach((m, n) => {
+          events.push({ app: test.app ?? 'acme-shop', id: `test:${index}:${j}:${k}:${n}`, receivedAt: at, timestamp, source: m.appName, process: m.procId, message: m.message });
+        });
+        continue;
+      }
       events.push({
         app: test.app ?? 'acme-shop',
         id: `test:${index}:${j}:${k}`,

@@ -32,6 +32,9 @@ const BAD: Record<string, [number, number, string][]> = {
     [4, 16, 'redis_url with a password must be an environment reference like ${MY_APP_REDIS_URL}'],
     [9, 44, 'rule stop: redis_url with a password must be an environment reference'],
   ],
+  'literal-telemetry-token': [[4, 22, 'telemetry_token must be an environment reference like ${MY_APP_TELEMETRY_TOKEN}']],
+  'bad-fir-glob': [[4, 41, 'bad metric-name glob "memory[usage]"']],
+  'bad-fir-attribute': [[3, 21, 'attribute name: expected [A-Za-z0-9._-]{1,100}'], [4, 3, 'unknown key "colour"']],
   'literal-heroku-token': [
     [4, 23, 'heroku_api_token must be an environment reference like ${MY_APP_HEROKU_TOKEN}'],
     [10, 16, 'rule restart: token must be an environment reference like ${HEROKU_API_TOKEN}'],
@@ -98,9 +101,9 @@ rules:
   });
 
   it('never puts a literal secret in job data: the errors do not repeat it', async () => {
-    for (const name of ['literal-notify-url', 'redis-url-with-password', 'literal-heroku-token']) {
+    for (const name of ['literal-notify-url', 'redis-url-with-password', 'literal-heroku-token', 'literal-telemetry-token']) {
       const r = await loadRules(join(DIR, `${name}.bad.yml`), {});
-      expect(JSON.stringify(r)).not.toMatch(/hunter2|XXXXXXXX|456789abcdef/);
+      expect(JSON.stringify(r)).not.toMatch(/hunter2|XXXXXXXX|456789abcdef|fir-literal-token/);
     }
   });
 

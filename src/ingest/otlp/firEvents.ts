@@ -122,10 +122,17 @@ function memoryScale(unit: string): number | undefined {
   return Object.hasOwn(MEMORY_UNITS, unit) ? MEMORY_UNITS[unit] : undefined;
 }
 
-/** A dyno name from the first attribute that has one; only the shape of a name (no spaces, no `=`), bounded. */
+const NAME_SHAPE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** A dyno name from the first attribute that holds one with a name's shape (no spaces, no `=`, bounded). */
 function dynoOf(fir: FirMapping, own: Attributes, resource: Attributes): string | undefined {
-  const v = scalarText(firstOf(fir.dynoAttributes, own, resource));
-  return v !== undefined && /^[A-Za-z0-9._:-]{1,64}$/.test(v) ? v : undefined;
+  for (const k of fir.dynoAttributes) {
+    for (const attrs of [own, resource]) {
+      const v = scalarText(attribute(attrs, k));
+      if (v !== undefined && NAME_SHAPE.test(v)) return v;
+    }
+  }
+  return undefined;
 }
 
 function firstOf(keys: readonly string[], own: Attributes, resource: Attributes): AnyValue | undefined {
