@@ -70,6 +70,18 @@ describe('sidekiqStopExecutor', () => {
     expect(ctx.logs.some((l) => l.includes('TSTP sent to'))).toBe(true);
   });
 
+  it('a Fir worker dyno: the hostname is the full $DYNO, and its replica-set sibling is left alone', async () => {
+    // Sidekiq's hostname is ENV["DYNO"]; on Fir that is the unique pod name (../shared/docs/heroku-fir-telemetry.md §6).
+    const w = world();
+    const target = await w.add({ hostname: 'worker-23z34x56y-w78k9' });
+    const sibling = await w.add({ hostname: 'worker-23z34x56y-q1r2s' });
+    const ctx = recordingStepContext({ redis, onTick: w.onTick });
+    const result = await sidekiqStopExecutor.run(w.action({ hostname: 'worker-23z34x56y-w78k9' }), ctx);
+    expect(result.summary).toContain('stopped 1 Sidekiq process(es)');
+    expect(target.received).toEqual(['TSTP', 'TERM']);
+    expect(sibling.received).toEqual([]);
+  });
+
   it('stops anyway with a warning when quiet_timeout expires', async () => {
     const w = world();
     const stuck = await w.add({ hostname: 'worker.1', busyBeats: Infinity });

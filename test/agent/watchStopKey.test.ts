@@ -93,6 +93,18 @@ describe('watchStopKey (mallet/agent)', () => {
     server.close();
   });
 
+  it('on Fir, takes the key of its own pod name ($DYNO) and leaves the sibling pod\'s key', async () => {
+    const p = prefix();
+    const values: string[] = [];
+    const watcher = watchStopKey({ redisUrl: testRedisUrl(), dyno: 'web-12a34b56d-e78f9', prefix: p, intervalMs: 10, logger: recordingLogger(), onStop: (v) => void values.push(v) });
+    await redis.set(`${p}web-12a34b56d-q1r2s`, 'sibling', 'EX', 60);
+    await redis.set(`${p}web-12a34b56d-e78f9`, 'fir-web-memory-high', 'EX', 60);
+    for (let i = 0; i < 100 && values.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(values).toEqual(['fir-web-memory-high']);
+    expect(await redis.get(`${p}web-12a34b56d-q1r2s`)).toBe('sibling');
+    await watcher.stop();
+  });
+
   it('lets exactly one of several consumers act on a key', async () => {
     const p = prefix();
     const calls: number[] = [];

@@ -36,3 +36,34 @@ describe('dyno shapes', () => {
     expect(restartStableTarget('web.1')).toBe('web.1');
   });
 });
+
+describe('Fir dyno names through the actions of a firing', () => {
+  it('stop key, Sidekiq hostname and both restart scopes resolve for a Fir dyno (Cedar shapes alone rejected them)', async () => {
+    const { loadRulesText } = await import('../../src/rules/load.js');
+    const { DryEvaluator } = await import('../../src/rules/dryRun.js');
+    const r = loadRulesText(`version: 1
+rules:
+  - name: worker-memory
+    match: { process: "worker-*", message: '^Error R14 ' }
+    actions:
+      - { type: redis-stop-key }
+      - { type: sidekiq-stop }
+      - { type: heroku-restart }
+      - { type: heroku-restart, scope: process-type }
+`, 'r.yml', {});
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const dyno = 'worker-23z34x56y-w78k9';
+    const { firings } = await new DryEvaluator(r.ruleSet).evaluate([
+      { app: 'fir-app', id: 'e1', receivedAt: 1, timestamp: '2026-12-01T00:00:00+00:00', source: 'heroku', process: dyno, message: 'Error R14 (Memory quota exceeded)' },
+    ]);
+    expect(firings).toHaveLength(1);
+    expect(firings[0]!.processType).toBe('worker');
+    expect(firings[0]!.actions).toMatchObject([
+      { type: 'redis-stop-key', key: `puma::stop::${dyno}` },
+      { type: 'sidekiq-stop', hostname: dyno },
+      { type: 'heroku-restart', scope: 'dyno', dyno },
+      { type: 'heroku-restart', scope: 'process-type', dyno: 'worker' },
+    ]);
+  });
+});
