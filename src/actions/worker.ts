@@ -16,7 +16,7 @@ import { RetryLaterError } from './RetryLaterError.js';
 import { acquireRollingSlot, releaseRollingSlot, renewRollingSlot } from './scripts/rollingSlot.js';
 import { claimStep } from './scripts/claimStep.js';
 import { withDeadline } from '../deadline.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
   /** mallet's own Redis (queue, limits, steps; stop keys when no app Redis is configured). */
@@ -70,7 +70,7 @@ const LEASE_MS = 60_000;
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   const clock = opts.clock ?? systemClock;
   const { keys, metrics, logger } = opts;
-  const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
+  const redis = logRedisErrors(duplicateRedis(opts.connection), logger, 'worker-state');
   const rollingRetryMs = opts.rollingRetryMs ?? 3000;
   const shutdown = new AbortController();
 
@@ -283,7 +283,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     }
   }
 
-  const workerConnection = logRedisErrors(opts.connection.duplicate({ maxRetriesPerRequest: null }), logger, 'worker');
+  const workerConnection = logRedisErrors(duplicateRedis(opts.connection, { maxRetriesPerRequest: null }), logger, 'worker');
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,
