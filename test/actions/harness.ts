@@ -23,7 +23,7 @@ export interface Harness {
   /** A stop key under the test's prefix (so parallel files never share one). */
   stopKey(target: string): string;
   stopAction(target?: string, ttlMs?: number): ResolvedAction;
-  queue(opts?: { dryRun?: boolean }): ActionQueue;
+  queue(opts?: { dryRun?: boolean; attempts?: number }): ActionQueue;
   worker(opts?: Partial<ActionWorkerOptions>): ActionWorker;
   close(): Promise<void>;
 }
@@ -46,6 +46,7 @@ export function createHarness(name: string): Harness {
       const q = new ActionQueue({
         connection: redis, queuePrefix, keys, metrics, logger: silentLogger,
         dryRun: opts.dryRun ?? false, getLimits: () => h.limits, backoffMs: 50,
+        ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}),
       });
       closers.push(() => q.close());
       return q;
