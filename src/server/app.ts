@@ -14,6 +14,8 @@ import { dashboardRoutes } from './dashboard.js';
 import { otlpRoutes } from '../ingest/otlp/otlpRoute.js';
 import type { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
 import type { FirMapping } from '../rules/FirMapping.js';
+import { closeAgedConnections } from './connectionRebalance.js';
+import type { Clock } from '../clock.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -33,6 +35,11 @@ export interface AppDeps {
   /** The Fir mapping in force (hot reload); absent → the OTLP routes are off. */
   readonly getFir?: () => FirMapping;
   readonly otlpCapture?: OtlpCapture | undefined;
+  /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
+  readonly connectionMaxRequests?: number;
+  /** … or on the first request once the connection is this old; 0: never. */
+  readonly connectionMaxAgeMs?: number;
+  readonly clock?: Clock;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -48,7 +55,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
+    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
+    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
+  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
