@@ -7,12 +7,15 @@ import type { Firing } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { countEvaluation, evaluateEvents } from './evaluate.js';
 import { RedisThresholdStore } from './thresholdScript.js';
+import { ThrottledLog } from '../throttledLog.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
   readonly keys: RedisKeys;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Where rate-limited warnings go (default: one of its own over `logger`). */
+  readonly log?: ThrottledLog;
   /** Read per body, so a hot reload takes effect on the next body. */
   readonly getRuleSet: () => CompiledRuleSet;
   /** The time a line counts at in windows and cooldowns; default: when its body arrived. */
@@ -24,9 +27,11 @@ export class RulesEngine {
   readonly #opts: RulesEngineOptions;
   readonly #store: RedisThresholdStore;
   readonly #clock: (event: DrainEvent) => number;
+  readonly #log: ThrottledLog;
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
+    this.#log = opts.log ?? new ThrottledLog(opts.logger);
     this.#store = new RedisThresholdStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
@@ -41,7 +46,7 @@ export class RulesEngine {
       store: this.#store,
       keys: this.#opts.keys,
       clock: this.#clock,
-      logger: this.#opts.logger,
+      log: this.#log,
     });
     return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics) };
   }

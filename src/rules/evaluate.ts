@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -8,13 +7,15 @@ import { matchEvent, type RuleMatch } from './match.js';
 import { resolveMatch } from './resolve.js';
 import { firingId } from './firingId.js';
 import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
+import type { ThrottledLog } from '../throttledLog.js';
 
 export interface EvaluationDeps {
   readonly ruleSet: CompiledRuleSet;
   readonly store: ThresholdStore;
   readonly keys: RedisKeys;
   readonly clock: (event: DrainEvent) => number;
-  readonly logger?: Logger;
+  /** Rate-limited per reason and app: one body of bad lines must not write a warning per line. */
+  readonly log?: ThrottledLog;
 }
 
 /** A firing plus the outcomes the engine itself decided (for `mallet test` / `replay` output). */
@@ -39,7 +40,7 @@ interface Pending {
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
-  const { ruleSet, keys, logger } = deps;
+  const { ruleSet, keys, log } = deps;
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
   const matched = new Map<string, number>();
@@ -52,7 +53,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
-      logger?.warn({ rule: m.rule.name, app: m.event.app, process: m.event.process.slice(0, 64), reason: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
+      log?.warn('firing-rejected', m.event.app, { rule: m.rule.name, process: m.event.process.slice(0, 64), why: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
       continue;
     }
