@@ -55,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getApps: deps.getApps,
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
+    log: deps.log,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
