@@ -13,8 +13,11 @@ export function part(value: string): string {
 }
 
 export interface RedisKeys {
-  /** Set once a delivery (app, drain token, frame id) has been processed; retries are skipped. */
-  frameDone(app: string, drainToken: string, frameId: string): string;
+  /**
+   * Sorted set of the frame ids a drain (app + drain token) delivered lately (score = when
+   * processed), so retries are skipped; trimmed to a fixed size (src/server/recentFrames.ts).
+   */
+  recentFrames(app: string, drainToken: string): string;
   /**
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
@@ -44,7 +47,7 @@ export interface RedisKeys {
 export function redisKeys(prefix: string): RedisKeys {
   const k = (...parts: string[]) => [prefix, ...parts].join(':');
   return Object.freeze({
-    frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
+    recentFrames: (app: string, token: string) => k('frames', part(app), part(token)),
     threshold: (rule: string, app: string, target: string) => {
       const id = [part(rule), part(app), part(target)];
       return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
