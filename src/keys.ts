@@ -25,6 +25,8 @@ export interface RedisKeys {
    * down (value = the window that fired).
    */
   threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
+  /** Sorted set of the targets an app has in play (target → last seen): the per-app work budget. */
+  appTargets(app: string): string;
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
   /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
@@ -52,6 +54,7 @@ export function redisKeys(prefix: string): RedisKeys {
       const id = [part(rule), part(app), part(target)];
       return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
     },
+    appTargets: (app: string) => k('targets', part(app)),
     stormGuard: (app: string) => k('storm', part(app)),
     flapping: (app: string, target: string) => k('flap', part(app), part(target)),
     rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),

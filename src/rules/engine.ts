@@ -8,6 +8,8 @@ import type { CompiledRuleSet } from './CompiledRule.js';
 import { countEvaluation, evaluateEvents } from './evaluate.js';
 import { RedisThresholdStore } from './thresholdScript.js';
 import { ThrottledLog } from '../throttledLog.js';
+import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
+import { WORK_BOUNDS } from './defaults.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
@@ -28,10 +30,12 @@ export class RulesEngine {
   readonly #store: RedisThresholdStore;
   readonly #clock: (event: DrainEvent) => number;
   readonly #log: ThrottledLog;
+  readonly #budget: TargetBudget;
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
     this.#log = opts.log ?? new ThrottledLog(opts.logger);
+    this.#budget = new RedisTargetBudget(opts.redis, (app) => opts.keys.appTargets(app), { maxTargets: WORK_BOUNDS.maxTargetsPerApp, windowMs: WORK_BOUNDS.targetWindowMs });
     this.#store = new RedisThresholdStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
@@ -47,8 +51,9 @@ export class RulesEngine {
       keys: this.#opts.keys,
       clock: this.#clock,
       log: this.#log,
+      bounds: { maxVotesPerBody: WORK_BOUNDS.maxVotesPerBody, budget: this.#budget },
     });
-    return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics) };
+    return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics, this.#log) };
   }
 
   /** judge() for a body that is known to be seen once: counted at once. */
