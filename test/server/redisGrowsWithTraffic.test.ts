@@ -85,7 +85,7 @@ describe('Redis grows with traffic: frame de-duplication', () => {
         expect(r.duplicate).toBe(false);
       }
     }));
-    const frameKeys = await keysUnder(`${drain.prefix}:frames:busy-app:`);
+    const frameKeys = await keysUnder(`${drain.prefix}:frames:{busy-app}:`);
     expect(frameKeys).toHaveLength(4);
     expect(await memoryOf(frameKeys)).toBeLessThan(4 * 16 * 1024);
     for (const drainToken of drains) {
