@@ -11,6 +11,7 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
+import type { ThrottledLog } from '../throttledLog.js';
 import { closeAgedConnections } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 
@@ -26,6 +27,8 @@ export interface AppDeps {
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   readonly drainDeadlineMs?: number;
+  /** Rate-limited warnings (drain refusals); default: one of its own over `logger`. */
+  readonly log?: ThrottledLog;
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
@@ -62,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getApps: deps.getApps,
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
+    log: deps.log,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
