@@ -24,7 +24,7 @@ describe('mallet check', () => {
   it('accepts the example rules with no environment at all', async () => {
     const c = io();
     expect(await runCheck([], c.io)).toBe(0);
-    expect(c.out()).toContain('config/rules.example.yml: ok (5 rules)');
+    expect(c.out()).toContain('config/rules.example.yml: ok (5 rules, 2 warnings)');
   });
 
   it('prints file:line:col lines and exits 1 on a bad file', async () => {
