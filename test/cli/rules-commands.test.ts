@@ -87,7 +87,7 @@ describe('mallet replay', () => {
     ].join('\n'));
     const c = io();
     expect(await runReplay([file, '--app', 'acme-shop', '--rules', 'config/rules.example.yml'], c.io)).toBe(0);
-    expect(c.out()).toBe('2024-11-14T10:00:40.000Z web-memory-quota acme-shop web.1: type=redis-stop-key key=puma::stop::web.1 value=web-memory-quota ttl=1m\n');
+    expect(c.out()).toBe('2024-11-14T10:00:40.000Z web-memory-quota acme-shop web.1: would run: type=redis-stop-key key=puma::stop::web.1 value=web-memory-quota ttl=1m\n');
     expect(c.err()).toContain('3 lines (heroku-logs), 1 firing');
   });
 
