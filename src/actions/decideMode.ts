@@ -2,7 +2,7 @@ import type { RedisKeys } from '../keys.js';
 import type { Firing } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { formatDuration } from '../rules/formatDuration.js';
-import type { ActionMode } from './ActionJob.js';
+import type { ActionMode } from './FiringMode.js';
 import type { Admission, AdmissionKeys } from './scripts/admitFiring.js';
 
 export interface ModeDecision {
@@ -20,7 +20,8 @@ export type Admit = (keys: AdmissionKeys, firingId: string, now: number, limits:
  */
 export async function decideMode(firing: Firing, now: number, opts: { limits: Limits; keys: RedisKeys; globalDryRun: boolean; admit: Admit }): Promise<ModeDecision> {
   if (firing.dryRun || opts.globalDryRun) {
-    // Dry-run firings do not count against the limits: a rule on trial must not hold live ones.
+    // Modes decided before admission do not count toward the limits (FIRING_MODES
+    // countsTowardLimits): a rule on trial must not hold live ones back.
     return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
   }
   const { limits, keys } = opts;
