@@ -90,9 +90,10 @@ export function makeFiring(overrides: Partial<Firing> & { actions: ResolvedActio
 export async function settled(queue: ActionQueue, id: string, limitMs = 20_000): Promise<{ state: string; job: Job<ActionJobData> }> {
   const deadline = Date.now() + limitMs;
   for (;;) {
-    const job = await queue.queue.getJob(id);
-    const state = job ? await job.getState() : 'missing';
-    if ((state === 'completed' || state === 'failed') && job) return { state, job };
+    const state = await queue.queue.getJobState(id);
+    // Read after the state: a job read first may be a snapshot from before it settled.
+    const job = state === 'completed' || state === 'failed' ? await queue.queue.getJob(id) : undefined;
+    if (job) return { state, job };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${state} after ${limitMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
