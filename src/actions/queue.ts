@@ -13,7 +13,7 @@ import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES, type ActionMode } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -46,7 +46,7 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = logRedisErrors(opts.connection.duplicate(), opts.logger, 'queue');
+    this.redis = logRedisErrors(duplicateRedis(opts.connection), opts.logger, 'queue');
     this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
       connection: this.redis,
       prefix: opts.queuePrefix,
@@ -99,7 +99,7 @@ export class ActionQueue implements FiringSink {
       storm: keys.stormGuard(firing.app),
       // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
       flapping: keys.flapping(firing.app, firing.target),
-      admission: keys.admission(firing.id),
+      admission: keys.admission(firing.app, firing.id),
     }, firing.id, now, limits);
     if (admission === 'flapping') {
       return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };

@@ -17,7 +17,7 @@ import { defaultExecutors } from './executors/index.js';
 import type { NotifyStepContext } from './executors/notify.js';
 import { describeAction, failureText, notifyTextFor } from './notifyText.js';
 import { withDeadline } from '../deadline.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
   /** mallet's own Redis (queue, limits, steps; stop keys when no app Redis is configured). */
@@ -66,7 +66,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   // with Redis key expiry and BullMQ's delayed-job scores.
   const clock = opts.clock ?? systemClock;
   const { keys, metrics, logger } = opts;
-  const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
+  const redis = logRedisErrors(duplicateRedis(opts.connection), logger, 'worker-state');
   const rollingRetryMs = opts.rollingRetryMs ?? 3000;
   const shutdown = new AbortController();
 
@@ -335,7 +335,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     await redis.hdel(`${job.queueQualifiedName}:${job.id}`, 'failedReason', 'stacktrace').catch(() => {});
   }
 
-  const workerConnection = logRedisErrors(opts.connection.duplicate({ maxRetriesPerRequest: null }), logger, 'worker');
+  const workerConnection = logRedisErrors(duplicateRedis(opts.connection, { maxRetriesPerRequest: null }), logger, 'worker');
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,

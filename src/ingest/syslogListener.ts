@@ -171,7 +171,12 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
 
   socket.on('data', (chunk: Buffer) => {
     run(stream.push(chunk), () => {
-      if (ended) finish();
+      if (stream.broken) {
+        // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
+        // logplex back on a frame boundary.
+        log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
+        socket.destroy();
+      } else if (ended) finish();
       else if (!socket.destroyed) socket.resume();
     });
   });

@@ -11,6 +11,8 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
+import { closeAgedConnections } from './connectionRebalance.js';
+import type { Clock } from '../clock.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -27,6 +29,11 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
+  readonly connectionMaxRequests?: number;
+  /** … or on the first request once the connection is this old; 0: never. */
+  readonly connectionMaxAgeMs?: number;
+  readonly clock?: Clock;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -42,7 +49,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
+    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
+    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
+  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {

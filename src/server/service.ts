@@ -67,7 +67,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const keys = redisKeys(config.keyPrefix);
+  const keys = redisKeys(config.keyPrefix, config.queuePrefix);
   const closers: Array<() => Promise<unknown> | unknown> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -89,7 +89,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       redisTarget = embedded.socketPath;
     }
     const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
-      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, cluster: config.redisCluster, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
       logRedisErrors(r, logger, name);
       // QUIT waits for a connection that may never come back; a connection that is not up just drops.
       closers.push(() => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect()));
@@ -174,6 +174,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
+        connectionMaxRequests: config.connectionMaxRequests,
+        connectionMaxAgeMs: config.connectionMaxAgeMs,
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.

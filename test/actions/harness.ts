@@ -91,7 +91,7 @@ export async function settled(queue: ActionQueue, id: string, limitMs = 20_000):
   const deadline = Date.now() + limitMs;
   for (;;) {
     const state = await queue.queue.getJobState(id);
-    // Read after the state: a job read first may be a snapshot from before it settled.
+    // Read after the state: a job read first may have settled in between, without its result.
     const job = state === 'completed' || state === 'failed' ? await queue.queue.getJob(id) : undefined;
     if (job) return { state, job };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${state} after ${limitMs} ms`);

@@ -97,16 +97,29 @@ describe.each([false, true])('syslog listener (tls: %s)', (tls) => {
     expect(await invalid(h.metrics, 'overrun')).toBe(0);
   });
 
-  it('counts invalid frames by reason and drops HOSTNAMEs that are not drain tokens', async () => {
+  it('drops HOSTNAMEs that are not drain tokens, and counts them', async () => {
     const h = await start(tls);
     const socket = await dial(h.port, tls);
     const notToken = '<190>1 2024-11-14T03:12:07Z ../../etc app web.1 - - hi\n';
-    await writeInPieces(socket, [Buffer.from('garbage\n'), Buffer.from(`${Buffer.byteLength(notToken)} ${notToken}`), sample.bytes]);
+    await writeInPieces(socket, [Buffer.from(`${Buffer.byteLength(notToken)} ${notToken}`), sample.bytes]);
     socket.end();
     await h.received(sample.expected.length);
-    expect(await invalid(h.metrics, 'no-length')).toBe(1);
     expect(await invalid(h.metrics, 'bad-drain-token')).toBe(1);
     expect(h.batches.flatMap((b) => b.messages)).toHaveLength(sample.expected.length);
+  });
+
+  it('after a broken frame, hands over what came before it, counts the drop and closes the connection', async () => {
+    const h = await start(tls);
+    const socket = await dial(h.port, tls);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    const first = sample.bytes.subarray(0, 299); // one whole frame
+    await writeInPieces(socket, [first, Buffer.from('garbage\n'), sample.bytes]);
+    await closed;
+    await h.received(1);
+    expect(h.batches.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).toEqual(sample.expected.slice(0, 1));
+    expect(await invalid(h.metrics, 'no-length')).toBe(1);
+    expect(await invalid(h.metrics, 'rest-dropped')).toBe(1);
   });
 });
 
