@@ -42,10 +42,11 @@ export function compileRules(
       if (first !== undefined) fail(['rules', i, 'name'], `duplicate rule name (first defined as rules[${first}])`);
       else seen.set(name, i);
     }
+    // A rule the schema refused arrives salvaged (its valid parts) or not at all; either way the
+    // loader has reported it, and whatever remains is still compiled for its own mistakes.
     const raw = rawRules[i];
     if (!raw) {
       failed = true;
-      checkLoose(data, ['rules', i], fail);
       return;
     }
     const rule = compileRule(raw, ['rules', i], env, fail);
@@ -63,18 +64,6 @@ export function compileRules(
     fir,
     appForDrainToken: (token: string) => tokens.get(token),
   });
-}
-
-/** A rule that failed the schema still has its regex and glob checked, so every error shows at once. */
-function checkLoose(data: unknown, at: YamlPath, fail: Report): void {
-  const match = (data as { match?: { message?: unknown; process?: unknown } } | null)?.match;
-  if (typeof match?.message === 'string') {
-    try { new RE2(match.message); } catch (e) { fail([...at, 'match', 'message'], regexError(e)); }
-  }
-  if (typeof match?.process === 'string') {
-    const g = compileGlob(match.process);
-    if (g.error) fail([...at, 'match', 'process'], g.error);
-  }
 }
 
 function regexError(e: unknown): string {
@@ -106,15 +95,38 @@ function compileApps(file: RulesFile, env: Readonly<Record<string, string | unde
         telemetryTokenDigest = digest;
       }
     }
+    const drainPasswordDigest = raw?.drain_password === undefined ? undefined : drainPassword(raw.drain_password, ['apps', name, 'drain_password'], env, fail);
     apps.set(name, Object.freeze({
       name,
       drainTokens: Object.freeze([...(raw?.drain_tokens ?? [])]),
+      ...(drainPasswordDigest !== undefined ? { drainPasswordDigest } : {}),
       ...(raw?.redis_url !== undefined ? { redisUrlRef: raw.redis_url } : {}),
       ...(raw?.heroku_api_token !== undefined ? { herokuTokenRef: raw.heroku_api_token } : {}),
       ...(telemetryTokenDigest !== undefined ? { telemetryTokenDigest } : {}),
     }));
   }
   return apps;
+}
+
+/**
+ * An app's own drain password: a `${VAR}` reference (a literal would sit in the file for anyone
+ * who reads it), expanded here once and kept only as its digest. The rules of
+ * `MALLET_DRAIN_PASSWORD` apply (SPEC §2: 8 characters at least, no `:`); messages never show it.
+ */
+function drainPassword(ref: string, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): Buffer | undefined {
+  const refs = envRefs(ref);
+  if (refs.length === 0) {
+    fail(at, 'drain_password must be an environment reference like ${MY_APP_DRAIN_PASSWORD}: passwords are secrets');
+    return undefined;
+  }
+  // load.ts has already reported each unset variable at this position.
+  if (unsetRefs(refs, env).length > 0) return undefined;
+  const value = expandEnv(ref, env);
+  const names = refs.map((n) => '${' + n + '}').join(', ');
+  if (value.length < 8) fail(at, `drain_password in ${names}: use at least 8 characters`);
+  else if (value.includes(':')) fail(at, `drain_password in ${names} must not contain ":" (logplex splits the drain URL userinfo on it)`);
+  else return secretDigest(value);
+  return undefined;
 }
 
 function compileLimits(file: RulesFile): Limits {

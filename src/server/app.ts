@@ -14,8 +14,10 @@ import { dashboardRoutes } from './dashboard.js';
 import { otlpRoutes } from '../ingest/otlp/otlpRoute.js';
 import type { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
 import type { FirMapping } from '../rules/FirMapping.js';
+import type { ThrottledLog } from '../throttledLog.js';
 import { closeAgedConnections } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
+import { homeRoutes } from './homeRoute.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -29,6 +31,8 @@ export interface AppDeps {
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   readonly drainDeadlineMs?: number;
+  /** Rate-limited warnings (drain refusals); default: one of its own over `logger`. */
+  readonly log?: ThrottledLog;
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
@@ -59,6 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
   closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
@@ -68,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getApps: deps.getApps,
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
+    log: deps.log,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
