@@ -40,8 +40,8 @@ export interface OtlpRouteOptions {
 
 /** Bound on the decompressed body, the same as the compressed one's (SPEC §6: body ≤ 1 MiB). */
 export const MAX_DECODED_BYTES = MAX_BODY_BYTES;
-/** Seconds a sender waits before retrying a 503 (the exporter backs off further on its own). */
-const RETRY_AFTER_S = '1';
+/** Seconds a sender waits before retrying a 503: the JS exporter retries 5 times only, so 2 s spreads them over the ~10 s a Redis failover or restart takes; the collector's own backoff starts at 5 s anyway. */
+const RETRY_AFTER_S = '2';
 
 const authenticated = new WeakMap<FastifyRequest, string>();
 

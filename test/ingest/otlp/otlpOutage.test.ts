@@ -72,7 +72,7 @@ describe('Redis away during an OTLP export', () => {
   it('answers 503 with Retry-After; the exporter retries and the line fires exactly once', async () => {
     await stopRedis();
     const dyno = 'web-9a8b7c6d5-out01';
-    const sent = sendLogs({ url: `${service.url}/otlp/fir-app/v1/logs`, token: TOKEN, encoding: 'protobuf', gzip: true, timeoutMillis: 20_000 },
+    const sent = sendLogs({ url: `${service.url}/otlp/fir-app/v1/logs`, token: TOKEN, encoding: 'protobuf', gzip: true, timeoutMillis: 30_000 },
       { 'service.name': 'fir-app', 'heroku.dyno.name': dyno }, [{ body: 'FATAL boom while Redis is away' }]);
     await eventually('a 503 to the exporter', async () => ((await counted('503')) > 0 ? true : undefined));
     await startRedis();
@@ -98,5 +98,5 @@ describe('Redis away during an OTLP export', () => {
     expect(rec.decodedBytes).toBeGreaterThan(rec.bytes / 2);
     expect(rec.body.resourceLogs[0].resource).toContainEqual(['heroku.dyno.name', dyno]);
     expect(rec.body.resourceLogs[0].scopeLogs[0].logRecords[0].body).toBe('FATAL boom while Redis is away');
-  }, 30_000);
+  }, 45_000);
 });
