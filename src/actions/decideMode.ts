@@ -29,7 +29,7 @@ export async function decideMode(firing: Firing, now: number, opts: { limits: Li
     storm: keys.stormGuard(firing.app),
     // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
     flapping: keys.flapping(firing.app, firing.target),
-    admission: keys.admission(firing.id),
+    admission: keys.admission(firing.app, firing.id),
   }, firing.id, now, limits);
   if (admission === 'flapping') {
     return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };

@@ -12,8 +12,8 @@ import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { decideMode, type ModeDecision } from './decideMode.js';
-import { logRedisErrors } from '../redisClient.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -46,7 +46,7 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = logRedisErrors(opts.connection.duplicate(), opts.logger, 'queue');
+    this.redis = logRedisErrors(duplicateRedis(opts.connection), opts.logger, 'queue');
     this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
       connection: this.redis,
       prefix: opts.queuePrefix,
