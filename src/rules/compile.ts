@@ -10,6 +10,7 @@ import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
 import { compileFirMapping } from './FirMapping.js';
+import { randomBytes } from 'node:crypto';
 import { secretDigest } from '../basicAuth.js';
 
 import type { YamlPath } from './yamlPositions.js';
@@ -119,8 +120,10 @@ function drainPassword(ref: string, at: YamlPath, env: Readonly<Record<string, s
     fail(at, 'drain_password must be an environment reference like ${MY_APP_DRAIN_PASSWORD}: passwords are secrets');
     return undefined;
   }
-  // load.ts has already reported each unset variable at this position.
-  if (unsetRefs(refs, env).length > 0) return undefined;
+  // load.ts has already reported each unset variable at this position (or was told not to, for
+  // `mallet check --allow-unset-env`): fail closed, with a digest no password matches, so an app
+  // that names a password of its own is never opened by the shared one instead.
+  if (unsetRefs(refs, env).length > 0) return secretDigest(randomBytes(32).toString('hex'));
   const value = expandEnv(ref, env);
   const names = refs.map((n) => '${' + n + '}').join(', ');
   if (value.length < 8) fail(at, `drain_password in ${names}: use at least 8 characters`);

@@ -51,8 +51,9 @@ interface Pending {
 }
 
 /**
- * Judges one body's events: match synchronously, then one threshold round trip for every matched
- * line (in order), then build the firings. The same firing reached twice in one body (a window
+ * Judges one body's events: match synchronously, then (in the service) keep the votes within the
+ * body's and the app's bounds, then one threshold round trip for the votes (in line order), then
+ * build the firings. The same firing reached twice in one body (a window
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
