@@ -83,7 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.getFir) {
     await app.register(otlpRoutes, {
       metrics: deps.metrics, logger: deps.logger, getApps: deps.getApps, getFir: deps.getFir, ingest: deps.ingest,
-      capture: deps.otlpCapture, deadlineMs: deps.drainDeadlineMs,
+      capture: deps.otlpCapture, log: deps.log, deadlineMs: deps.drainDeadlineMs,
     });
   }
   if (deps.queue && deps.adminPassword) {

@@ -16,6 +16,7 @@ import { OTLP_SIGNALS, type OtlpRequest, type OtlpSignal } from './OtlpRequest.j
 import { logMessages, metricMessages, type FirMessages } from './firEvents.js';
 import { CONTENT_TYPE, exportResponse, statusBody, type OtlpEncoding } from './otlpResponse.js';
 import type { OtlpCapture } from './OtlpCapture.js';
+import { ThrottledLog } from '../../throttledLog.js';
 
 /**
  * `POST /otlp/:app/v1/{logs,metrics,traces}` and `POST /otlp/:app` — a Fir app's telemetry drain
@@ -34,6 +35,8 @@ export interface OtlpRouteOptions {
   readonly getFir: () => FirMapping;
   readonly ingest: IngestHandler;
   readonly capture?: OtlpCapture | undefined;
+  /** The service's rate-limited log (one per process); a private one when absent. */
+  readonly log?: ThrottledLog | undefined;
   readonly deadlineMs?: number;
   readonly now?: () => number;
 }
@@ -46,7 +49,9 @@ const RETRY_AFTER_S = '2';
 const authenticated = new WeakMap<FastifyRequest, string>();
 
 export async function otlpRoutes(app: FastifyInstance, opts: OtlpRouteOptions): Promise<void> {
-  const { metrics, logger } = opts;
+  const { metrics } = opts;
+  // An exporter retries every few seconds and a bad sender keeps sending: rate-limited lines per reason and app.
+  const log = opts.log ?? new ThrottledLog(opts.logger);
   const deadlineMs = opts.deadlineMs ?? STORE_DEADLINE_MS;
   const now = opts.now ?? Date.now;
 
@@ -64,7 +69,12 @@ export async function otlpRoutes(app: FastifyInstance, opts: OtlpRouteOptions): 
     authenticated.set(req, owner);
   });
   app.addHook('onResponse', async (req, reply) => {
-    metrics.otlpRequestsTotal.inc({ signal: signalLabel(req), status: String(reply.statusCode) });
+    const status = reply.statusCode;
+    metrics.otlpRequestsTotal.inc({ signal: signalLabel(req), status: String(status) });
+    if (status >= 400 && status < 500) {
+      const named = String((req.params as { app?: string }).app ?? '').slice(0, 30);
+      log.warn(`otlp-${status}`, authenticated.get(req) ?? named, { status }, `OTLP request refused (${status})`);
+    }
   });
 
   const handler = async (req: FastifyRequest<{ Params: { app: string; signal?: string } }>, reply: FastifyReply) => {
@@ -135,12 +145,12 @@ export async function otlpRoutes(app: FastifyInstance, opts: OtlpRouteOptions): 
           messages: mapped.messages,
         }), deadlineMs);
         if (outcome === 'timeout') {
-          logger.error({ app: appName, signal }, `storing the firings of an OTLP export took over ${deadlineMs} ms: answering 503 so the exporter retries`);
+          log.error('otlp-store-timeout', appName, { signal }, `storing the firings of an OTLP export took over ${deadlineMs} ms: answering 503 so the exporter retries`);
           return sendUnavailable(reply, encoding, 'store timeout, retry');
         }
         duplicate = outcome.duplicate;
       } catch (err) {
-        logger.error({ app: appName, signal, err: (err as Error).message }, 'could not store the firings of an OTLP export: answering 503 so the exporter retries');
+        log.error('otlp-store-failed', appName, { signal, err: (err as Error).message }, 'could not store the firings of an OTLP export: answering 503 so the exporter retries');
         return sendUnavailable(reply, encoding, 'store unavailable, retry');
       }
     }
