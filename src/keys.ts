@@ -19,9 +19,11 @@ export interface RedisKeys {
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
    * window (a retried event that fired returns the same firing), `cooldown` present while it cools
-   * down (value = the window that fired).
+   * down (value = the window that fired); and the history's `spell` hash (the record a burst of
+   * matches in one cooldown or held/flapping spell is folded into, with its count) and `seen`
+   * HyperLogLog (the event ids already counted in the current cooldown spell, so a retry adds nothing).
    */
-  threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
+  threshold(rule: string, app: string, target: string): ThresholdKeySet;
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
   /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
@@ -37,8 +39,23 @@ export interface RedisKeys {
   /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
    * against the limits nor decides differently. */
   admission(firingId: string): string;
+  /** The firing history: one capped stream per installation (src/console/history.ts). */
+  history(): string;
+  /** Firings and matches per rule and outcome in one 10-minute bucket (bucket = ms / 600000). */
+  stats(bucket: number): string;
+  /** Hash silence id → silence JSON; each carries its own end, the hash lives until the last one ends (src/console/silences.ts). */
+  silences(): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
+}
+
+export interface ThresholdKeySet {
+  readonly window: string;
+  readonly lines: string;
+  readonly firedBy: string;
+  readonly cooldown: string;
+  readonly spell: string;
+  readonly seen: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -47,7 +64,10 @@ export function redisKeys(prefix: string): RedisKeys {
     frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
     threshold: (rule: string, app: string, target: string) => {
       const id = [part(rule), part(app), part(target)];
-      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
+      return {
+        window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id),
+        spell: k('hspell', ...id), seen: k('hseen', ...id),
+      };
     },
     stormGuard: (app: string) => k('storm', part(app)),
     flapping: (app: string, target: string) => k('flap', part(app), part(target)),
@@ -57,6 +77,9 @@ export function redisKeys(prefix: string): RedisKeys {
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (firingId: string) => k('admit', part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', part(tokenHash)),
+    history: () => k('history'),
+    stats: (bucket: number) => k('stats', String(Math.trunc(bucket))),
+    silences: () => k('silences'),
   });
 }
 

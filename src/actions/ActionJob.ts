@@ -7,9 +7,10 @@ import type { Firing } from '../rules/Firing.js';
  * - `held`: the app's storm guard tripped (`limits.per_app`): only the rule's notify actions run,
  *   saying the other actions were held;
  * - `flapping`: the same rule+app+target keeps firing (`limits.flapping`): the target is left
- *   alone and the notify actions say so.
+ *   alone and the notify actions say so;
+ * - `silenced`: a silence covers the firing (src/console/Silence.ts): nothing runs, not even notify.
  */
-export type ActionMode = 'execute' | 'dry_run' | 'held' | 'flapping';
+export type ActionMode = 'execute' | 'dry_run' | 'held' | 'flapping' | 'silenced';
 
 /**
  * BullMQ job data (`mallet-actions`). It is shown in clear on the dashboard, so it holds only

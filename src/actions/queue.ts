@@ -12,7 +12,11 @@ import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData, type ActionMode } from './ActionJob.js';
 import { admitFiring } from './scripts/admitFiring.js';
+import { HISTORY_BOUNDS } from '../console/historyLua.js';
+import { truncateUtf8 } from '../truncateUtf8.js';
 import { logRedisErrors } from '../redisClient.js';
+import { silenceMatcher, type Silence } from '../console/Silence.js';
+import { statsBucket } from '../console/stats.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -24,6 +28,8 @@ export interface ActionQueueOptions {
   /** MALLET_DRY_RUN: every firing is recorded, nothing executed. */
   dryRun: boolean;
   getLimits: () => Limits;
+  /** The silences in force (read once per submit); absent: none. */
+  getSilences?: () => Promise<readonly Silence[]>;
   clock?: Clock;
   /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
   submitTimeoutMs?: number;
@@ -65,7 +71,10 @@ export class ActionQueue implements FiringSink {
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
     let outcomes: readonly FiringOutcome[] | 'timeout';
     try {
-      outcomes = await withDeadline(Promise.all(firings.map((f) => this.submitOne(f))), timeoutMs);
+      outcomes = await withDeadline((async () => {
+        const silenced = silenceMatcher(await this.opts.getSilences?.() ?? [], this.clock());
+        return Promise.all(firings.map((f) => this.submitOne(f, silenced(f))));
+      })(), timeoutMs);
     } catch (err) {
       throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
     }
@@ -73,10 +82,10 @@ export class ActionQueue implements FiringSink {
     return outcomes;
   }
 
-  private async submitOne(firing: Firing): Promise<FiringOutcome> {
+  private async submitOne(firing: Firing, silence: Silence | undefined): Promise<FiringOutcome> {
     const now = this.clock();
-    const { mode, reason } = await this.decide(firing, now);
     const submission = randomBytes(8).toString('hex');
+    const { mode, reason } = await this.decide(firing, now, submission, silence);
     const data: ActionJobData = { ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
     await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
@@ -88,25 +97,36 @@ export class ActionQueue implements FiringSink {
     return outcome;
   }
 
-  private async decide(firing: Firing, now: number): Promise<{ mode: ActionMode; reason?: string }> {
-    if (firing.dryRun || this.opts.dryRun) {
-      // Dry-run firings do not count against the limits: a rule on trial must not hold live ones.
-      return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
-    }
+  private async decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<{ mode: ActionMode; reason?: string }> {
+    // Dry-run and silenced firings do not count against the limits: a rule on trial or a silenced
+    // app must not hold live ones.
+    const preset = silence
+      ? { mode: 'silenced' as const, reason: `silence ${silence.id}: ${silence.comment}` }
+      : firing.dryRun || this.opts.dryRun
+        ? { mode: 'dry_run' as const, reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' }
+        : undefined;
     const limits = this.opts.getLimits();
     const { keys } = this.opts;
-    const admission = await admitFiring(this.redis, {
-      storm: keys.stormGuard(firing.app),
-      // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
-      flapping: keys.flapping(firing.app, firing.target),
-      admission: keys.admission(firing.id),
-    }, firing.id, now, limits);
-    if (admission === 'flapping') {
-      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
-    }
-    if (admission === 'held') {
-      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
-    }
+    const reasons = {
+      flapping: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)`,
+      held: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)`,
+    };
+    const { mode } = await admitFiring(this.redis, {
+      keys: {
+        storm: keys.stormGuard(firing.app),
+        // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
+        flapping: keys.flapping(firing.app, firing.target),
+        admission: keys.admission(firing.id),
+        spell: keys.threshold(firing.rule, firing.app, firing.target).spell,
+        history: keys.history(),
+        stats: keys.stats(statsBucket(firing.firedAt)),
+      },
+      firing: { id: firing.id, rule: firing.rule, app: firing.app, target: firing.target, firedAt: firing.firedAt, line: truncateUtf8(firing.triggerLines[0] ?? '', HISTORY_BOUNDS.lineBytes) },
+      now, limits, reasons, submission,
+      ...(preset ? { preset } : {}),
+    });
+    if (mode === 'flapping' || mode === 'held') return { mode, reason: reasons[mode] };
+    if (mode === 'dry_run' || mode === 'silenced') return { mode, reason: preset?.mode === mode ? preset.reason : mode };
     return { mode: 'execute' };
   }
 
@@ -116,4 +136,4 @@ export class ActionQueue implements FiringSink {
   }
 }
 
-const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping' };
+const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping', silenced: 'silenced' };

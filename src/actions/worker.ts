@@ -120,6 +120,14 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     const recorded = await redis.hgetall(stepsKey);
     const steps: StepRecord[] = [];
 
+    if (data.mode === 'silenced') {
+      // A silence says "leave it alone": not even notify runs (the history and the job are the record).
+      for (const [i, action] of data.actions.entries()) {
+        await job.log(`step ${i + 1} ${action.type}: silenced (${data.modeReason ?? ''}), did not ${describeAction(action)}`);
+        metrics.actionsTotal.inc({ type: action.type, outcome: 'silenced' });
+      }
+      return { mode: data.mode, steps };
+    }
     if (data.mode === 'dry_run') {
       for (const [i, action] of data.actions.entries()) {
         await job.log(`step ${i + 1} ${action.type}: dry run, would ${describeAction(action)}`);

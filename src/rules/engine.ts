@@ -27,7 +27,7 @@ export class RulesEngine {
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
-    this.#store = new RedisThresholdStore(opts.redis);
+    this.#store = new RedisThresholdStore(opts.redis, opts.keys);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
 

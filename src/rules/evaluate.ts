@@ -5,7 +5,10 @@ import type { Metrics } from '../metrics.js';
 import type { Firing } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { matchEvent, type RuleMatch } from './match.js';
-import { resolveMatch } from './resolve.js';
+import { resolveMatch, triggerLine } from './resolve.js';
+import type { Rejection } from './rejectionScript.js';
+import { HISTORY_BOUNDS } from '../console/historyLua.js';
+import { truncateUtf8 } from '../truncateUtf8.js';
 import { firingId } from './firingId.js';
 import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
 
@@ -48,12 +51,17 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
 
   const pending: Pending[] = [];
   const votes: ThresholdVote[] = [];
+  const rejections: Rejection[] = [];
   for (const m of matches) {
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
       logger?.warn({ rule: m.rule.name, app: m.event.app, process: m.event.process.slice(0, 64), reason: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
+      rejections.push({
+        eventId: m.event.id, time: Math.trunc(deps.clock(m.event)), rule: m.rule.name, app: m.event.app,
+        reason: truncateUtf8(r.reason, HISTORY_BOUNDS.lineBytes), recordLine: truncateUtf8(triggerLine(m), HISTORY_BOUNDS.lineBytes),
+      });
       continue;
     }
     pending.push({ match: m, target: r.target, processType: r.processType, actions: r.actions });
@@ -67,10 +75,14 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       cooldownMs: rule.cooldownMs,
       // receivedAt travels with the line so the firing knows its earliest trigger.
       line: `${event.receivedAt} ${r.triggerLine}`,
+      rule: rule.name,
+      app: event.app,
+      target: r.target,
+      recordLine: truncateUtf8(r.triggerLine, HISTORY_BOUNDS.lineBytes),
     });
   }
 
-  const answers = await deps.store.vote(votes);
+  const answers = await deps.store.vote(votes, rejections);
   const seen = new Set<string>();
   answers.forEach((a, i) => {
     const p = pending[i]!;

@@ -10,7 +10,8 @@ import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
-import { dashboardRoutes } from './dashboard.js';
+import { DASHBOARD_PATH, dashboardRoutes } from './dashboard.js';
+import { adminRoutes, type AdminRoutesOptions } from '../console/adminRoutes.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -27,6 +28,8 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** The status page and its API (src/console): served with the dashboard, under the same password. */
+  readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -60,6 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
+    if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
   }
   return app;
 }
