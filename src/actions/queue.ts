@@ -10,7 +10,8 @@ import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
-import { actionJobName, type ActionJobData, type ActionMode } from './ActionJob.js';
+import { actionJobName, type ActionJobData } from './ActionJob.js';
+import { FIRING_MODES, type ActionMode } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { HISTORY_BOUNDS } from '../console/historyLua.js';
 import { truncateUtf8 } from '../truncateUtf8.js';
@@ -91,7 +92,7 @@ export class ActionQueue implements FiringSink {
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
     // stored job is read back: another submission id means an earlier add won.
     const stored = await this.queue.getJob(firing.id);
-    const outcome: FiringOutcome = stored && stored.data.submission !== submission ? 'duplicate' : OUTCOME[mode];
+    const outcome: FiringOutcome = stored && stored.data.submission !== submission ? 'duplicate' : FIRING_MODES[mode].firingOutcome;
     this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
     this.opts.logger.info({ jobId: firing.id, rule: firing.rule, app: firing.app, target: firing.target, outcome }, 'firing stored');
     return outcome;
@@ -136,4 +137,3 @@ export class ActionQueue implements FiringSink {
   }
 }
 
-const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping', silenced: 'silenced' };

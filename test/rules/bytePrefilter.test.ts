@@ -9,7 +9,7 @@ import { literalBytes } from '../../src/rules/literal.js';
 import { loadRules, loadRulesText } from '../../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../../src/rules/match.js';
 import type { CompiledRuleSet } from '../../src/rules/CompiledRule.js';
-import { drainEvents } from '../../src/server/pipeline.js';
+import { drainEvents } from '../../src/ingest/drainEvents.js';
 import { samplePath } from '../support/samples.js';
 
 /** An HTTPS-drain body holding one frame per text (raw bytes, so bad UTF-8 can be sent). */
