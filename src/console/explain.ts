@@ -17,8 +17,8 @@ export interface Explanation {
   readonly app: string;
   readonly target: string;
   readonly now: number;
-  /** What happens to the next matching line, in one word. */
-  readonly verdict: 'unknown-rule' | 'silenced' | 'cooldown' | 'flapping' | 'held' | 'fires-next' | 'counting';
+  /** What stands between the target and an action, in one word (`held`/`flapping`: what the next firing would be). */
+  readonly verdict: 'unknown-rule' | 'silenced' | 'cooldown' | 'flapping' | 'held' | 'counting';
   /** The short condition, in words ("2 of 3 matches within 90s; next needed before 03:14:10"). */
   readonly summary: string;
   readonly threshold?: { readonly count: number; readonly withinMs: number; readonly inWindow: number; readonly oldestAt?: number; readonly neededBefore?: number };
@@ -82,20 +82,18 @@ export async function explain(
   if (cooldown.active) {
     return { ...all, verdict: 'cooldown', summary: `in cooldown after the firing at ${clock(cooldown.firedAt!)} until ${clock(cooldown.until!)} (${human(cooldown.remainingMs!)} left): matching lines are counted as cooldown, nothing fires` };
   }
-  const next = threshold.inWindow + 1 >= rule.count;
-  if (next && flapping.tripped) {
-    return { ...all, verdict: 'flapping', summary: `${windowText}: the next match fires, but ${q.target} fired ${flap} times within ${formatDuration(flapping.withinMs)} (limits.flapping: ${flapping.max}): it would be left alone (flapping)` };
-  }
-  if (next && stormGuard.tripped) {
-    return { ...all, verdict: 'held', summary: `${windowText}: the next match fires, but ${q.app} had ${storm} firings within ${formatDuration(stormGuard.withinMs)} (limits.per_app: ${stormGuard.max}): its actions would be held` };
-  }
-  if (next) {
-    const slots = rolling.length >= limits.perProcessType.concurrency ? `; every ${processType} slot is taken (${rolling.join(', ')}), so it would wait its turn` : '';
-    return { ...all, verdict: 'fires-next', summary: `${windowText}: the next match fires${slots}` };
-  }
   const more = rule.count - threshold.inWindow;
   const when = threshold.neededBefore !== undefined ? `; next needed before ${clock(threshold.neededBefore)}` : '';
-  return { ...all, verdict: 'counting', summary: `${windowText}${when} (${more} more needed)` };
+  const short = `${windowText}${when} (${more} more needed)`;
+  // What the limits would do with the firing the next match makes.
+  if (more === 1 && flapping.tripped) {
+    return { ...all, verdict: 'flapping', summary: `${short}; when it fires, ${q.target} is left alone: it fired ${flap} times within ${formatDuration(flapping.withinMs)} (limits.flapping: ${flapping.max})` };
+  }
+  if (more === 1 && stormGuard.tripped) {
+    return { ...all, verdict: 'held', summary: `${short}; when it fires, its actions are held: ${q.app} had ${storm} firings within ${formatDuration(stormGuard.withinMs)} (limits.per_app: ${stormGuard.max})` };
+  }
+  const slots = more === 1 && rolling.length >= limits.perProcessType.concurrency ? `; when it fires, it waits its turn: every ${processType} slot is taken (${rolling.join(', ')})` : '';
+  return { ...all, verdict: 'counting', summary: short + slots };
 }
 
 /** HH:MM:SS in UTC: the operator reads it next to Heroku's log times, which are UTC. */

@@ -29,7 +29,11 @@ export async function post(url: string, app: string, lines: Array<[proc: string,
   return res.status;
 }
 
-export async function adminGet(url: string, path: string): Promise<{ status: number; json: any; text: string }> {
+/** JSON answers are read by shape in the assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field by the tests
+type Json = any;
+
+export async function adminGet(url: string, path: string): Promise<{ status: number; json: Json; text: string }> {
   const res = await fetch(url + path, { headers: { Authorization: basic(ADMIN) } });
   const text = await res.text();
   let json: unknown;
@@ -37,7 +41,7 @@ export async function adminGet(url: string, path: string): Promise<{ status: num
   return { status: res.status, json, text };
 }
 
-export async function adminSend(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+export async function adminSend(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
   const res = await fetch(url + path, {
     method, headers: { Authorization: basic(ADMIN), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
