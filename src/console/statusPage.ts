@@ -69,6 +69,7 @@ export function renderStatusPage(m: StatusPageModel): string {
   <nav><a href="${esc(m.queuesUrl)}">Jobs (bull-board)</a> <a href="api/firings">History API</a> <a href="api/silences">Silences API</a></nav>
 </header>
 <main>
+${summarySection(m)}
 ${rulesSection(m)}
 ${chartSection(m)}
 ${perRuleSection(m)}
@@ -80,6 +81,23 @@ ${m.sections.map((s) => `<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>\n${
 </body>
 </html>
 `;
+}
+
+/** The first thing on the page: what happened in the last hour, per outcome, at a glance. */
+function summarySection(m: StatusPageModel): string {
+  const hour = sumBuckets(m.stats, 6);
+  const day = sumBuckets(m.stats, m.stats.buckets.length);
+  const total = (sums: ReturnType<typeof sumBuckets>, o: string) => [...sums.values()].reduce((a, byName) => a + (byName.get(o) ?? 0), 0);
+  const tiles = TABLE_OUTCOMES.map((o) => {
+    const h = total(hour, o);
+    const d = total(day, o);
+    return `<li class="tile${h === 0 ? ' quiet' : ''}" title="${esc(OUTCOME_STYLE[o].meaning)}"><span class="n" style="color:${h === 0 ? '#9ca3af' : OUTCOME_STYLE[o].colour}">${h}</span><span class="what">${OUTCOME_STYLE[o].label}</span><span class="day">${d} in 24 h</span></li>`;
+  }).join('');
+  const refused = m.rules.refused ? ' <a class="warn" href="#rules">the last rules reload was refused</a>' : '';
+  return `<section id="summary">
+<h2>Last hour${refused}</h2>
+<ul class="tiles">${tiles}</ul>
+</section>`;
 }
 
 function rulesSection(m: StatusPageModel): string {
@@ -161,6 +179,14 @@ function perRuleSection(m: StatusPageModel): string {
 <tbody>
 ${rows || `<tr><td colspan="${TABLE_OUTCOMES.length + 2}">No rules.</td></tr>`}
 </tbody></table></div>
+<ul class="rule-cards">${names.map((rule) => {
+    const parts = ['matches', ...TABLE_OUTCOMES].filter((n) => (day.get(rule)?.get(n) ?? 0) > 0).map((n) => {
+      const label = n === 'matches' ? 'matches' : OUTCOME_STYLE[n as FiringOutcome].label;
+      const dot = n === 'matches' ? '' : `<i style="background:${OUTCOME_STYLE[n as FiringOutcome].colour}"></i>`;
+      return `<span>${dot}${label} <b>${hour.get(rule)?.get(n) ?? 0}</b> / ${day.get(rule)?.get(n) ?? 0}</span>`;
+    });
+    return `<li><code>${esc(rule)}</code><div>${parts.join('') || '<span class="muted">nothing in 24 h</span>'}</div></li>`;
+  }).join('')}</ul>
 </section>`;
 }
 
@@ -177,15 +203,21 @@ ${items ? `<ul class="silences">${items}</ul>` : '<p class="muted">None.</p>'}
 }
 
 function decisionsSection(m: StatusPageModel): string {
-  const items = m.recent.map((r) => {
+  const today = new Date(m.now).toISOString().slice(0, 10);
+  const when = (ms: number) => (new Date(ms).toISOString().slice(0, 10) === today ? time(ms) : new Date(ms).toISOString().slice(5, 19).replace('T', ' '));
+  // Newest first by when it happened. A firing and the cooldown lines after it in the same body
+  // share a time, but the cooldown came after it: shown above it.
+  const later = (o: FiringOutcome) => (o === 'cooldown' || o === 'duplicate' ? 0 : 1);
+  const ordered = m.recent.map((r, i) => ({ r, i })).sort((a, b) => b.r.at - a.r.at || later(a.r.outcome) - later(b.r.outcome) || a.i - b.i).map(({ r }) => r);
+  const items = ordered.map((r) => {
     const st = OUTCOME_STYLE[r.outcome];
     const count = r.count > 1 ? ` <span class="count">×${r.count}</span> <span class="muted">to ${time(r.last)}</span>` : '';
     const job = r.job ? ` <a href="${esc(m.jobUrl(r.job))}">job</a>` : '';
-    const detail = r.reason ?? r.line;
+    const reason = r.reason ? `<div class="reason">${esc(r.reason)}</div>` : '';
     return `<li class="decision" data-outcome="${r.outcome}">
- <div class="head"><time datetime="${new Date(r.at).toISOString()}">${time(r.at)}</time> <span class="badge" style="background:${st.colour}" title="${esc(st.meaning)}">${st.label}</span>${count}
+ <div class="head"><time datetime="${new Date(r.at).toISOString()}">${when(r.at)}</time> <span class="badge" style="background:${st.colour}" title="${esc(st.meaning)}">${st.label}</span>${count}
  <code>${esc(r.rule)}</code> <b>${esc(r.app)}</b> ${r.target ? `<code>${esc(r.target)}</code>` : ''}${job}</div>
- ${detail ? `<div class="line">${esc(detail)}</div>` : ''}</li>`;
+ ${reason}${r.line ? `<div class="line">${esc(r.line)}</div>` : ''}</li>`;
   }).join('\n');
   return `<section id="decisions">
 <h2>Last ${m.recent.length} decisions</h2>
@@ -203,7 +235,14 @@ main{max-width:1100px;margin:0 auto;padding:.75rem}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.75rem 1rem;margin:0 0 .75rem}
 h2{font-size:1.05rem;margin:.1rem 0 .6rem}h2 .muted{font-weight:400;font-size:.9rem}
 .muted{color:#6b7280}.small{font-size:.85rem}
-code{font:13px/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:0 .25em;border-radius:3px;word-break:break-all}
+code{font:13px/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
+.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(7.5rem,1fr));gap:.5rem;list-style:none;margin:0;padding:0}
+.tile{border:1px solid #e5e7eb;border-radius:6px;padding:.4rem .6rem;display:flex;flex-direction:column}
+.tile .n{font-size:1.6rem;font-weight:700;line-height:1.1;font-variant-numeric:tabular-nums}.tile .what{font-weight:600}.tile .day{font-size:.8rem;color:#6b7280}
+.tile.quiet .what{color:#6b7280;font-weight:500}
+a.warn{font-size:.9rem;font-weight:600;color:#b91c1c;margin-left:.5rem}
+.rule-cards{display:none;list-style:none;margin:0;padding:0}.rule-cards li{padding:.4rem 0;border-top:1px solid #f0f0f0}.rule-cards li:first-child{border-top:0}
+.rule-cards div{display:flex;flex-wrap:wrap;gap:.15rem .9rem;font-size:.9rem;margin-top:.2rem;font-variant-numeric:tabular-nums}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}.facts dt{color:#6b7280}.facts dd{margin:0;min-width:0}
 .alert{background:#fef2f2;border:1px solid #fecaca;color:#7f1d1d;border-radius:6px;padding:.6rem .8rem;margin-bottom:.75rem}
 .errors{margin:.4rem 0 0;padding-left:1.2rem}
@@ -227,6 +266,9 @@ ol.decisions,ul.silences{list-style:none;margin:0;padding:0}
 .decision time{font-variant-numeric:tabular-nums;color:#374151}
 .line,.why{font:12.5px/1.35 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#4b5563;margin-top:.15rem;overflow-wrap:anywhere}
 .why{font-family:inherit;font-size:.9rem}
+.reason{font-size:.88rem;color:#92400e;margin-top:.1rem}
 footer{text-align:center;color:#6b7280;font-size:.8rem;padding:0 1rem 1.5rem}
-@media (max-width:600px){body{font-size:14px}main{padding:.4rem}section{padding:.6rem .7rem}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}}
+@media (max-width:700px){body{font-size:14px}main{padding:.4rem}section{padding:.6rem .7rem}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}
+#per-rule .scroll{display:none}.rule-cards{display:block}
+.tiles{grid-template-columns:repeat(4,1fr);gap:.3rem}.tile{padding:.25rem .35rem}.tile .n{font-size:1.25rem}.tile .what{font-size:.8rem}.tile .day{font-size:.7rem}}
 `;
