@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
@@ -109,7 +110,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
-    let rulesStatus: RulesStatus = { path: config.rulesPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: ruleSet.rules.length };
+    // Shown relative to where mallet runs when it is inside it (config/rules.yml), else as configured.
+    const shownPath = relative(process.cwd(), config.rulesPath).startsWith('..') ? config.rulesPath : relative(process.cwd(), config.rulesPath);
+    let rulesStatus: RulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: ruleSet.rules.length };
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
     const watcher = watchRules({
@@ -118,7 +121,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       logger,
       onReload: (next) => {
         ruleSet = next;
-        rulesStatus = { path: config.rulesPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: next.rules.length };
+        rulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: next.rules.length };
       },
       onRefused: (errors) => { rulesStatus = { ...rulesStatus, refused: { at: Date.now(), errors } }; },
     });

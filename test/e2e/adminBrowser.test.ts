@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO, spawnMallet } from '../support/malletProcess.js';
-import { cleanupPrefix, testRedis, testRedisUrl } from '../support/redis.js';
+import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { postDrain, sampleBody } from '../support/drainClient.js';
 import { ADMIN, DRAIN, consoleService, post } from '../console/consoleService.js';
 
@@ -44,7 +44,11 @@ limits:
 
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
-  s = await consoleService(RULES);
+  // The rules file inside the tree, so the page (and the README's screenshot) shows a relative path.
+  const dir = join(OUT, 'config');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'rules.yml'), RULES);
+  s = await consoleService(RULES, { prefix: uniquePrefix('brw'), queuePrefix: uniquePrefix('brwq'), dir, file: join(dir, 'rules.yml') });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
 
@@ -91,7 +95,7 @@ describe('the status page in a browser', () => {
     expect(href).toMatch(/^\/admin\/queues\/queue\/mallet-actions\/f[0-9a-f]{40}$/);
     await first.locator('a', { hasText: 'job' }).click();
     await page.waitForURL(/\/admin\/queues\/queue\/mallet-actions\/f[0-9a-f]{40}$/);
-    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('web-memory-quota');
+    await expect.poll(() => page.locator('body').textContent(), { timeout: 15_000 }).toContain('web-memory-quota');
     await page.screenshot({ path: join(OUT, 'job.png') });
 
     // A silence from the CLI (a real `mallet silence add` process against the same Redis).
