@@ -15,7 +15,7 @@ import { FIRING_MODES, type ActionMode } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { HISTORY_BOUNDS } from '../console/historyLua.js';
 import { truncateUtf8 } from '../truncateUtf8.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { silenceMatcher, type Silence } from '../console/Silence.js';
 import { statsBucket } from '../console/stats.js';
 
@@ -52,7 +52,7 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = logRedisErrors(opts.connection.duplicate(), opts.logger, 'queue');
+    this.redis = logRedisErrors(duplicateRedis(opts.connection), opts.logger, 'queue');
     this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
       connection: this.redis,
       prefix: opts.queuePrefix,
@@ -117,10 +117,10 @@ export class ActionQueue implements FiringSink {
         storm: keys.stormGuard(firing.app),
         // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
         flapping: keys.flapping(firing.app, firing.target),
-        admission: keys.admission(firing.id),
+        admission: keys.admission(firing.app, firing.id),
         spell: keys.threshold(firing.rule, firing.app, firing.target).spell,
-        history: keys.history(),
-        stats: keys.stats(statsBucket(firing.firedAt)),
+        history: keys.history(firing.app),
+        stats: keys.stats(firing.app, statsBucket(firing.firedAt)),
       },
       firing: { id: firing.id, rule: firing.rule, app: firing.app, target: firing.target, firedAt: firing.firedAt, line: truncateUtf8(firing.triggerLines[0] ?? '', HISTORY_BOUNDS.lineBytes) },
       now, limits, reasons, submission,

@@ -6,7 +6,7 @@ import { requirePassword } from '../basicAuth.js';
 import type { CompiledRuleSet } from '../rules/CompiledRule.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { explain } from './explain.js';
-import { parseHistoryQuery, readHistory } from './history.js';
+import { historyApps, parseHistoryQuery, readHistory } from './history.js';
 import type { RulesStatus } from './RulesStatus.js';
 import { parseSilenceInput, unknownNames, type FieldError } from './Silence.js';
 import type { SilenceStore } from './silenceStore.js';
@@ -44,9 +44,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   app.get(ADMIN_PATH, async (_req, reply) => {
     const now = opts.clock();
     const ruleSet = opts.getRuleSet();
+    const apps = await historyApps(opts.redis, opts.keys, ruleSet.apps?.keys());
     const [stats, history, silences, sections] = await Promise.all([
-      readDayStats(opts.redis, opts.keys, now),
-      readHistory(opts.redis, opts.keys, { limit: 50 }),
+      readDayStats(opts.redis, opts.keys, apps, now),
+      readHistory(opts.redis, opts.keys, { limit: 50 }, apps),
       opts.silences.active(),
       opts.sections?.() ?? Promise.resolve([]),
     ]);
@@ -62,7 +63,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   app.get(`${ADMIN_PATH}/api/firings`, async (req, reply) => {
     const parsed = parseHistoryQuery(req.query as Record<string, unknown>);
     if (!parsed.ok) return reply.code(400).send(bad(parsed.parameter, parsed.message));
-    const page = await readHistory(opts.redis, opts.keys, parsed.filter);
+    const page = await readHistory(opts.redis, opts.keys, parsed.filter, await historyApps(opts.redis, opts.keys, opts.getRuleSet().apps?.keys()));
     return { firings: page.records.map((r) => ({ ...r, at: new Date(r.at).toISOString(), last: new Date(r.last).toISOString(), ...(r.job ? { jobUrl: jobUrl(r.job) } : {}) })), ...(page.next ? { next: page.next } : {}) };
   });
 

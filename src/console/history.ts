@@ -7,7 +7,7 @@ import { HEROKU_APP_NAME } from '../herokuAppName.js';
 
 /** One firing decision as the history shows it (a folded burst: `count` decisions from `at` to `last`). */
 export interface FiringRecord {
-  /** The stream entry id; also the cursor of the next page. */
+  /** The stream entry id (in its app's stream). */
   readonly id: string;
   readonly outcome: FiringOutcome;
   readonly rule: string;
@@ -34,7 +34,7 @@ export interface HistoryFilter {
   readonly outcomes?: readonly FiringOutcome[];
   readonly since?: number;
   readonly until?: number;
-  /** Entry id: the page starts after (older than) it. */
+  /** `<entry id>_<app>` of the last record of the previous page: this page starts after it. */
   readonly cursor?: string;
   readonly limit: number;
 }
@@ -42,7 +42,7 @@ export interface HistoryFilter {
 export const HISTORY_PAGE = Object.freeze({ defaultLimit: 50, maxLimit: 500, batch: 500, maxScan: 20_000 });
 
 const FOLDED = new Set<FiringOutcome>(['cooldown', 'held', 'flapping', 'duplicate', 'rejected']);
-const ENTRY_ID = /^\d{1,16}-\d{1,10}$/;
+const CURSOR = /^\d{1,16}-\d{1,10}_[a-z][a-z0-9-]{1,29}$/;
 const RULE = /^[a-z0-9-]{1,64}$/;
 
 /** A query string turned into a filter, or the name of the first bad parameter and why. */
@@ -87,7 +87,7 @@ export function parseHistoryQuery(q: Record<string, unknown>): { ok: true; filte
   if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) return bad('since', 'is after until');
   const cursor = one('cursor');
   if (cursor !== undefined) {
-    if (!ENTRY_ID.test(cursor)) return bad('cursor', 'not a cursor from a previous page');
+    if (!CURSOR.test(cursor)) return bad('cursor', 'not a cursor from a previous page');
     filter.cursor = cursor;
   }
   const limit = one('limit');
@@ -105,44 +105,90 @@ function parseTime(v: string): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
+/** The apps whose history the console reads (at most this many; the rest are named by `app=`). */
+export const MAX_HISTORY_APPS = 500;
+
+/** The apps that have a history: those the service registered, and those the rules file lists. */
+export async function historyApps(redis: Redis, keys: RedisKeys, listed?: Iterable<string>): Promise<string[]> {
+  const apps = new Set(await redis.srandmember(keys.historyApps(), MAX_HISTORY_APPS));
+  for (const a of listed ?? []) apps.add(a);
+  return [...apps].filter((a) => HEROKU_APP_NAME.test(a)).sort().slice(0, MAX_HISTORY_APPS);
+}
+
+/** One app's stream read backwards in batches. */
+class StreamCursor {
+  #buffer: Array<[string, string[]]> = [];
+  #done = false;
+  constructor(private readonly redis: Redis, private readonly key: string, readonly app: string, private end: string) {}
+
+  async head(): Promise<[string, string[]] | undefined> {
+    if (this.#buffer.length === 0 && !this.#done) {
+      const batch = (await this.redis.xrevrange(this.key, this.end, '-', 'COUNT', HISTORY_PAGE.batch)) as Array<[string, string[]]>;
+      this.#buffer = batch;
+      if (batch.length < HISTORY_PAGE.batch) this.#done = true;
+      if (batch.length > 0) this.end = '(' + batch[batch.length - 1]![0];
+    }
+    return this.#buffer[0];
+  }
+
+  shift(): void { this.#buffer.shift(); }
+}
+
+/** Stream entry ids compared as (ms, seq). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
 /**
- * Newest first. Scans the stream backwards in batches, filtering, until the page is full or
+ * Newest first, across the apps' streams (one per app, each in its app's hash slot), merged by
+ * entry id then app. Reads backwards in batches, filtering, until the page is full or
  * HISTORY_PAGE.maxScan entries were read; `next` is the cursor to continue from (absent at the end).
  */
-export async function readHistory(redis: Redis, keys: RedisKeys, filter: HistoryFilter): Promise<{ records: FiringRecord[]; next?: string }> {
+export async function readHistory(redis: Redis, keys: RedisKeys, filter: HistoryFilter, apps?: readonly string[]): Promise<{ records: FiringRecord[]; next?: string }> {
   // A key-shaped target (with `:`) is no glob: it matches itself.
   const matchTarget = filter.target === undefined ? undefined : (compileGlob(filter.target).matcher ?? ((t: string) => t === filter.target));
+  const names = filter.app !== undefined ? [filter.app] : (apps ?? await historyApps(redis, keys));
+  const [cursorId, cursorApp = ''] = filter.cursor?.split('_') ?? [];
+  // After the cursor in (id, app) descending order: an older id, or the same id in a smaller app.
+  const streams = names.map((app) => new StreamCursor(redis, keys.history(app), app, cursorId === undefined ? '+' : (app < cursorApp ? cursorId : '(' + cursorId)));
   const out: Array<Omit<FiringRecord, 'count' | 'last'> & { folded: boolean }> = [];
-  let end = filter.cursor === undefined ? '+' : '(' + filter.cursor;
   let scanned = 0;
   let next: string | undefined;
   const sinceFloor = filter.since === undefined ? undefined : filter.since - 24 * 3600_000;
-  scan: for (;;) {
-    const batch = (await redis.xrevrange(keys.history(), end, '-', 'COUNT', HISTORY_PAGE.batch)) as Array<[string, string[]]>;
-    for (const [id, flat] of batch) {
-      scanned++;
-      // Entry ids are Redis time, `at` the engine clock: a day's margin before giving up on `since`.
-      if (sinceFloor !== undefined && Number(id.slice(0, id.indexOf('-'))) < sinceFloor) { next = undefined; break scan; }
-      const r = parseEntry(id, flat);
-      if (r && matches(r, filter, matchTarget)) {
-        out.push(r);
-        if (out.length === filter.limit) { next = id; break scan; }
-      }
-      if (scanned >= HISTORY_PAGE.maxScan) { next = id; break scan; }
+  for (;;) {
+    let best: { s: StreamCursor; entry: [string, string[]] } | undefined;
+    for (const s of streams) {
+      const entry = await s.head();
+      if (!entry) continue;
+      if (!best || compareIds(entry[0], best.entry[0]) > 0 || (compareIds(entry[0], best.entry[0]) === 0 && s.app > best.s.app)) best = { s, entry };
     }
-    if (batch.length < HISTORY_PAGE.batch) { next = undefined; break; }
-    end = '(' + batch[batch.length - 1]![0];
+    if (!best) { next = undefined; break; }
+    best.s.shift();
+    const [id, flat] = best.entry;
+    scanned++;
+    // Entry ids are Redis time, `at` the engine clock: a day's margin before giving up on `since`.
+    if (sinceFloor !== undefined && Number(id.slice(0, id.indexOf('-'))) < sinceFloor) { next = undefined; break; }
+    const r = parseEntry(id, flat, best.s.app);
+    if (r && matches(r, filter, matchTarget)) {
+      out.push(r);
+      if (out.length === filter.limit) { next = `${id}_${best.s.app}`; break; }
+    }
+    if (scanned >= HISTORY_PAGE.maxScan) { next = `${id}_${best.s.app}`; break; }
   }
-  const folded = out.filter((r) => r.folded);
+  // The counts of folded records, one pipeline per app (an app's keys share its slot).
   const counts = new Map<string, string | null>();
-  if (folded.length > 0) {
+  const byApp = new Map<string, typeof out>();
+  for (const r of out) if (r.folded) byApp.set(r.app, [...(byApp.get(r.app) ?? []), r]);
+  await Promise.all([...byApp].map(async ([, list]) => {
     const p = redis.pipeline();
-    for (const r of folded) p.hget(keys.threshold(r.rule, r.app, r.target).spell, 'n:' + r.id);
+    for (const r of list) p.hget(keys.threshold(r.rule, r.app, r.target).spell, 'n:' + r.id);
     const replies = (await p.exec()) ?? [];
-    folded.forEach((r, i) => { counts.set(r.id, (replies[i]?.[1] as string | null) ?? null); });
-  }
+    list.forEach((r, i) => { counts.set(`${r.app} ${r.id}`, (replies[i]?.[1] as string | null) ?? null); });
+  }));
   const records = out.map(({ folded: _f, ...r }): FiringRecord => {
-    const n = counts.get(r.id);
+    const n = counts.get(`${r.app} ${r.id}`);
     if (!n) return { ...r, count: 1, last: r.at };
     const [count, last] = n.split('|');
     return { ...r, count: Number(count) || 1, last: Number(last) || r.at };
@@ -161,11 +207,11 @@ function matches(r: { outcome: FiringOutcome; rule: string; app: string; target:
   return true;
 }
 
-function parseEntry(id: string, flat: readonly string[]): (Omit<FiringRecord, 'count' | 'last'> & { folded: boolean }) | undefined {
+function parseEntry(id: string, flat: readonly string[], app: string): (Omit<FiringRecord, 'count' | 'last'> & { folded: boolean }) | undefined {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
   const outcome = f.kind as FiringOutcome;
-  if (!FIRING_OUTCOMES.includes(outcome) || f.rule === undefined || f.app === undefined) return undefined;
+  if (!FIRING_OUTCOMES.includes(outcome) || f.rule === undefined || f.app !== app) return undefined;
   const target = f.target ?? '';
   const job = f.job ?? (outcome === 'cooldown' && f.window ? firingId(f.rule, f.app, target, f.window) : undefined);
   return {

@@ -23,27 +23,29 @@ export interface DayStats {
   readonly buckets: readonly BucketCounts[];
 }
 
-export async function readDayStats(redis: Redis, keys: RedisKeys, now: number): Promise<DayStats> {
+/** The day's buckets of the given apps, summed (one pipeline per app: an app's keys share its slot). */
+export async function readDayStats(redis: Redis, keys: RedisKeys, apps: readonly string[], now: number): Promise<DayStats> {
   const last = statsBucket(now);
-  const pipeline = redis.pipeline();
   const starts: number[] = [];
-  for (let b = last - DAY_BUCKETS + 1; b <= last; b++) {
-    starts.push(b * STATS_BUCKET_MS);
-    pipeline.hgetall(keys.stats(b));
-  }
-  const replies = (await pipeline.exec()) ?? [];
-  const buckets = replies.map(([err, reply]) => {
-    if (err) throw err;
-    const counts: BucketCounts = new Map();
-    for (const [field, value] of Object.entries(reply as Record<string, string>)) {
-      const bar = field.lastIndexOf('|');
-      const rule = field.slice(0, bar);
-      let byName = counts.get(rule);
-      if (!byName) counts.set(rule, (byName = new Map()));
-      byName.set(field.slice(bar + 1), Number(value));
-    }
-    return counts;
-  });
+  for (let b = last - DAY_BUCKETS + 1; b <= last; b++) starts.push(b * STATS_BUCKET_MS);
+  const buckets: BucketCounts[] = starts.map(() => new Map());
+  await Promise.all(apps.map(async (app) => {
+    const pipeline = redis.pipeline();
+    for (let b = last - DAY_BUCKETS + 1; b <= last; b++) pipeline.hgetall(keys.stats(app, b));
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([err, reply], i) => {
+      if (err) throw err;
+      const counts = buckets[i]!;
+      for (const [field, value] of Object.entries(reply as Record<string, string>)) {
+        const bar = field.lastIndexOf('|');
+        const rule = field.slice(0, bar);
+        let byName = counts.get(rule);
+        if (!byName) counts.set(rule, (byName = new Map()));
+        const name = field.slice(bar + 1);
+        byName.set(name, (byName.get(name) ?? 0) + Number(value));
+      }
+    });
+  }));
   return { bucketStarts: starts, buckets };
 }
 

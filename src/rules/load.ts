@@ -22,7 +22,7 @@ export type LoadResult = { ok: true; ruleSet: CompiledRuleSet } | { ok: false; e
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Values that keep their `${VAR}` references (expanded by the worker, never stored expanded). */
-const SECRET_KEYS = new Set(['url', 'redis_url', 'token', 'heroku_api_token']);
+const SECRET_KEYS = new Set(['url', 'redis_url', 'token', 'heroku_api_token', 'drain_password']);
 
 /** The one loader of the rules file: serve, check, test, replay and hot reload all call it. */
 export async function loadRules(path: string, env: Env): Promise<LoadResult> {

@@ -122,8 +122,11 @@ if size >= count then
   return {'fired', win, json}
 end
 
-redis.call('PEXPIRE', KEYS[1], within)
-redis.call('PEXPIRE', KEYS[2], within)
+-- A minute past the window: event time and Redis time differ by delivery delay and clock skew,
+-- and a window that expired in real time before its next line (a short window, a slow retry)
+-- would forget a line the event-time window still holds.
+redis.call('PEXPIRE', KEYS[1], within + 60000)
+redis.call('PEXPIRE', KEYS[2], within + 60000)
 return {'counting', size}
 `;
 
@@ -188,28 +191,43 @@ export class RedisThresholdStore implements ThresholdStore {
     if (!(REJECT in redis)) redis.defineCommand(REJECT, { numberOfKeys: 4, lua: REJECTION_LUA });
   }
 
+  /** Apps this process has put in the console's list (historyApps): one SADD per app per process, not per line. */
+  readonly #registered = new Set<string>();
+
+  async #registerApps(votes: readonly ThresholdVote[], rejections: readonly Rejection[]): Promise<void> {
+    const fresh = new Set<string>();
+    for (const v of votes) if (!this.#registered.has(v.app)) fresh.add(v.app);
+    for (const r of rejections) if (!this.#registered.has(r.app)) fresh.add(r.app);
+    if (fresh.size === 0) return;
+    // A key of its own slot: its own command, not part of the body's pipeline (one slot on a cluster).
+    await this.#redis.sadd(this.#keys.historyApps(), ...fresh);
+    if (this.#registered.size > 10_000) this.#registered.clear();
+    for (const app of fresh) this.#registered.add(app);
+  }
+
   /** One round trip for the whole body: a pipeline of EVALSHA, in order. */
   async vote(votes: readonly ThresholdVote[], rejections: readonly Rejection[] = []): Promise<ThresholdResult[]> {
     if (votes.length === 0 && rejections.length === 0) return [];
     const pipeline = this.#redis.pipeline();
-    const history = this.#keys.history();
+    const k = this.#keys;
     for (const v of votes) {
       (pipeline as unknown as WithThreshold)[COMMAND](
-        v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, history, this.#keys.stats(statsBucket(v.time)),
+        v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time)),
         v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
         v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
       );
     }
     for (const r of rejections) {
-      const k = this.#keys.threshold(r.rule, r.app, '');
+      const t = k.threshold(r.rule, r.app, '');
       (pipeline as unknown as WithThreshold)[REJECT](
-        k.spell, k.seen, history, this.#keys.stats(statsBucket(r.time)),
+        t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time)),
         r.eventId, Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine,
         HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs,
       );
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error('threshold pipeline was discarded');
+    await this.#registerApps(votes, rejections);
     return replies.slice(0, votes.length).map(([err, reply]) => {
       if (err) throw err;
       return parseThresholdReply(reply);

@@ -26,6 +26,7 @@ import type { RulesStatus } from '../console/RulesStatus.js';
 import { ADMIN_PATH } from '../console/adminRoutes.js';
 import { DASHBOARD_PATH } from './dashboard.js';
 import { systemClock } from '../clock.js';
+import { ThrottledLog } from '../throttledLog.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -73,7 +74,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const keys = redisKeys(config.keyPrefix);
+  const keys = redisKeys(config.keyPrefix, config.queuePrefix);
   const closers: Array<() => Promise<unknown> | unknown> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -95,7 +96,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       redisTarget = embedded.socketPath;
     }
     const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
-      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, cluster: config.redisCluster, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
       logRedisErrors(r, logger, name);
       // QUIT waits for a connection that may never come back; a connection that is not up just drops.
       closers.push(() => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect()));
@@ -174,13 +175,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin status page and the /admin/queues dashboard are off');
-      const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+      // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
+      const log = new ThrottledLog(logger);
+      closers.push(() => log.flush());
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
         redis,
         drainPassword,
+        log,
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
@@ -190,6 +195,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
         console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock },
+        connectionMaxRequests: config.connectionMaxRequests,
+        connectionMaxAgeMs: config.connectionMaxAgeMs,
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.

@@ -135,8 +135,9 @@ describe('RulesEngine', () => {
     const [, keys] = await redis.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
     const k = redisKeys(prefix);
     const own = k.threshold('h12', 'acme-shop', '');
-    for (const key of keys) expect([k.history(), own.spell, own.seen]).toContain(key.startsWith(`${prefix}:stats:`) ? k.history() : key);
-    expect(keys).toContain(k.history());
+    const history = k.history('acme-shop');
+    for (const key of keys) expect([history, own.spell, own.seen, k.historyApps()]).toContain(key.startsWith(`${prefix}:stats:`) ? history : key);
+    expect(keys).toContain(history);
   });
 
   it('rejects captures that would make a bad stop key', async () => {
