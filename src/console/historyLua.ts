@@ -7,7 +7,7 @@
  *
  * A record is one stream entry. A burst of decisions of one kind in one spell for one
  * rule+app+target (the matches of one cooldown, a run of held or flapping firings, the duplicate
- * submissions of one firing, the rejections of one reason) is one entry: the rule+app+target's
+ * submissions of one firing, a run of rejections of one rule+app) is one entry: the rule+app+target's
  * `spell` hash holds, per kind, the open spell (`s:<kind>` = spell id|entry id|last ms) and, per
  * entry, the count and the time of the last one (`n:<entry id>` = count|last ms); the stream entry
  * holds the first. The reader joins the two (src/console/history.ts).
@@ -21,7 +21,7 @@ export const HISTORY_BOUNDS = Object.freeze({
   spellCounts: 32,
   /** Trigger line and reason kept in a record (bytes). */
   lineBytes: 1024,
-  /** A gap longer than this ends a run of rejections of one reason. */
+  /** A gap longer than this ends a run of rejections of one rule+app. */
   rejectedGapMs: 10 * 60_000,
 });
 

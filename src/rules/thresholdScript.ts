@@ -217,13 +217,26 @@ export class RedisThresholdStore implements ThresholdStore {
         v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
       );
     }
+    // One call per rule+app, however many lines of the body were rejected (a body of 10 000 bad
+    // lines is one call, not 10 000); Lua's unpack takes some thousands of ids at a time.
+    const groups = new Map<string, Rejection[]>();
     for (const r of rejections) {
+      const id = `${r.rule}\0${r.app}`;
+      const g = groups.get(id);
+      if (g) g.push(r);
+      else groups.set(id, [r]);
+    }
+    for (const list of groups.values()) {
+      const r = list[0]!;
       const t = k.threshold(r.rule, r.app, '');
-      (pipeline as unknown as WithThreshold)[REJECT](
-        t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time)),
-        r.eventId, Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine,
-        HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs,
-      );
+      for (let i = 0; i < list.length; i += 4000) {
+        (pipeline as unknown as WithThreshold)[REJECT](
+          t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time)),
+          Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine,
+          HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs,
+          ...list.slice(i, i + 4000).map((x) => x.eventId),
+        );
+      }
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error('threshold pipeline was discarded');

@@ -132,7 +132,13 @@ describe('RulesEngine', () => {
     expect(await outcome(metrics, 'rejected')).toBe(1);
     // Only the history's own keys (the stream, a stats bucket, the rule+app's record of
     // rejections): no key is built from the line's value.
-    const [, keys] = await redis.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
     const k = redisKeys(prefix);
     const own = k.threshold('h12', 'acme-shop', '');
     const history = k.history('acme-shop');
