@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { formatDuration } from '../rules/formatDuration.js';
 import { withDeadline } from '../deadline.js';
 import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
@@ -11,13 +10,11 @@ import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData } from './ActionJob.js';
-import { FIRING_MODES, type ActionMode } from './FiringMode.js';
+import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
-import { HISTORY_BOUNDS } from '../console/historyLua.js';
-import { truncateUtf8 } from '../truncateUtf8.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
+import { decideMode, type ModeDecision } from './decideMode.js';
 import { silenceMatcher, type Silence } from '../console/Silence.js';
-import { statsBucket } from '../console/stats.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -98,37 +95,15 @@ export class ActionQueue implements FiringSink {
     return outcome;
   }
 
-  private async decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<{ mode: ActionMode; reason?: string }> {
-    // Dry-run and silenced firings do not count against the limits: a rule on trial or a silenced
-    // app must not hold live ones.
-    const preset = silence
-      ? { mode: 'silenced' as const, reason: `silence ${silence.id}: ${silence.comment}` }
-      : firing.dryRun || this.opts.dryRun
-        ? { mode: 'dry_run' as const, reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' }
-        : undefined;
-    const limits = this.opts.getLimits();
-    const { keys } = this.opts;
-    const reasons = {
-      flapping: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)`,
-      held: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)`,
-    };
-    const { mode } = await admitFiring(this.redis, {
-      keys: {
-        storm: keys.stormGuard(firing.app),
-        // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
-        flapping: keys.flapping(firing.app, firing.target),
-        admission: keys.admission(firing.app, firing.id),
-        spell: keys.threshold(firing.rule, firing.app, firing.target).spell,
-        history: keys.history(firing.app),
-        stats: keys.stats(firing.app, statsBucket(firing.firedAt)),
-      },
-      firing: { id: firing.id, rule: firing.rule, app: firing.app, target: firing.target, firedAt: firing.firedAt, line: truncateUtf8(firing.triggerLines[0] ?? '', HISTORY_BOUNDS.lineBytes) },
-      now, limits, reasons, submission,
-      ...(preset ? { preset } : {}),
+  private decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<ModeDecision> {
+    return decideMode(firing, now, {
+      limits: this.opts.getLimits(),
+      keys: this.opts.keys,
+      globalDryRun: this.opts.dryRun,
+      silence,
+      submission,
+      admit: (keys, id, at, limits, record, preset) => admitFiring(this.redis, keys, id, at, limits, record, preset),
     });
-    if (mode === 'flapping' || mode === 'held') return { mode, reason: reasons[mode] };
-    if (mode === 'dry_run' || mode === 'silenced') return { mode, reason: preset?.mode === mode ? preset.reason : mode };
-    return { mode: 'execute' };
   }
 
   async close(): Promise<void> {

@@ -59,6 +59,8 @@ export interface ActionWorker {
 export type { StepRecord } from './StepLedger.js';
 
 const UNLIMITED_STALLS = 1_000_000;
+/** Connect and command timeout on an app's Redis (stop keys, Sidekiq): each command is small. */
+const APP_REDIS_TIMEOUT_MS = 5000;
 
 /** Runs `mallet-actions` jobs: each action a step, run once, in order (SPEC §5, §6). */
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
@@ -86,7 +88,10 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     if (!conn) {
       conn = new Redis(url, {
         maxRetriesPerRequest: 2,
-        connectTimeout: 5000,
+        // A frozen app Redis (paused, a full disk, a failover) must fail the step, not hold it
+        // and its rolling slot without end: a timed-out command fails and retries like any other.
+        connectTimeout: APP_REDIS_TIMEOUT_MS,
+        commandTimeout: APP_REDIS_TIMEOUT_MS,
         ...(url.startsWith('rediss://') && opts.redisTlsInsecure ? { tls: { rejectUnauthorized: false } } : {}),
       });
       // The URL may hold a password: log that it failed, not where.

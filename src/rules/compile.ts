@@ -40,10 +40,11 @@ export function compileRules(
       if (first !== undefined) fail(['rules', i, 'name'], `duplicate rule name (first defined as rules[${first}])`);
       else seen.set(name, i);
     }
+    // A rule the schema refused arrives salvaged (its valid parts) or not at all; either way the
+    // loader has reported it, and whatever remains is still compiled for its own mistakes.
     const raw = rawRules[i];
     if (!raw) {
       failed = true;
-      checkLoose(data, ['rules', i], fail);
       return;
     }
     const rule = compileRule(raw, ['rules', i], env, fail);
@@ -60,18 +61,6 @@ export function compileRules(
     rules: Object.freeze(rules),
     appForDrainToken: (token: string) => tokens.get(token),
   });
-}
-
-/** A rule that failed the schema still has its regex and glob checked, so every error shows at once. */
-function checkLoose(data: unknown, at: YamlPath, fail: Report): void {
-  const match = (data as { match?: { message?: unknown; process?: unknown } } | null)?.match;
-  if (typeof match?.message === 'string') {
-    try { new RE2(match.message); } catch (e) { fail([...at, 'match', 'message'], regexError(e)); }
-  }
-  if (typeof match?.process === 'string') {
-    const g = compileGlob(match.process);
-    if (g.error) fail([...at, 'match', 'process'], g.error);
-  }
 }
 
 function regexError(e: unknown): string {

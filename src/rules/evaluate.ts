@@ -26,6 +26,8 @@ export interface EvaluationDeps {
    * Absent in `mallet test` / `replay`, whose batches span simulated time.
    */
   readonly bounds?: { readonly maxVotesPerBody: number; readonly budget: TargetBudget };
+  /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
+  readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
 }
 
 export type DropReason = 'votes-per-body' | 'targets-per-app';
@@ -106,7 +108,10 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
       return;
     }
-    if (a.status !== 'fired') return;
+    if (a.status === 'counting') {
+      deps.onCounting?.({ rule: rule.name, app: event.app, target: p.target, size: a.size, count: rule.count, withinMs: rule.withinMs, time: votes[i]!.time });
+      return;
+    }
     const id = firingId(rule.name, event.app, p.target, a.window);
     if (seen.has(id)) return;
     seen.add(id);

@@ -36,6 +36,7 @@ export function watchRules(opts: WatchRulesOptions): { close(): void; reload(): 
       opts.onRefused?.(r.errors.map(formatRuleError));
       return false;
     }
+    for (const w of r.warnings) opts.logger.warn({ rulesFile: path }, `rules warning: ${formatRuleError(w)}`);
     opts.onReload(r.ruleSet);
     opts.logger.info({ rulesFile: path, rules: r.ruleSet.rules.length }, 'rules reloaded');
     return true;

@@ -15,6 +15,7 @@ import { adminRoutes, type AdminRoutesOptions } from '../console/adminRoutes.js'
 import type { ThrottledLog } from '../throttledLog.js';
 import { closeAgedConnections } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
+import { homeRoutes } from './homeRoute.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -59,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
   closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {

@@ -114,6 +114,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     // Shown relative to where mallet runs when it is inside it (config/rules.yml), else as configured.
     const shownPath = relative(process.cwd(), config.rulesPath).startsWith('..') ? config.rulesPath : relative(process.cwd(), config.rulesPath);
     let rulesStatus: RulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: ruleSet.rules.length };
+    for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
     const watcher = watchRules({

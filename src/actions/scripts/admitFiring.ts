@@ -24,14 +24,16 @@ const SOURCE = `
 -- submission decided it.
 ${HISTORY_LUA}
 local id, now = ARGV[1], tonumber(ARGV[2])
+-- rule '' : no history to write (the script's equivalence test with its in-memory mirror).
 local rule, spell, stream, stats = ARGV[8], KEYS[4], KEYS[5], KEYS[6]
+local recording = rule ~= ''
 local maxlen, retention = ARGV[17], tonumber(ARGV[18])
 local prev = redis.call('GET', KEYS[3])
 if prev then
   local sep = string.find(prev, '|', 1, true)
   local mode, sub = prev, ''
   if sep then mode, sub = string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1) end
-  if sub ~= ARGV[16] then
+  if recording and sub ~= ARGV[16] then
     local entry = histOpen(spell, 'duplicate', id, 1e15, now)
     if entry then histFold(spell, 'duplicate', entry, nil, now)
     else histNew(stream, spell, 'duplicate', id, now, {'rule', rule, 'app', ARGV[9], 'target', ARGV[10], 'job', id, 'mode', mode}, maxlen, retention) end
@@ -59,6 +61,7 @@ redis.call('SET', KEYS[3], mode .. '|' .. ARGV[16], 'PX', ARGV[7])
 
 -- History: a run of held (or flapping) firings of one rule+target is one record; any other
 -- decision for it ends the run.
+if not recording then return {mode, 1} end
 local kind = mode
 if mode == 'execute' then kind = 'enqueued' end
 local at = tonumber(ARGV[19])
@@ -78,28 +81,52 @@ const run = luaScript(SOURCE);
 
 export type Admission = 'execute' | 'held' | 'flapping' | 'dry_run' | 'silenced';
 
-export interface AdmissionRequest {
-  readonly keys: { storm: string; flapping: string; admission: string; spell: string; history: string; stats: string };
-  readonly firing: { readonly id: string; readonly rule: string; readonly app: string; readonly target: string; readonly firedAt: number; readonly line: string };
-  readonly now: number;
-  readonly limits: Limits;
-  /** A mode decided before the limits are asked (dry_run, silenced): it counts against nothing. */
-  readonly preset?: { readonly mode: 'dry_run' | 'silenced'; readonly reason: string };
+export interface AdmissionKeys {
+  readonly storm: string;
+  readonly flapping: string;
+  readonly admission: string;
+  /** The history's spell hash of rule+app+target, the app's history stream and stats bucket. */
+  readonly spell: string;
+  readonly history: string;
+  readonly stats: string;
+}
+
+/** What the history records of the decision; absent: nothing is recorded. */
+export interface AdmissionRecord {
+  readonly rule: string;
+  readonly app: string;
+  readonly target: string;
+  readonly firedAt: number;
+  /** The first trigger line, cut to HISTORY_BOUNDS.lineBytes. */
+  readonly line: string;
   readonly reasons: { readonly held: string; readonly flapping: string };
   /** Random per submit() call: tells a duplicate submission from the first. */
   readonly submission: string;
 }
 
-export async function admitFiring(redis: Redis, req: AdmissionRequest): Promise<{ mode: Admission; first: boolean }> {
-  const { keys, firing, limits } = req;
+/** A mode decided before the limits are asked (dry_run, silenced): it counts toward nothing. */
+export interface AdmissionPreset {
+  readonly mode: 'dry_run' | 'silenced';
+  readonly reason: string;
+}
+
+export async function admitFiring(
+  redis: Redis,
+  keys: AdmissionKeys,
+  firingId: string,
+  now: number,
+  limits: Limits,
+  record?: AdmissionRecord,
+  preset?: AdmissionPreset,
+): Promise<Admission> {
   const ttl = Math.max(limits.perApp.withinMs, limits.flapping.withinMs, 3_600_000);
   const reply = (await run(redis, [keys.storm, keys.flapping, keys.admission, keys.spell, keys.history, keys.stats], [
-    firing.id, req.now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
-    firing.rule, firing.app, firing.target, firing.line, req.preset?.mode ?? '', req.preset?.reason ?? '',
-    req.reasons.held, req.reasons.flapping, req.submission,
-    HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(firing.firedAt),
+    firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
+    record?.rule ?? '', record?.app ?? '', record?.target ?? '', record?.line ?? '', preset?.mode ?? '', preset?.reason ?? '',
+    record?.reasons.held ?? '', record?.reasons.flapping ?? '', record?.submission ?? '',
+    HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(record?.firedAt ?? now),
   ])) as [string, number];
   const mode = String(reply[0]);
   const known: Admission[] = ['execute', 'held', 'flapping', 'dry_run', 'silenced'];
-  return { mode: known.includes(mode as Admission) ? (mode as Admission) : 'execute', first: Number(reply[1]) === 1 };
+  return known.includes(mode as Admission) ? (mode as Admission) : 'execute';
 }
