@@ -195,7 +195,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
-        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock },
+        // `sections`: other parts add their own section to the status page here (rendered last).
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
       });
