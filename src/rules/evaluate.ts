@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing } from './Firing.js';
+import type { Firing, ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { matchEvent, type RuleMatch } from './match.js';
 import { resolveMatch } from './resolve.js';
@@ -31,6 +31,7 @@ interface Pending {
   readonly target: string;
   readonly processType: string;
   readonly actions: Firing['actions'];
+  readonly onFailure: readonly ResolvedAction[];
 }
 
 /**
@@ -56,7 +57,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
       continue;
     }
-    pending.push({ match: m, target: r.target, processType: r.processType, actions: r.actions });
+    pending.push({ match: m, target: r.target, processType: r.processType, actions: r.actions, onFailure: r.onFailure });
     const { rule, event } = m;
     votes.push({
       keys: keys.threshold(rule.name, event.app, r.target),
@@ -101,6 +102,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
       actions: p.actions,
+      ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       dryRun: rule.dryRun,
     }));
   });
