@@ -18,7 +18,7 @@ import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
 import { buildApp } from '../src/server/app.js';
-import { drainEvents } from '../src/server/pipeline.js';
+import { drainEvents } from '../src/ingest/drainEvents.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { createMetrics } from '../src/metrics.js';
 import type { IngestHandler } from '../src/ingest/IngestBatch.js';

@@ -10,7 +10,7 @@ import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import type { DrainEvent } from '../src/ingest/DrainEvent.js';
 import type { SyslogMessage } from '../src/ingest/SyslogMessage.js';
 import type { IngestBatch } from '../src/ingest/IngestBatch.js';
-import { drainEvents } from '../src/server/pipeline.js';
+import { drainEvents } from '../src/ingest/drainEvents.js';
 import { loadRules, loadRulesText } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { ensureCorpus } from './corpus.js';

@@ -20,6 +20,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
+import { ThrottledLog } from '../throttledLog.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -67,7 +68,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const keys = redisKeys(config.keyPrefix);
+  const keys = redisKeys(config.keyPrefix, config.queuePrefix);
   const closers: Array<() => Promise<unknown> | unknown> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -89,7 +90,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       redisTarget = embedded.socketPath;
     }
     const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
-      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, cluster: config.redisCluster, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
       logRedisErrors(r, logger, name);
       // QUIT waits for a connection that may never come back; a connection that is not up just drops.
       closers.push(() => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect()));
@@ -105,6 +106,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     }
     let ruleSet = first.ruleSet;
     metrics.linesTotal.listAppsFrom(() => ruleSet.apps);
+    for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
     const watcher = watchRules({
@@ -160,13 +162,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
-      const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+      // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
+      const log = new ThrottledLog(logger);
+      closers.push(() => log.flush());
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
         redis,
         drainPassword,
+        log,
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
@@ -175,6 +181,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
+        connectionMaxRequests: config.connectionMaxRequests,
+        connectionMaxAgeMs: config.connectionMaxAgeMs,
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.
