@@ -25,6 +25,8 @@ export interface AppDeps {
   readonly metricsPassword?: string | undefined;
   readonly adminPassword?: string | undefined;
   readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
+  /** Rules in force (read per request: hot reload); /readyz warns at 0. */
+  readonly ruleCount?: () => number;
   readonly ingest: IngestHandler;
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
@@ -88,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
   await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
-  await app.register(healthRoutes, { redis: deps.redis });
+  await app.register(healthRoutes, { redis: deps.redis, ruleCount: deps.ruleCount });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
     drainPassword: deps.drainPassword,

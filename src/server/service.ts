@@ -176,6 +176,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
+        ruleCount: () => ruleSet.rules.length,
        
         ingest: pipeline.ingest,
         queue: queue.queue,
