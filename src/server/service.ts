@@ -105,6 +105,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    metrics.linesTotal.listAppsFrom(() => ruleSet.apps);
     for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
@@ -175,6 +176,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
+        ruleCount: () => ruleSet.rules.length,
        
         ingest: pipeline.ingest,
         queue: queue.queue,
