@@ -55,6 +55,8 @@ export class ActionQueue implements FiringSink {
         backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
         removeOnComplete: { age: 30 * DAY_S },
         removeOnFail: { age: 90 * DAY_S },
+        // The failed reason says what went wrong; mallet's stack frames only clutter the dashboard.
+        stackTraceLimit: 0,
       },
     });
     // Connection errors (they carry a code) are logged, throttled, by the connection itself.

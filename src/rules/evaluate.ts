@@ -1,7 +1,7 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing } from './Firing.js';
+import type { Firing, ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { matchEvent, type RuleMatch } from './match.js';
 import { resolveMatch } from './resolve.js';
@@ -48,6 +48,7 @@ interface Pending {
   readonly processType: string;
   readonly actions: Firing['actions'];
   readonly triggerLine: string;
+  readonly onFailure: readonly ResolvedAction[];
 }
 
 /**
@@ -73,7 +74,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
       continue;
     }
-    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine });
+    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
 
@@ -122,6 +123,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
       actions: p.actions,
+      ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       dryRun: rule.dryRun,
     }));
   });
