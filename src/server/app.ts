@@ -11,7 +11,7 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
-import { closeAgedConnections } from './connectionRebalance.js';
+import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 
 export interface AppDeps {
@@ -49,10 +49,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
-    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
-    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
-  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  closeAfter(app, { maxRequests: deps.connectionMaxRequests ?? 0, maxAgeMs: deps.connectionMaxAgeMs ?? 0 }, deps.clock);
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
