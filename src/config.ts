@@ -30,6 +30,13 @@ export interface Config {
   readonly papertrailToken: string | undefined;
   readonly webhookSecret: string | undefined;
   readonly dryRun: boolean;
+  /**
+   * MALLET_WORKER (default 1): `mallet serve` runs the action worker in-process. 0 when
+   * `mallet worker` processes (a Procfile `worker:` dyno) run the jobs apart from ingest.
+   */
+  readonly inProcessWorker: boolean;
+  /** MALLET_LOG_FORMAT: `pretty` (readable lines) or `json`; default pretty on a terminal, else JSON. */
+  readonly logFormat: 'pretty' | 'json' | undefined;
   readonly logLevel: string;
   readonly production: boolean;
   /** Prefix of mallet's own Redis keys (tests isolate by it). */
@@ -139,6 +146,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     problems.push('MALLET_DRAIN_PASSWORD must not contain ":" (logplex splits the drain URL userinfo on it)');
   }
 
+  const workerRaw = str('MALLET_WORKER');
+  if (workerRaw !== undefined && workerRaw !== '0' && workerRaw !== '1') problems.push(`MALLET_WORKER=${JSON.stringify(workerRaw)}: expected 1 (serve runs the action worker too) or 0 (only mallet worker processes run jobs)`);
+  const logFormat = str('MALLET_LOG_FORMAT');
+  if (logFormat !== undefined && logFormat !== 'pretty' && logFormat !== 'json') problems.push(`MALLET_LOG_FORMAT=${JSON.stringify(logFormat)}: expected pretty or json`);
+
   const config: Config = {
     port: port('PORT', 3000)!,
     host: str('HOST') ?? '0.0.0.0',
@@ -160,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     papertrailToken: str('MALLET_PAPERTRAIL_TOKEN'),
     webhookSecret: str('MALLET_WEBHOOK_SECRET'),
     dryRun: flag('MALLET_DRY_RUN'),
+    inProcessWorker: workerRaw !== '0',
+    logFormat: logFormat === 'pretty' || logFormat === 'json' ? logFormat : undefined,
     logLevel,
     production,
     keyPrefix,

@@ -19,7 +19,12 @@ export interface RedisConnectOptions {
    * the client discovers the other masters itself and follows MOVED/ASK.
    */
   readonly cluster?: boolean;
+  /** A command without an answer fails after this long (default 30 s). */
+  readonly commandTimeoutMs?: number;
 }
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const COMMAND_TIMEOUT_MS = 30_000;
 
 export function connectRedis(target: string, opts: RedisConnectOptions = {}): Redis {
   const base: RedisOptions = {
@@ -29,6 +34,11 @@ export function connectRedis(target: string, opts: RedisConnectOptions = {}): Re
     enableAutoPipelining: opts.autoPipelining ?? false,
     // Reconnect quickly but not in a hot loop: logplex retries in seconds anyway.
     retryStrategy: (times) => Math.min(times * 200, 2000),
+    // A Redis that accepts the connection and then never answers (paused, swapping) must not
+    // hang what waits on it. The command bound stays above BullMQ's longest blocking wait
+    // (10 s), since workers' blocking connections are duplicates of these.
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
   };
   if (opts.cluster) return connectCluster(target, base, opts);
   if (target.startsWith('/')) return new Redis({ ...base, path: target });
@@ -55,6 +65,8 @@ function connectCluster(target: string, base: RedisOptions, opts: RedisConnectOp
     redisOptions: {
       maxRetriesPerRequest: base.maxRetriesPerRequest,
       connectionName: base.connectionName,
+      connectTimeout: base.connectTimeout,
+      commandTimeout: base.commandTimeout,
       ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
       ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
       ...tls,

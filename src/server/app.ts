@@ -11,8 +11,10 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
+import type { ThrottledLog } from '../throttledLog.js';
 import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
+import { homeRoutes } from './homeRoute.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -26,6 +28,8 @@ export interface AppDeps {
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   readonly drainDeadlineMs?: number;
+  /** Rate-limited warnings (drain refusals); default: one of its own over `logger`. */
+  readonly log?: ThrottledLog;
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
@@ -51,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   closeAfter(app, { maxRequests: deps.connectionMaxRequests ?? 0, maxAgeMs: deps.connectionMaxAgeMs ?? 0 }, deps.clock);
+  await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
@@ -60,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getApps: deps.getApps,
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
+    log: deps.log,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {

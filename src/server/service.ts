@@ -20,6 +20,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
+import { ThrottledLog } from '../throttledLog.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -104,6 +105,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
     const watcher = watchRules({
@@ -159,13 +161,17 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
-      const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+      // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
+      const log = new ThrottledLog(logger);
+      closers.push(() => log.flush());
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
         redis,
         drainPassword,
+        log,
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
