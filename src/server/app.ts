@@ -13,7 +13,7 @@ import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
 import { guardConnections } from './connectionGuard.js';
 import type { ThrottledLog } from '../throttledLog.js';
-import { closeAgedConnections } from './connectionRebalance.js';
+import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 import { homeRoutes } from './homeRoute.js';
 
@@ -71,8 +71,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
-    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
-    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
   app.server.headersTimeout = REQUEST_TIMEOUT_MS;
   const guard = guardConnections(app.server, deps.logger);
@@ -88,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!req.raw.complete) reply.header('connection', 'close');
     return payload;
   });
-  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  closeAfter(app, { maxRequests: deps.connectionMaxRequests ?? 0, maxAgeMs: deps.connectionMaxAgeMs ?? 0 }, deps.clock);
   await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
   await app.register(healthRoutes, { redis: deps.redis, ruleCount: deps.ruleCount });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });

@@ -45,7 +45,7 @@ rules:
   const a = spawnMallet(['serve'], { env });
   const b = spawnMallet(['serve'], { env });
   running.push(a, b);
-  urls = [String((await a.waitForLog(/mallet is listening/)).url), String((await b.waitForLog(/mallet is listening/)).url)];
+  urls = [String((await a.waitForLog(/mallet is listening/, 90_000)).url), String((await b.waitForLog(/mallet is listening/, 90_000)).url)];
 });
 
 afterAll(async () => {
