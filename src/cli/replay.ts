@@ -94,6 +94,8 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
         case 'dry_run': what = `dry run (${d.reason}): would record`; tally('dry run'); break;
         case 'held': what = `HELD, only notify runs: ${d.reason}`; tally('held'); break;
         case 'flapping': what = `FLAPPING, left alone (only notify runs): ${d.reason}`; tally('flapping'); break;
+        // Replay has no silences; the case keeps the switch whole over the mode table.
+        case 'silenced': what = `silenced (${d.reason}): runs nothing`; tally('silenced'); break;
       }
       io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${what}: ${actions}\n`);
     }

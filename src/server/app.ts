@@ -10,8 +10,9 @@ import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
-import { dashboardRoutes } from './dashboard.js';
+import { DASHBOARD_PATH, dashboardRoutes } from './dashboard.js';
 import { guardConnections } from './connectionGuard.js';
+import { adminRoutes, type AdminRoutesOptions } from '../console/adminRoutes.js';
 import type { ThrottledLog } from '../throttledLog.js';
 import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
@@ -36,6 +37,8 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** The status page and its API (src/console): served with the dashboard, under the same password. */
+  readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
   /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
   readonly connectionMaxRequests?: number;
   /** … or on the first request once the connection is this old; 0: never. */
@@ -106,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
+    if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
   }
   return app;
 }
