@@ -3,10 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'test/cluster/**', 'test/faults/**', 'node_modules/**'],
+    exclude: ['test/e2e/**', 'test/cluster/**', 'test/faults/**', 'test/hostile/**', 'node_modules/**'],
     globalSetup: ['test/setup/redis.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    testTimeout: 90_000,
+    hookTimeout: 60_000,
     pool: 'forks',
   },
 });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
  *
  * Redis Cluster: a Lua script, a MULTI and an ioredis pipeline may only touch keys of one hash
  * slot, so every key carries a hash tag (`{…}`) naming what it belongs to. Everything of one app —
- * frame done-markers, the threshold keys of all its rules and targets, its storm guard, flapping
+ * the recent frames of its drains, its target budget, the threshold keys of all its rules and targets, its storm guard, flapping
  * and rolling sets, the admission of its firings — is tagged `{app}`: a drain body is one app, so
  * its whole threshold pipeline and each admitFiring call stay in one slot, and apps spread over
  * the cluster. A job's step records share the slot of the BullMQ queue (tag of the queue prefix,
@@ -23,15 +23,22 @@ export function part(value: string): string {
 }
 
 export interface RedisKeys {
-  /** Set once a delivery (app, drain token, frame id) has been processed; retries are skipped. */
-  frameDone(app: string, drainToken: string, frameId: string): string;
+  /**
+   * Sorted set of the frame ids a drain (app + drain token) delivered lately (score = when
+   * processed), so retries are skipped; trimmed to a fixed size (src/server/recentFrames.ts).
+   */
+  recentFrames(app: string, drainToken: string): string;
   /**
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
    * window (a retried event that fired returns the same firing), `cooldown` present while it cools
-   * down (value = the window that fired).
+   * down (value = the window that fired); and the history's `spell` hash (the record a burst of
+   * matches in one cooldown or held/flapping spell is folded into, with its count) and `seen`
+   * HyperLogLog (the event ids already counted in the current cooldown spell, so a retry adds nothing).
    */
-  threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
+  threshold(rule: string, app: string, target: string): ThresholdKeySet;
+  /** Sorted set of the targets an app has in play (target → last seen): the per-app work budget. */
+  appTargets(app: string): string;
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
   /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
@@ -47,8 +54,25 @@ export interface RedisKeys {
   /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
    * against the limits nor decides differently. */
   admission(app: string, firingId: string): string;
+  /** The firing history of an app: one capped stream per app, in the app's hash slot (src/console/history.ts). */
+  history(app: string): string;
+  /** Firings and matches of an app per rule and outcome in one 10-minute bucket (bucket = ms / 600000). */
+  stats(app: string, bucket: number): string;
+  /** The apps that have a history (a set, read by the console to merge their streams). */
+  historyApps(): string;
+  /** Hash silence id → silence JSON; each carries its own end, the hash lives until the last one ends (src/console/silenceStore.ts). */
+  silences(): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
+}
+
+export interface ThresholdKeySet {
+  readonly window: string;
+  readonly lines: string;
+  readonly firedBy: string;
+  readonly cooldown: string;
+  readonly spell: string;
+  readonly seen: string;
 }
 
 /**
@@ -67,11 +91,15 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
   // Not part(): the queue prefix is configuration, and the tag must be the very one BullMQ's keys hash by.
   const queueTag = `{${hashTag(queuePrefix)}}`;
   return Object.freeze({
-    frameDone: (app: string, token: string, frameId: string) => k('frame', tag(app), part(token), part(frameId)),
+    recentFrames: (app: string, token: string) => k('frames', tag(app), part(token)),
     threshold: (rule: string, app: string, target: string) => {
       const id = [tag(app), part(rule), part(target)];
-      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
+      return {
+        window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id),
+        spell: k('hspell', ...id), seen: k('hseen', ...id),
+      };
     },
+    appTargets: (app: string) => k('targets', tag(app)),
     stormGuard: (app: string) => k('storm', tag(app)),
     flapping: (app: string, target: string) => k('flap', tag(app), part(target)),
     rolling: (app: string, processType: string) => k('roll', tag(app), part(processType)),
@@ -80,6 +108,10 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (app: string, firingId: string) => k('admit', tag(app), part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
+    history: (app: string) => k('history', tag(app)),
+    stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
+    historyApps: () => k('history-apps'),
+    silences: () => k('silences'),
   });
 }
 

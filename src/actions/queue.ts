@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { formatDuration } from '../rules/formatDuration.js';
 import { withDeadline } from '../deadline.js';
 import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
@@ -11,9 +10,11 @@ import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
-import { FIRING_MODES, type ActionMode } from './FiringMode.js';
+import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
+import { decideMode, type ModeDecision } from './decideMode.js';
+import { silenceMatcher, type Silence } from '../console/Silence.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -25,6 +26,8 @@ export interface ActionQueueOptions {
   /** MALLET_DRY_RUN: every firing is recorded, nothing executed. */
   dryRun: boolean;
   getLimits: () => Limits;
+  /** The silences in force (read once per submit); absent: none. */
+  getSilences?: () => Promise<readonly Silence[]>;
   clock?: Clock;
   /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
   submitTimeoutMs?: number;
@@ -68,7 +71,10 @@ export class ActionQueue implements FiringSink {
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
     let outcomes: readonly FiringOutcome[] | 'timeout';
     try {
-      outcomes = await withDeadline(Promise.all(firings.map((f) => this.submitOne(f))), timeoutMs);
+      outcomes = await withDeadline((async () => {
+        const silenced = silenceMatcher(await this.opts.getSilences?.() ?? [], this.clock());
+        return Promise.all(firings.map((f) => this.submitOne(f, silenced(f))));
+      })(), timeoutMs);
     } catch (err) {
       throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
     }
@@ -76,10 +82,10 @@ export class ActionQueue implements FiringSink {
     return outcomes;
   }
 
-  private async submitOne(firing: Firing): Promise<FiringOutcome> {
+  private async submitOne(firing: Firing, silence: Silence | undefined): Promise<FiringOutcome> {
     const now = this.clock();
-    const { mode, reason } = await this.decide(firing, now);
     const submission = randomBytes(8).toString('hex');
+    const { mode, reason } = await this.decide(firing, now, submission, silence);
     const data: ActionJobData = { ...dashboardFields(firing), ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
     await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
@@ -91,25 +97,15 @@ export class ActionQueue implements FiringSink {
     return outcome;
   }
 
-  private async decide(firing: Firing, now: number): Promise<{ mode: ActionMode; reason?: string }> {
-    // Modes decided before admission do not count toward the limits (FIRING_MODES
-    // countsTowardLimits): a rule on trial must not hold live ones back.
-    if (firing.dryRun || this.opts.dryRun) return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
-    const limits = this.opts.getLimits();
-    const { keys } = this.opts;
-    const admission = await admitFiring(this.redis, {
-      storm: keys.stormGuard(firing.app),
-      // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
-      flapping: keys.flapping(firing.app, firing.target),
-      admission: keys.admission(firing.app, firing.id),
-    }, firing.id, now, limits);
-    if (admission === 'flapping') {
-      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
-    }
-    if (admission === 'held') {
-      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
-    }
-    return { mode: 'execute' };
+  private decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<ModeDecision> {
+    return decideMode(firing, now, {
+      limits: this.opts.getLimits(),
+      keys: this.opts.keys,
+      globalDryRun: this.opts.dryRun,
+      silence,
+      submission,
+      admit: (keys, id, at, limits, record, preset) => admitFiring(this.redis, keys, id, at, limits, record, preset),
+    });
   }
 
   async close(): Promise<void> {

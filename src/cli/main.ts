@@ -6,13 +6,19 @@ const USAGE = `mallet — Heroku log drain that remediates memory leaks graceful
 Usage:
   mallet serve                     HTTP drain + syslog listener + action worker (what npm start runs)
   mallet worker                    the action worker alone
-  mallet check [RULES]             validate a rules file (exit 1 with file:line:col: message lines)
+  mallet check [--allow-unset-env] [RULES]
+                                   validate a rules file (exit 1 with file:line:col: message lines)
   mallet test TESTS.yml            run rule unit tests
-  mallet replay FILE [--app NAME] [--rules RULES]
-                                   run a captured log through the rules in dry-run
+  mallet replay FILE [--app NAME] [--rules RULES] [--explain]
+                                   run a captured log through the rules and limits, as the service would
+  mallet explain --app APP --rule RULE --target TARGET
+                                   why a rule did (or did not) act on a target, from the live state
+  mallet silence add --app APP [--rule RULE] [--target GLOB] --for 2h --comment "why" [--force]
+  mallet silence list | mallet silence expire ID
   mallet --version
 
 Environment: see README.md (PORT, REDIS_URL, MALLET_RULES, MALLET_DRAIN_PASSWORD, ...).
+Exit codes: 0 ok, 1 failure (invalid rules, failed tests), 2 usage error.
 `;
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -35,6 +41,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const { runReplay } = await import('./replay.js');
       return runReplay(rest, io);
     }
+    case 'explain': {
+      const { runExplain } = await import('./explain.js');
+      return runExplain(rest, io);
+    }
+    case 'silence': {
+      const { runSilence } = await import('./silence.js');
+      return runSilence(rest, io);
+    }
     case '--version':
     case '-v': {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,11 +59,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (command === undefined) {
+        io.stderr.write(USAGE);
+        return 2;
+      }
       io.stdout.write(USAGE);
-      return command === undefined ? 1 : 0;
+      return 0;
     default:
       io.stderr.write(`mallet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 1;
+      return 2;
   }
 }
 

@@ -45,7 +45,7 @@ rules:
   const a = spawnMallet(['serve'], { env });
   const b = spawnMallet(['serve'], { env });
   running.push(a, b);
-  urls = [String((await a.waitForLog(/mallet is listening/)).url), String((await b.waitForLog(/mallet is listening/)).url)];
+  urls = [String((await a.waitForLog(/mallet is listening/, 90_000)).url), String((await b.waitForLog(/mallet is listening/, 90_000)).url)];
 });
 
 afterAll(async () => {
@@ -75,8 +75,8 @@ describe('mallet on a 3-master Redis Cluster', () => {
     for (const app of ['my-app', 'other-app', 'x'.repeat(80)]) {
       const t = keys.threshold('puma-r14', app, 'web.1');
       const t2 = keys.threshold('other-rule', app, 'worker.3');
-      // A body is one app: its whole threshold pipeline and its frame marker share a slot.
-      expect(await same(t.window, t.lines, t.firedBy, t.cooldown, t2.window, keys.frameDone(app, token, 'F1'))).toBe(1);
+      // A body is one app: its whole threshold pipeline, its drain's recent frames and its target budget share a slot.
+      expect(await same(t.window, t.lines, t.firedBy, t.cooldown, t2.window, keys.recentFrames(app, token), keys.appTargets(app))).toBe(1);
       expect(await same(keys.stormGuard(app), keys.flapping(app, 'web.1'), keys.admission(app, 'fabc'))).toBe(1);
     }
     expect(await same(keys.jobSteps('f123'), `${queuePrefix}:${ACTION_QUEUE}:f123:lock`)).toBe(1);
@@ -106,7 +106,7 @@ describe('mallet on a 3-master Redis Cluster', () => {
     for (let n = 0; n < 6; n++) expect((await post(n, 'dedupe-app', r14('web.2'), `F${run}${n % 2}`)).status).toBe(204);
     const keys = redisKeys(prefix, queuePrefix);
     expect(await redis.zcard(keys.threshold('puma-r14', 'dedupe-app', 'web.2').window)).toBe(2);
-    expect(await redis.exists(keys.frameDone('dedupe-app', token, `F${run}0`))).toBe(1);
+    expect(await redis.zscore(keys.recentFrames('dedupe-app', token), `F${run}0`)).not.toBeNull();
     // The third distinct frame completes the window: exactly one firing.
     expect((await post(1, 'dedupe-app', r14('web.2'), `F${run}2`)).status).toBe(204);
     expect(await eventually('the stop key of web.2', async () => (await redis.getdel(`${prefix}-stop:web.2`)) ?? undefined, 20_000)).toBe('puma-r14');

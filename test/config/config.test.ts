@@ -64,3 +64,18 @@ describe('loadConfig (SPEC §2)', () => {
     expect(loadConfig({ NODE_ENV: 'production', MALLET_DRAIN_PASSWORD: 'long-enough-secret' }, cwd).production).toBe(true);
   });
 });
+
+describe('MALLET_WORKER and MALLET_LOG_FORMAT', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mallet-cfg-'));
+  it('serve runs the worker unless MALLET_WORKER=0; logs are pretty only on a terminal unless told', async () => {
+    const { wantsPrettyLogs } = await import('../../src/logger.js');
+    expect(loadConfig({}, dir).inProcessWorker).toBe(true);
+    expect(loadConfig({ MALLET_WORKER: '1' }, dir).inProcessWorker).toBe(true);
+    expect(loadConfig({ MALLET_WORKER: '0' }, dir).inProcessWorker).toBe(false);
+    expect(() => loadConfig({ MALLET_WORKER: 'no', MALLET_LOG_FORMAT: 'xml' }, dir)).toThrow(/MALLET_WORKER="no": expected 1[\s\S]*MALLET_LOG_FORMAT="xml": expected pretty or json/);
+    expect(wantsPrettyLogs(loadConfig({}, dir).logFormat, { isTTY: true })).toBe(true);
+    expect(wantsPrettyLogs(loadConfig({}, dir).logFormat, {})).toBe(false);
+    expect(wantsPrettyLogs(loadConfig({ MALLET_LOG_FORMAT: 'json' }, dir).logFormat, { isTTY: true })).toBe(false);
+    expect(wantsPrettyLogs(loadConfig({ MALLET_LOG_FORMAT: 'pretty' }, dir).logFormat, {})).toBe(true);
+  });
+});

@@ -196,21 +196,46 @@ describe('syslog listener under a connection flood', () => {
       await writeInPieces(s, [Buffer.from(first)]);
       idle.push(s);
     }
-    // logplex arrives while every slot is taken: the oldest connection without a known token gives way.
+    // logplex arrives while every slot is taken: the oldest connection without a known token gives
+    // way. Once proven, a drain no longer takes one of those slots: the next ones just get in.
     const drains: Socket[] = [];
     for (let i = 0; i < 3; i++) {
       const drain = await dial(h.port, false);
       await writeInPieces(drain, [sample.bytes]);
       await h.received(sample.expected.length * (i + 1) + 1);
       drains.push(drain);
-      await closed(idle[i]!);
-      expect(idle.map((s) => s.destroyed)).toEqual(idle.map((_, k) => k <= i));
+      if (i === 0) await closed(idle[0]!);
+      expect(idle.map((s) => s.destroyed)).toEqual([true, false, false]);
     }
-    // Every slot now holds a drain that proved itself: a newcomer is refused, the drains stay.
-    const late = await dial(h.port, false);
-    late.on('error', () => {});
-    await closed(late);
+    // Newcomers that never show a known token only push each other out: the drains stay.
+    const late: Socket[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = await dial(h.port, false);
+      s.on('error', () => {});
+      await writeInPieces(s, [Buffer.from('9')]);
+      late.push(s);
+    }
+    await closed(idle[1]!);
+    await closed(idle[2]!);
+    await closed(late[0]!);
     expect(drains.map((d) => d.destroyed)).toEqual([false, false, false]);
     expect(ofKnownDrain(h)).toHaveLength(sample.expected.length * 3);
+  });
+
+  it('connections of one drain token are bounded: beyond it the least recently active one goes, never the one that just sent', async () => {
+    const h = await start(false, undefined, { maxConnections: 50, maxPerToken: 2, isKnownToken: (t) => t === sample.drainToken });
+    const frame = sample.bytes.subarray(0, 299); // one whole frame of the known token
+    let sent = 0;
+    const send = async (s: Socket) => { await writeInPieces(s, [frame]); await h.received(++sent); };
+    const connect = async () => { const s = await dial(h.port, false); s.on('error', () => {}); await send(s); return s; };
+    const a = await connect();
+    const b = await connect();
+    await send(a); // a, the older, is now the more recently active
+    const c = await connect(); // a third for a bound of 2: b, the idlest, goes
+    await closed(b);
+    await send(a);
+    const d = await connect(); // c is now the idlest
+    await closed(c);
+    expect([a, b, c, d].map((s) => s.destroyed)).toEqual([false, true, true, false]);
   });
 });
