@@ -9,7 +9,7 @@ import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
-import { actionJobName, type ActionJobData } from './ActionJob.js';
+import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
@@ -58,6 +58,8 @@ export class ActionQueue implements FiringSink {
         backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
         removeOnComplete: { age: 30 * DAY_S },
         removeOnFail: { age: 90 * DAY_S },
+        // The failed reason says what went wrong; mallet's stack frames only clutter the dashboard.
+        stackTraceLimit: 0,
       },
     });
     // Connection errors (they carry a code) are logged, throttled, by the connection itself.
@@ -84,7 +86,7 @@ export class ActionQueue implements FiringSink {
     const now = this.clock();
     const submission = randomBytes(8).toString('hex');
     const { mode, reason } = await this.decide(firing, now, submission, silence);
-    const data: ActionJobData = { ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
+    const data: ActionJobData = { ...dashboardFields(firing), ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
     await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
     // stored job is read back: another submission id means an earlier add won.

@@ -43,6 +43,8 @@ export interface StopKeyActionSpec {
   readonly ttlMs: number;
   /** `${VAR}` reference or literal URL of the app's Redis; undefined → mallet's own REDIS_URL. */
   readonly redisUrlRef?: string;
+  /** false: done once written (`watch: false`, a consumer that does not delete the key). */
+  readonly watch?: false;
 }
 
 export interface SidekiqStopActionSpec {

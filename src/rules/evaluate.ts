@@ -1,7 +1,7 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing } from './Firing.js';
+import type { Firing, ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { matchEvent, type RuleMatch } from './match.js';
 import { resolveMatch, triggerLine } from './resolve.js';
@@ -51,11 +51,13 @@ interface Pending {
   readonly processType: string;
   readonly actions: Firing['actions'];
   readonly triggerLine: string;
+  readonly onFailure: readonly ResolvedAction[];
 }
 
 /**
- * Judges one body's events: match synchronously, then one threshold round trip for every matched
- * line (in order), then build the firings. The same firing reached twice in one body (a window
+ * Judges one body's events: match synchronously, then (in the service) keep the votes within the
+ * body's and the app's bounds, then one threshold round trip for the votes (in line order), then
+ * build the firings. The same firing reached twice in one body (a window
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
@@ -80,7 +82,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       });
       continue;
     }
-    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine });
+    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
 
@@ -133,6 +135,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
       actions: p.actions,
+      ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       dryRun: rule.dryRun,
     }));
   });

@@ -111,6 +111,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    metrics.linesTotal.listAppsFrom(() => ruleSet.apps);
     // Shown relative to where mallet runs when it is inside it (config/rules.yml), else as configured.
     const shownPath = relative(process.cwd(), config.rulesPath).startsWith('..') ? config.rulesPath : relative(process.cwd(), config.rulesPath);
     let rulesStatus: RulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: ruleSet.rules.length };
@@ -190,6 +191,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
+        ruleCount: () => ruleSet.rules.length,
        
         ingest: pipeline.ingest,
         queue: queue.queue,
