@@ -39,6 +39,14 @@ export interface RedisKeys {
   admission(firingId: string): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
+  /**
+   * The dyno observer's state of an app (src/dynos): `instances` sorted set of memory-series keys
+   * by their last sample time, `meta` hash series key → instance JSON, `events` sorted set of
+   * lifecycle events by their time.
+   */
+  dynos(app: string): { instances: string; meta: string; events: string };
+  /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
+  memorySeries(app: string, instance: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -57,6 +65,8 @@ export function redisKeys(prefix: string): RedisKeys {
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (firingId: string) => k('admit', part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', part(tokenHash)),
+    dynos: (app: string) => ({ instances: k('dyn-inst', part(app)), meta: k('dyn-meta', part(app)), events: k('dyn-ev', part(app)) }),
+    memorySeries: (app: string, instance: string) => k('dyn-mem', part(app), part(instance)),
   });
 }
 

@@ -18,6 +18,8 @@ import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
 import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
+import { DynoObserver } from '../dynos/DynoObserver.js';
+import { RedisDynoStore } from '../dynos/dynoScript.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
 
@@ -160,7 +162,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
       const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
-      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
+      const observers = [new DynoObserver(new RedisDynoStore(redis, keys))];
+      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
