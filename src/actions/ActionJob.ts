@@ -1,21 +1,14 @@
 import type { Firing } from '../rules/Firing.js';
+import type { ActionMode } from './FiringMode.js';
 
-/**
- * What the action layer decided for a firing before it was queued:
- * - `execute`: run the actions in order;
- * - `dry_run`: record what each step would do, execute nothing (rule `dry_run` or MALLET_DRY_RUN);
- * - `held`: the app's storm guard tripped (`limits.per_app`): only the rule's notify actions run,
- *   saying the other actions were held;
- * - `flapping`: the same rule+app+target keeps firing (`limits.flapping`): the target is left
- *   alone and the notify actions say so.
- */
-export type ActionMode = 'execute' | 'dry_run' | 'held' | 'flapping';
+export type { ActionMode } from './FiringMode.js';
 
 /**
  * BullMQ job data (`mallet-actions`). It is shown in clear on the dashboard, so it holds only
  * what the Firing holds: secrets stay `${VAR}` references until a step runs.
  */
 export interface ActionJobData extends Firing {
+  /** The row of FIRING_MODES this job runs under. */
   readonly mode: ActionMode;
   /** Why the mode is not `execute`, in words for the audit trail and the notify text. */
   readonly modeReason?: string;

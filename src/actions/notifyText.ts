@@ -2,6 +2,7 @@ import type { ResolvedAction } from '../rules/Firing.js';
 import type { ActionJobData } from './ActionJob.js';
 import { slackEscape } from '../rules/template.js';
 import { processTypeOf } from '../rules/shapes.js';
+import { firingMode } from './FiringMode.js';
 
 /** One line per action for the audit log and notify texts; never a secret (refs stay refs). */
 export function describeAction(action: ResolvedAction): string {
@@ -33,15 +34,9 @@ export function firingSummary(job: ActionJobData): string {
   return lines.join('\n');
 }
 
-/** The text of a notify step for the job's mode. */
+/** The text of a notify step for the job's mode (FIRING_MODES). */
 export function notifyTextFor(job: ActionJobData, ruleText: string): string {
-  const base = ruleText.trim() === '' ? firingSummary(job) : ruleText;
-  switch (job.mode) {
-    case 'held':
-      return `:warning: mallet held the actions of rule ${job.rule} on ${job.app} ${slackEscape(job.target)} (storm guard: ${job.modeReason ?? 'limits.per_app'}); nothing was executed.\n${firingSummary(job)}`;
-    case 'flapping':
-      return `:warning: mallet left ${job.app} ${slackEscape(job.target)} alone: it is flapping (${job.modeReason ?? 'limits.flapping'}); rule ${job.rule} executed nothing.\n${firingSummary(job)}`;
-    default:
-      return base;
-  }
+  const text = firingMode(job.mode)?.notifyText;
+  if (text) return text(job, firingSummary(job));
+  return ruleText.trim() === '' ? firingSummary(job) : ruleText;
 }

@@ -10,7 +10,8 @@ import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
-import { actionJobName, type ActionJobData, type ActionMode } from './ActionJob.js';
+import { actionJobName, type ActionJobData } from './ActionJob.js';
+import { FIRING_MODES, type ActionMode } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { logRedisErrors } from '../redisClient.js';
 
@@ -82,17 +83,16 @@ export class ActionQueue implements FiringSink {
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
     // stored job is read back: another submission id means an earlier add won.
     const stored = await this.queue.getJob(firing.id);
-    const outcome: FiringOutcome = stored && stored.data.submission !== submission ? 'duplicate' : OUTCOME[mode];
+    const outcome: FiringOutcome = stored && stored.data.submission !== submission ? 'duplicate' : FIRING_MODES[mode].firingOutcome;
     this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
     this.opts.logger.info({ jobId: firing.id, rule: firing.rule, app: firing.app, target: firing.target, outcome }, 'firing stored');
     return outcome;
   }
 
   private async decide(firing: Firing, now: number): Promise<{ mode: ActionMode; reason?: string }> {
-    if (firing.dryRun || this.opts.dryRun) {
-      // Dry-run firings do not count against the limits: a rule on trial must not hold live ones.
-      return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
-    }
+    // Modes decided before admission do not count toward the limits (FIRING_MODES
+    // countsTowardLimits): a rule on trial must not hold live ones back.
+    if (firing.dryRun || this.opts.dryRun) return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
     const limits = this.opts.getLimits();
     const { keys } = this.opts;
     const admission = await admitFiring(this.redis, {
@@ -116,4 +116,3 @@ export class ActionQueue implements FiringSink {
   }
 }
 
-const OUTCOME: Record<ActionMode, FiringOutcome> = { execute: 'enqueued', dry_run: 'dry_run', held: 'held', flapping: 'flapping' };

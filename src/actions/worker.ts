@@ -8,13 +8,14 @@ import type { ResolvedAction } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import type { ActionJobData } from './ActionJob.js';
 import { expandRef } from './envRef.js';
-import { AlreadySentError, JobLockLostError, PermanentStepError, type Executor, type StepResult } from './Executor.js';
+import { JobLockLostError, PermanentStepError, type Executor, type StepResult } from './Executor.js';
+import { executeStep } from './executeStep.js';
+import { firingMode, type FiringMode } from './FiringMode.js';
+import { RollingLease } from './RollingLease.js';
+import { StepLedger, type StepRecord } from './StepLedger.js';
 import { defaultExecutors } from './executors/index.js';
 import type { NotifyStepContext } from './executors/notify.js';
 import { describeAction, notifyTextFor } from './notifyText.js';
-import { RetryLaterError } from './RetryLaterError.js';
-import { acquireRollingSlot, releaseRollingSlot, renewRollingSlot } from './scripts/rollingSlot.js';
-import { claimStep } from './scripts/claimStep.js';
 import { withDeadline } from '../deadline.js';
 import { logRedisErrors } from '../redisClient.js';
 
@@ -55,19 +56,12 @@ export interface ActionWorker {
   close(timeoutMs?: number): Promise<void>;
 }
 
-export interface StepRecord {
-  readonly type: ResolvedAction['type'];
-  readonly summary: string;
-  readonly at: number;
-  readonly warnings?: readonly string[];
-}
-
-const NINETY_DAYS_S = 90 * 24 * 3600;
-/** How long a rolling slot is held without renewal (a dead worker's slot frees after it). */
-const LEASE_MS = 60_000;
+export type { StepRecord } from './StepLedger.js';
 
 /** Runs `mallet-actions` jobs: each action a step, run once, in order (SPEC §5, §6). */
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
+  // One clock for leases, delays and records. It must be the wall clock's time: it is compared
+  // with Redis key expiry and BullMQ's delayed-job scores.
   const clock = opts.clock ?? systemClock;
   const { keys, metrics, logger } = opts;
   const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
@@ -100,186 +94,162 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     return conn;
   };
 
+  /** Back to the queue as delayed, without spending an attempt. */
+  const postpone = async (job: Job<ActionJobData>, token: string | undefined, delayMs: number): Promise<never> => {
+    await job.moveToDelayed(clock() + delayMs, token);
+    throw new DelayedError();
+  };
+
+  /** Mode policy: the job's row of FIRING_MODES. */
+  async function modePolicy(job: Job<ActionJobData>): Promise<FiringMode> {
+    const data = job.data;
+    const mode = firingMode(data.mode);
+    if (!mode) throw new UnrecoverableError(`unknown mode "${data.mode}": the job was written by another version of mallet`);
+    const headline = mode.headline?.(data.modeReason);
+    if (headline !== undefined) await job.log(headline);
+    if (mode.runsNotify && !mode.runsActions && !data.actions.some((a) => a.type === 'notify')) {
+      await job.log(`${data.mode}: the rule has no notify action; this job is the record`);
+      logger.warn({ jobId: job.id, rule: data.rule, app: data.app, mode: data.mode }, 'actions not run and no notify action to say so');
+    }
+    return mode;
+  }
+
+  /** Rolling lease: one of the app + process type's slots, or the job waits its turn as delayed. */
+  async function rollingLease(job: Job<ActionJobData>, token: string | undefined): Promise<RollingLease> {
+    const data = job.data;
+    const concurrency = opts.getLimits().perProcessType.concurrency;
+    const lease = await RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
+    if (lease) return lease;
+    await job.log(`waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`);
+    return postpone(job, token, rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4));
+  }
+
   async function processJob(job: Job<ActionJobData>, token: string | undefined, cancel?: AbortSignal): Promise<{ mode: string; steps: StepRecord[] }> {
     const data = job.data;
     const jobId = job.id!;
-    // A run whose slot lease or job lock was lost stops its waits too.
-    const lost = new AbortController();
-    const signal = AbortSignal.any([shutdown.signal, lost.signal, ...(cancel ? [cancel] : [])]);
-    const stepsKey = keys.jobSteps(jobId);
-    const lockKey = `${job.queueQualifiedName}:${jobId}:lock`;
-    // Each step (and each mark of a step as sent) first checks that this run still holds the
-    // job's lock: after a long Redis outage BullMQ may hand the job to another run while this one
-    // still works, and two runs must not both act.
-    const claim = async (field = '', value = ''): Promise<void> => {
-      if (token === undefined) return;
-      const r = await claimStep(redis, lockKey, stepsKey, token, field, value, NINETY_DAYS_S);
-      if (r === 'lock-lost') throw new JobLockLostError(`job ${jobId}: this run lost its lock to another run; stopping without acting`);
-      if (r === 'already-marked') throw new AlreadySentError(Number(await redis.hget(stepsKey, field)));
-    };
-    const recorded = await redis.hgetall(stepsKey);
-    const steps: StepRecord[] = [];
-
-    if (data.mode === 'dry_run') {
+    const mode = await modePolicy(job);
+    if (!mode.runsActions && !mode.runsNotify) {
       for (const [i, action] of data.actions.entries()) {
-        await job.log(`step ${i + 1} ${action.type}: dry run, would ${describeAction(action)}`);
-        metrics.actionsTotal.inc({ type: action.type, outcome: 'dry_run' });
+        await job.log(`step ${i + 1} ${action.type}: ${mode.notRunLine(describeAction(action))}`);
+        metrics.actionsTotal.inc({ type: action.type, outcome: mode.notRunOutcome });
       }
-      return { mode: data.mode, steps };
+      return { mode: data.mode, steps: [] };
     }
 
-    const held = data.mode === 'held' || data.mode === 'flapping';
-    if (held) {
-      await job.log(`${data.mode}: ${data.modeReason ?? ''}; only notify actions run`);
-      if (!data.actions.some((a) => a.type === 'notify')) {
-        await job.log(`${data.mode}: the rule has no notify action; this job is the record`);
-        logger.warn({ jobId, rule: data.rule, app: data.app, mode: data.mode }, 'actions held and no notify action to say so');
-      }
-    }
-
-    const rollingKey = keys.rolling(data.app, data.processType);
-    // Set while this run holds a rolling slot.
-    let renew: NodeJS.Timeout | undefined;
-    if (!held) {
-      const concurrency = opts.getLimits().perProcessType.concurrency;
-      if (!(await acquireRollingSlot(redis, rollingKey, jobId, Date.now(), Date.now() + LEASE_MS, concurrency))) {
-        await job.log(`waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`);
-        await job.moveToDelayed(Date.now() + rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4), token);
-        throw new DelayedError();
-      }
-      renew = setInterval(() => {
-        // Only extends a lease still held: one that ran out may already be another job's slot.
-        renewRollingSlot(redis, rollingKey, jobId, Date.now() + LEASE_MS)
-          .then((held) => {
-            if (held || lost.signal.aborted) return;
-            logger.warn({ jobId, app: data.app, processType: data.processType }, 'the rolling slot lease ran out (mallet\'s Redis was unreachable too long): stopping this run');
-            lost.abort();
-          })
-          .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not renew the rolling slot'));
-      }, LEASE_MS / 3);
-      renew.unref();
-    }
-
-    let keepSlotMs: number | undefined;
-    let lockLost = false;
-    /** Back to the queue as delayed, without spending an attempt (the slot is kept that long). */
+    const lease = mode.runsActions ? await rollingLease(job, token) : undefined;
+    // A run whose slot lease or job lock was lost stops its waits too.
+    const signal = AbortSignal.any([shutdown.signal, ...(lease ? [lease.lost] : []), ...(cancel ? [cancel] : [])]);
+    const ledger = await StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId);
+    const steps: StepRecord[] = [];
+    /** Back to the queue without spending an attempt; the slot is kept that long. */
     const backToQueue = async (label: string, type: string, why: string, delayMs: number): Promise<never> => {
       await job.log(`${label}: ${why}`);
       metrics.actionsTotal.inc({ type, outcome: 'postponed' });
-      keepSlotMs = delayMs;
-      await job.moveToDelayed(Date.now() + delayMs, token);
-      throw new DelayedError();
+      lease?.keepFor(delayMs);
+      return postpone(job, token, delayMs);
     };
     const interruption = () => (shutdown.signal.aborted ? 'interrupted by shutdown, back to the queue' : 'interrupted (the rolling slot lease or the job lock was lost), back to the queue');
-    try {
-      for (const [i, original] of data.actions.entries()) {
-        const label = `step ${i + 1} ${original.type}`;
-        const previous = recorded[String(i)];
-        if (previous !== undefined) {
-          await job.log(`${label}: already done, skipped`);
-          metrics.actionsTotal.inc({ type: original.type, outcome: 'skipped' });
-          steps.push(JSON.parse(previous) as StepRecord);
-          continue;
-        }
-        if (signal.aborted) await backToQueue(label, original.type, interruption(), 0);
-        await claim();
-        if (held && original.type !== 'notify') {
-          await job.log(`${label}: ${data.mode}, did not ${describeAction(original)}`);
-          metrics.actionsTotal.inc({ type: original.type, outcome: data.mode });
-          continue;
-        }
-        const action: ResolvedAction = original.type === 'notify' ? { ...original, text: notifyTextFor(data, original.text) } : original;
-        const executor = executors.get(action.type);
-        if (!executor) {
-          await job.log(`${label}: failed, no executor for action type "${action.type}" in this worker`);
-          metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
-          throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
-        }
-        const startedField = `${i}:started`;
-        /** Recorded, so a retry skips it; done and not recorded would run again. */
-        const recordStep = async (result: StepResult, outcome: 'done' | 'skipped') => {
-          const record: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
-          await persist(() => redis.multi().hset(stepsKey, String(i), JSON.stringify(record)).expire(stepsKey, NINETY_DAYS_S).exec());
-          steps.push(record);
-          for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
-          await job.log(`${label}: ${outcome === 'done' ? 'done: ' : ''}${result.summary}`);
-          metrics.actionsTotal.inc({ type: action.type, outcome });
-        };
-        // An earlier run sent this and stopped before recording the answer. The Platform API has
-        // no idempotency key and a second restart would kill the requests of the dyno that just
-        // came up; if the dyno is still in trouble, the rule fires again after its cooldown.
-        const notRepeated = (sentAt: number) => recordStep({
-          summary: `not repeated: an earlier attempt sent it at ${new Date(sentAt).toISOString()} and stopped before its answer was recorded`,
-          warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
-        }, 'skipped');
-        if (executor.repeatable === false && recorded[startedField] !== undefined) {
-          await notRepeated(Number(recorded[startedField]));
-          continue;
-        }
-        await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
-        let result: StepResult;
-        try {
-          const ctx: NotifyStepContext = {
-            jobId, app: data.app, rule: data.rule, target: data.target, stepIndex: i, job: data,
-            log: async (line) => { await job.log(`${label}: ${line}`); },
-            progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
-            resolveRef: (ref) => expandRef(ref, opts.env),
-            redisFor: redisFor(data.app),
-            markSent: () => claim(startedField, String(clock())),
-            unmarkSent: async () => { await redis.hdel(stepsKey, startedField); },
-            signal,
-            logger: logger.child({ jobId, step: i + 1, type: action.type }),
-            now: clock,
-            sleep: (ms) => sleep(ms, signal),
-          };
-          result = await executor.run(action, ctx);
-        } catch (err) {
-          // A step marked sent stays marked unless its executor unmarked it: what it sent may have
-          // had its effect, and the next run records "not repeated" instead of sending it again.
-          if (err instanceof AlreadySentError) {
-            await notRepeated(err.sentAt);
-            continue;
-          }
-          if (err instanceof JobLockLostError) throw err;
-          const message = errorMessage(err);
-          if (err instanceof PermanentStepError) {
-            await job.log(`${label}: failed permanently: ${message}`);
-            metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
-            throw new UnrecoverableError(`${label}: ${message}`);
-          }
-          if (signal.aborted) await backToQueue(label, action.type, interruption(), 0);
-          if (err instanceof RetryLaterError) await backToQueue(label, action.type, `postponed: ${message}`, err.delayMs);
-          const last = !willRetry(job, err);
-          await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${message}`);
-          metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
-          throw err;
-        }
-        await recordStep(result, 'done');
-        if (i === 0 && !held) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
+
+    /** Step ledger + executor run for step i: skipped when an earlier run recorded it, else run once and recorded. */
+    async function step(i: number, original: ResolvedAction): Promise<void> {
+      const label = `step ${i + 1} ${original.type}`;
+      const field = String(i);
+      const previous = ledger.done(field);
+      if (previous !== undefined) {
+        await job.log(`${label}: already done, skipped`);
+        metrics.actionsTotal.inc({ type: original.type, outcome: 'skipped' });
+        steps.push(previous);
+        return;
       }
+      if (signal.aborted) await backToQueue(label, original.type, interruption(), 0);
+      await ledger.claim();
+      if (!(original.type === 'notify' ? mode.runsNotify : mode.runsActions)) {
+        await job.log(`${label}: ${mode.notRunLine(describeAction(original))}`);
+        metrics.actionsTotal.inc({ type: original.type, outcome: mode.notRunOutcome });
+        return;
+      }
+      const action: ResolvedAction = original.type === 'notify' ? { ...original, text: notifyTextFor(data, original.text) } : original;
+      const executor = executors.get(action.type);
+      if (!executor) {
+        await job.log(`${label}: failed, no executor for action type "${action.type}" in this worker`);
+        metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
+        throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
+      }
+      /** Recorded, so a retry skips it; done and not recorded would run again. */
+      const record = async (result: StepResult, outcome: 'done' | 'skipped') => {
+        const entry: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
+        await ledger.record(field, entry);
+        steps.push(entry);
+        for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
+        await job.log(`${label}: ${outcome === 'done' ? 'done: ' : ''}${result.summary}`);
+        metrics.actionsTotal.inc({ type: action.type, outcome });
+      };
+      // An earlier run sent this and stopped before recording the answer. The Platform API has
+      // no idempotency key and a second restart would kill the requests of the dyno that just
+      // came up; if the dyno is still in trouble, the rule fires again after its cooldown.
+      const notRepeated = (sentAt: number) => record({
+        summary: `not repeated: an earlier attempt sent it at ${new Date(sentAt).toISOString()} and stopped before its answer was recorded`,
+        warnings: ['outcome unknown: check the dyno; the rule fires again after its cooldown if the problem remains'],
+      }, 'skipped');
+      const sentAt = ledger.sentAt(field);
+      if (executor.repeatable === false && sentAt !== undefined) return notRepeated(sentAt);
+
+      await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
+      const ctx: NotifyStepContext = {
+        jobId, app: data.app, rule: data.rule, target: data.target, stepIndex: i, job: data,
+        log: async (line) => { await job.log(`${label}: ${line}`); },
+        progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
+        resolveRef: (ref) => expandRef(ref, opts.env),
+        redisFor: redisFor(data.app),
+        markSent: () => ledger.markSent(field, clock()),
+        unmarkSent: () => ledger.unmarkSent(field),
+        signal,
+        logger: logger.child({ jobId, step: i + 1, type: action.type }),
+        now: clock,
+        sleep: (ms) => sleep(ms, signal),
+      };
+      const outcome = await executeStep(executor, action, ctx);
+      switch (outcome.kind) {
+        case 'done':
+          await record(outcome.result, 'done');
+          if (i === 0 && mode.runsActions) metrics.triggerLatency.observe(Math.max(0, clock() - data.receivedAt) / 1000);
+          return;
+        case 'already-sent':
+          return notRepeated(outcome.sentAt);
+        case 'permanent':
+          await job.log(`${label}: failed permanently: ${outcome.message}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
+          throw new UnrecoverableError(`${label}: ${outcome.message}`);
+        case 'interrupted':
+          return backToQueue(label, action.type, interruption(), 0);
+        case 'postponed':
+          return backToQueue(label, action.type, `postponed: ${outcome.message}`, outcome.delayMs);
+        case 'failed': {
+          const last = !willRetry(job, outcome.error);
+          await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${outcome.message}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
+          throw outcome.error;
+        }
+      }
+    }
+
+    try {
+      for (const [i, action] of data.actions.entries()) await step(i, action);
       await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
       return { mode: data.mode, steps };
     } catch (err) {
       if (err instanceof JobLockLostError) {
-        lockLost = true;
+        // The run that has the job now also has its slot.
+        lease?.abandon();
         logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
-      } else if (keepSlotMs === undefined && willRetry(job, err)) {
+      } else if (willRetry(job, err)) {
         // A retried remediation is half done (a failed step, or a record that could not be
         // written): the slot stays through the backoff.
-        keepSlotMs = backoffMs(job);
+        lease?.keepFor(backoffMs(job));
       }
       throw err;
     } finally {
-      if (renew) clearInterval(renew);
-      // A run that lost its lock leaves the slot to the run that has the job now.
-      if (renew !== undefined && !lockLost) {
-        // A remediation that will be retried keeps its slot through the backoff, so a second dyno
-        // of the same type is not taken down while the first is half done.
-        const release = keepSlotMs === undefined
-          ? releaseRollingSlot(redis, rollingKey, jobId)
-          : renewRollingSlot(redis, rollingKey, jobId, Date.now() + keepSlotMs + LEASE_MS);
-        await release.catch((err: Error) => logger.warn({ jobId, err: err.message }, 'could not release the rolling slot'));
-      }
+      await lease?.end(logger);
     }
   }
 
@@ -336,23 +306,6 @@ function backoffMs(job: Job): number {
 function willRetry(job: Job, err: unknown): boolean {
   if (err instanceof UnrecoverableError || err instanceof DelayedError || (err as Error)?.name === 'DelayedError') return false;
   return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-}
-
-/** A small idempotent Redis write that must not be lost to a passing error: tried up to 5 times. */
-async function persist(write: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await write();
-      return;
-    } catch (err) {
-      if (attempt >= 4) throw err;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-  }
-}
-
-function errorMessage(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 1000);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
