@@ -26,22 +26,60 @@ export interface DynoStore {
   read(app: string): Promise<DynoSnapshot>;
 }
 
-/** A sample group per instance, samples in time order: both stores apply them the same way. */
+/**
+ * A delivery's samples per instance, one entry per minute: the first sample of the minute gives
+ * the value (the first of a slot wins, and a slot is whole minutes), the others only widen the
+ * instance's time span, set its quota and its swap peak. Both stores apply these entries, so a
+ * 20-second sampler costs Redis one slot write a minute.
+ */
+export interface MinuteSample {
+  readonly at: number;
+  readonly valueMb: number;
+  /** Latest sample time in the minute. */
+  readonly lastAt: number;
+  /** Quota of the minute's last sample that had one. */
+  readonly limitMb: number | undefined;
+  readonly maxSwapMb: number | undefined;
+}
+
 export interface InstanceGroup {
   readonly instance: string;
   readonly dyno: string;
-  readonly samples: readonly MemorySample[];
+  readonly minutes: readonly MinuteSample[];
 }
 
+/** Heroku writes MB with two decimals; kept so, so that Lua's JSON (14 digits) and JS agree. */
+const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
+
 export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] {
-  const by = new Map<string, { instance: string; dyno: string; samples: MemorySample[] }>();
+  const by = new Map<string, { dyno: string; samples: MemorySample[] }>();
   for (const s of samples) {
+    if (!Number.isFinite(s.at) || !Number.isFinite(s.valueMb)) continue;
     let g = by.get(s.instance);
-    if (!g) by.set(s.instance, (g = { instance: s.instance, dyno: s.dyno, samples: [] }));
+    if (!g) by.set(s.instance, (g = { dyno: s.dyno, samples: [] }));
     g.samples.push(s);
   }
-  const groups = [...by.values()];
-  for (const g of groups) g.samples.sort((a, b) => a.at - b.at);
+  const groups: InstanceGroup[] = [];
+  for (const [instance, g] of by) {
+    // Stable sort: within one ms, line order decides the first.
+    g.samples.sort((a, b) => Math.trunc(a.at) - Math.trunc(b.at));
+    const minutes: MinuteSample[] = [];
+    let cur: { at: number; valueMb: number; lastAt: number; limitMb: number | undefined; maxSwapMb: number | undefined } | undefined;
+    for (const raw of g.samples) {
+      const at = Math.trunc(raw.at);
+      const limit = mb2(raw.limitMb);
+      const swap = mb2(raw.swapMb);
+      if (cur && Math.floor(cur.at / 60_000) === Math.floor(at / 60_000)) {
+        cur.lastAt = at;
+        if (limit !== undefined) cur.limitMb = limit;
+        if (swap !== undefined && (cur.maxSwapMb === undefined || swap > cur.maxSwapMb)) cur.maxSwapMb = swap;
+        continue;
+      }
+      cur = { at, valueMb: mb2(raw.valueMb)!, lastAt: at, limitMb: limit, maxSwapMb: swap };
+      minutes.push(cur);
+    }
+    groups.push({ instance, dyno: g.dyno, minutes });
+  }
   return groups;
 }
 

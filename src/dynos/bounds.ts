@@ -11,7 +11,17 @@
  * Worst case per app: 1000 × (4608 × 2 B + ~200 B meta) + 20000 × ~100 B ≈ 11.5 MB; README and
  * test/dynos/trendBound.test.ts state and measure it.
  */
-export const DYNO_BOUNDS = Object.freeze({
+export interface DynoBounds {
+  readonly maxInstances: number;
+  readonly fineSlots: number;
+  readonly coarseStepMinutes: number;
+  readonly coarseSlots: number;
+  readonly retentionMs: number;
+  readonly maxEvents: number;
+  readonly maxMb: number;
+}
+
+export const DYNO_BOUNDS: DynoBounds = Object.freeze({
   maxInstances: 1000,
   fineSlots: 48 * 60,
   coarseStepMinutes: 10,
@@ -21,8 +31,6 @@ export const DYNO_BOUNDS = Object.freeze({
   /** Largest value a slot holds (MB); bigger samples are clipped. */
   maxMb: 65_534,
 });
-
-export type DynoBounds = typeof DYNO_BOUNDS;
 
 /** The slot of a minute counted from the instance's first minute, or -1 past the last slot. */
 export function slotOf(minute: number, base: number, b: DynoBounds = DYNO_BOUNDS): number {

@@ -33,19 +33,19 @@ export class MemoryDynoStore implements DynoStore {
     for (const g of groups) {
       let inst = s.instances.get(g.instance);
       if (!inst) {
-        const first = g.samples[0]!.at;
+        const first = g.minutes[0]!.at;
         inst = { meta: { i: g.instance, d: g.dyno, b: Math.floor(first / MINUTE_MS), f: first, l: first, s: 0 }, slots: new Uint16Array(b.fineSlots + b.coarseSlots) };
         s.instances.set(g.instance, inst);
       }
       const m = inst.meta;
-      for (const x of g.samples) {
+      for (const x of g.minutes) {
         const slot = slotOf(Math.floor(x.at / MINUTE_MS), m.b, b);
         if (slot < 0) continue;
         if (inst.slots[slot] === 0) inst.slots[slot] = Math.min(b.maxMb, Math.floor(x.valueMb + 0.5)) + 1;
         if (x.at < m.f) m.f = x.at;
-        if (x.at > m.l) m.l = x.at;
+        if (x.lastAt > m.l) m.l = x.lastAt;
         if (x.limitMb !== undefined) m.q = x.limitMb;
-        if (x.swapMb !== undefined && x.swapMb > m.s) m.s = x.swapMb;
+        if (x.maxSwapMb !== undefined && x.maxSwapMb > m.s) m.s = x.maxSwapMb;
       }
     }
     if (groups.length > 0) {
