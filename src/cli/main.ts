@@ -10,6 +10,9 @@ Usage:
   mallet test TESTS.yml            run rule unit tests
   mallet replay FILE [--app NAME] [--rules RULES]
                                    run a captured log through the rules in dry-run
+                                   (--report [--since 7d] [--json]: print its leak report)
+  mallet report --app NAME [--since 7d] [--json]
+                                   the leak report the service keeps in Redis
   mallet --version
 
 Environment: see README.md (PORT, REDIS_URL, MALLET_RULES, MALLET_DRAIN_PASSWORD, ...).
@@ -34,6 +37,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'replay': {
       const { runReplay } = await import('./replay.js');
       return runReplay(rest, io);
+    }
+    case 'report': {
+      const { runReport } = await import('./report.js');
+      return runReport(rest, io);
     }
     case '--version':
     case '-v': {

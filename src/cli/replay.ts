@@ -9,10 +9,12 @@ import { parseSyslogHeader } from '../ingest/syslogHeader.js';
 import { formatRuleError, loadRules } from '../rules/load.js';
 import { defaultRulesPath } from '../rules/defaultPath.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
+import { DEFAULT_SINCE, sinceMs } from '../dynos/reportIo.js';
+import { ReplayReport } from './replayReport.js';
 
 type Format = 'logplex' | 'syslog-lines' | 'heroku-logs';
 
-const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES]\n';
+const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--report [--since 7d] [--json]]\n';
 /** Lines a `heroku logs` line longer than this is cut to (SPEC §6 keeps 64 KiB). */
 const MAX_LINE = 64 * 1024 + 512;
 const BATCH = 500;
@@ -27,14 +29,24 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   let file: string | undefined;
   let app = 'replay';
   let rulesFile: string | undefined;
+  let report = false;
+  let json = false;
+  let since = DEFAULT_SINCE;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--app' && argv[i + 1]) app = argv[++i]!;
+    else if (a === '--report') report = true;
+    else if (a === '--json') json = true;
+    else if (a === '--since' && argv[i + 1]) since = argv[++i]!;
     else if (a === '--rules' && argv[i + 1]) rulesFile = argv[++i]!;
     else if (!a.startsWith('-') && file === undefined) file = a;
     else { io.stderr.write(USAGE); return 2; }
   }
   if (!file) { io.stderr.write(USAGE); return 2; }
+  const sinceWindow = sinceMs(since);
+  if (sinceWindow === undefined) { io.stderr.write(`--since ${JSON.stringify(since)}: expected a duration like 7d or 12h\n`); return 2; }
+  // With --report the firings are not printed (stdout is the report); the summary line stays.
+  const leaks = report ? new ReplayReport(app, sinceWindow, json) : undefined;
   rulesFile ??= defaultRulesPath(io.env, io.cwd);
   const loaded = await loadRules(resolve(io.cwd, rulesFile), io.env);
   if (!loaded.ok) {
@@ -57,13 +69,15 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   let batch: DrainEvent[] = [];
   const flush = async () => {
     const { firings: fired, rejected } = await dry.evaluate(batch);
+    await leaks?.observe(batch, fired);
     batch = [];
     for (const f of fired) {
       firings++;
+      if (leaks) continue;
       const actions = f.actions.map((a) => Object.entries(describeAction(a)).map(([k, v]) => `${k}=${v}`).join(' ')).join('; ');
       io.stdout.write(`${new Date(f.firedAt).toISOString()} ${f.rule} ${f.app} ${f.target}${f.dryRun ? ' (dry_run)' : ''}: ${actions}\n`);
     }
-    for (const r of rejected) io.stdout.write(`rejected ${r.rule} ${r.app}: ${r.reason}\n`);
+    if (!leaks) for (const r of rejected) io.stdout.write(`rejected ${r.rule} ${r.app}: ${r.reason}\n`);
   };
   const add = async (e: DrainEvent | undefined) => {
     if (!e) return;
@@ -106,6 +120,7 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   await flush();
   progress(bytes, true);
   io.stderr.write(`${lines} lines (${format}), ${firings} firing${firings === 1 ? '' : 's'} (dry run)\n`);
+  await leaks?.print(io);
   return 0;
 }
 

@@ -11,6 +11,8 @@ import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js'
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
+import { reportRoutes } from './reportRoute.js';
+import type { DynoStore } from '../dynos/DynoStore.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -27,6 +29,8 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
+  readonly dynoStore?: DynoStore | undefined;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -60,6 +64,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
+  }
+  if (deps.dynoStore && deps.adminPassword) {
+    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword });
   }
   return app;
 }

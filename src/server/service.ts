@@ -162,7 +162,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
       const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
-      const observers = [new DynoObserver(new RedisDynoStore(redis, keys))];
+      const dynoStore = new RedisDynoStore(redis, keys);
+      const observers = [new DynoObserver(dynoStore)];
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
@@ -177,6 +178,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
+        dynoStore,
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.
