@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'node_modules/**'],
+    exclude: ['test/e2e/**', 'test/cluster/**', 'test/faults/**', 'test/hostile/**', 'node_modules/**'],
     globalSetup: ['test/setup/redis.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -32,8 +32,16 @@ export function passwordMatches(header: string | undefined, expectedDigest: Buff
 /** An onRequest hook answering 401 unless the password matches. */
 export function requirePassword(password: string, realm: string) {
   const digest = secretDigest(password);
+  return requireDigest(() => digest, realm);
+}
+
+/**
+ * The same where the password depends on the request (the drain: an app may have its own), given
+ * as the digest to compare with, so the comparison stays constant-time whichever applies.
+ */
+export function requireDigest(digestFor: (req: FastifyRequest) => Buffer, realm: string) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!passwordMatches(req.headers.authorization, digest)) {
+    if (!passwordMatches(req.headers.authorization, digestFor(req))) {
       await reply.code(401).header('WWW-Authenticate', `Basic realm="${realm}"`).send({ error: 'unauthorized' });
     }
   };

@@ -12,6 +12,8 @@ export interface Config {
   /** Undefined: start the embedded redis-server (src/server/embeddedRedis.ts). */
   readonly redisUrl: string | undefined;
   readonly redisTlsInsecure: boolean;
+  /** MALLET_REDIS_CLUSTER=1: REDIS_URL names seed nodes of a Redis Cluster. */
+  readonly redisCluster: boolean;
   readonly rulesPath: string;
   /** True when MALLET_RULES was unset and config/rules.yml is absent, so the example is used. */
   readonly rulesFromExample: boolean;
@@ -28,12 +30,23 @@ export interface Config {
   readonly papertrailToken: string | undefined;
   readonly webhookSecret: string | undefined;
   readonly dryRun: boolean;
+  /**
+   * MALLET_WORKER (default 1): `mallet serve` runs the action worker in-process. 0 when
+   * `mallet worker` processes (a Procfile `worker:` dyno) run the jobs apart from ingest.
+   */
+  readonly inProcessWorker: boolean;
+  /** MALLET_LOG_FORMAT: `pretty` (readable lines) or `json`; default pretty on a terminal, else JSON. */
+  readonly logFormat: 'pretty' | 'json' | undefined;
   readonly logLevel: string;
   readonly production: boolean;
   /** Prefix of mallet's own Redis keys (tests isolate by it). */
   readonly keyPrefix: string;
   /** BullMQ prefix; the queue's keys are `<queuePrefix>:mallet-actions:*`. */
   readonly queuePrefix: string;
+  /** Rebalancing: `Connection: close` after this many requests on one connection (0: never). */
+  readonly connectionMaxRequests: number;
+  /** … or once a connection is this old (ms; 0: never). */
+  readonly connectionMaxAgeMs: number;
   /** The whole environment, for `${VAR}` references in the rules file and job data. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -64,9 +77,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     return false;
   };
 
+  const count = (name: string, fallback: number) => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a whole number (0 turns it off)`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+
   const redisUrl = str('REDIS_URL');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+  const redisCluster = flag('MALLET_REDIS_CLUSTER');
+  if (redisCluster) {
+    // Seed nodes: any one master is enough (the client asks it for the rest); more survive one being down.
+    if (redisUrl === undefined) problems.push('MALLET_REDIS_CLUSTER=1 needs REDIS_URL: one or more comma-separated redis:// URLs of cluster nodes');
+    else if (!redisUrl.split(',').every((u) => /^rediss?:\/\/[^/,]+/.test(u.trim()))) {
+      problems.push('REDIS_URL: with MALLET_REDIS_CLUSTER=1, expected comma-separated redis:// or rediss:// URLs of cluster nodes');
+    }
+  } else if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
+  }
+  const keyPrefix = str('MALLET_KEY_PREFIX') ?? 'mallet';
+  if (/[{}]/.test(keyPrefix)) problems.push('MALLET_KEY_PREFIX: must not contain { or } (mallet adds its own hash tags for Redis Cluster)');
+  // BullMQ on a cluster needs every key of the queue in one slot: its prefix must be hash-tagged.
+  const queuePrefix = str('MALLET_QUEUE_PREFIX') ?? (redisCluster ? '{bull}' : 'bull');
+  if (redisCluster && !/\{[^}]+\}/.test(queuePrefix)) {
+    problems.push(`MALLET_QUEUE_PREFIX=${JSON.stringify(queuePrefix)}: on a Redis Cluster it must contain a hash tag, e.g. {bull}`);
   }
 
   let rulesPath = str('MALLET_RULES');
@@ -109,11 +146,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     problems.push('MALLET_DRAIN_PASSWORD must not contain ":" (logplex splits the drain URL userinfo on it)');
   }
 
+  const workerRaw = str('MALLET_WORKER');
+  if (workerRaw !== undefined && workerRaw !== '0' && workerRaw !== '1') problems.push(`MALLET_WORKER=${JSON.stringify(workerRaw)}: expected 1 (serve runs the action worker too) or 0 (only mallet worker processes run jobs)`);
+  const logFormat = str('MALLET_LOG_FORMAT');
+  if (logFormat !== undefined && logFormat !== 'pretty' && logFormat !== 'json') problems.push(`MALLET_LOG_FORMAT=${JSON.stringify(logFormat)}: expected pretty or json`);
+
   const config: Config = {
     port: port('PORT', 3000)!,
     host: str('HOST') ?? '0.0.0.0',
     redisUrl,
     redisTlsInsecure: flag('REDIS_TLS_INSECURE'),
+    redisCluster,
     rulesPath,
     rulesFromExample,
     metricsPassword: str('MALLET_METRICS_PASSWORD'),
@@ -129,10 +172,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     papertrailToken: str('MALLET_PAPERTRAIL_TOKEN'),
     webhookSecret: str('MALLET_WEBHOOK_SECRET'),
     dryRun: flag('MALLET_DRY_RUN'),
+    inProcessWorker: workerRaw !== '0',
+    logFormat: logFormat === 'pretty' || logFormat === 'json' ? logFormat : undefined,
     logLevel,
     production,
-    keyPrefix: str('MALLET_KEY_PREFIX') ?? 'mallet',
-    queuePrefix: str('MALLET_QUEUE_PREFIX') ?? 'bull',
+    keyPrefix,
+    queuePrefix,
+    connectionMaxRequests: count('MALLET_CONNECTION_MAX_REQUESTS', 1000),
+    connectionMaxAgeMs: count('MALLET_CONNECTION_MAX_AGE', 300) * 1000,
     env: Object.freeze({ ...env }),
   };
   if (problems.length > 0) {

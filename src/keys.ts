@@ -5,6 +5,16 @@ import { createHash } from 'node:crypto';
  * builds them under `queuePrefix`). Parts that can come from a log line or a request are passed
  * through `part()`: a safe short value is kept readable, anything else is hashed, so no input can
  * choose another key or smuggle a glob, CR/LF or a huge string into one.
+ *
+ * Redis Cluster: a Lua script, a MULTI and an ioredis pipeline may only touch keys of one hash
+ * slot, so every key carries a hash tag (`{…}`) naming what it belongs to. Everything of one app —
+ * the recent frames of its drains, its target budget, the threshold keys of all its rules and targets, its storm guard, flapping
+ * and rolling sets, the admission of its firings — is tagged `{app}`: a drain body is one app, so
+ * its whole threshold pipeline and each admitFiring call stay in one slot, and apps spread over
+ * the cluster. A job's step records share the slot of the BullMQ queue (tag of the queue prefix,
+ * e.g. `{bull}`), because claimStep reads the job's BullMQ lock in the same script. The two keys
+ * of a Platform API token's budget are tagged by the token hash. `prefix` must hold no `{` or `}`
+ * (config rejects them), or its tag would pull every key into one slot.
  */
 const SAFE_PART = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -13,8 +23,11 @@ export function part(value: string): string {
 }
 
 export interface RedisKeys {
-  /** Set once a delivery (app, drain token, frame id) has been processed; retries are skipped. */
-  frameDone(app: string, drainToken: string, frameId: string): string;
+  /**
+   * Sorted set of the frame ids a drain (app + drain token) delivered lately (score = when
+   * processed), so retries are skipped; trimmed to a fixed size (src/server/recentFrames.ts).
+   */
+  recentFrames(app: string, drainToken: string): string;
   /**
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
@@ -22,6 +35,8 @@ export interface RedisKeys {
    * down (value = the window that fired).
    */
   threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
+  /** Sorted set of the targets an app has in play (target → last seen): the per-app work budget. */
+  appTargets(app: string): string;
   /** Sorted set of recent firings of an app (storm guard). */
   stormGuard(app: string): string;
   /** Sorted set of recent firings of app+target by any rule (flapping: the same target keeps firing). */
@@ -36,7 +51,7 @@ export interface RedisKeys {
   alertNonce(provider: string, nonce: string): string;
   /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
    * against the limits nor decides differently. */
-  admission(firingId: string): string;
+  admission(app: string, firingId: string): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
   /**
@@ -49,24 +64,38 @@ export interface RedisKeys {
   memorySeries(app: string, instance: string): string;
 }
 
-export function redisKeys(prefix: string): RedisKeys {
+/**
+ * The hash tag Redis Cluster hashes a key by: the text between the first `{` and the next `}`,
+ * when not empty; else the whole key.
+ */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
   const k = (...parts: string[]) => [prefix, ...parts].join(':');
+  const tag = (value: string) => `{${part(value)}}`;
+  // Not part(): the queue prefix is configuration, and the tag must be the very one BullMQ's keys hash by.
+  const queueTag = `{${hashTag(queuePrefix)}}`;
   return Object.freeze({
-    frameDone: (app: string, token: string, frameId: string) => k('frame', part(app), part(token), part(frameId)),
+    recentFrames: (app: string, token: string) => k('frames', tag(app), part(token)),
     threshold: (rule: string, app: string, target: string) => {
-      const id = [part(rule), part(app), part(target)];
+      const id = [tag(app), part(rule), part(target)];
       return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...id) };
     },
-    stormGuard: (app: string) => k('storm', part(app)),
-    flapping: (app: string, target: string) => k('flap', part(app), part(target)),
-    rolling: (app: string, processType: string) => k('roll', part(app), part(processType)),
-    herokuBudget: (tokenHash: string) => k('heroku-budget', part(tokenHash)),
-    jobSteps: (jobId: string) => k('steps', part(jobId)),
+    appTargets: (app: string) => k('targets', tag(app)),
+    stormGuard: (app: string) => k('storm', tag(app)),
+    flapping: (app: string, target: string) => k('flap', tag(app), part(target)),
+    rolling: (app: string, processType: string) => k('roll', tag(app), part(processType)),
+    herokuBudget: (tokenHash: string) => k('heroku-budget', tag(tokenHash)),
+    jobSteps: (jobId: string) => k('steps', queueTag, part(jobId)),
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
-    admission: (firingId: string) => k('admit', part(firingId)),
-    herokuRemaining: (tokenHash: string) => k('heroku-remaining', part(tokenHash)),
-    dynos: (app: string) => ({ instances: k('dyn-inst', part(app)), meta: k('dyn-meta', part(app)), events: k('dyn-ev', part(app)) }),
-    memorySeries: (app: string, instance: string) => k('dyn-mem', part(app), part(instance)),
+    admission: (app: string, firingId: string) => k('admit', tag(app), part(firingId)),
+    herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
+    dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
+    memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
   });
 }
 

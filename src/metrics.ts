@@ -18,6 +18,7 @@ export function createMetrics(registry = new Registry(), { defaults = true } = {
     }),
     ruleMatchesTotal: new Counter({ name: 'mallet_rule_matches_total', help: 'Lines matched by a rule', labelNames: ['rule'] as const, registers }),
     firingsTotal: new Counter({ name: 'mallet_firings_total', help: 'Rule firings by outcome', labelNames: ['rule', 'outcome'] as const, registers }),
+    votesDroppedTotal: new Counter({ name: 'mallet_votes_dropped_total', help: 'Matched lines not judged because a body or an app hit its work bound, by reason', labelNames: ['reason'] as const, registers }),
     actionsTotal: new Counter({ name: 'mallet_actions_total', help: 'Action steps by type and outcome', labelNames: ['type', 'outcome'] as const, registers }),
     triggerLatency: new Histogram({
       name: 'mallet_trigger_latency_seconds', help: 'Line received to first action step done', registers,

@@ -46,6 +46,10 @@ export interface StepResult {
 /** A failure that retrying cannot fix (404 dyno, no such Sidekiq process, bad token). */
 export class PermanentStepError extends Error {
   override readonly name = 'PermanentStepError';
+  /** @param outcome `mallet_actions_total{outcome}` of the step (e.g. `not_consumed`); default `failed`. */
+  constructor(message: string, readonly outcome = 'failed') {
+    super(message);
+  }
 }
 
 /** This run of the job lost its lock: another run has the job, so this one must stop acting. */

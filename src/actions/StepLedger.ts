@@ -29,7 +29,7 @@ export class StepLedger {
     private readonly lockKey: string,
     private readonly token: string | undefined,
     private readonly jobId: string,
-    private readonly recorded: Readonly<Record<string, string>>,
+    private readonly recorded: Record<string, string>,
   ) {}
 
   static async open(redis: Redis, key: string, lockKey: string, token: string | undefined, jobId: string): Promise<StepLedger> {
@@ -60,6 +60,18 @@ export class StepLedger {
 
   async unmarkSent(field: string): Promise<void> {
     await this.redis.hdel(this.key, `${field}:started`);
+  }
+
+  /**
+   * Whether `value` differs from the last one noted under `name` for this job (then it is noted):
+   * for audit lines a job would otherwise repeat on every pass (waiting for a slot, resumed).
+   */
+  async noteChanged(name: string, value: string): Promise<boolean> {
+    const field = `note:${name}`;
+    if (this.recorded[field] === value) return false;
+    await this.redis.multi().hset(this.key, field, value).expire(this.key, NINETY_DAYS_S).exec();
+    this.recorded[field] = value;
+    return true;
   }
 
   async record(field: string, record: StepRecord): Promise<void> {

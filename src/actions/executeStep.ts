@@ -8,7 +8,7 @@ export type StepOutcome =
   /** An earlier run sent this non-repeatable step and did not record its answer. */
   | { readonly kind: 'already-sent'; readonly sentAt: number }
   /** Retrying cannot help (PermanentStepError). */
-  | { readonly kind: 'permanent'; readonly message: string }
+  | { readonly kind: 'permanent'; readonly message: string; readonly metricOutcome: string }
   /** Try again later without spending an attempt (RetryLaterError). */
   | { readonly kind: 'postponed'; readonly message: string; readonly delayMs: number }
   /** The worker is shutting down or the run lost its slot: back to the queue. */
@@ -29,7 +29,7 @@ export async function executeStep(executor: Executor, action: ResolvedAction, ct
     if (err instanceof AlreadySentError) return { kind: 'already-sent', sentAt: err.sentAt };
     if (err instanceof JobLockLostError) throw err;
     const message = errorMessage(err);
-    if (err instanceof PermanentStepError) return { kind: 'permanent', message };
+    if (err instanceof PermanentStepError) return { kind: 'permanent', message, metricOutcome: err.outcome };
     if (ctx.signal.aborted) return { kind: 'interrupted' };
     if (err instanceof RetryLaterError) return { kind: 'postponed', message, delayMs: err.delayMs };
     return { kind: 'failed', error: err, message };

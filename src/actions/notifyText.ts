@@ -40,3 +40,25 @@ export function notifyTextFor(job: ActionJobData, ruleText: string): string {
   if (text) return text(job, firingSummary(job));
   return ruleText.trim() === '' ? firingSummary(job) : ruleText;
 }
+
+/**
+ * The notify text of a job that failed for good: what failed, each action and what became of
+ * it, the escalation that ran, and what to do (SPEC §8 `on_failure`).
+ */
+export function failureText(job: ActionJobData, reason: string, results: readonly string[], escalation: readonly string[]): string {
+  const lines = [
+    `:rotating_light: mallet could not remediate ${job.app} ${slackEscape(job.target)} (rule *${job.rule}*): ${slackEscape(reason)}`,
+    ...results.map((r, i) => `${i + 1}. ${slackEscape(r)}`),
+  ];
+  if (escalation.length > 0) lines.push(`on_failure: ${escalation.map(slackEscape).join('; ')}`);
+  else lines.push('on_failure: none configured');
+  lines.push(`What to do: check ${slackEscape(job.target)} by hand (heroku ps, heroku logs); ${whatToDo(reason)}`);
+  if (job.triggerLines[0] !== undefined) lines.push(`> ${slackEscape(job.triggerLines[0].slice(0, 500))}`);
+  return lines.join('\n');
+}
+
+function whatToDo(reason: string): string {
+  if (/not consumed/.test(reason)) return 'nobody took the stop key: is the Puma plugin or the agent installed on that dyno, reading the same Redis, with the right DYNO?';
+  if (/stalled|died/.test(reason)) return 'the worker processes keep dying while running it (memory? a crash?): look at the worker\'s logs.';
+  return 'the job in the dashboard (/admin/queues) has the full log.';
+}

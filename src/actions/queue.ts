@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { formatDuration } from '../rules/formatDuration.js';
 import { withDeadline } from '../deadline.js';
 import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
@@ -11,9 +10,10 @@ import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, type ActionJobData } from './ActionJob.js';
-import { FIRING_MODES, type ActionMode } from './FiringMode.js';
+import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
+import { decideMode, type ModeDecision } from './decideMode.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -46,7 +46,7 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = logRedisErrors(opts.connection.duplicate(), opts.logger, 'queue');
+    this.redis = logRedisErrors(duplicateRedis(opts.connection), opts.logger, 'queue');
     this.queue = new Queue<ActionJobData>(ACTION_QUEUE, {
       connection: this.redis,
       prefix: opts.queuePrefix,
@@ -89,25 +89,13 @@ export class ActionQueue implements FiringSink {
     return outcome;
   }
 
-  private async decide(firing: Firing, now: number): Promise<{ mode: ActionMode; reason?: string }> {
-    // Modes decided before admission do not count toward the limits (FIRING_MODES
-    // countsTowardLimits): a rule on trial must not hold live ones back.
-    if (firing.dryRun || this.opts.dryRun) return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
-    const limits = this.opts.getLimits();
-    const { keys } = this.opts;
-    const admission = await admitFiring(this.redis, {
-      storm: keys.stormGuard(firing.app),
-      // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
-      flapping: keys.flapping(firing.app, firing.target),
-      admission: keys.admission(firing.id),
-    }, firing.id, now, limits);
-    if (admission === 'flapping') {
-      return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
-    }
-    if (admission === 'held') {
-      return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
-    }
-    return { mode: 'execute' };
+  private decide(firing: Firing, now: number): Promise<ModeDecision> {
+    return decideMode(firing, now, {
+      limits: this.opts.getLimits(),
+      keys: this.opts.keys,
+      globalDryRun: this.opts.dryRun,
+      admit: (keys, id, at, limits) => admitFiring(this.redis, keys, id, at, limits),
+    });
   }
 
   async close(): Promise<void> {

@@ -15,9 +15,9 @@ import { RollingLease } from './RollingLease.js';
 import { StepLedger, type StepRecord } from './StepLedger.js';
 import { defaultExecutors } from './executors/index.js';
 import type { NotifyStepContext } from './executors/notify.js';
-import { describeAction, notifyTextFor } from './notifyText.js';
+import { describeAction, failureText, notifyTextFor } from './notifyText.js';
 import { withDeadline } from '../deadline.js';
-import { logRedisErrors } from '../redisClient.js';
+import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 
 export interface ActionWorkerOptions {
   /** mallet's own Redis (queue, limits, steps; stop keys when no app Redis is configured). */
@@ -58,13 +58,17 @@ export interface ActionWorker {
 
 export type { StepRecord } from './StepLedger.js';
 
+const UNLIMITED_STALLS = 1_000_000;
+/** Connect and command timeout on an app's Redis (stop keys, Sidekiq): each command is small. */
+const APP_REDIS_TIMEOUT_MS = 5000;
+
 /** Runs `mallet-actions` jobs: each action a step, run once, in order (SPEC §5, §6). */
 export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   // One clock for leases, delays and records. It must be the wall clock's time: it is compared
   // with Redis key expiry and BullMQ's delayed-job scores.
   const clock = opts.clock ?? systemClock;
   const { keys, metrics, logger } = opts;
-  const redis = logRedisErrors(opts.connection.duplicate(), logger, 'worker-state');
+  const redis = logRedisErrors(duplicateRedis(opts.connection), logger, 'worker-state');
   const rollingRetryMs = opts.rollingRetryMs ?? 3000;
   const shutdown = new AbortController();
 
@@ -84,7 +88,10 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     if (!conn) {
       conn = new Redis(url, {
         maxRetriesPerRequest: 2,
-        connectTimeout: 5000,
+        // A frozen app Redis (paused, a full disk, a failover) must fail the step, not hold it
+        // and its rolling slot without end: a timed-out command fails and retries like any other.
+        connectTimeout: APP_REDIS_TIMEOUT_MS,
+        commandTimeout: APP_REDIS_TIMEOUT_MS,
         ...(url.startsWith('rediss://') && opts.redisTlsInsecure ? { tls: { rejectUnauthorized: false } } : {}),
       });
       // The URL may hold a password: log that it failed, not where.
@@ -115,12 +122,14 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   }
 
   /** Rolling lease: one of the app + process type's slots, or the job waits its turn as delayed. */
-  async function rollingLease(job: Job<ActionJobData>, token: string | undefined): Promise<RollingLease> {
+  async function rollingLease(job: Job<ActionJobData>, token: string | undefined, ledger: StepLedger): Promise<RollingLease> {
     const data = job.data;
     const concurrency = opts.getLimits().perProcessType.concurrency;
     const lease = await RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
     if (lease) return lease;
-    await job.log(`waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`);
+    // Looked at again every few seconds: said once, and again only when it says something new.
+    const waiting = `waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`;
+    if (await ledger.noteChanged('waiting', waiting)) await job.log(waiting);
     return postpone(job, token, rollingRetryMs + Math.floor(Math.random() * rollingRetryMs / 4));
   }
 
@@ -136,11 +145,16 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps: [] };
     }
 
-    const lease = mode.runsActions ? await rollingLease(job, token) : undefined;
+    const ledger = await StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId);
+    const lease = mode.runsActions ? await rollingLease(job, token, ledger) : undefined;
     // A run whose slot lease or job lock was lost stops its waits too.
     const signal = AbortSignal.any([shutdown.signal, ...(lease ? [lease.lost] : []), ...(cancel ? [cancel] : [])]);
-    const ledger = await StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId);
     const steps: StepRecord[] = [];
+    /** What became of each step, for the failure notice. */
+    const results: string[] = data.actions.map((_, i) => {
+      const done = ledger.done(String(i));
+      return done ? `done: ${done.summary}` : 'not run';
+    });
     /** Back to the queue without spending an attempt; the slot is kept that long. */
     const backToQueue = async (label: string, type: string, why: string, delayMs: number): Promise<never> => {
       await job.log(`${label}: ${why}`);
@@ -149,6 +163,19 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return postpone(job, token, delayMs);
     };
     const interruption = () => (shutdown.signal.aborted ? 'interrupted by shutdown, back to the queue' : 'interrupted (the rolling slot lease or the job lock was lost), back to the queue');
+    const stepContext = (label: string, i: number, field: string, action: ResolvedAction): NotifyStepContext => ({
+      jobId, app: data.app, rule: data.rule, target: data.target, stepIndex: i, job: data,
+      log: async (line) => { await job.log(`${label}: ${line}`); },
+      progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
+      resolveRef: (ref) => expandRef(ref, opts.env),
+      redisFor: redisFor(data.app),
+      markSent: () => ledger.markSent(field, clock()),
+      unmarkSent: () => ledger.unmarkSent(field),
+      signal,
+      logger: logger.child({ jobId, step: i + 1, type: action.type }),
+      now: clock,
+      sleep: (ms) => sleep(ms, signal),
+    });
 
     /** Step ledger + executor run for step i: skipped when an earlier run recorded it, else run once and recorded. */
     async function step(i: number, original: ResolvedAction): Promise<void> {
@@ -159,6 +186,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         await job.log(`${label}: already done, skipped`);
         metrics.actionsTotal.inc({ type: original.type, outcome: 'skipped' });
         steps.push(previous);
+        results[i] = `done: ${previous.summary}`;
         return;
       }
       if (signal.aborted) await backToQueue(label, original.type, interruption(), 0);
@@ -166,6 +194,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       if (!(original.type === 'notify' ? mode.runsNotify : mode.runsActions)) {
         await job.log(`${label}: ${mode.notRunLine(describeAction(original))}`);
         metrics.actionsTotal.inc({ type: original.type, outcome: mode.notRunOutcome });
+        results[i] = mode.notRunLine(describeAction(original));
         return;
       }
       const action: ResolvedAction = original.type === 'notify' ? { ...original, text: notifyTextFor(data, original.text) } : original;
@@ -173,13 +202,14 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       if (!executor) {
         await job.log(`${label}: failed, no executor for action type "${action.type}" in this worker`);
         metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
-        throw new UnrecoverableError(`no executor for action type "${action.type}": this worker was started without it`);
+        throw new FailedForGood(`no executor for action type "${action.type}": this worker was started without it`, i);
       }
       /** Recorded, so a retry skips it; done and not recorded would run again. */
       const record = async (result: StepResult, outcome: 'done' | 'skipped') => {
         const entry: StepRecord = { type: action.type, summary: result.summary, at: clock(), ...(result.warnings?.length ? { warnings: result.warnings } : {}) };
         await ledger.record(field, entry);
         steps.push(entry);
+        results[i] = `${outcome}: ${result.summary}`;
         for (const w of result.warnings ?? []) await job.log(`${label}: warning: ${w}`);
         await job.log(`${label}: ${outcome === 'done' ? 'done: ' : ''}${result.summary}`);
         metrics.actionsTotal.inc({ type: action.type, outcome });
@@ -195,20 +225,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       if (executor.repeatable === false && sentAt !== undefined) return notRepeated(sentAt);
 
       await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
-      const ctx: NotifyStepContext = {
-        jobId, app: data.app, rule: data.rule, target: data.target, stepIndex: i, job: data,
-        log: async (line) => { await job.log(`${label}: ${line}`); },
-        progress: async (p) => { await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, ...p }); },
-        resolveRef: (ref) => expandRef(ref, opts.env),
-        redisFor: redisFor(data.app),
-        markSent: () => ledger.markSent(field, clock()),
-        unmarkSent: () => ledger.unmarkSent(field),
-        signal,
-        logger: logger.child({ jobId, step: i + 1, type: action.type }),
-        now: clock,
-        sleep: (ms) => sleep(ms, signal),
-      };
-      const outcome = await executeStep(executor, action, ctx);
+      const outcome = await executeStep(executor, action, stepContext(label, i, field, action));
       switch (outcome.kind) {
         case 'done':
           await record(outcome.result, 'done');
@@ -218,8 +235,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           return notRepeated(outcome.sentAt);
         case 'permanent':
           await job.log(`${label}: failed permanently: ${outcome.message}`);
-          metrics.actionsTotal.inc({ type: action.type, outcome: 'failed' });
-          throw new UnrecoverableError(`${label}: ${outcome.message}`);
+          metrics.actionsTotal.inc({ type: action.type, outcome: outcome.metricOutcome });
+          results[i] = `failed: ${outcome.message}`;
+          throw new FailedForGood(`${label}: ${outcome.message}`, i);
         case 'interrupted':
           return backToQueue(label, action.type, interruption(), 0);
         case 'postponed':
@@ -228,21 +246,81 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
           const last = !willRetry(job, outcome.error);
           await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${outcome.message}`);
           metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
+          results[i] = `failed: ${outcome.message}`;
+          if (last) throw new FailedForGood(`${label}: ${outcome.message} (no attempts left)`, i);
           throw outcome.error;
         }
       }
     }
 
+    /**
+     * Failed for good: the rule's escalation (`on_failure`) runs once, then every notify action
+     * of the rule says what happened. Each is recorded in the ledger, so a run that follows a
+     * crash here does not send them twice. Their own failures are logged, not thrown: the job
+     * fails with the reason of the step that failed.
+     */
+    async function afterFailure(reason: string, failedStep: number | undefined): Promise<void> {
+      const escalation: string[] = [];
+      if (mode.runsActions) {
+        for (const [k, action] of (data.onFailure ?? []).entries()) {
+          escalation.push(await runOnce(`on_failure ${k + 1} ${action.type}`, `on_failure:${k}`, data.actions.length + k, action));
+        }
+      }
+      const text = failureText(data, reason, data.actions.map((a, i) => `${describeAction(a)}: ${results[i]}`), escalation);
+      for (const [i, action] of data.actions.entries()) {
+        if (action.type !== 'notify' || i === failedStep) continue;
+        await runOnce(`failure notify ${i + 1}`, `failure-notify:${i}`, i, { ...action, text });
+      }
+    }
+
+    /** Runs a follow-up action once per job (by ledger field), whatever becomes of it; returns its result line. */
+    async function runOnce(label: string, field: string, index: number, action: ResolvedAction): Promise<string> {
+      const previous = ledger.done(field);
+      if (previous !== undefined) return `${describeAction(action)}: ${previous.summary}`;
+      const executor = executors.get(action.type);
+      let summary: string;
+      if (!executor) {
+        summary = `failed: no executor for action type "${action.type}" in this worker`;
+      } else if (executor.repeatable === false && ledger.sentAt(field) !== undefined) {
+        summary = 'not repeated: an earlier run sent it and stopped before its answer was recorded';
+      } else {
+        const outcome = await executeStep(executor, action, stepContext(label, index, field, action));
+        summary = outcome.kind === 'done' ? `done: ${outcome.result.summary}`
+          : outcome.kind === 'already-sent' ? 'not repeated: an earlier run sent it'
+          : outcome.kind === 'interrupted' ? 'interrupted by shutdown'
+          : `failed: ${outcome.message}`;
+        metrics.actionsTotal.inc({ type: action.type, outcome: outcome.kind === 'done' ? 'done' : 'failed' });
+      }
+      await job.log(`${label}: ${summary}`);
+      await ledger.record(field, { type: action.type, summary, at: clock() }).catch(() => {});
+      return `${describeAction(action)}: ${summary}`;
+    }
+
     try {
+      const deaths = job.stalledCounter;
+      if (deaths > 0 && await ledger.noteChanged('stalls', String(deaths))) {
+        await job.log(`resumed: the worker running this job stopped without finishing it (${deaths} time(s); each counts as an attempt)`);
+      }
+      if (attemptsSpent(job) >= attemptsAllowed(job)) {
+        throw new FailedForGood(`the workers running this job died ${deaths} time(s) (stalled); no attempts left`, undefined);
+      }
       for (const [i, action] of data.actions.entries()) await step(i, action);
       await job.updateProgress({ step: data.actions.length, of: data.actions.length, status: 'done' });
+      if (job.attemptsMade > 0 || deaths > 0) await truthfulSuccess(job);
       return { mode: data.mode, steps };
     } catch (err) {
       if (err instanceof JobLockLostError) {
         // The run that has the job now also has its slot.
         lease?.abandon();
         logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
-      } else if (willRetry(job, err)) {
+        throw err;
+      }
+      if (err instanceof FailedForGood) {
+        await afterFailure(err.message, err.step);
+        // UnrecoverableError: BullMQ counts only its own attempts, this one counts the deaths too.
+        throw new UnrecoverableError(err.message);
+      }
+      if (willRetry(job, err)) {
         // A retried remediation is half done (a failed step, or a record that could not be
         // written): the slot stays through the backoff.
         lease?.keepFor(backoffMs(job));
@@ -253,11 +331,23 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     }
   }
 
-  const workerConnection = logRedisErrors(opts.connection.duplicate({ maxRetriesPerRequest: null }), logger, 'worker');
+  /**
+   * BullMQ keeps the failed reason of an earlier attempt on a job that then succeeds; the audit
+   * must not show a done job as failed. The log keeps the history.
+   */
+  async function truthfulSuccess(job: Job<ActionJobData>): Promise<void> {
+    if (job.failedReason) await job.log(`done after ${job.attemptsMade + 1} attempt(s); an earlier one failed: ${job.failedReason}`);
+    await redis.hdel(`${job.queueQualifiedName}:${job.id}`, 'failedReason', 'stacktrace').catch(() => {});
+  }
+
+  const workerConnection = logRedisErrors(duplicateRedis(opts.connection, { maxRetriesPerRequest: null }), logger, 'worker');
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,
     concurrency: opts.concurrency ?? 4,
+    // Deaths are counted against the job's attempts in processJob (attemptsSpent), where the
+    // last one is failed and notified like any failure; BullMQ's own limit would fail it silently.
+    maxStalledCount: UNLIMITED_STALLS,
     ...(opts.lockDuration !== undefined ? { lockDuration: opts.lockDuration } : {}),
     ...(opts.stalledInterval !== undefined ? { stalledInterval: opts.stalledInterval } : {}),
   });
@@ -303,9 +393,30 @@ function backoffMs(job: Job): number {
   return type === 'exponential' ? 2 ** job.attemptsMade * delay : delay;
 }
 
+/**
+ * A worker death (stalled job) spends an attempt like a failure does: BullMQ counts them apart
+ * (its default fails a job after one second stall, losing the trigger), mallet counts both, so a
+ * trigger survives as many process deaths as it has attempts.
+ */
+function attemptsSpent(job: Job): number {
+  return job.attemptsMade + job.stalledCounter;
+}
+
+function attemptsAllowed(job: Job): number {
+  return job.opts.attempts ?? 1;
+}
+
 function willRetry(job: Job, err: unknown): boolean {
-  if (err instanceof UnrecoverableError || err instanceof DelayedError || (err as Error)?.name === 'DelayedError') return false;
-  return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+  if (err instanceof UnrecoverableError || err instanceof FailedForGood || err instanceof DelayedError || (err as Error)?.name === 'DelayedError') return false;
+  return attemptsSpent(job) + 1 < attemptsAllowed(job);
+}
+
+/** A step failed and will not be retried (permanent, or no attempts left): the escalation and the failure notice follow. */
+class FailedForGood extends Error {
+  override readonly name = 'FailedForGood';
+  constructor(message: string, readonly step: number | undefined) {
+    super(message);
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

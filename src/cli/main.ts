@@ -6,16 +6,18 @@ const USAGE = `mallet — Heroku log drain that remediates memory leaks graceful
 Usage:
   mallet serve                     HTTP drain + syslog listener + action worker (what npm start runs)
   mallet worker                    the action worker alone
-  mallet check [RULES]             validate a rules file (exit 1 with file:line:col: message lines)
+  mallet check [--allow-unset-env] [RULES]
+                                   validate a rules file (exit 1 with file:line:col: message lines)
   mallet test TESTS.yml            run rule unit tests
-  mallet replay FILE [--app NAME] [--rules RULES]
-                                   run a captured log through the rules in dry-run
-                                   (--report [--since 7d] [--json]: print its leak report)
+  mallet replay FILE [--app NAME] [--rules RULES] [--explain]
+                                   run a captured log through the rules and limits, as the service would
+                                   (--report [--since 7d] [--json]: print its leak report instead)
   mallet report --app NAME [--since 7d] [--json]
                                    the leak report the service keeps in Redis
   mallet --version
 
 Environment: see README.md (PORT, REDIS_URL, MALLET_RULES, MALLET_DRAIN_PASSWORD, ...).
+Exit codes: 0 ok, 1 failure (invalid rules, failed tests), 2 usage error.
 `;
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -35,6 +37,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return runTest(rest, io);
     }
     case 'replay': {
+      if (rest.includes('--report')) {
+        const { runReplayReport } = await import('./replayReport.js');
+        return runReplayReport(rest, io);
+      }
       const { runReplay } = await import('./replay.js');
       return runReplay(rest, io);
     }
@@ -52,11 +58,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (command === undefined) {
+        io.stderr.write(USAGE);
+        return 2;
+      }
       io.stdout.write(USAGE);
-      return command === undefined ? 1 : 0;
+      return 0;
     default:
       io.stderr.write(`mallet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 1;
+      return 2;
   }
 }
 

@@ -9,12 +9,15 @@ import { parseSyslogHeader } from '../ingest/syslogHeader.js';
 import { formatRuleError, loadRules } from '../rules/load.js';
 import { defaultRulesPath } from '../rules/defaultPath.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
-import { DEFAULT_SINCE, sinceMs } from '../dynos/reportIo.js';
-import { ReplayReport } from './replayReport.js';
+import { ReplayLimits } from '../actions/replayLimits.js';
+import { formatDuration } from '../rules/formatDuration.js';
+import type { Firing } from '../rules/Firing.js';
 
 type Format = 'logplex' | 'syslog-lines' | 'heroku-logs';
+/** Sees each judged batch and its firings (`--report`, src/cli/replayReport.ts). */
+export type ReplayObserver = (events: readonly DrainEvent[], firings: readonly Firing[]) => Promise<void>;
 
-const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--report [--since 7d] [--json]]\n';
+const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--explain]\n';
 /** Lines a `heroku logs` line longer than this is cut to (SPEC §6 keeps 64 KiB). */
 const MAX_LINE = 64 * 1024 + 512;
 const BATCH = 500;
@@ -22,35 +25,37 @@ const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
 const HEROKU_LOGS = /^(\S+) ([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
 
 /**
- * `mallet replay FILE`: a captured log through the rules in dry-run (no Redis, nothing executed),
- * printing each firing. Reads the file as a stream, so memory stays bounded whatever its size.
+ * `mallet replay FILE`: a captured log through the rules and the limits as the service applies
+ * them (the app allow-list, thresholds and cooldowns, storm guard, flapping, rolling slots), in
+ * the log's own time, with no Redis and nothing executed; prints each firing with what the
+ * service would do. Reads the file as a stream, so memory stays bounded whatever its size.
  */
-export async function runReplay(argv: string[], io: CliIo): Promise<number> {
+export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObserver): Promise<number> {
   let file: string | undefined;
-  let app = 'replay';
+  let appArg: string | undefined;
   let rulesFile: string | undefined;
-  let report = false;
-  let json = false;
-  let since = DEFAULT_SINCE;
+  let explain = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--app' && argv[i + 1]) app = argv[++i]!;
-    else if (a === '--report') report = true;
-    else if (a === '--json') json = true;
-    else if (a === '--since' && argv[i + 1]) since = argv[++i]!;
+    if (a === '--app' && argv[i + 1]) appArg = argv[++i]!;
     else if (a === '--rules' && argv[i + 1]) rulesFile = argv[++i]!;
+    else if (a === '--explain') explain = true;
     else if (!a.startsWith('-') && file === undefined) file = a;
     else { io.stderr.write(USAGE); return 2; }
   }
   if (!file) { io.stderr.write(USAGE); return 2; }
-  const sinceWindow = sinceMs(since);
-  if (sinceWindow === undefined) { io.stderr.write(`--since ${JSON.stringify(since)}: expected a duration like 7d or 12h\n`); return 2; }
-  // With --report the firings are not printed (stdout is the report); the summary line stays.
-  const leaks = report ? new ReplayReport(app, sinceWindow, json) : undefined;
   rulesFile ??= defaultRulesPath(io.env, io.cwd);
   const loaded = await loadRules(resolve(io.cwd, rulesFile), io.env);
   if (!loaded.ok) {
     for (const e of loaded.errors) io.stderr.write(formatRuleError(e) + '\n');
+    return 1;
+  }
+  const { apps } = loaded.ruleSet;
+  const app = appArg ?? 'replay';
+  if (apps && !apps.has(app)) {
+    // The drain answers 404 for an app the rules file does not list: none of its lines is judged.
+    const listed = [...apps.keys()].join(', ');
+    io.stderr.write(`${appArg === undefined ? 'no --app given' : `app ${app} is not listed under apps:`} — the rules file lists ${listed || 'no app'}, and the service refuses (404) the drain of any other app, judging none of its lines. Use --app ${[...apps.keys()][0] ?? 'NAME'}.\n`);
     return 1;
   }
   const path = resolve(io.cwd, file);
@@ -62,22 +67,51 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   const { format, structuredData } = await detectFormat(path);
-  const dry = new DryEvaluator(loaded.ruleSet);
+  const near = new Map<string, NearMiss>();
+  const dry = new DryEvaluator(loaded.ruleSet, explain ? (c) => {
+    const prev = near.get(c.rule);
+    if (!prev || c.size > prev.size) near.set(c.rule, { size: c.size, count: c.count, withinMs: c.withinMs, time: c.time, target: c.target });
+  } : undefined);
+  const limits = new ReplayLimits(loaded.ruleSet.limits, io.env.MALLET_DRY_RUN === '1');
   const progress = progressBar(io, size);
   let lines = 0;
-  let firings = 0;
+  const outcomes = new Map<string, number>();
+  const fired = new Map<string, number>();
+  const cooling = new Set<string>();
   let batch: DrainEvent[] = [];
+  const tally = (o: string) => outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
   const flush = async () => {
-    const { firings: fired, rejected } = await dry.evaluate(batch);
-    await leaks?.observe(batch, fired);
+    const evaluation = await dry.evaluate(batch);
+    await observe?.(batch, evaluation.firings);
     batch = [];
-    for (const f of fired) {
-      firings++;
-      if (leaks) continue;
+    for (const f of evaluation.firings) {
+      fired.set(f.rule, (fired.get(f.rule) ?? 0) + 1);
+      const d = await limits.decide(f);
       const actions = f.actions.map((a) => Object.entries(describeAction(a)).map(([k, v]) => `${k}=${v}`).join(' ')).join('; ');
-      io.stdout.write(`${new Date(f.firedAt).toISOString()} ${f.rule} ${f.app} ${f.target}${f.dryRun ? ' (dry_run)' : ''}: ${actions}\n`);
+      let what: string;
+      switch (d.mode) {
+        case 'execute':
+          what = d.waitsUntil === undefined ? 'would run' : `would wait its turn (limits.per_process_type: ${d.waitsBehind} remediation(s) of ${f.processType} ahead), then run at about ${iso(d.waitsUntil)}`;
+          tally(d.waitsUntil === undefined ? 'executed' : 'waited');
+          break;
+        case 'dry_run': what = `dry run (${d.reason}): would record`; tally('dry run'); break;
+        case 'held': what = `HELD, only notify runs: ${d.reason}`; tally('held'); break;
+        case 'flapping': what = `FLAPPING, left alone (only notify runs): ${d.reason}`; tally('flapping'); break;
+      }
+      io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${what}: ${actions}\n`);
     }
-    if (!leaks) for (const r of rejected) io.stdout.write(`rejected ${r.rule} ${r.app}: ${r.reason}\n`);
+    for (const c of evaluation.cooldowns) {
+      tally('cooldown lines');
+      // One line per firing that cools down; the matches during it are only counted.
+      const key = `${c.rule}\u0000${c.app}\u0000${c.target}\u0000${c.window}`;
+      if (cooling.has(key)) continue;
+      cooling.add(key);
+      io.stdout.write(`${iso(Number(c.window))} ${c.rule} ${c.app} ${c.target}: cooldown: matches after the firing at ${iso(Number(c.window))} are counted, not fired\n`);
+    }
+    for (const r of evaluation.rejected) {
+      tally('rejected');
+      io.stdout.write(`rejected ${r.rule} ${r.app}: ${r.reason}\n`);
+    }
   };
   const add = async (e: DrainEvent | undefined) => {
     if (!e) return;
@@ -119,9 +153,28 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   }
   await flush();
   progress(bytes, true);
-  io.stderr.write(`${lines} lines (${format}), ${firings} firing${firings === 1 ? '' : 's'} (dry run)\n`);
-  await leaks?.print(io);
+  if (explain) {
+    for (const rule of loaded.ruleSet.rules) {
+      const n = near.get(rule.name);
+      const firedN = fired.get(rule.name) ?? 0;
+      const closest = n ? `at most ${n.size} of ${n.count} within ${formatDuration(n.withinMs)} without firing (${n.target}, at ${iso(n.time)})` : 'no window that did not fire';
+      const head = firedN > 0 ? `fired ${firedN} time${firedN === 1 ? '' : 's'}; ` : '';
+      io.stdout.write(`${rule.name}: ${head}${n || firedN > 0 ? closest : 'no line matched'}\n`);
+    }
+  }
+  const total = [...fired.values()].reduce((a, b) => a + b, 0);
+  const parts = OUTCOME_ORDER.filter((k) => outcomes.has(k)).map((k) => `${outcomes.get(k)} ${k}`).join(', ');
+  io.stderr.write(`${lines} lines (${format}), ${total} firing${total === 1 ? '' : 's'}${parts ? ` (${parts})` : ''}; nothing executed\n`);
   return 0;
+}
+
+/** The summary's order: what would run first, then what would not, then lines that did not fire. */
+const OUTCOME_ORDER = ['executed', 'waited', 'dry run', 'held', 'flapping', 'cooldown lines', 'rejected'];
+
+interface NearMiss { size: number; count: number; withinMs: number; time: number; target: string }
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
 }
 
 async function detectFormat(path: string): Promise<{ format: Format; structuredData: boolean }> {

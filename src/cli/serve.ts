@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../config.js';
 import { MalletError } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { createLogger, wantsPrettyLogs } from '../logger.js';
 import { startService, type Service } from '../server/service.js';
 import type { CliIo } from './CliIo.js';
 
@@ -16,17 +16,20 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     io.stderr.write(`mallet: ${(err as Error).message}\n`);
     return 1;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.logFormat, io.stdout as { isTTY?: boolean }) });
   let service: Service;
   try {
-    service = await startService({ config, logger, http: mode === 'serve', worker: true });
+    // With worker dynos of their own (MALLET_WORKER=0), serve only ingests.
+    service = await startService({ config, logger, http: mode === 'serve', worker: mode === 'worker' || config.inProcessWorker });
   } catch (err) {
     const e = err as Error;
     if (e instanceof MalletError) io.stderr.write(`mallet: ${e.message}\n`);
     else logger.fatal({ err: e }, 'mallet failed to start');
     return 1;
   }
-  logger.info({ mode }, `mallet ${mode} started`);
+  logger.info({ mode, worker: mode === 'worker' || config.inProcessWorker }, mode === 'serve' && !config.inProcessWorker
+    ? 'mallet serve started (MALLET_WORKER=0: action jobs wait for a mallet worker process)'
+    : `mallet ${mode} started`);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

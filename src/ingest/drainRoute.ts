@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
-import { requirePassword } from '../basicAuth.js';
+import { requireDigest, secretDigest } from '../basicAuth.js';
+import { ThrottledLog } from '../throttledLog.js';
 import type { IngestHandler } from './IngestBatch.js';
 import { countFrameIssues, parseLogplexBody } from './logplexFrames.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
@@ -32,7 +33,20 @@ export interface DrainRouteOptions {
   readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
   readonly ingest: IngestHandler;
   readonly deadlineMs?: number;
+  /** Where refusals are logged, rate-limited per app and reason (default: one over `logger`). */
+  readonly log?: ThrottledLog;
 }
+
+/**
+ * Why a request was refused, by the status Fastify itself answers with (401 from the auth hook,
+ * 413 and 415 before the handler); the handler's own 404s say more.
+ */
+const REFUSED: Readonly<Record<number, string>> = {
+  401: 'bad-credentials',
+  404: 'not-found',
+  413: 'body-too-large',
+  415: 'content-type',
+};
 
 export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions): Promise<void> {
   const { metrics, logger } = opts;
@@ -43,23 +57,41 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/logplex-1', { parseAs: 'buffer' }, keepRawBody);
 
-  const auth = requirePassword(opts.drainPassword, 'mallet drain');
+  const log = opts.log ?? new ThrottledLog(logger);
+  // The reason a handler gave for its 404, read back when the refusal is logged.
+  const refusals = new WeakMap<FastifyRequest, string>();
+
+  // An app with its own drain password is opened by it alone; the others by MALLET_DRAIN_PASSWORD.
+  // So one app's drain URL cannot feed another app's rules.
+  const sharedDigest = secretDigest(opts.drainPassword);
+  const auth = requireDigest((req) => opts.getApps()?.get(appParam(req))?.drainPasswordDigest ?? sharedDigest, 'mallet drain');
   app.addHook('onRequest', auth);
-  app.addHook('onResponse', async (_req, reply) => {
-    metrics.drainRequestsTotal.inc({ status: String(reply.statusCode) });
+  app.addHook('onResponse', async (req, reply) => {
+    const status = reply.statusCode;
+    metrics.drainRequestsTotal.inc({ status: String(status) });
     metrics.drainRequestDuration.observe(reply.elapsedTime / 1000);
+    const reason = REFUSED[status];
+    if (reason !== undefined) {
+      // Logplex drops a refused batch for good: the operator must be able to see why.
+      const why = refusals.get(req);
+      log.warn(`drain-${reason}`, appParam(req), { status, ...(why ? { why } : {}) }, `drain request refused (${status})`);
+    }
   });
+  const notFound = (req: FastifyRequest, reply: FastifyReply, why: string) => {
+    refusals.set(req, why);
+    return reply.code(404).send({ error: why });
+  };
 
   app.post<{ Params: { app: string } }>('/drains/:app', async (req, reply) => {
     const appName = req.params.app;
     const drainToken = headerValue(req.headers['logplex-drain-token']);
-    if (!HEROKU_APP_NAME.test(appName)) return notFound(reply, 'not a Heroku app name');
+    if (!HEROKU_APP_NAME.test(appName)) return notFound(req, reply, 'not a Heroku app name');
     const apps = opts.getApps();
     if (apps) {
       const entry = apps.get(appName);
-      if (!entry) return notFound(reply, `app ${appName} is not listed in the rules file`);
+      if (!entry) return notFound(req, reply, `app ${appName} is not listed in the rules file`);
       if (entry.drainTokens.length > 0 && !entry.drainTokens.includes(drainToken)) {
-        return notFound(reply, 'drain token is not the one pinned for this app');
+        return notFound(req, reply, 'drain token is not the one pinned for this app');
       }
     }
     const body = req.body;
@@ -90,6 +122,6 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   });
 }
 
-function notFound(reply: FastifyReply, why: string) {
-  return reply.code(404).send({ error: why });
+function appParam(req: FastifyRequest): string {
+  return (req.params as { app?: string } | undefined)?.app ?? '';
 }

@@ -7,11 +7,20 @@ import type { Metrics } from '../metrics.js';
  * bytes and never split on LF: an L10 line, a 10000-byte chunk or an add-on metric can end
  * without one, and the next LEN follows on the very next byte (heroku-drain-protocol.md §1.2).
  *
- * Lenient, as test/fixtures/samples/README.md describes: CR/LF where a LEN should start is
- * skipped with a warning; a frame whose header is not syslog is skipped; after a broken LEN the
- * reader resynchronises on the next `DIGITS SP <` whose LEN fits and whose header is valid.
+ * A frame is read only where one can start given the bytes already consumed: at the start, right
+ * after a frame that parsed, or after CR/LF there (skipped with a warning). After a frame that
+ * does not parse (no LEN, a bad LEN, a LEN past the end, a header that is not syslog) where the
+ * next frame starts is unknown: every later offset may sit inside a message, whose text an app
+ * writes. So the rest is dropped (`droppedFrom`), never searched: a search would find whatever
+ * frame an app prints (`user said: 85 <45>1 … heroku web.9 - Error R14 …`) and read it as a
+ * platform line.
+ *
+ * A frame that parses can still carry a LEN too high, and then ends inside the next line. logplex
+ * sends one line per message, so an LF with more text after it (`spans-lines`) shows that: such a
+ * frame is broken too. On syslog streams every message ends in LF (`lineEnds`); one that does not
+ * (`no-newline`) is broken as well, which also catches a LEN too high or a truncated frame.
  */
-export type FrameIssueKind = 'no-length' | 'bad-length' | 'overrun' | 'bad-header' | 'stray-newline';
+export type FrameIssueKind = 'no-length' | 'bad-length' | 'overrun' | 'bad-header' | 'spans-lines' | 'no-newline' | 'stray-newline';
 
 export interface FrameIssue {
   /** Byte offset where the frame (or the CR/LF run) starts. */
@@ -23,12 +32,18 @@ export interface ParsedBody {
   messages: SyslogMessage[];
   errors: FrameIssue[];
   warnings: FrameIssue[];
+  /** Offset of the broken frame the rest was dropped from (errors holds why); undefined when all was read. */
+  droppedFrom?: number | undefined;
 }
 
-/** Adds a parse's skipped frames (errors) and oddities (warnings) to `mallet_frames_invalid_total`. */
+/**
+ * Adds a parse's broken frames (errors), oddities (warnings) and, when the rest of a body or stream
+ * was dropped after a broken frame, one `rest-dropped` to `mallet_frames_invalid_total`.
+ */
 export function countFrameIssues(parsed: ParsedBody, metrics: Metrics): void {
   for (const issue of parsed.errors) metrics.framesInvalidTotal.inc({ reason: issue.kind });
   for (const issue of parsed.warnings) metrics.framesInvalidTotal.inc({ reason: issue.kind });
+  if (parsed.droppedFrom !== undefined) metrics.framesInvalidTotal.inc({ reason: 'rest-dropped' });
 }
 
 /** An HTTPS-drain body (no STRUCTURED-DATA). Never throws; linear in the body's length. */
@@ -39,7 +54,6 @@ export function parseLogplexBody(body: Buffer): ParsedBody {
 }
 
 const SP = 0x20;
-const LT = 0x3c;
 const CR = 0x0d;
 const LF = 0x0a;
 /** README: "more than 9 digits" is a bad length; 9 digits also keep LEN inside a small integer. */
@@ -48,24 +62,24 @@ const MAX_LEN_DIGITS = 9;
 export interface ScanOptions extends SyslogHeaderOptions {
   /** No more bytes will follow: an incomplete frame is an overrun rather than a wait. */
   readonly final: boolean;
-  /** Frames declaring more are skipped unread (bad-length); Infinity for a whole body. */
+  /** Frames declaring more are broken (bad-length), refused before they are buffered; Infinity for a whole body. */
   readonly maxFrameBytes: number;
   /** Added to every reported offset (a stream's position of buf[0]). */
   readonly base: number;
+  /** Every message ends in LF (syslog drains); HTTPS drains send some without (L10, chunks, add-ons). */
+  readonly lineEnds: boolean;
 }
 
-const HTTPS_SCAN: ScanOptions = { structuredData: false, final: true, maxFrameBytes: Infinity, base: 0 };
+const HTTPS_SCAN: ScanOptions = { structuredData: false, final: true, maxFrameBytes: Infinity, base: 0, lineEnds: false };
 
 /** What a scan leaves for the next one when bytes arrive in pieces. */
 export interface ScanState {
-  /** Looking for a plausible frame start after a broken one (its error is already reported). */
-  resyncing: boolean;
-  /** Bytes of an oversized frame still to drop unread. */
-  skip: number;
+  /** A frame did not parse: nothing after it is read (its error is already reported). */
+  broken: boolean;
 }
 
 export function newScanState(): ScanState {
-  return { resyncing: false, skip: 0 };
+  return { broken: false };
 }
 
 /**
@@ -73,20 +87,10 @@ export function newScanState(): ScanState {
  * final) the start of a frame that is not complete yet, to be scanned again with more bytes.
  */
 export function scanFrames(buf: Buffer, pos: number, end: number, opts: ScanOptions, state: ScanState, out: ParsedBody): number {
-  while (pos < end) {
-    if (state.skip > 0) {
-      const n = Math.min(state.skip, end - pos);
-      state.skip -= n;
-      pos += n;
-      continue;
-    }
-    if (state.resyncing) {
-      const found = findFrameStart(buf, pos, end, opts);
-      if (found.wait) return found.at;
-      pos = found.at;
-      if (pos >= end) return end;
-      state.resyncing = false;
-    }
+  // The first LF at or after the current frame's text, found once for the frames it spans (an
+  // L10 or chunk has none), so the LF checks cost one pass over the bytes.
+  let nextLf = -1;
+  while (pos < end && !state.broken) {
     const c = buf[pos]!;
     if (c === LF || c === CR) {
       out.warnings.push({ offset: opts.base + pos, kind: 'stray-newline' });
@@ -102,83 +106,46 @@ export function scanFrames(buf: Buffer, pos: number, end: number, opts: ScanOpti
       i++;
     }
     const digits = i - pos;
-    if (digits === 0) {
-      fail(out, opts, pos, 'no-length', state);
-      pos++;
-      continue;
-    }
+    if (digits === 0) return fail(out, opts, pos, 'no-length', state, end);
     if (i >= end && digits <= MAX_LEN_DIGITS) {
       if (!opts.final) return pos;
-      fail(out, opts, pos, 'bad-length', state);
-      pos++;
-      continue;
+      return fail(out, opts, pos, 'bad-length', state, end);
     }
-    if (digits > MAX_LEN_DIGITS || buf[i] !== SP || len === 0) {
-      fail(out, opts, pos, 'bad-length', state);
-      pos++;
-      continue;
+    if (digits > MAX_LEN_DIGITS || buf[i] !== SP || len === 0 || len > opts.maxFrameBytes) {
+      return fail(out, opts, pos, 'bad-length', state, end);
     }
     const msgStart = i + 1;
-    if (len > opts.maxFrameBytes) {
-      // Dropped unread, so a stream never buffers a frame it will not keep.
-      out.errors.push({ offset: opts.base + pos, kind: 'bad-length' });
-      state.skip = len;
-      pos = msgStart;
-      continue;
-    }
     if (len > end - msgStart) {
       if (!opts.final) return pos;
-      fail(out, opts, pos, 'overrun', state);
-      pos++;
-      continue;
+      return fail(out, opts, pos, 'overrun', state, end);
     }
     const msgEnd = msgStart + len;
+    if (nextLf < msgStart) {
+      nextLf = buf.indexOf(LF, msgStart);
+      if (nextLf < 0 || nextLf > end) nextLf = end;
+    }
+    if (nextLf < msgEnd - 1 && !newlinesOnly(buf, nextLf, msgEnd)) return fail(out, opts, pos, 'spans-lines', state, end);
+    if (opts.lineEnds && buf[msgEnd - 1] !== LF) return fail(out, opts, pos, 'no-newline', state, end);
     const message = parseSyslogHeader(buf, msgStart, msgEnd, opts);
-    if (message === undefined) out.errors.push({ offset: opts.base + pos, kind: 'bad-header' });
-    else out.messages.push(message);
+    // Even with the LEN intact, a frame that is not syslog is not logplex's: its LEN is no surer
+    // than its header, and its end may sit inside a message (a LEN read from a dyno number).
+    if (message === undefined) return fail(out, opts, pos, 'bad-header', state, end);
+    out.messages.push(message);
     pos = msgEnd;
   }
-  return pos;
+  return state.broken ? end : pos;
 }
 
-function fail(out: ParsedBody, opts: ScanOptions, pos: number, kind: FrameIssueKind, state: ScanState): void {
+/** Reports the broken frame at pos and drops everything from it: returns `end`, all consumed. */
+function fail(out: ParsedBody, opts: ScanOptions, pos: number, kind: FrameIssueKind, state: ScanState, end: number): number {
   out.errors.push({ offset: opts.base + pos, kind });
-  state.resyncing = true;
+  out.droppedFrom = opts.base + pos;
+  state.broken = true;
+  return end;
 }
 
-/**
- * The next offset ≥ from that starts a plausible frame: a digit run not glued to an earlier digit
- * (so a wrong LEN is not re-read from its own tail), then SP `<`, a LEN that fits, and a header
- * that parses. `wait` when the bytes end before that can be decided and more may come. Each
- * candidate costs at most a LEN and a bounded header read, so the scan stays linear.
- */
-function findFrameStart(buf: Buffer, from: number, end: number, opts: ScanOptions): { at: number; wait: boolean } {
-  for (let q = from; q < end; q++) {
-    const c = buf[q]!;
-    if (c < 0x30 || c > 0x39) continue;
-    if (q > 0 && isDigit(buf[q - 1]!)) continue;
-    let i = q;
-    let len = 0;
-    while (i < end && i - q <= MAX_LEN_DIGITS && isDigit(buf[i]!)) {
-      len = len * 10 + (buf[i]! - 0x30);
-      i++;
-    }
-    if (i - q > MAX_LEN_DIGITS) continue;
-    if (i + 1 >= end) {
-      if (!opts.final) return { at: q, wait: true };
-      continue;
-    }
-    if (buf[i] !== SP || buf[i + 1] !== LT || len === 0 || len > opts.maxFrameBytes) continue;
-    const msgStart = i + 1;
-    if (len > end - msgStart) {
-      if (!opts.final) return { at: q, wait: true };
-      continue;
-    }
-    if (parseSyslogHeader(buf, msgStart, msgStart + len, opts) !== undefined) return { at: q, wait: false };
-  }
-  return { at: end, wait: false };
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
+/** Whether buf[from, end) is CR and LF only (an LF inside a text that ends in CR/LF runs is no second line). */
+function newlinesOnly(buf: Buffer, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) if (buf[i] !== LF && buf[i] !== CR) return false;
+  return true;
 }

@@ -4,7 +4,7 @@ import { newScanState, scanFrames, type ParsedBody, type ScanOptions, type ScanS
 export interface LogplexStreamOptions {
   /** true (default) for syslog drains (`- -` after PROCID); false for HTTPS-drain framing. */
   readonly structuredData?: boolean;
-  /** Frames declaring more bytes are dropped unread and reported as bad-length. */
+  /** A frame declaring more bytes is broken (bad-length): refused before it is buffered. */
   readonly maxFrameBytes?: number;
 }
 
@@ -17,6 +17,10 @@ export const DEFAULT_MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 1024;
  * never exceeds one frame of maxFrameBytes plus its LEN, whatever arrives.
  *
  * Messages are views over the bytes they came in; a buffer they view is never written again.
+ *
+ * After a broken frame the stream is `broken`: nothing more is read from it (see logplexFrames.ts
+ * for why no reader can tell where the next frame starts), and its owner closes the connection so
+ * that logplex reconnects and starts again on a frame boundary.
  */
 export class LogplexStream {
   readonly #structuredData: boolean;
@@ -44,9 +48,14 @@ export class LogplexStream {
     return this.#length - this.#start;
   }
 
+  /** A frame did not parse: every byte from it on is dropped. */
+  get broken(): boolean {
+    return this.#state.broken;
+  }
+
   push(chunk: Buffer): ParsedBody {
     const out: ParsedBody = { messages: [], errors: [], warnings: [] };
-    if (this.#ended || chunk.length === 0) return out;
+    if (this.#ended || this.#state.broken || chunk.length === 0) return out;
     if (this.#pending === undefined) {
       // Nothing held: scan the chunk itself, no copy.
       this.#pending = chunk;
@@ -77,6 +86,7 @@ export class LogplexStream {
     const buf = this.#pending!;
     const opts: ScanOptions = {
       structuredData: this.#structuredData, final, maxFrameBytes: this.#maxFrameBytes, base: this.#offset - this.#start,
+      lineEnds: this.#structuredData,
     };
     const stop = scanFrames(buf, this.#start, this.#length, opts, this.#state, out);
     this.#offset += stop - this.#start;

@@ -18,11 +18,14 @@ export interface SyslogListenerOptions {
    * rejection closes the connection so logplex buffers and reconnects instead of sending on.
    */
   onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
+  /** Connections that have not shown a known drain token yet, and (apart) connections that have. */
   readonly maxConnections?: number;
+  /** Connections that showed the same drain token; beyond it the least recently active one goes. */
+  readonly maxPerToken?: number;
   /**
    * Whether a drain token belongs to an app (the rules file's `apps:`). A connection that sends no
-   * frame of a known token within `unprovenTimeoutMs` is closed, and at the connection limit the
-   * oldest such connection makes room for a new one. Default: any drain token counts.
+   * frame of a known token within `unprovenTimeoutMs` is closed, and when `maxConnections` such
+   * connections are open the oldest makes room for a new one. Default: any drain token counts.
    */
   readonly isKnownToken?: (drainToken: string) => boolean;
   readonly unprovenTimeoutMs?: number;
@@ -42,6 +45,11 @@ const TLS_CIPHERS = `${DEFAULT_CIPHERS}:AES128-GCM-SHA256:AES128-SHA256:AES128-S
 
 /** Each drain is one connection; 256 covers a mallet that serves many apps. */
 export const DEFAULT_MAX_CONNECTIONS = 256;
+/**
+ * logplex keeps one connection per drain; a reconnect can overlap the old one for a while. Anyone
+ * who knows a drain token can open more, but only this many of them stay.
+ */
+export const DEFAULT_MAX_PER_TOKEN = 4;
 
 /**
  * logplex sends its first frame as soon as it connects (it connects because it has lines); a
@@ -55,29 +63,105 @@ const CLOSE_GRACE_MS = 5_000;
 /** HOSTNAME of a syslog-drain message: the drain token, `d.` and a UUID. */
 const DRAIN_TOKEN = /^d\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A connection's place in the bounds: proven once it sent a frame of a known drain token. */
+interface ConnectionState {
+  token: string | undefined;
+  /** Order of its last read among all connections: the smallest is the least recently active. */
+  lastActive: number;
+}
+
+/**
+ * Who holds the listener's connections. Unproven connections (no frame of a known drain token
+ * yet) and proven ones are bounded apart, so neither can crowd out the other:
+ * - a new connection always gets in: at `max` unproven ones the oldest unproven gives way, and a
+ *   proven connection never does for it (a stranger opening connections cannot cut a drain);
+ * - proving a token never fails either: beyond `maxPerToken` connections of that token, or `max`
+ *   proven ones in all, the least recently active proven connection gives way (of that token
+ *   first). Whoever knows one token holds at most `maxPerToken` connections, and a live drain,
+ *   which just sent a frame, is never the one that goes.
+ */
+class ConnectionBounds {
+  // Insertion order is age order: the first one is the oldest.
+  readonly #unproven = new Map<Socket, ConnectionState>();
+  readonly #byToken = new Map<string, Map<Socket, ConnectionState>>();
+  #proven = 0;
+  #seq = 0;
+
+  constructor(private readonly max: number, private readonly maxPerToken: number, private readonly log: Logger) {}
+
+  get sockets(): Socket[] {
+    return [...this.#unproven.keys(), ...[...this.#byToken.values()].flatMap((m) => [...m.keys()])];
+  }
+
+  admit(socket: Socket): ConnectionState {
+    if (this.#unproven.size >= this.max) {
+      const [oldest] = this.#unproven.keys();
+      this.log.debug({ max: this.max }, 'syslog: too many connections without a known drain token; closing the oldest');
+      this.#drop(oldest!);
+    }
+    const state: ConnectionState = { token: undefined, lastActive: ++this.#seq };
+    this.#unproven.set(socket, state);
+    return state;
+  }
+
+  active(state: ConnectionState): void {
+    state.lastActive = ++this.#seq;
+  }
+
+  prove(socket: Socket, state: ConnectionState, token: string): void {
+    if (state.token !== undefined || !this.#unproven.delete(socket)) return;
+    let same = this.#byToken.get(token);
+    if (same === undefined) this.#byToken.set(token, (same = new Map()));
+    if (same.size >= this.maxPerToken) this.#drop(leastActive(same));
+    else if (this.#proven >= this.max) this.#drop(leastActive(...this.#byToken.values()));
+    state.token = token;
+    state.lastActive = ++this.#seq;
+    same.set(socket, state);
+    this.#proven++;
+  }
+
+  /** Forgets a closed connection. */
+  remove(socket: Socket, state: ConnectionState): void {
+    if (state.token === undefined) {
+      this.#unproven.delete(socket);
+      return;
+    }
+    const same = this.#byToken.get(state.token);
+    if (same?.delete(socket)) {
+      this.#proven--;
+      if (same.size === 0) this.#byToken.delete(state.token);
+    }
+  }
+
+  #drop(socket: Socket): void {
+    // 'close' calls remove(); destroy() emits it later, so forget it now for the count.
+    const state = this.#unproven.get(socket) ?? [...this.#byToken.values()].find((m) => m.has(socket))?.get(socket);
+    if (state) this.remove(socket, state);
+    socket.destroy();
+  }
+}
+
+function leastActive(...groups: Map<Socket, ConnectionState>[]): Socket {
+  let best: Socket | undefined;
+  let bestSeq = Infinity;
+  for (const g of groups) {
+    for (const [socket, state] of g) {
+      if (state.lastActive < bestSeq) { best = socket; bestSeq = state.lastActive; }
+    }
+  }
+  return best!;
+}
+
 /** A syslog drain endpoint: octet-counted RFC 5424 frames over TCP or TLS, one stream per connection. */
 export function createSyslogListener(opts: SyslogListenerOptions): SyslogListener {
   const log = opts.logger.child({ component: 'syslog' });
-  // Insertion order is age order: the first unproven one is the oldest.
-  const sockets = new Map<Socket, { proven: boolean }>();
   const inFlight = new Set<Promise<void>>();
   const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  const onSocket = (socket: Socket) => {
-    // One logplex drain keeps one connection; the bound keeps an unauthenticated port from
-    // holding a partial frame (≤ 65 KiB) for every connection anyone cares to open. Connections
-    // that never showed a known drain token give way, so anyone filling the port cannot lock
-    // logplex out.
-    if (sockets.size >= max) {
-      const victim = [...sockets].find(([, state]) => !state.proven)?.[0];
-      if (victim === undefined) {
-        log.warn({ max }, 'syslog connection limit reached: refusing a new connection');
-        socket.destroy();
-        return;
-      }
-      victim.destroy();
-    }
-    serveConnection(socket, opts, log, sockets, inFlight);
-  };
+  // One logplex drain keeps one connection; the bounds keep an unauthenticated port from holding a
+  // partial frame (≤ 65 KiB) for every connection anyone cares to open, and keep whoever fills
+  // the port, with or without a drain token, from locking logplex out.
+  const bounds = new ConnectionBounds(max, opts.maxPerToken ?? DEFAULT_MAX_PER_TOKEN, log);
+  const onSocket = (socket: Socket) => serveConnection(socket, opts, log, bounds, inFlight);
   const server: Server = opts.tls
     ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, handshakeTimeout: UNPROVEN_TIMEOUT_MS }, onSocket)
     : createTcpServer(onSocket);
@@ -97,8 +181,8 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
     close: async () => {
       if (server.listening) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const socket of sockets.keys()) socket.end();
-        const cut = setTimeout(() => { for (const socket of sockets.keys()) socket.destroy(); }, CLOSE_GRACE_MS);
+        for (const socket of bounds.sockets) socket.end();
+        const cut = setTimeout(() => { for (const socket of bounds.sockets) socket.destroy(); }, CLOSE_GRACE_MS);
         cut.unref();
         await closed;
         clearTimeout(cut);
@@ -109,12 +193,11 @@ export function createSyslogListener(opts: SyslogListenerOptions): SyslogListene
   };
 }
 
-function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, sockets: Map<Socket, { proven: boolean }>, inFlight: Set<Promise<void>>): void {
-  const state = { proven: false };
-  sockets.set(socket, state);
+function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logger, bounds: ConnectionBounds, inFlight: Set<Promise<void>>): void {
+  const state = bounds.admit(socket);
   const isKnown = opts.isKnownToken ?? (() => true);
   const unproven = setTimeout(() => {
-    if (state.proven) return;
+    if (state.token !== undefined) return;
     log.debug({ remote: socket.remoteAddress }, 'no frame of a known drain token in time: closing the connection');
     socket.destroy();
   }, opts.unprovenTimeoutMs ?? UNPROVEN_TIMEOUT_MS);
@@ -127,14 +210,14 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
 
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
-  socket.on('close', () => { clearTimeout(unproven); sockets.delete(socket); });
+  socket.on('close', () => { clearTimeout(unproven); bounds.remove(socket, state); });
 
   const deliver = async (parsed: ParsedBody): Promise<void> => {
     countFrameIssues(parsed, opts.metrics);
     if (parsed.messages.length === 0) return;
     for (const [token, messages] of byDrainToken(parsed.messages, opts.metrics)) {
-      if (!state.proven && isKnown(token)) {
-        state.proven = true;
+      if (state.token === undefined && isKnown(token)) {
+        bounds.prove(socket, state, token);
         clearTimeout(unproven);
       }
       await opts.onBatch(token, messages);
@@ -170,8 +253,14 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   };
 
   socket.on('data', (chunk: Buffer) => {
+    bounds.active(state);
     run(stream.push(chunk), () => {
-      if (ended) finish();
+      if (stream.broken) {
+        // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
+        // logplex back on a frame boundary.
+        log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
+        socket.destroy();
+      } else if (ended) finish();
       else if (!socket.destroyed) socket.resume();
     });
   });

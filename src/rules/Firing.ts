@@ -18,6 +18,8 @@ export interface Firing {
   readonly triggerLines: readonly string[];
   /** The rule's actions with templates resolved and shapes validated; secrets only as `${VAR}` references. */
   readonly actions: readonly ResolvedAction[];
+  /** The rule's `on_failure` escalation: run once when a step has failed for good. */
+  readonly onFailure?: readonly ResolvedAction[];
   /** Rule-level `dry_run: true` (the global `MALLET_DRY_RUN` is applied by the action layer). */
   readonly dryRun: boolean;
 }

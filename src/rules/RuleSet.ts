@@ -6,6 +6,11 @@ export interface AppEntry {
   readonly name: string;
   /** Drain tokens (`d.<uuid>`): pinned for HTTPS drains when non-empty, the map for syslog drains. */
   readonly drainTokens: readonly string[];
+  /**
+   * SHA-256 of the app's own drain password (`drain_password`), when it has one: then only that
+   * password opens its drain, and `MALLET_DRAIN_PASSWORD` does not. The password itself is not kept.
+   */
+  readonly drainPasswordDigest?: Buffer;
   /** `${VAR}` reference (or literal) of the app's own Redis: stop keys and Sidekiq control. */
   readonly redisUrlRef?: string;
   /** `${VAR}` reference (or literal) of the app's Platform API token. */

@@ -9,6 +9,7 @@ import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
+import { secretDigest } from '../basicAuth.js';
 
 import type { YamlPath } from './yamlPositions.js';
 
@@ -39,10 +40,11 @@ export function compileRules(
       if (first !== undefined) fail(['rules', i, 'name'], `duplicate rule name (first defined as rules[${first}])`);
       else seen.set(name, i);
     }
+    // A rule the schema refused arrives salvaged (its valid parts) or not at all; either way the
+    // loader has reported it, and whatever remains is still compiled for its own mistakes.
     const raw = rawRules[i];
     if (!raw) {
       failed = true;
-      checkLoose(data, ['rules', i], fail);
       return;
     }
     const rule = compileRule(raw, ['rules', i], env, fail);
@@ -61,18 +63,6 @@ export function compileRules(
   });
 }
 
-/** A rule that failed the schema still has its regex and glob checked, so every error shows at once. */
-function checkLoose(data: unknown, at: YamlPath, fail: Report): void {
-  const match = (data as { match?: { message?: unknown; process?: unknown } } | null)?.match;
-  if (typeof match?.message === 'string') {
-    try { new RE2(match.message); } catch (e) { fail([...at, 'match', 'message'], regexError(e)); }
-  }
-  if (typeof match?.process === 'string') {
-    const g = compileGlob(match.process);
-    if (g.error) fail([...at, 'match', 'process'], g.error);
-  }
-}
-
 function regexError(e: unknown): string {
   return `regex does not compile under RE2 (no backreferences or lookaround): ${(e as Error).message}`;
 }
@@ -89,14 +79,37 @@ function compileApps(file: RulesFile, env: Readonly<Record<string, string | unde
     });
     if (raw?.redis_url !== undefined) checkSecret(raw.redis_url, REDIS_URL, ['apps', name, 'redis_url'], env, fail);
     if (raw?.heroku_api_token !== undefined) checkSecret(raw.heroku_api_token, APP_TOKEN, ['apps', name, 'heroku_api_token'], env, fail);
+    const drainPasswordDigest = raw?.drain_password === undefined ? undefined : drainPassword(raw.drain_password, ['apps', name, 'drain_password'], env, fail);
     apps.set(name, Object.freeze({
       name,
       drainTokens: Object.freeze([...(raw?.drain_tokens ?? [])]),
+      ...(drainPasswordDigest !== undefined ? { drainPasswordDigest } : {}),
       ...(raw?.redis_url !== undefined ? { redisUrlRef: raw.redis_url } : {}),
       ...(raw?.heroku_api_token !== undefined ? { herokuTokenRef: raw.heroku_api_token } : {}),
     }));
   }
   return apps;
+}
+
+/**
+ * An app's own drain password: a `${VAR}` reference (a literal would sit in the file for anyone
+ * who reads it), expanded here once and kept only as its digest. The rules of
+ * `MALLET_DRAIN_PASSWORD` apply (SPEC §2: 8 characters at least, no `:`); messages never show it.
+ */
+function drainPassword(ref: string, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): Buffer | undefined {
+  const refs = envRefs(ref);
+  if (refs.length === 0) {
+    fail(at, 'drain_password must be an environment reference like ${MY_APP_DRAIN_PASSWORD}: passwords are secrets');
+    return undefined;
+  }
+  // load.ts has already reported each unset variable at this position.
+  if (unsetRefs(refs, env).length > 0) return undefined;
+  const value = expandEnv(ref, env);
+  const names = refs.map((n) => '${' + n + '}').join(', ');
+  if (value.length < 8) fail(at, `drain_password in ${names}: use at least 8 characters`);
+  else if (value.includes(':')) fail(at, `drain_password in ${names} must not contain ":" (logplex splits the drain URL userinfo on it)`);
+  else return secretDigest(value);
+  return undefined;
 }
 
 function compileLimits(file: RulesFile): Limits {

@@ -2,7 +2,7 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { redisKeys } from '../keys.js';
 import type { ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { evaluateEvents, type Evaluation } from './evaluate.js';
+import { evaluateEvents, type Evaluation, type EvaluationDeps } from './evaluate.js';
 import { MemoryThresholdStore } from './thresholdMemory.js';
 import { formatDuration } from './formatDuration.js';
 
@@ -13,10 +13,13 @@ import { formatDuration } from './formatDuration.js';
 export class DryEvaluator {
   readonly #store = new MemoryThresholdStore();
   readonly #keys = redisKeys('dry');
-  constructor(readonly ruleSet: CompiledRuleSet) {}
+  constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting']) {}
 
   evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
-    return evaluateEvents(events, { ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt });
+    return evaluateEvents(events, {
+      ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt,
+      ...(this.onCounting ? { onCounting: this.onCounting } : {}),
+    });
   }
 }
 

@@ -7,12 +7,17 @@ import type { Firing } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { countEvaluation, evaluateEvents } from './evaluate.js';
 import { RedisThresholdStore } from './thresholdScript.js';
+import { ThrottledLog } from '../throttledLog.js';
+import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
+import { WORK_BOUNDS } from './defaults.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
   readonly keys: RedisKeys;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Where rate-limited warnings go (default: one of its own over `logger`). */
+  readonly log?: ThrottledLog;
   /** Read per body, so a hot reload takes effect on the next body. */
   readonly getRuleSet: () => CompiledRuleSet;
   /** The time a line counts at in windows and cooldowns; default: when its body arrived. */
@@ -24,9 +29,13 @@ export class RulesEngine {
   readonly #opts: RulesEngineOptions;
   readonly #store: RedisThresholdStore;
   readonly #clock: (event: DrainEvent) => number;
+  readonly #log: ThrottledLog;
+  readonly #budget: TargetBudget;
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
+    this.#log = opts.log ?? new ThrottledLog(opts.logger);
+    this.#budget = new RedisTargetBudget(opts.redis, (app) => opts.keys.appTargets(app), { maxTargets: WORK_BOUNDS.maxTargetsPerApp, windowMs: WORK_BOUNDS.targetWindowMs });
     this.#store = new RedisThresholdStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
@@ -41,9 +50,10 @@ export class RulesEngine {
       store: this.#store,
       keys: this.#opts.keys,
       clock: this.#clock,
-      logger: this.#opts.logger,
+      log: this.#log,
+      bounds: { maxVotesPerBody: WORK_BOUNDS.maxVotesPerBody, budget: this.#budget },
     });
-    return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics) };
+    return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics, this.#log) };
   }
 
   /** judge() for a body that is known to be seen once: counted at once. */

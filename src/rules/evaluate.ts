@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -8,14 +7,27 @@ import { matchEvent, type RuleMatch } from './match.js';
 import { resolveMatch } from './resolve.js';
 import { firingId } from './firingId.js';
 import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
+import type { ThrottledLog } from '../throttledLog.js';
+import { boundVotes } from './voteBounds.js';
+import type { TargetBudget } from './targetBudget.js';
 
 export interface EvaluationDeps {
   readonly ruleSet: CompiledRuleSet;
   readonly store: ThresholdStore;
   readonly keys: RedisKeys;
   readonly clock: (event: DrainEvent) => number;
-  readonly logger?: Logger;
+  /** Rate-limited per reason and app: one body of bad lines must not write a warning per line. */
+  readonly log?: ThrottledLog;
+  /**
+   * The service's bounds on the work of one body (fold, vote cap, the app's target budget).
+   * Absent in `mallet test` / `replay`, whose batches span simulated time.
+   */
+  readonly bounds?: { readonly maxVotesPerBody: number; readonly budget: TargetBudget };
+  /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
+  readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
 }
+
+export type DropReason = 'votes-per-body' | 'targets-per-app';
 
 /** A firing plus the outcomes the engine itself decided (for `mallet test` / `replay` output). */
 export interface Evaluation {
@@ -24,13 +36,18 @@ export interface Evaluation {
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
+  /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
+  readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
 }
 
 interface Pending {
   readonly match: RuleMatch;
+  readonly rule: RuleMatch['rule'];
   readonly target: string;
+  readonly time: number;
   readonly processType: string;
   readonly actions: Firing['actions'];
+  readonly triggerLine: string;
 }
 
 /**
@@ -39,36 +56,36 @@ interface Pending {
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
-  const { ruleSet, keys, logger } = deps;
+  const { ruleSet, keys, log } = deps;
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
   const matched = new Map<string, number>();
-  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [] };
+  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [], dropped: [] };
   if (matches.length === 0) return result;
 
-  const pending: Pending[] = [];
-  const votes: ThresholdVote[] = [];
+  let pending: Pending[] = [];
   for (const m of matches) {
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
-      logger?.warn({ rule: m.rule.name, app: m.event.app, process: m.event.process.slice(0, 64), reason: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
+      log?.warn('firing-rejected', m.event.app, { rule: m.rule.name, process: m.event.process.slice(0, 64), why: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
       continue;
     }
-    pending.push({ match: m, target: r.target, processType: r.processType, actions: r.actions });
-    const { rule, event } = m;
-    votes.push({
-      keys: keys.threshold(rule.name, event.app, r.target),
-      eventId: event.id,
-      time: Math.trunc(deps.clock(event)),
-      count: rule.count,
-      withinMs: rule.withinMs,
-      cooldownMs: rule.cooldownMs,
-      // receivedAt travels with the line so the firing knows its earliest trigger.
-      line: `${event.receivedAt} ${r.triggerLine}`,
-    });
+    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine });
   }
+  if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
+
+  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }) => ({
+    keys: keys.threshold(rule.name, event.app, target),
+    eventId: event.id,
+    time,
+    count: rule.count,
+    withinMs: rule.withinMs,
+    cooldownMs: rule.cooldownMs,
+    // receivedAt travels with the line so the firing knows its earliest trigger.
+    line: `${event.receivedAt} ${triggerLine}`,
+  }));
 
   const answers = await deps.store.vote(votes);
   const seen = new Set<string>();
@@ -79,7 +96,10 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
       return;
     }
-    if (a.status !== 'fired') return;
+    if (a.status === 'counting') {
+      deps.onCounting?.({ rule: rule.name, app: event.app, target: p.target, size: a.size, count: rule.count, withinMs: rule.withinMs, time: votes[i]!.time });
+      return;
+    }
     const id = firingId(rule.name, event.app, p.target, a.window);
     if (seen.has(id)) return;
     seen.add(id);
@@ -108,11 +128,59 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
 }
 
 /**
+ * The body's votes after the service's bounds: folded and capped per body (voteBounds.ts), then
+ * only targets the app's budget admits (targetBudget.ts, shared by replicas). What is cut is
+ * recorded in `result.dropped`, counted and logged once the delivery is known to be the first.
+ */
+async function withinBounds(pending: Pending[], bounds: NonNullable<EvaluationDeps['bounds']>, result: Evaluation): Promise<Pending[]> {
+  const capped = boundVotes(pending, bounds.maxVotesPerBody);
+  const byApp = new Map<string, Pending[]>();
+  for (const p of capped.kept) {
+    const list = byApp.get(p.match.event.app);
+    if (list) list.push(p);
+    else byApp.set(p.match.event.app, [p]);
+  }
+  if (capped.droppedVotes > 0) {
+    result.dropped.push({ reason: 'votes-per-body', app: pending[0]!.match.event.app, votes: capped.droppedVotes, targets: capped.droppedTargets });
+  }
+  // The budget admits new targets in the order of the cap: most matched lines first, so fan-out
+  // earlier in a body cannot take the places of a storm later in it.
+  const lines = new Map<string, number>();
+  for (const p of pending) lines.set(p.target, (lines.get(p.target) ?? 0) + 1);
+  const kept: Pending[] = [];
+  for (const [app, list] of byApp) {
+    const targets = [...new Set(list.map((p) => p.target))].sort((a, b) => lines.get(b)! - lines.get(a)!);
+    const now = Math.max(...list.map((p) => p.time));
+    const answers = await bounds.budget.admit(app, targets, now);
+    const refused = new Set(targets.filter((_t, i) => !answers[i]));
+    let votes = 0;
+    for (const p of list) {
+      if (refused.has(p.target)) votes++;
+      else kept.push(p);
+    }
+    if (refused.size > 0) result.dropped.push({ reason: 'targets-per-app', app, votes, targets: refused.size });
+  }
+  // Back in the body's order: the threshold votes are cast in line order.
+  if (byApp.size > 1) {
+    const index = new Map(pending.map((p, i) => [p, i]));
+    kept.sort((a, b) => index.get(a)! - index.get(b)!);
+  }
+  return kept;
+}
+
+/**
  * Adds an evaluation to `mallet_rule_matches_total` and `mallet_firings_total` (rejected,
  * cooldown). Kept apart from evaluating: a logplex retry is judged again and must not be counted again.
  */
-export function countEvaluation(e: Evaluation, metrics: Metrics): void {
+export function countEvaluation(e: Evaluation, metrics: Metrics, log?: ThrottledLog): void {
   for (const [rule, n] of e.matched) metrics.ruleMatchesTotal.inc({ rule }, n);
   for (const r of e.rejected) metrics.firingsTotal.inc({ rule: r.rule, outcome: 'rejected' });
   for (const c of e.cooldowns) metrics.firingsTotal.inc({ rule: c.rule, outcome: 'cooldown' });
+  for (const d of e.dropped) {
+    metrics.votesDroppedTotal.inc({ reason: d.reason }, d.votes);
+    const why = d.reason === 'votes-per-body'
+      ? 'a body matched more targets than one body may vote for'
+      : 'the app has more distinct targets in play than its budget';
+    log?.warn(`votes-dropped-${d.reason}`, d.app, { votes: d.votes, targets: d.targets }, `matched lines not judged: ${why}`);
+  }
 }

@@ -1,11 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Document } from 'yaml';
+import { z } from 'zod';
 import type { $ZodIssue } from 'zod/v4/core';
-import { rulesFileSchema, ruleSchema, ACTION_TYPES, type RawRule } from './schema.js';
+import { rulesFileSchema, ruleSchema, ACTION_TYPES, type RawAction, type RawRule, type RulesFile } from './schema.js';
 import { compileRules } from './compile.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
 import { describeZodIssue, parseWithPositions, valueAt, type YamlPath } from './yamlPositions.js';
+import { didYouMean, knownKeysAt } from './suggest.js';
+import { salvage } from './salvage.js';
+import { ruleWarnings } from './warnings.js';
 
 export type { CompiledRuleSet } from './CompiledRule.js';
 
@@ -17,38 +21,65 @@ export interface RuleError {
   readonly message: string;
 }
 
-export type LoadResult = { ok: true; ruleSet: CompiledRuleSet } | { ok: false; errors: RuleError[] };
+/**
+ * Warnings (a rules file that loads but probably does not do what was meant) come with both
+ * outcomes, in file order, in the same form as errors.
+ */
+export type LoadResult =
+  | { ok: true; ruleSet: CompiledRuleSet; warnings: RuleError[] }
+  | { ok: false; errors: RuleError[]; warnings: RuleError[] };
+
+export interface LoadOptions {
+  /**
+   * `mallet check --allow-unset-env`: an unset `${VAR}` is not an error (CI has no secrets). Values
+   * are still checked for being references where a secret belongs, so a literal secret is still
+   * refused. Never for serving: an unset variable there is a step that fails at 3 a.m.
+   */
+  readonly allowUnsetEnv?: boolean;
+}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** Where salvage may drop a part: every top-level key optional, the rules checked one by one. */
+const lenientFile = rulesFileSchema.partial();
+const lenientRule = ruleSchema.partial().extend({ actions: z.array(z.unknown()).optional() });
+const actionSchema = ruleSchema.shape.actions.element;
+
 /** Values that keep their `${VAR}` references (expanded by the worker, never stored expanded). */
-const SECRET_KEYS = new Set(['url', 'redis_url', 'token', 'heroku_api_token']);
+const SECRET_KEYS = new Set(['url', 'redis_url', 'token', 'heroku_api_token', 'drain_password']);
 
 /** The one loader of the rules file: serve, check, test, replay and hot reload all call it. */
-export async function loadRules(path: string, env: Env): Promise<LoadResult> {
+export async function loadRules(path: string, env: Env, opts: LoadOptions = {}): Promise<LoadResult> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    return { ok: false, errors: [{ file: path, line: 1, col: 1, message: `cannot read rules file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] };
+    return { ok: false, errors: [{ file: path, line: 1, col: 1, message: `cannot read rules file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }], warnings: [] };
   }
-  return loadRulesText(text, path, env);
+  return loadRulesText(text, path, env, opts);
 }
 
-export function loadRulesText(text: string, file: string, env: Env): LoadResult {
+/**
+ * Every mistake of the file in one pass: a part the schema refuses is reported and left out, and
+ * the rest is still compiled, so a missing `version` or an unknown key does not hide a regex,
+ * unit or template error elsewhere (CI shows them all in one run).
+ */
+export function loadRulesText(text: string, file: string, env: Env, opts: LoadOptions = {}): LoadResult {
   const { doc, syntaxErrors, positionOf } = parseWithPositions(text);
   const errors: RuleError[] = [];
+  const warnings: RuleError[] = [];
   if (syntaxErrors.length > 0) {
     for (const e of syntaxErrors) errors.push({ file, ...e });
-    return { ok: false, errors: sortErrors(errors) };
+    return { ok: false, errors: sortErrors(errors), warnings };
   }
 
-  const report = (path: YamlPath, message: string, opts?: { key?: boolean }) => {
-    errors.push({ file, ...positionOf(path, opts?.key ?? false), message: withRuleName(doc, path, message) });
+  const at = (list: RuleError[]) => (path: YamlPath, message: string, o?: { key?: boolean }) => {
+    list.push({ file, ...positionOf(path, o?.key ?? false), message: withRuleName(doc, path, message) });
   };
+  const report = at(errors);
 
   // `${VAR}` anywhere: every variable must be set; outside secret values it is expanded now.
-  const data = expandRefs(doc.toJS({ maxAliasCount: 100 }), [], env, report);
+  const data = expandRefs(doc.toJS({ maxAliasCount: 100 }), [], env, report, opts.allowUnsetEnv === true);
 
   const zodIssues = (issues: readonly $ZodIssue[], prefix: YamlPath) => {
     for (const issue of issues) {
@@ -57,19 +88,40 @@ export function loadRulesText(text: string, file: string, env: Env): LoadResult 
     }
   };
   const parsed = rulesFileSchema.safeParse(data);
-  if (!parsed.success) {
+  let fileData: RulesFile;
+  if (parsed.success) {
+    fileData = parsed.data;
+  } else {
     zodIssues(parsed.error.issues, []);
-    return { ok: false, errors: sortErrors(errors) };
+    const rest = salvage(lenientFile, data);
+    fileData = { version: 1, ...rest, rules: Array.isArray((data as { rules?: unknown } | null)?.rules) ? (data as { rules: unknown[] }).rules : [] };
   }
-  const rawRules: (RawRule | undefined)[] = parsed.data.rules.map((r, i) => {
+  const rawRules: (RawRule | undefined)[] = fileData.rules.map((r, i) => {
     const one = ruleSchema.safeParse(r);
     if (one.success) return one.data;
     zodIssues(one.error.issues, ['rules', i]);
-    return undefined;
+    return salvageRule(r);
   });
-  const ruleSet = compileRules(parsed.data, rawRules, file, env, report);
-  if (!ruleSet || errors.length > 0) return { ok: false, errors: sortErrors(errors) };
-  return { ok: true, ruleSet };
+  const ruleSet = compileRules(fileData, rawRules, file, env, report);
+  ruleWarnings(fileData, rawRules, env, at(warnings));
+  sortErrors(warnings);
+  if (!ruleSet || errors.length > 0) return { ok: false, errors: sortErrors(errors), warnings };
+  return { ok: true, ruleSet, warnings };
+}
+
+/**
+ * What of a refused rule can still be compiled: the parts that pass, each action on its own.
+ * Actions keep their index (a sparse array), so their errors point at the right lines.
+ */
+function salvageRule(data: unknown): RawRule | undefined {
+  const rest = salvage(lenientRule, data);
+  if (!rest) return undefined;
+  const actions: RawAction[] = [];
+  (rest.actions ?? []).forEach((a, j) => {
+    const one = salvage(actionSchema, a);
+    if (one) actions[j] = one;
+  });
+  return { ...rest, name: rest.name ?? '', match: rest.match ?? {}, actions };
 }
 
 /** `file:line:col: message`, the format editors and CI annotate. */
@@ -82,20 +134,20 @@ export function sortErrors(errors: RuleError[]): RuleError[] {
   return errors.sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function expandRefs(value: unknown, path: (string | number)[], env: Env, report: (p: YamlPath, m: string) => void): unknown {
+function expandRefs(value: unknown, path: (string | number)[], env: Env, report: (p: YamlPath, m: string) => void, allowUnset: boolean): unknown {
   if (typeof value === 'string') {
     const refs = envRefs(value);
     if (refs.length === 0) return value;
     const unset = unsetRefs(refs, env);
-    for (const n of unset) report(path, `environment variable ${n} is not set`);
+    if (!allowUnset) for (const n of unset) report(path, `environment variable ${n} is not set (set it, or run mallet check --allow-unset-env where secrets are absent)`);
     const key = path[path.length - 1];
     if (unset.length > 0 || (typeof key === 'string' && SECRET_KEYS.has(key))) return value;
     return expandEnv(value, env);
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandRefs(v, [...path, i], env, report));
+  if (Array.isArray(value)) return value.map((v, i) => expandRefs(v, [...path, i], env, report, allowUnset));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = expandRefs(v, [...path, k], env, report);
+    for (const [k, v] of Object.entries(value)) out[k] = expandRefs(v, [...path, k], env, report, allowUnset);
     return out;
   }
   return value;
@@ -107,11 +159,16 @@ function describeIssue(issue: $ZodIssue, data: unknown): [YamlPath, string, bool
   if (issue.code === 'invalid_union') {
     if (path[path.length - 1] === 'type') {
       const got = valueAt(data, path);
-      return [[path, got === undefined ? `missing required key "type" (one of ${ACTION_TYPES.join(', ')})` : `unknown action type ${JSON.stringify(got)} (expected one of ${ACTION_TYPES.join(', ')})`, false]];
+      if (got === undefined) return [[path, `missing required key "type" (one of ${ACTION_TYPES.join(', ')})`, false]];
+      const hint = typeof got === 'string' ? didYouMean(got, ACTION_TYPES) : '';
+      return [[path, `unknown action type ${JSON.stringify(got)}${hint || ` (expected one of ${ACTION_TYPES.join(', ')})`}`, false]];
     }
     return [[path, issue.message, false]];
   }
-  return describeZodIssue(issue, data);
+  // Each rule is parsed on its own schema (the file's `rules` is a list of unknowns).
+  return describeZodIssue(issue, data, (p) => (p[0] === 'rules' && typeof p[1] === 'number'
+    ? knownKeysAt(ruleSchema, p.slice(2), valueAt(data, p.slice(0, 2)))
+    : knownKeysAt(rulesFileSchema, p, data)));
 }
 
 function withRuleName(doc: Document, path: YamlPath, message: string): string {

@@ -64,6 +64,7 @@ export const ruleSchema = z.strictObject({
 
 const app = z.strictObject({
   drain_tokens: z.array(z.string().regex(/^d\.[0-9a-f-]{36}$/, { error: 'drain token must look like d.<uuid>' })).optional(),
+  drain_password: text.optional(),
   redis_url: text.optional(),
   heroku_api_token: text.optional(),
 });

@@ -33,6 +33,7 @@ export function watchRules(opts: WatchRulesOptions): { close(): void; reload(): 
       opts.logger.warn({ rulesFile: path, errors: r.errors.length }, 'rules file invalid: keeping the last good rules');
       return false;
     }
+    for (const w of r.warnings) opts.logger.warn({ rulesFile: path }, `rules warning: ${formatRuleError(w)}`);
     opts.onReload(r.ruleSet);
     opts.logger.info({ rulesFile: path, rules: r.ruleSet.rules.length }, 'rules reloaded');
     return true;

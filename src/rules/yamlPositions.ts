@@ -1,5 +1,6 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
+import { didYouMean } from './suggest.js';
 
 /**
  * A YAML file read twice, as promtool does: once to plain data for the schema, once to nodes
@@ -39,13 +40,14 @@ export function parseWithPositions(text: string): PositionedYaml {
 /**
  * A zod issue as messages at paths: unknown keys one per key, at the key; a missing key at its
  * parent; the rest at the offending value. The boolean says whether to point at the key.
+ * `knownKeys` gives the keys allowed where an unknown one was found, for a "did you mean".
  */
-export function describeZodIssue(issue: $ZodIssue, data: unknown): [YamlPath, string, boolean][] {
+export function describeZodIssue(issue: $ZodIssue, data: unknown, knownKeys?: (path: YamlPath) => readonly string[]): [YamlPath, string, boolean][] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   const last = path[path.length - 1];
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((k) => [[...path, k], `unknown key ${JSON.stringify(k)}`, true]);
+      return issue.keys.map((k) => [[...path, k], `unknown key ${JSON.stringify(k)}${knownKeys ? didYouMean(k, knownKeys(path)) : ''}`, true]);
     case 'invalid_type': {
       if (valueAt(data, path) === undefined) return [[path, `missing required key ${JSON.stringify(last)}`, false]];
       const msg = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
@@ -55,6 +57,7 @@ export function describeZodIssue(issue: $ZodIssue, data: unknown): [YamlPath, st
       // A record key with the wrong shape (an app name): point at the key, with the key's own message.
       return [[path, `${issue.issues[0]?.message ?? issue.message}: ${JSON.stringify(last)}`, true]];
     case 'invalid_value':
+      if (valueAt(data, path) === undefined) return [[path, `missing required key ${JSON.stringify(last)} (expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`, false]];
       return [[path, `${typeof last === 'string' ? last + ': ' : ''}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, false]];
     default:
       return [[path, issue.message, false]];

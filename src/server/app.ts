@@ -13,6 +13,10 @@ import { metricsRoute } from './metricsRoute.js';
 import { dashboardRoutes } from './dashboard.js';
 import { reportRoutes } from './reportRoute.js';
 import type { DynoStore } from '../dynos/DynoStore.js';
+import type { ThrottledLog } from '../throttledLog.js';
+import { closeAgedConnections } from './connectionRebalance.js';
+import type { Clock } from '../clock.js';
+import { homeRoutes } from './homeRoute.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -26,11 +30,18 @@ export interface AppDeps {
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   readonly drainDeadlineMs?: number;
+  /** Rate-limited warnings (drain refusals); default: one of its own over `logger`. */
+  readonly log?: ThrottledLog;
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
   /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
   readonly dynoStore?: DynoStore | undefined;
+  /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
+  readonly connectionMaxRequests?: number;
+  /** … or on the first request once the connection is this old; 0: never. */
+  readonly connectionMaxAgeMs?: number;
+  readonly clock?: Clock;
 }
 
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
@@ -46,7 +57,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
+    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
+    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
+  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
   await app.register(healthRoutes, { redis: deps.redis });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
@@ -56,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     getApps: deps.getApps,
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
+    log: deps.log,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {

@@ -8,21 +8,21 @@ import type { Metrics } from '../metrics.js';
 import type { FiringSink } from '../rules/Firing.js';
 import type { Judgement } from '../rules/engine.js';
 import { observeAll, type Observer } from '../observe/Observer.js';
+import { RecentFrames } from './recentFrames.js';
 
 /**
  * Joins the stages: ingest batch → rules → action queue, and the observers beside the rules, with the frame-level de-duplication
  * of logplex retries (SPEC §3: a retried frame makes no second firing and no second count). The
- * done-marker is written last, so a delivery that failed half-way is processed again in full; that
+ * frame is marked done last, so a delivery that failed half-way is processed again in full; that
  * is safe because counting (event ids) and enqueueing (job ids) are idempotent.
  */
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
 }
 
-/** Logplex retries within seconds; a day covers any retry and a replica's late duplicate. */
-const FRAME_DONE_TTL_S = 24 * 60 * 60;
-
 export class Pipeline {
+  readonly #frames: RecentFrames;
+
   constructor(private readonly deps: {
     redis: Redis;
     keys: RedisKeys;
@@ -32,16 +32,21 @@ export class Pipeline {
     observers?: readonly Observer[];
     metrics: Metrics;
     logger: Logger;
-  }) {}
+  }) {
+    this.#frames = new RecentFrames(deps.redis, deps.keys);
+  }
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
-    const { redis, keys, engine, sink } = this.deps;
+    const { engine, sink } = this.deps;
+    const frames = this.#frames;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
     // alert body sent for two apps is two deliveries.
-    const doneKey = batch.dedupe ? keys.frameDone(batch.app, batch.drainToken, batch.frameId) : undefined;
+    const { app, drainToken, frameId, dedupe } = batch;
     // A delivery already done is skipped whole (SPEC §3). Judging it again would be idempotent only
-    // while the threshold records of its lines live (window + cooldown); the done-marker lives a day.
-    if (doneKey !== undefined && (await redis.exists(doneKey)) === 1) return { duplicate: true, lines: 0, firings: 0 };
+    // while the threshold records of its lines live (window + cooldown); the
+    // drain's recent frames hold it 15 minutes and for its drain's next 126 frames, while logplex
+    // retries within a minute and before it sends the drain's next frame (recentFrames.ts).
+    if (dedupe && (await frames.done(app, drainToken, frameId))) return { duplicate: true, lines: 0, firings: 0 };
     const events = drainEvents(batch);
     // A delivery that failed half-way, or two in flight at once, is judged again, which changes
     // nothing: each line is counted once by its event id, a firing already decided is returned as
@@ -53,10 +58,7 @@ export class Pipeline {
     // After the firings: a delivery whose firings could not be stored is retried whole, and the
     // observers' writes are idempotent, so storing them again on the retry adds nothing.
     await observation.store();
-    if (doneKey !== undefined) {
-      const first = await redis.set(doneKey, '1', 'EX', FRAME_DONE_TTL_S, 'NX');
-      if (first !== 'OK') return { duplicate: true, lines: 0, firings: 0 };
-    }
+    if (dedupe && !(await frames.markDone(app, drainToken, frameId, batch.receivedAt))) return { duplicate: true, lines: 0, firings: 0 };
     // Counted once per delivery that got this far first; a retry re-judges but is not re-counted.
     count();
     observation.count();

@@ -22,6 +22,7 @@ import { DynoObserver } from '../dynos/DynoObserver.js';
 import { RedisDynoStore } from '../dynos/dynoScript.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
+import { ThrottledLog } from '../throttledLog.js';
 
 /**
  * Composition root for `mallet serve` and `mallet worker`: the only place that turns Config into
@@ -69,7 +70,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const keys = redisKeys(config.keyPrefix);
+  const keys = redisKeys(config.keyPrefix, config.queuePrefix);
   const closers: Array<() => Promise<unknown> | unknown> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -91,7 +92,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       redisTarget = embedded.socketPath;
     }
     const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflineQueue = true, autoPipelining = false) => {
-      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
+      const r = connectRedis(redisTarget!, { tlsInsecure: config.redisTlsInsecure, cluster: config.redisCluster, maxRetriesPerRequest, enableOfflineQueue, autoPipelining, connectionName: `mallet-${name}` });
       logRedisErrors(r, logger, name);
       // QUIT waits for a connection that may never come back; a connection that is not up just drops.
       closers.push(() => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect()));
@@ -106,6 +107,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
     const watcher = watchRules({
@@ -161,7 +163,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
       }
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
-      const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
+      // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
+      const log = new ThrottledLog(logger);
+      closers.push(() => log.flush());
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
       const dynoStore = new RedisDynoStore(redis, keys);
       const observers = [new DynoObserver(dynoStore)];
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
@@ -170,6 +175,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metrics,
         redis,
         drainPassword,
+        log,
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
@@ -178,6 +184,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
+        connectionMaxRequests: config.connectionMaxRequests,
+        connectionMaxAgeMs: config.connectionMaxAgeMs,
         dynoStore,
       });
       // The drain connection fails fast while down; listening before it is up would answer the

@@ -23,7 +23,7 @@ export interface Harness {
   /** A stop key under the test's prefix (so parallel files never share one). */
   stopKey(target: string): string;
   stopAction(target?: string, ttlMs?: number): ResolvedAction;
-  queue(opts?: { dryRun?: boolean }): ActionQueue;
+  queue(opts?: { dryRun?: boolean; attempts?: number }): ActionQueue;
   worker(opts?: Partial<ActionWorkerOptions>): ActionWorker;
   close(): Promise<void>;
 }
@@ -46,6 +46,7 @@ export function createHarness(name: string): Harness {
       const q = new ActionQueue({
         connection: redis, queuePrefix, keys, metrics, logger: silentLogger,
         dryRun: opts.dryRun ?? false, getLimits: () => h.limits, backoffMs: 50,
+        ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}),
       });
       closers.push(() => q.close());
       return q;
@@ -89,9 +90,10 @@ export function makeFiring(overrides: Partial<Firing> & { actions: ResolvedActio
 export async function settled(queue: ActionQueue, id: string, limitMs = 20_000): Promise<{ state: string; job: Job<ActionJobData> }> {
   const deadline = Date.now() + limitMs;
   for (;;) {
-    const job = await queue.queue.getJob(id);
-    const state = job ? await job.getState() : 'missing';
-    if ((state === 'completed' || state === 'failed') && job) return { state, job };
+    const state = await queue.queue.getJobState(id);
+    // Read after the state: a job read first may have settled in between, without its result.
+    const job = state === 'completed' || state === 'failed' ? await queue.queue.getJob(id) : undefined;
+    if (job) return { state, job };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${state} after ${limitMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }

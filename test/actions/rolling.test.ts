@@ -31,6 +31,10 @@ describe('rolling limit (limits.per_process_type)', () => {
     const spans = [...api.requests].sort((a, b) => a.startedAt - b.startedAt);
     for (let i = 1; i < spans.length; i++) expect(spans[i]!.startedAt).toBeGreaterThanOrEqual(spans[i - 1]!.endedAt);
     expect(await h.redis.zcard(h.keys.rolling('my-app', 'web'))).toBe(0);
+    // The last job looked for a slot many times (every ~50 ms for ~400 ms) and said so once.
+    const last = firings.find((f) => f.target === spans.at(-1)!.path.split('/').at(-1))!;
+    const logs = await jobLogs(queue, last.id);
+    expect(logs.filter((l) => l.startsWith('waiting: 1 remediation(s) of my-app web already running'))).toHaveLength(1);
   });
 
   it('concurrency 2 lets two run together but never three, and other process types are not held back', async () => {

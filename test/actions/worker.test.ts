@@ -38,12 +38,15 @@ describe('action worker', () => {
     const { state, job } = await settled(queue, firing.id);
     expect(state).toBe('completed');
     expect(job.attemptsMade).toBe(3); // two failed attempts and the one that completed
+    // The audit of a done job does not show it failed: the earlier failure is in the log.
+    expect(job.failedReason ?? '').toBe('');
     expect(counting.runs()).toBe(1);
     expect(hook.bodies).toHaveLength(3);
     expect(hook.bodies[2]).toMatchObject({ text: 'stopping web.1', rule: 'puma-memory', app: 'my-app', target: 'web.1', jobId: firing.id });
     const logs = await jobLogs(queue, firing.id);
     expect(logs.filter((l) => l === 'step 1 redis-stop-key: already done, skipped')).toHaveLength(2);
     expect(logs.filter((l) => l.startsWith('step 2 notify: failed, will retry'))).toHaveLength(2);
+    expect(logs).toContain('done after 3 attempt(s); an earlier one failed: notify: POST → 502');
     expect(logs.join('\n')).not.toContain('s3cr3t-token');
     expect(JSON.stringify(job.data)).not.toContain('s3cr3t-token');
     expect(JSON.stringify(job.returnvalue)).not.toContain('s3cr3t-token');

@@ -24,7 +24,7 @@ describe('mallet check', () => {
   it('accepts the example rules with no environment at all', async () => {
     const c = io();
     expect(await runCheck([], c.io)).toBe(0);
-    expect(c.out()).toContain('config/rules.example.yml: ok (5 rules)');
+    expect(c.out()).toContain('config/rules.example.yml: ok (5 rules, 2 warnings)');
   });
 
   it('prints file:line:col lines and exits 1 on a bad file', async () => {
@@ -87,7 +87,7 @@ describe('mallet replay', () => {
     ].join('\n'));
     const c = io();
     expect(await runReplay([file, '--app', 'acme-shop', '--rules', 'config/rules.example.yml'], c.io)).toBe(0);
-    expect(c.out()).toBe('2024-11-14T10:00:40.000Z web-memory-quota acme-shop web.1: type=redis-stop-key key=puma::stop::web.1 value=web-memory-quota ttl=1m\n');
+    expect(c.out()).toBe('2024-11-14T10:00:40.000Z web-memory-quota acme-shop web.1: would run: type=redis-stop-key key=puma::stop::web.1 value=web-memory-quota ttl=1m\n');
     expect(c.err()).toContain('3 lines (heroku-logs), 1 firing');
   });
 

@@ -16,6 +16,23 @@ describe('loadConfig (SPEC §2)', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('Redis Cluster: seed URLs, a hash-tagged queue prefix by default, brace-free key prefix; rebalancing bounds', () => {
+    const c = loadConfig({ MALLET_REDIS_CLUSTER: '1', REDIS_URL: 'redis://10.0.0.1:6379, redis://:pw@10.0.0.2:6380' }, cwd);
+    expect(c).toMatchObject({ redisCluster: true, queuePrefix: '{bull}', keyPrefix: 'mallet', connectionMaxRequests: 1000, connectionMaxAgeMs: 300_000 });
+    expect(loadConfig({ MALLET_CONNECTION_MAX_REQUESTS: '0', MALLET_CONNECTION_MAX_AGE: '60' }, cwd)).toMatchObject({ connectionMaxRequests: 0, connectionMaxAgeMs: 60_000 });
+    let err: unknown;
+    try {
+      loadConfig({ MALLET_REDIS_CLUSTER: '1', REDIS_URL: 'redis://a:1,http://b:2', MALLET_QUEUE_PREFIX: 'bull', MALLET_KEY_PREFIX: '{m}', MALLET_CONNECTION_MAX_AGE: '5m' }, cwd);
+    } catch (e) { err = e; }
+    expect((err as MalletError).details).toEqual([
+      expect.stringMatching(/^REDIS_URL: with MALLET_REDIS_CLUSTER=1/),
+      expect.stringMatching(/^MALLET_KEY_PREFIX: must not contain/),
+      expect.stringMatching(/^MALLET_QUEUE_PREFIX="bull": on a Redis Cluster it must contain a hash tag/),
+      expect.stringMatching(/^MALLET_CONNECTION_MAX_AGE="5m"/),
+    ]);
+    expect(() => loadConfig({ MALLET_REDIS_CLUSTER: '1' }, cwd)).toThrow(/MALLET_REDIS_CLUSTER=1 needs REDIS_URL/);
+  });
+
   it('prefers config/rules.yml when it exists', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mallet-config-'));
     mkdirSync(join(dir, 'config'));
@@ -45,5 +62,20 @@ describe('loadConfig (SPEC §2)', () => {
   it('refuses to start in production without a drain password', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' }, cwd)).toThrow(/MALLET_DRAIN_PASSWORD is required/);
     expect(loadConfig({ NODE_ENV: 'production', MALLET_DRAIN_PASSWORD: 'long-enough-secret' }, cwd).production).toBe(true);
+  });
+});
+
+describe('MALLET_WORKER and MALLET_LOG_FORMAT', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mallet-cfg-'));
+  it('serve runs the worker unless MALLET_WORKER=0; logs are pretty only on a terminal unless told', async () => {
+    const { wantsPrettyLogs } = await import('../../src/logger.js');
+    expect(loadConfig({}, dir).inProcessWorker).toBe(true);
+    expect(loadConfig({ MALLET_WORKER: '1' }, dir).inProcessWorker).toBe(true);
+    expect(loadConfig({ MALLET_WORKER: '0' }, dir).inProcessWorker).toBe(false);
+    expect(() => loadConfig({ MALLET_WORKER: 'no', MALLET_LOG_FORMAT: 'xml' }, dir)).toThrow(/MALLET_WORKER="no": expected 1[\s\S]*MALLET_LOG_FORMAT="xml": expected pretty or json/);
+    expect(wantsPrettyLogs(loadConfig({}, dir).logFormat, { isTTY: true })).toBe(true);
+    expect(wantsPrettyLogs(loadConfig({}, dir).logFormat, {})).toBe(false);
+    expect(wantsPrettyLogs(loadConfig({ MALLET_LOG_FORMAT: 'json' }, dir).logFormat, { isTTY: true })).toBe(false);
+    expect(wantsPrettyLogs(loadConfig({ MALLET_LOG_FORMAT: 'pretty' }, dir).logFormat, {})).toBe(true);
   });
 });

@@ -18,13 +18,26 @@ describe('parseLogplexBody on the vendored bodies', () => {
     });
   }
 
+  /**
+   * Where mallet keeps fewer frames than the samples' lenient reader, on purpose: after a broken
+   * frame it drops the rest of the body rather than guess where the next frame starts (README,
+   * Guarantees: a guess can land on a frame an app printed). The sidecars stay as the samples
+   * describe them; these are mallet's deviations, each with its reason.
+   */
+  const refusedGuesses: Record<string, { keep: number; why: string }> = {
+    'bodies/malformed/bad-length.logplex': { keep: 2, why: 'frames 4–5 follow a LEN that runs past the end: finding them means searching message bytes' },
+    'bodies/malformed/bad-header.logplex': { keep: 1, why: 'frame 3 follows a frame that is not syslog, whose LEN is no surer than its header' },
+  };
+
   for (const body of sampleBodies('bodies/malformed')) {
-    it(`${body.name} recovers what a lenient, resynchronising reader should`, () => {
+    const refused = refusedGuesses[body.name];
+    it(`${body.name} keeps what comes before the first broken frame${refused ? ` (not the rest: ${refused.why})` : ''}`, () => {
       const r = parseLogplexBody(body.bytes);
-      const expected = [...body.sidecar.expected, ...(body.sidecar.recoverableWithResync ?? [])];
+      const expected = refused ? body.sidecar.expected.slice(0, refused.keep) : body.sidecar.expected;
       expect(r.messages.map((m) => fieldsOf(m))).toEqual(expected);
       expect(r.errors).toEqual(kinds(body.sidecar.errors));
       expect(r.warnings).toEqual(kinds(body.sidecar.warnings));
+      expect(r.droppedFrom).toBe(body.sidecar.errors?.[0]?.offset);
     });
   }
 });
@@ -83,20 +96,21 @@ describe('parseLogplexBody framing', () => {
     ['NUL bytes for a timestamp', '<190>1 \u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000+00:00 host app web.1 - x'],
     ['too few fields', '<190>1 2024-11-14T03:12:07Z host app'],
     ['control byte in APP-NAME', '<190>1 2024-11-14T03:12:07Z host a\u0001p web.1 - x'],
-  ])('a frame with %s is a bad-header and the next frame is kept', (_name, msg) => {
-    const r = parseLogplexBody(Buffer.from(frame(msg) + frame(line('kept'))));
-    expect(r.errors).toEqual([{ offset: 0, kind: 'bad-header' }]);
-    expect(r.messages.map((m) => m.message)).toEqual(['kept']);
+  ])('a frame with %s is a bad-header, and the frames after it are dropped', (_name, msg) => {
+    const r = parseLogplexBody(Buffer.from(frame(line('before')) + frame(msg) + frame(line('not read'))));
+    const at = Buffer.byteLength(frame(line('before')));
+    expect(r.errors).toEqual([{ offset: at, kind: 'bad-header' }]);
+    expect(r.messages.map((m) => m.message)).toEqual(['before']);
+    expect(r.droppedFrom).toBe(at);
   });
 
-  it('resynchronises after a LEN that is too short and keeps the frames after it', () => {
+  it('drops the rest after a LEN that is too short, without searching it for a frame', () => {
     const good = frame(line('after'));
     const body = Buffer.from(`${frame(line('before'))}5 ${line('broken')}${good}`);
     const r = parseLogplexBody(body);
-    expect(r.messages.map((m) => m.message)).toEqual(['before', 'after']);
-    // LEN 5 frames `<190>`, a bad header; what follows is misframed until resync finds `after`.
-    expect(r.errors[0]).toEqual({ offset: Buffer.byteLength(frame(line('before'))), kind: 'bad-header' });
-    expect(r.errors.length).toBeGreaterThan(1);
+    expect(r.messages.map((m) => m.message)).toEqual(['before']);
+    // LEN 5 frames `<190>`, a bad header: one error, nothing read after it.
+    expect(r.errors).toEqual([{ offset: Buffer.byteLength(frame(line('before'))), kind: 'bad-header' }]);
   });
 
   it('does not re-read a wrong LEN from its own tail', () => {

@@ -9,6 +9,7 @@ function feed(stream: LogplexStream, chunks: Buffer[]): ParsedBody {
     all.messages.push(...r.messages);
     all.errors.push(...r.errors);
     all.warnings.push(...r.warnings);
+    all.droppedFrom ??= r.droppedFrom;
   }
   return all;
 }
@@ -39,14 +40,17 @@ describe('LogplexStream', () => {
     expect(held.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
   });
 
-  it('skips a frame over maxFrameBytes without buffering it and goes on', () => {
+  it('refuses a frame over maxFrameBytes without buffering it, and reads nothing after it', () => {
     const stream = new LogplexStream({ maxFrameBytes: 1000 });
     const big = Buffer.alloc(50_000, 0x61);
     const head = Buffer.from(`${big.length} `);
     const good = sample.bytes.subarray(0, 299); // first frame: `295 ` + 295 bytes
-    const r = feed(stream, [head, ...randomChunks(big, seededRandom(3), 999), good]);
-    expect(r.errors).toEqual([{ offset: 0, kind: 'bad-length' }]);
+    const r = feed(stream, [good, head, ...randomChunks(big, seededRandom(3), 999), good]);
+    expect(r.errors).toEqual([{ offset: 299, kind: 'bad-length' }]);
+    expect(r.droppedFrom).toBe(299);
     expect(r.messages.map((m) => m.procId)).toEqual(['router']);
+    expect(stream.broken).toBe(true);
+    expect(stream.bufferedBytes).toBe(0);
   });
 
   it('holds at most about one frame whatever arrives, in whatever pieces', () => {
@@ -78,13 +82,15 @@ describe('LogplexStream', () => {
     expect(r.errors).toEqual([{ offset: 299, kind: 'overrun' }]);
   });
 
-  it('resynchronises across reads after garbage', () => {
+  it('after garbage, reads nothing more from the stream, whatever frames follow and however they are cut', () => {
     const garbage = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    const bytes = Buffer.concat([garbage, sample.bytes]);
+    const bytes = Buffer.concat([sample.bytes.subarray(0, 299), garbage, sample.bytes]);
     for (let seed = 1; seed <= 10; seed++) {
-      const r = feed(new LogplexStream(), randomChunks(bytes, seededRandom(seed), 40));
-      expect(r.messages.map((m) => fieldsOf(m, true))).toEqual(sample.expected);
-      expect(r.errors).toEqual([{ offset: 0, kind: 'no-length' }]);
+      const stream = new LogplexStream();
+      const r = feed(stream, randomChunks(bytes, seededRandom(seed), 40));
+      expect(r.messages.map((m) => fieldsOf(m, true))).toEqual(sample.expected.slice(0, 1));
+      expect(r.errors).toEqual([{ offset: 299, kind: 'no-length' }]);
+      expect(stream.broken).toBe(true);
     }
   });
 
@@ -97,9 +103,9 @@ describe('LogplexStream', () => {
     ];
     const bytes = Buffer.from(msgs.map((m) => `${Buffer.byteLength(m)} ${m}`).join(''));
     const r = feed(new LogplexStream(), [bytes]);
+    // The second is refused (its text sits where SD belongs), and what follows it is not read.
     expect(r.messages.map((m) => [m.structuredData, m.message])).toEqual([
       ['[ex@32473 iut="3" note="a \\"q\\" ]"][b@1]', 'hi'],
-      ['-', ''],
     ]);
     expect(r.errors).toEqual([{ offset: Buffer.byteLength(msgs[0]!) + 4, kind: 'bad-header' }]);
   });

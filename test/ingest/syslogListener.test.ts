@@ -97,16 +97,29 @@ describe.each([false, true])('syslog listener (tls: %s)', (tls) => {
     expect(await invalid(h.metrics, 'overrun')).toBe(0);
   });
 
-  it('counts invalid frames by reason and drops HOSTNAMEs that are not drain tokens', async () => {
+  it('drops HOSTNAMEs that are not drain tokens, and counts them', async () => {
     const h = await start(tls);
     const socket = await dial(h.port, tls);
     const notToken = '<190>1 2024-11-14T03:12:07Z ../../etc app web.1 - - hi\n';
-    await writeInPieces(socket, [Buffer.from('garbage\n'), Buffer.from(`${Buffer.byteLength(notToken)} ${notToken}`), sample.bytes]);
+    await writeInPieces(socket, [Buffer.from(`${Buffer.byteLength(notToken)} ${notToken}`), sample.bytes]);
     socket.end();
     await h.received(sample.expected.length);
-    expect(await invalid(h.metrics, 'no-length')).toBe(1);
     expect(await invalid(h.metrics, 'bad-drain-token')).toBe(1);
     expect(h.batches.flatMap((b) => b.messages)).toHaveLength(sample.expected.length);
+  });
+
+  it('after a broken frame, hands over what came before it, counts the drop and closes the connection', async () => {
+    const h = await start(tls);
+    const socket = await dial(h.port, tls);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    const first = sample.bytes.subarray(0, 299); // one whole frame
+    await writeInPieces(socket, [first, Buffer.from('garbage\n'), sample.bytes]);
+    await closed;
+    await h.received(1);
+    expect(h.batches.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).toEqual(sample.expected.slice(0, 1));
+    expect(await invalid(h.metrics, 'no-length')).toBe(1);
+    expect(await invalid(h.metrics, 'rest-dropped')).toBe(1);
   });
 });
 
@@ -183,21 +196,46 @@ describe('syslog listener under a connection flood', () => {
       await writeInPieces(s, [Buffer.from(first)]);
       idle.push(s);
     }
-    // logplex arrives while every slot is taken: the oldest connection without a known token gives way.
+    // logplex arrives while every slot is taken: the oldest connection without a known token gives
+    // way. Once proven, a drain no longer takes one of those slots: the next ones just get in.
     const drains: Socket[] = [];
     for (let i = 0; i < 3; i++) {
       const drain = await dial(h.port, false);
       await writeInPieces(drain, [sample.bytes]);
       await h.received(sample.expected.length * (i + 1) + 1);
       drains.push(drain);
-      await closed(idle[i]!);
-      expect(idle.map((s) => s.destroyed)).toEqual(idle.map((_, k) => k <= i));
+      if (i === 0) await closed(idle[0]!);
+      expect(idle.map((s) => s.destroyed)).toEqual([true, false, false]);
     }
-    // Every slot now holds a drain that proved itself: a newcomer is refused, the drains stay.
-    const late = await dial(h.port, false);
-    late.on('error', () => {});
-    await closed(late);
+    // Newcomers that never show a known token only push each other out: the drains stay.
+    const late: Socket[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = await dial(h.port, false);
+      s.on('error', () => {});
+      await writeInPieces(s, [Buffer.from('9')]);
+      late.push(s);
+    }
+    await closed(idle[1]!);
+    await closed(idle[2]!);
+    await closed(late[0]!);
     expect(drains.map((d) => d.destroyed)).toEqual([false, false, false]);
     expect(ofKnownDrain(h)).toHaveLength(sample.expected.length * 3);
+  });
+
+  it('connections of one drain token are bounded: beyond it the least recently active one goes, never the one that just sent', async () => {
+    const h = await start(false, undefined, { maxConnections: 50, maxPerToken: 2, isKnownToken: (t) => t === sample.drainToken });
+    const frame = sample.bytes.subarray(0, 299); // one whole frame of the known token
+    let sent = 0;
+    const send = async (s: Socket) => { await writeInPieces(s, [frame]); await h.received(++sent); };
+    const connect = async () => { const s = await dial(h.port, false); s.on('error', () => {}); await send(s); return s; };
+    const a = await connect();
+    const b = await connect();
+    await send(a); // a, the older, is now the more recently active
+    const c = await connect(); // a third for a bound of 2: b, the idlest, goes
+    await closed(b);
+    await send(a);
+    const d = await connect(); // c is now the idlest
+    await closed(c);
+    expect([a, b, c, d].map((s) => s.destroyed)).toEqual([false, true, true, false]);
   });
 });

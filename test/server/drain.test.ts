@@ -99,7 +99,7 @@ describe('POST /drains/:app', () => {
     // Once the first delivery is done, a retry is skipped whole: not even judged again (a delivery
     // that failed half-way is judged again, idempotently: test/server/pipeline.test.ts).
     expect(seen).toHaveLength(1);
-    expect(await redis.exists(keys.frameDone('my-app', headers['Logplex-Drain-Token'] ?? '', frameId))).toBe(1);
+    expect(await redis.zscore(keys.recentFrames('my-app', headers['Logplex-Drain-Token'] ?? ''), frameId)).not.toBeNull();
     const after = (await metrics.linesTotal.get()).values.reduce((a, v) => a + v.value, 0);
     expect(after - before).toBe(100);
   });
@@ -128,9 +128,9 @@ describe('POST /drains/:app', () => {
     gate = undefined;
     release();
     // The held attempt completes after its 503 and marks the frame processed: the retry is skipped.
-    const doneKey = keys.frameDone('my-app', '', headers['Logplex-Frame-Id']);
-    for (let i = 0; i < 100 && (await redis.exists(doneKey)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await redis.exists(doneKey)).toBe(1);
+    const done = async () => (await redis.zscore(keys.recentFrames('my-app', ''), headers['Logplex-Frame-Id'])) !== null;
+    for (let i = 0; i < 100 && !(await done()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await done()).toBe(true);
     const lines = async () => (await metrics.linesTotal.get()).values.reduce((a, v) => a + v.value, 0);
     const before = await lines();
     const judged = seen.length;

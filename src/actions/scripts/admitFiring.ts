@@ -36,9 +36,15 @@ const run = luaScript(SOURCE);
 
 export type Admission = 'execute' | 'held' | 'flapping';
 
+export interface AdmissionKeys {
+  readonly storm: string;
+  readonly flapping: string;
+  readonly admission: string;
+}
+
 export async function admitFiring(
   redis: Redis,
-  keys: { storm: string; flapping: string; admission: string },
+  keys: AdmissionKeys,
   firingId: string,
   now: number,
   limits: Limits,

@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import { part } from '../keys.js';
+
+/**
+ * The distinct targets an app may have in play at once, shared by every replica: one sorted set
+ * per app (target → last seen, engine clock), so the budget costs one bounded key per app.
+ */
+export const TARGET_BUDGET_LUA = `--[[
+  targetBudget: admits a body's targets into its app's budget of distinct targets.
+  A target already in play (seen within the window) is always admitted and its time refreshed, so
+  a retried body, and a storm that keeps going, keep their targets; a new one is admitted while
+  the app has fewer than ARGV[3] targets in play.
+
+  KEYS[1] the app's targets: sorted set target -> last seen (ms)
+  ARGV[1] now (ms)   ARGV[2] window (ms)   ARGV[3] max targets   ARGV[4..] the targets
+  Returns one 1 (admitted) or 0 (refused) per target, in order.
+]]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local size = redis.call('ZCARD', KEYS[1])
+local out = {}
+for i = 4, #ARGV do
+  local t = ARGV[i]
+  if redis.call('ZSCORE', KEYS[1], t) then
+    redis.call('ZADD', KEYS[1], 'GT', now, t)
+    out[#out + 1] = 1
+  elseif size < max then
+    redis.call('ZADD', KEYS[1], now, t)
+    size = size + 1
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+redis.call('PEXPIRE', KEYS[1], window)
+return out
+`;
+
+export interface TargetBudget {
+  /** One answer per target, in order: true when it may vote. */
+  admit(app: string, targets: readonly string[], now: number): Promise<boolean[]>;
+}
+
+export interface TargetBudgetLimits {
+  readonly maxTargets: number;
+  readonly windowMs: number;
+}
+
+const COMMAND = 'malletTargetBudget';
+type WithBudget = { [COMMAND](key: string, ...args: (string | number)[]): Promise<number[]> };
+
+export class RedisTargetBudget implements TargetBudget {
+  constructor(private readonly redis: Redis, private readonly keyOf: (app: string) => string, private readonly limits: TargetBudgetLimits) {
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: TARGET_BUDGET_LUA });
+  }
+
+  async admit(app: string, targets: readonly string[], now: number): Promise<boolean[]> {
+    if (targets.length === 0) return [];
+    // Members, not keys, but line-derived: kept short the same way.
+    const members = targets.map(part);
+    const answers = await (this.redis as unknown as WithBudget)[COMMAND](this.keyOf(app), Math.trunc(now), this.limits.windowMs, this.limits.maxTargets, ...members);
+    return answers.map((a) => a === 1);
+  }
+}
