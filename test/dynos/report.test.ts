@@ -77,7 +77,7 @@ beforeAll(async () => {
   }
   await send();
   service = buildReport('acme-shop', await store.read('acme-shop'), 7 * DAY);
-}, 480_000);
+}, 900_000);
 afterAll(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); });
 
 describe('the leak report over a generated week', () => {
