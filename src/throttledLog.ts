@@ -58,6 +58,10 @@ export class ThrottledLog {
     this.#log('info', reason, app, fields, msg);
   }
 
+  error(reason: string, app: string, fields: Record<string, unknown>, msg: string): void {
+    this.#log('error', reason, app, fields, msg);
+  }
+
   /** Writes every pending count now (on shutdown, and in tests). */
   flush(): void {
     for (const pair of [...this.#pairs.values()]) this.#end(pair);

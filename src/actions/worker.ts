@@ -101,6 +101,14 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     return conn;
   };
 
+  const dropUnreadyAppRedis = () => {
+    for (const [url, conn] of appRedis) {
+      if (conn.status === 'ready') continue;
+      appRedis.delete(url);
+      conn.disconnect();
+    }
+  };
+
   /** Back to the queue as delayed, without spending an attempt. */
   const postpone = async (job: Job<ActionJobData>, token: string | undefined, delayMs: number): Promise<never> => {
     await job.moveToDelayed(clock() + delayMs, token);
@@ -243,6 +251,11 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         case 'postponed':
           return backToQueue(label, action.type, `postponed: ${outcome.message}`, outcome.delayMs);
         case 'failed': {
+          // First, before any I/O: a command that timed out on an app Redis still connecting
+          // stays in ioredis's offline queue and would be sent once it connects, on top of the
+          // retry's own (the fault suite saw 34 SETs for 30 stop keys). Closing the connection
+          // drops the queue; the retry opens a fresh one.
+          dropUnreadyAppRedis();
           const last = !willRetry(job, outcome.error);
           await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${outcome.message}`);
           metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });

@@ -5,6 +5,7 @@ import type { CliIo } from './CliIo.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { SyslogMessage } from '../ingest/SyslogMessage.js';
 import { LogplexStream } from '../ingest/logplexStream.js';
+import type { ParsedBody } from '../ingest/logplexFrames.js';
 import { parseSyslogHeader } from '../ingest/syslogHeader.js';
 import { formatRuleError, loadRules } from '../rules/load.js';
 import { defaultRulesPath } from '../rules/defaultPath.js';
@@ -97,6 +98,8 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
         case 'dry_run': what = `dry run (${d.reason}): would record`; tally('dry run'); break;
         case 'held': what = `HELD, only notify runs: ${d.reason}`; tally('held'); break;
         case 'flapping': what = `FLAPPING, left alone (only notify runs): ${d.reason}`; tally('flapping'); break;
+        // Replay has no silences; the case keeps the switch whole over the mode table.
+        case 'silenced': what = `silenced (${d.reason}): runs nothing`; tally('silenced'); break;
       }
       io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${what}: ${actions}\n`);
     }
@@ -124,12 +127,19 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
   const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
   if (format === 'logplex') {
     const reader = new LogplexStream({ structuredData });
+    let droppedFrom: number | undefined;
+    const take = async (r: ParsedBody) => {
+      droppedFrom ??= r.droppedFrom;
+      for (const m of r.messages) await add(fromSyslog(m, app, lines));
+    };
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
-      for (const m of reader.push(chunk).messages) await add(fromSyslog(m, app, lines));
+      await take(reader.push(chunk));
       progress(bytes);
     }
-    for (const m of reader.end().messages) await add(fromSyslog(m, app, lines));
+    await take(reader.end());
+    // As the drain does: after a broken frame nothing is read, since where the next one starts is a guess.
+    if (droppedFrom !== undefined) io.stderr.write(`broken frame at byte ${droppedFrom}: the rest of the file was not read\n`);
   } else {
     let rest: Buffer = Buffer.alloc(0);
     const onLine = async (buf: Buffer) => {

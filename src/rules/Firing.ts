@@ -49,6 +49,8 @@ export interface StopKeyActionSpec {
    * knows its own id (HEROKU_DYNO_ID) leaves a key for another instance alone (src/rules/instance.ts).
    */
   readonly instance?: string;
+  /** false: done once written (`watch: false`, a consumer that does not delete the key). */
+  readonly watch?: false;
 }
 
 export interface SidekiqStopActionSpec {
@@ -82,7 +84,10 @@ export interface NotifyActionSpec {
 }
 
 /** Why a match did or did not become a job (SPEC §7 `mallet_firings_total{outcome}`). */
-export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate';
+export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate' | 'silenced';
+
+/** Every outcome, in the order the console shows them. */
+export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'duplicate', 'rejected'];
 
 /** The one interface between rules and actions. Resolves once every firing is durably stored. */
 export interface FiringSink {

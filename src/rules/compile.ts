@@ -9,6 +9,7 @@ import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
+import { randomBytes } from 'node:crypto';
 import { secretDigest } from '../basicAuth.js';
 
 import type { YamlPath } from './yamlPositions.js';
@@ -102,8 +103,10 @@ function drainPassword(ref: string, at: YamlPath, env: Readonly<Record<string, s
     fail(at, 'drain_password must be an environment reference like ${MY_APP_DRAIN_PASSWORD}: passwords are secrets');
     return undefined;
   }
-  // load.ts has already reported each unset variable at this position.
-  if (unsetRefs(refs, env).length > 0) return undefined;
+  // load.ts has already reported each unset variable at this position (or was told not to, for
+  // `mallet check --allow-unset-env`): fail closed, with a digest no password matches, so an app
+  // that names a password of its own is never opened by the shared one instead.
+  if (unsetRefs(refs, env).length > 0) return secretDigest(randomBytes(32).toString('hex'));
   const value = expandEnv(ref, env);
   const names = refs.map((n) => '${' + n + '}').join(', ');
   if (value.length < 8) fail(at, `drain_password in ${names}: use at least 8 characters`);
@@ -236,6 +239,11 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     const compiled = compileAction(a, [...at, 'actions', j], tpl, env, bad);
     if (compiled) actions.push(compiled);
   });
+  const onFailure: ActionTemplate[] = [];
+  (raw.on_failure ?? []).forEach((a, j) => {
+    const compiled = compileAction(a, [...at, 'on_failure', j], tpl, env, bad);
+    if (compiled) onFailure.push(compiled);
+  });
 
   if (!ok || !target) return undefined;
   // Necessary, not sufficient: the key with its `=`, and an equality's value, appear in the text.
@@ -249,7 +257,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     if (c.kind === 'ratio') keys.add(c.other + '=');
   }
   const fieldLiterals = new Set([...values, ...keys]);
-  const usesFields = fields.length > 0 || target.usesFields || actions.some((a) => templatesOf(a).some((t) => t.usesFields));
+  const usesFields = fields.length > 0 || target.usesFields || [...actions, ...onFailure].some((a) => templatesOf(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,
     description: raw.description,
@@ -269,6 +277,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     cooldownMs,
     dryRun: raw.dry_run ?? false,
     actions: Object.freeze(actions),
+    onFailure: Object.freeze(onFailure),
   });
 }
 
@@ -293,7 +302,7 @@ function compileAction(
       const key = tpl(a.key ?? RULE_DEFAULTS.stopKey, [...at, 'key']);
       const value = tpl(a.value ?? RULE_DEFAULTS.stopKeyValue, [...at, 'value']);
       if (!key || !value) return undefined;
-      return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}) };
+      return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}), ...(a.watch === false ? { watch: false as const } : {}) };
     }
     case 'sidekiq-stop': {
       if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);

@@ -21,6 +21,14 @@ describe('apps.NAME.drain_password', () => {
     expect(JSON.stringify(entry)).not.toContain('a-good-password');
   });
 
+  it('with its variable unset (mallet check --allow-unset-env) fails closed: no password opens the app', () => {
+    const r = loadRulesText(rules('${MY_DRAIN_PW}'), 'rules.yml', {}, { allowUnsetEnv: true });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const digest = r.ruleSet.apps!.get('my-app')!.drainPasswordDigest;
+    expect(digest).toBeDefined();
+    expect(digest!.equals(secretDigest(''))).toBe(false);
+  });
+
   it.each([
     ['a literal', 'literal-password', {}, /drain_password must be an environment reference like \$\{MY_APP_DRAIN_PASSWORD\}/],
     ['an unset variable', '${MY_DRAIN_PW}', {}, /environment variable MY_DRAIN_PW is not set/],
