@@ -21,6 +21,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { DynoObserver } from '../dynos/DynoObserver.js';
 import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
 import { SilenceStore } from '../console/silenceStore.js';
@@ -202,7 +203,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
         // `sections`: other parts add their own section to the status page here (rendered last).
-        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [] },
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000)] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
         dynoStore,
