@@ -64,6 +64,14 @@ export interface RedisKeys {
   silences(): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
+  /**
+   * The dyno observer's state of an app (src/dynos): `instances` sorted set of memory-series keys
+   * by their last sample time, `meta` hash series key → instance JSON, `events` sorted set of
+   * lifecycle events by their time.
+   */
+  dynos(app: string): { instances: string; meta: string; events: string };
+  /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
+  memorySeries(app: string, instance: string): string;
 }
 
 export interface ThresholdKeySet {
@@ -108,6 +116,8 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (app: string, firingId: string) => k('admit', tag(app), part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
+    dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
+    memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
     history: (app: string) => k('history', tag(app)),
     stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
     historyApps: () => k('history-apps'),

@@ -12,8 +12,11 @@ import { defaultRulesPath } from '../rules/defaultPath.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
 import { ReplayLimits } from '../actions/replayLimits.js';
 import { formatDuration } from '../rules/formatDuration.js';
+import type { Firing } from '../rules/Firing.js';
 
 type Format = 'logplex' | 'syslog-lines' | 'heroku-logs';
+/** Sees each judged batch and its firings (`--report`, src/cli/replayReport.ts). */
+export type ReplayObserver = (events: readonly DrainEvent[], firings: readonly Firing[]) => Promise<void>;
 
 const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--explain]\n';
 /** Lines a `heroku logs` line longer than this is cut to (SPEC §6 keeps 64 KiB). */
@@ -28,7 +31,7 @@ const HEROKU_LOGS = /^(\S+) ([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
  * the log's own time, with no Redis and nothing executed; prints each firing with what the
  * service would do. Reads the file as a stream, so memory stays bounded whatever its size.
  */
-export async function runReplay(argv: string[], io: CliIo): Promise<number> {
+export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObserver): Promise<number> {
   let file: string | undefined;
   let appArg: string | undefined;
   let rulesFile: string | undefined;
@@ -80,6 +83,7 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   const tally = (o: string) => outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
   const flush = async () => {
     const evaluation = await dry.evaluate(batch);
+    await observe?.(batch, evaluation.firings);
     batch = [];
     for (const f of evaluation.firings) {
       fired.set(f.rule, (fired.get(f.rule) ?? 0) + 1);

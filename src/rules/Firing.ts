@@ -43,6 +43,12 @@ export interface StopKeyActionSpec {
   readonly ttlMs: number;
   /** `${VAR}` reference or literal URL of the app's Redis; undefined → mallet's own REDIS_URL. */
   readonly redisUrlRef?: string;
+  /**
+   * The dyno instance the stop is for (the uuid of `dyno=heroku.<app id>.<uuid>`), when the
+   * firing line names it: written as ` instance=<uuid>` after the value, and a consumer that
+   * knows its own id (HEROKU_DYNO_ID) leaves a key for another instance alone (src/rules/instance.ts).
+   */
+  readonly instance?: string;
   /** false: done once written (`watch: false`, a consumer that does not delete the key). */
   readonly watch?: false;
 }

@@ -1,3 +1,4 @@
+import { instanceOf, withInstance } from './instance.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -134,7 +135,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: p.actions,
+      actions: withInstance(p.actions, instanceOf(event, p.target)),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       dryRun: rule.dryRun,
     }));

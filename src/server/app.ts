@@ -10,6 +10,8 @@ import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
+import { reportRoutes } from './reportRoute.js';
+import type { DynoStore } from '../dynos/DynoStore.js';
 import { DASHBOARD_PATH, dashboardRoutes } from './dashboard.js';
 import { guardConnections } from './connectionGuard.js';
 import { adminRoutes, type AdminRoutesOptions } from '../console/adminRoutes.js';
@@ -37,6 +39,8 @@ export interface AppDeps {
   /** Alert webhook providers whose credentials are set (SPEC §3); the others answer 404. */
   readonly alertProviders?: ReadonlyMap<string, AlertProvider>;
   readonly alertContext?: AlertContext;
+  /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
+  readonly dynoStore?: DynoStore | undefined;
   /** The status page and its API (src/console): served with the dashboard, under the same password. */
   readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
   /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
@@ -110,6 +114,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
     if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
+  }
+  if (deps.dynoStore && deps.adminPassword) {
+    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword });
   }
   return app;
 }

@@ -19,6 +19,9 @@ import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
 import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
+import { DynoObserver } from '../dynos/DynoObserver.js';
+import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
 import { SilenceStore } from '../console/silenceStore.js';
@@ -181,7 +184,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const log = new ThrottledLog(logger);
       closers.push(() => log.flush());
       const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
-      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
+      const dynoStore = new RedisDynoStore(redis, keys);
+      const observers = [new DynoObserver(dynoStore)];
+      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
@@ -198,9 +203,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
         // `sections`: other parts add their own section to the status page here (rendered last).
-        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [] },
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000)] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
+        dynoStore,
       });
       // The drain connection fails fast while down; listening before it is up would answer the
       // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.

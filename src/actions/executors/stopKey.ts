@@ -1,6 +1,7 @@
 import { PermanentStepError, type Executor } from '../Executor.js';
 import { hasShape } from '../../rules/shapes.js';
 import type { StopKeyActionSpec } from '../../rules/Firing.js';
+import { stopKeyValue } from '../../rules/instance.js';
 import { watchStopKeyConsumption } from './stopKeyConsumption.js';
 
 /** Writes the stop key the Puma plugin / Node agent polls (SPEC §5): done once one of them took it. */
@@ -11,7 +12,7 @@ export const stopKeyExecutor: Executor<StopKeyActionSpec> = {
     if (!hasShape('redisKey', action.key)) throw new PermanentStepError('stop key does not have the shape ^[A-Za-z0-9:._-]{1,200}$');
     if (!Number.isInteger(action.ttlMs) || action.ttlMs <= 0) throw new PermanentStepError(`stop key ttl must be a positive number of ms, got ${action.ttlMs}`);
     const redis = ctx.redisFor(action.redisUrlRef);
-    await redis.set(action.key, action.value, 'PX', action.ttlMs);
+    await redis.set(action.key, stopKeyValue(action.value, action.instance), 'PX', action.ttlMs);
     if (action.watch === false) return { summary: `SET ${action.key} PX ${action.ttlMs} (watch: false, not watched for consumption)` };
     // Not done until something took it (SPEC §8): the slot stays held meanwhile, since the dyno
     // that takes it is going down.
