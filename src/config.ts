@@ -37,6 +37,11 @@ export interface Config {
    * `mallet worker` processes (a Procfile `worker:` dyno) run the jobs apart from ingest.
    */
   readonly inProcessWorker: boolean;
+  /**
+   * WEB_CONCURRENCY (Heroku's convention, set per dyno size): how many HTTP processes
+   * `mallet serve` runs. Undefined: 1. Needs REDIS_URL (the embedded Redis serves one process).
+   */
+  readonly webConcurrency: number | undefined;
   /** MALLET_LOG_FORMAT: `pretty` (readable lines) or `json`; default pretty on a terminal, else JSON. */
   readonly logFormat: 'pretty' | 'json' | undefined;
   readonly logLevel: string;
@@ -150,6 +155,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
   const workerRaw = str('MALLET_WORKER');
   if (workerRaw !== undefined && workerRaw !== '0' && workerRaw !== '1') problems.push(`MALLET_WORKER=${JSON.stringify(workerRaw)}: expected 1 (serve runs the action worker too) or 0 (only mallet worker processes run jobs)`);
+  const concurrencyRaw = str('WEB_CONCURRENCY');
+  if (concurrencyRaw !== undefined && !(/^\d+$/.test(concurrencyRaw) && Number(concurrencyRaw) >= 1 && Number(concurrencyRaw) <= 64)) {
+    problems.push(`WEB_CONCURRENCY=${JSON.stringify(concurrencyRaw)}: expected a whole number from 1 to 64 (HTTP processes of mallet serve)`);
+  }
   const logFormat = str('MALLET_LOG_FORMAT');
   if (logFormat !== undefined && logFormat !== 'pretty' && logFormat !== 'json') problems.push(`MALLET_LOG_FORMAT=${JSON.stringify(logFormat)}: expected pretty or json`);
 
@@ -176,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dryRun: flag('MALLET_DRY_RUN'),
     otlpCaptureDir: str('MALLET_OTLP_CAPTURE') === undefined ? undefined : resolve(cwd, str('MALLET_OTLP_CAPTURE')!),
     inProcessWorker: workerRaw !== '0',
+    webConcurrency: concurrencyRaw !== undefined && /^\d+$/.test(concurrencyRaw) ? Number(concurrencyRaw) : undefined,
     logFormat: logFormat === 'pretty' || logFormat === 'json' ? logFormat : undefined,
     logLevel,
     production,

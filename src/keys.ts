@@ -33,9 +33,11 @@ export interface RedisKeys {
    * The threshold state of rule+app+target: `window` sorted set of event ids (score = event
    * time), `lines` hash event id → trigger line (last 20 kept), `firedBy` hash event id → firing
    * window (a retried event that fired returns the same firing), `cooldown` present while it cools
-   * down (value = the window that fired; per process type for Fir dyno names).
+   * down (value = the window that fired; per process type for Fir dyno names); and the history's `spell` hash (the record a burst of
+   * matches in one cooldown or held/flapping spell is folded into, with its count) and `seen`
+   * HyperLogLog (the event ids already counted in the current cooldown spell, so a retry adds nothing).
    */
-  threshold(rule: string, app: string, target: string): { window: string; lines: string; firedBy: string; cooldown: string };
+  threshold(rule: string, app: string, target: string): ThresholdKeySet;
   /** Sorted set of the targets an app has in play (target → last seen): the per-app work budget. */
   appTargets(app: string): string;
   /** Sorted set of recent firings of an app (storm guard). */
@@ -53,8 +55,33 @@ export interface RedisKeys {
   /** The mode the action layer decided for a firing id, so a retried submit neither counts twice
    * against the limits nor decides differently. */
   admission(app: string, firingId: string): string;
+  /** The firing history of an app: one capped stream per app, in the app's hash slot (src/console/history.ts). */
+  history(app: string): string;
+  /** Firings and matches of an app per rule and outcome in one 10-minute bucket (bucket = ms / 600000). */
+  stats(app: string, bucket: number): string;
+  /** The apps that have a history (a set, read by the console to merge their streams). */
+  historyApps(): string;
+  /** Hash silence id → silence JSON; each carries its own end, the hash lives until the last one ends (src/console/silenceStore.ts). */
+  silences(): string;
   /** Last `RateLimit-Remaining` the Platform API reported for a token (per token hash). */
   herokuRemaining(tokenHash: string): string;
+  /**
+   * The dyno observer's state of an app (src/dynos): `instances` sorted set of memory-series keys
+   * by their last sample time, `meta` hash series key → instance JSON, `events` sorted set of
+   * lifecycle events by their time.
+   */
+  dynos(app: string): { instances: string; meta: string; events: string };
+  /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
+  memorySeries(app: string, instance: string): string;
+}
+
+export interface ThresholdKeySet {
+  readonly window: string;
+  readonly lines: string;
+  readonly firedBy: string;
+  readonly cooldown: string;
+  readonly spell: string;
+  readonly seen: string;
 }
 
 /**
@@ -79,7 +106,10 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
       // A Fir dyno gets a new name when restarted: its cooldown is its process type's, or the
       // restart would let the replacement fire again at once.
       const cooling = [tag(app), part(rule), part(restartStableTarget(target))];
-      return { window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling) };
+      return {
+        window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling),
+        spell: k('hspell', ...id), seen: k('hseen', ...id),
+      };
     },
     appTargets: (app: string) => k('targets', tag(app)),
     stormGuard: (app: string) => k('storm', tag(app)),
@@ -91,6 +121,12 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     alertNonce: (provider: string, nonce: string) => k('nonce', part(provider), part(nonce)),
     admission: (app: string, firingId: string) => k('admit', tag(app), part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
+    dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
+    memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
+    history: (app: string) => k('history', tag(app)),
+    stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
+    historyApps: () => k('history-apps'),
+    silences: () => k('silences'),
   });
 }
 

@@ -1,4 +1,47 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type LabelValues } from 'prom-client';
+
+/**
+ * Distinct `app` values `mallet_lines_total` takes for apps the rules file does not list (all of
+ * them when it lists none): an app name comes from the drain URL, so anyone holding the drain
+ * password could otherwise add series without end. Further apps count under OTHER_APP_LABEL.
+ */
+export const MAX_APP_LABELS = 100;
+/** Not a Heroku app name (those start with a letter), so it never merges with a real app. */
+export const OTHER_APP_LABEL = '_other';
+
+type LinesLabel = 'app' | 'source';
+
+/** `mallet_lines_total`, whose `app` label takes listed apps, the first MAX_APP_LABELS others, then `_other`. */
+class LinesCounter extends Counter<LinesLabel> {
+  readonly #labelled = new Set<string>();
+  #listed: () => ReadonlyMap<string, unknown> | undefined = () => undefined;
+
+  constructor(config: CounterConfiguration<LinesLabel>) {
+    super(config);
+    // prom-client sets `inc` on the instance in its constructor, so it is wrapped here, not overridden.
+    const inc = this.inc.bind(this) as (labels: LabelValues<LinesLabel>, value?: number) => void;
+    this.inc = ((labels?: LabelValues<LinesLabel> | number, value?: number) => {
+      if (labels === undefined || typeof labels === 'number' || labels.app === undefined || 'exemplarLabels' in labels) {
+        return (inc as (...a: unknown[]) => void)(labels, value);
+      }
+      inc({ ...labels, app: this.#appLabel(String(labels.app)) }, value);
+    }) as Counter<LinesLabel>['inc'];
+  }
+
+  /** The rules file's `apps:` (read per call: hot reload); listed apps always get their own series. */
+  listAppsFrom(listed: () => ReadonlyMap<string, unknown> | undefined): void {
+    this.#listed = listed;
+  }
+
+  #appLabel(app: string): string {
+    if (this.#labelled.has(app)) return app;
+    if (this.#listed()?.has(app) || this.#labelled.size < MAX_APP_LABELS) {
+      this.#labelled.add(app);
+      return app;
+    }
+    return OTHER_APP_LABEL;
+  }
+}
 
 /**
  * The metric names of SPEC §7, declared once. Each app instance gets its own registry so tests
@@ -9,7 +52,7 @@ export function createMetrics(registry = new Registry(), { defaults = true } = {
   const registers = [registry];
   return {
     registry,
-    linesTotal: new Counter({ name: 'mallet_lines_total', help: 'Log lines received', labelNames: ['app', 'source'] as const, registers }),
+    linesTotal: new LinesCounter({ name: 'mallet_lines_total', help: 'Log lines received', labelNames: ['app', 'source'] as const, registers }),
     framesInvalidTotal: new Counter({ name: 'mallet_frames_invalid_total', help: 'Frames skipped as unparseable, by reason', labelNames: ['reason'] as const, registers }),
     drainRequestsTotal: new Counter({ name: 'mallet_drain_requests_total', help: 'Drain requests by response status', labelNames: ['status'] as const, registers }),
     drainRequestDuration: new Histogram({

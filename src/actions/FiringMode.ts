@@ -83,6 +83,16 @@ export const FIRING_MODES = {
       `:warning: mallet left ${f.app} ${slackEscape(f.target)} alone: it is flapping (${f.modeReason ?? 'limits.flapping'}); rule ${f.rule} executed nothing.\n` +
       `What to do: remediation is not fixing ${slackEscape(f.target)}; find the cause (a leak, a bad release) before it fires again.\n${summary}`,
   },
+  /** A silence covers the firing (src/console/Silence.ts): recorded, nothing runs, not even notify. */
+  silenced: {
+    runsActions: false,
+    runsNotify: false,
+    countsTowardLimits: false,
+    firingOutcome: 'silenced',
+    notRunOutcome: 'silenced',
+    notRunLine: (d) => `silenced, did not ${d}`,
+    headline: (reason) => `silenced: ${reason ?? ''}; nothing runs`,
+  },
 } as const satisfies Record<string, FiringMode>;
 
 /** What the action layer decided for a firing before it was queued: a row of FIRING_MODES. */

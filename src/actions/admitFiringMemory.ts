@@ -1,5 +1,5 @@
 import type { Limits } from '../rules/RuleSet.js';
-import type { Admission, AdmissionKeys } from './scripts/admitFiring.js';
+import type { Admission, AdmissionPreset } from './scripts/admitFiring.js';
 
 /**
  * admitFiring's semantics in memory, for `mallet replay` (no Redis): mirrors ADMIT_FIRING's Lua
@@ -10,9 +10,13 @@ export class MemoryAdmission {
   readonly #sets = new Map<string, Map<string, number>>();
   readonly #decided = new Map<string, Admission>();
 
-  admit(keys: AdmissionKeys, firingId: string, now: number, limits: Limits): Admission {
+  admit(keys: { storm: string; flapping: string; admission: string }, firingId: string, now: number, limits: Limits, preset?: AdmissionPreset): Admission {
     const prev = this.#decided.get(keys.admission);
     if (prev !== undefined) return prev;
+    if (preset) {
+      this.#decided.set(keys.admission, preset.mode);
+      return preset.mode;
+    }
     const storm = this.#count(keys.storm, firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs);
     const flap = this.#count(keys.flapping, firingId, now, limits.flapping.maxFirings, limits.flapping.withinMs);
     let mode: Admission = 'execute';

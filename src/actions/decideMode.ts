@@ -3,7 +3,11 @@ import type { Firing } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { formatDuration } from '../rules/formatDuration.js';
 import type { ActionMode } from './FiringMode.js';
-import type { Admission, AdmissionKeys } from './scripts/admitFiring.js';
+import type { Admission, AdmissionKeys, AdmissionPreset, AdmissionRecord } from './scripts/admitFiring.js';
+import type { Silence } from '../console/Silence.js';
+import { statsBucket } from '../console/stats.js';
+import { HISTORY_BOUNDS } from '../console/historyLua.js';
+import { truncateUtf8 } from '../truncateUtf8.js';
 
 export interface ModeDecision {
   readonly mode: ActionMode;
@@ -11,31 +15,43 @@ export interface ModeDecision {
 }
 
 /** The storm guard and flapping count: the Lua script in the service, its mirror in replay. */
-export type Admit = (keys: AdmissionKeys, firingId: string, now: number, limits: Limits) => Admission | Promise<Admission>;
+export type Admit = (keys: AdmissionKeys, firingId: string, now: number, limits: Limits, record: AdmissionRecord, preset?: AdmissionPreset) => Admission | Promise<Admission>;
 
 /**
  * What a firing's job will do (SPEC §4 `limits`, §5): dry run, execute, or held/flapping (only
  * notify runs). One decision for the action queue and `mallet replay`, so replay reports what
  * the service does.
  */
-export async function decideMode(firing: Firing, now: number, opts: { limits: Limits; keys: RedisKeys; globalDryRun: boolean; admit: Admit }): Promise<ModeDecision> {
-  if (firing.dryRun || opts.globalDryRun) {
-    // Modes decided before admission do not count toward the limits (FIRING_MODES
-    // countsTowardLimits): a rule on trial must not hold live ones back.
-    return { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' };
-  }
-  const { limits, keys } = opts;
+export async function decideMode(
+  firing: Firing, now: number,
+  opts: { limits: Limits; keys: RedisKeys; globalDryRun: boolean; admit: Admit; silence?: Silence | undefined; submission?: string },
+): Promise<ModeDecision> {
+  // Modes decided before admission do not count toward the limits (FIRING_MODES
+  // countsTowardLimits): a rule on trial or a silenced app must not hold live ones back. They
+  // are still admitted, so the history records them once per firing.
+  const { limits, keys, silence } = opts;
+  const preset: AdmissionPreset | undefined = silence
+    ? { mode: 'silenced', reason: `silence ${silence.id}: ${silence.comment}` }
+    : firing.dryRun || opts.globalDryRun
+      ? { mode: 'dry_run', reason: firing.dryRun ? 'rule dry_run' : 'MALLET_DRY_RUN' }
+      : undefined;
+  const reasons = {
+    flapping: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)`,
+    held: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)`,
+  };
   const admission = await opts.admit({
     storm: keys.stormGuard(firing.app),
     // Across rules: three rules each firing once on web.1 are as much a flapping web.1 as one rule thrice.
     flapping: keys.flapping(firing.app, firing.target),
     admission: keys.admission(firing.app, firing.id),
-  }, firing.id, now, limits);
-  if (admission === 'flapping') {
-    return { mode: 'flapping', reason: `${firing.target} fired more than ${limits.flapping.maxFirings} times within ${formatDuration(limits.flapping.withinMs)} (limits.flapping)` };
-  }
-  if (admission === 'held') {
-    return { mode: 'held', reason: `${firing.app} had more than ${limits.perApp.maxFirings} firings within ${formatDuration(limits.perApp.withinMs)} (limits.per_app)` };
-  }
+    spell: keys.threshold(firing.rule, firing.app, firing.target).spell,
+    history: keys.history(firing.app),
+    stats: keys.stats(firing.app, statsBucket(firing.firedAt)),
+  }, firing.id, now, limits, {
+    rule: firing.rule, app: firing.app, target: firing.target, firedAt: firing.firedAt,
+    line: truncateUtf8(firing.triggerLines[0] ?? '', HISTORY_BOUNDS.lineBytes), reasons, submission: opts.submission ?? '',
+  }, preset);
+  if (admission === 'flapping' || admission === 'held') return { mode: admission, reason: reasons[admission] };
+  if (admission === 'dry_run' || admission === 'silenced') return { mode: admission, reason: preset?.mode === admission ? preset.reason : admission };
   return { mode: 'execute' };
 }

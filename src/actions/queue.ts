@@ -9,11 +9,12 @@ import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
-import { actionJobName, type ActionJobData } from './ActionJob.js';
+import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { decideMode, type ModeDecision } from './decideMode.js';
+import { silenceMatcher, type Silence } from '../console/Silence.js';
 
 export interface ActionQueueOptions {
   /** mallet's own Redis; the queue works on a duplicate of it. */
@@ -25,6 +26,8 @@ export interface ActionQueueOptions {
   /** MALLET_DRY_RUN: every firing is recorded, nothing executed. */
   dryRun: boolean;
   getLimits: () => Limits;
+  /** The silences in force (read once per submit); absent: none. */
+  getSilences?: () => Promise<readonly Silence[]>;
   clock?: Clock;
   /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
   submitTimeoutMs?: number;
@@ -55,6 +58,8 @@ export class ActionQueue implements FiringSink {
         backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },
         removeOnComplete: { age: 30 * DAY_S },
         removeOnFail: { age: 90 * DAY_S },
+        // The failed reason says what went wrong; mallet's stack frames only clutter the dashboard.
+        stackTraceLimit: 0,
       },
     });
     // Connection errors (they carry a code) are logged, throttled, by the connection itself.
@@ -66,7 +71,10 @@ export class ActionQueue implements FiringSink {
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
     let outcomes: readonly FiringOutcome[] | 'timeout';
     try {
-      outcomes = await withDeadline(Promise.all(firings.map((f) => this.submitOne(f))), timeoutMs);
+      outcomes = await withDeadline((async () => {
+        const silenced = silenceMatcher(await this.opts.getSilences?.() ?? [], this.clock());
+        return Promise.all(firings.map((f) => this.submitOne(f, silenced(f))));
+      })(), timeoutMs);
     } catch (err) {
       throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
     }
@@ -74,11 +82,11 @@ export class ActionQueue implements FiringSink {
     return outcomes;
   }
 
-  private async submitOne(firing: Firing): Promise<FiringOutcome> {
+  private async submitOne(firing: Firing, silence: Silence | undefined): Promise<FiringOutcome> {
     const now = this.clock();
-    const { mode, reason } = await this.decide(firing, now);
     const submission = randomBytes(8).toString('hex');
-    const data: ActionJobData = { ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
+    const { mode, reason } = await this.decide(firing, now, submission, silence);
+    const data: ActionJobData = { ...dashboardFields(firing), ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
     await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
     // stored job is read back: another submission id means an earlier add won.
@@ -89,12 +97,14 @@ export class ActionQueue implements FiringSink {
     return outcome;
   }
 
-  private decide(firing: Firing, now: number): Promise<ModeDecision> {
+  private decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<ModeDecision> {
     return decideMode(firing, now, {
       limits: this.opts.getLimits(),
       keys: this.opts.keys,
       globalDryRun: this.opts.dryRun,
-      admit: (keys, id, at, limits) => admitFiring(this.redis, keys, id, at, limits),
+      silence,
+      submission,
+      admit: (keys, id, at, limits, record, preset) => admitFiring(this.redis, keys, id, at, limits, record, preset),
     });
   }
 

@@ -32,7 +32,7 @@ export class ReplayLimits {
     const now = firing.firedAt;
     const decision = await decideMode(firing, now, {
       limits: this.limits, keys: this.#keys, globalDryRun: this.globalDryRun,
-      admit: (keys, id, at, limits) => this.#admission.admit(keys, id, at, limits),
+      admit: (keys, id, at, limits, _record, preset) => this.#admission.admit(keys, id, at, limits, preset),
     });
     // Held and flapping jobs only notify and dry runs execute nothing: neither takes a slot.
     if (decision.mode !== 'execute') return decision;

@@ -101,6 +101,14 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     return conn;
   };
 
+  const dropUnreadyAppRedis = () => {
+    for (const [url, conn] of appRedis) {
+      if (conn.status === 'ready') continue;
+      appRedis.delete(url);
+      conn.disconnect();
+    }
+  };
+
   /** Back to the queue as delayed, without spending an attempt. */
   const postpone = async (job: Job<ActionJobData>, token: string | undefined, delayMs: number): Promise<never> => {
     await job.moveToDelayed(clock() + delayMs, token);
@@ -155,6 +163,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       const done = ledger.done(String(i));
       return done ? `done: ${done.summary}` : 'not run';
     });
+    const shownResults = data.results ?? [];
     /** Back to the queue without spending an attempt; the slot is kept that long. */
     const backToQueue = async (label: string, type: string, why: string, delayMs: number): Promise<never> => {
       await job.log(`${label}: ${why}`);
@@ -243,6 +252,11 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         case 'postponed':
           return backToQueue(label, action.type, `postponed: ${outcome.message}`, outcome.delayMs);
         case 'failed': {
+          // First, before any I/O: a command that timed out on an app Redis still connecting
+          // stays in ioredis's offline queue and would be sent once it connects, on top of the
+          // retry's own (the fault suite saw 34 SETs for 30 stop keys). Closing the connection
+          // drops the queue; the retry opens a fresh one.
+          dropUnreadyAppRedis();
           const last = !willRetry(job, outcome.error);
           await job.log(`${label}: ${last ? 'failed, no attempts left' : 'failed, will retry'}: ${outcome.message}`);
           metrics.actionsTotal.inc({ type: action.type, outcome: last ? 'failed' : 'retry' });
@@ -310,8 +324,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps };
     } catch (err) {
       if (err instanceof JobLockLostError) {
-        // The run that has the job now also has its slot.
+        // The run that has the job now also has its slot, and writes its data.
         lease?.abandon();
+        results.splice(0, results.length, ...shownResults);
         logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
         throw err;
       }
@@ -328,6 +343,12 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       throw err;
     } finally {
       await lease?.end(logger);
+      // Shown at the top of the job's data on the dashboard; best effort, the log has it all.
+      if (results.some((r, i) => r !== shownResults[i])) {
+        // fired, trigger, results first: the dashboard shows the data in this order.
+        const { fired, trigger, results: _shown, ...rest } = data;
+        await job.updateData({ fired, trigger, results, ...rest }).catch(() => {});
+      }
     }
   }
 

@@ -17,6 +17,12 @@ export interface WatchStopKeyOptions {
   redisUrl?: string;
   /** Default `process.env.DYNO` (`web.1` on Heroku). */
   dyno?: string;
+  /**
+   * This dyno's instance id, default `HEROKU_DYNO_ID` (`heroku labs:enable runtime-dyno-metadata`).
+   * A key written for another instance (value ending ` instance=<uuid>`) is left alone; without an
+   * id on either side the key is taken.
+   */
+  instanceId?: string;
   /** Default `MALLET_STOP_KEY_PREFIX`, else `puma::stop::`. */
   prefix?: string;
   /** Default `MALLET_POLL_INTERVAL` (seconds) × 1000, else 1000. */
@@ -33,6 +39,16 @@ export interface StopKeyWatcher {
 }
 
 const DEFAULT_PREFIX = 'puma::stop::';
+/**
+ * GET, and DEL unless the value names another instance than ARGV[1], atomically, so of several
+ * consumers exactly one acts. The same script as the Puma plugin's.
+ */
+const TAKE_LUA = `local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local want = string.match(v, ' instance=([0-9a-f%-]+)$')
+if want and ARGV[1] ~= '' and want ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return v`;
 const MAX_BACKOFF_MS = 30_000;
 
 function envValue(name: string): string | undefined {
@@ -61,6 +77,7 @@ export function watchStopKey(opts: WatchStopKeyOptions): StopKeyWatcher {
   }
   const key = (opts.prefix ?? envValue('MALLET_STOP_KEY_PREFIX') ?? DEFAULT_PREFIX) + dyno;
   const intervalMs = opts.intervalMs ?? envInterval() ?? 1000;
+  const instanceId = opts.instanceId ?? envValue('HEROKU_DYNO_ID') ?? '';
 
   const options: RedisOptions = {
     // Fail fast while disconnected: the poll loop owns retrying, with its own backoff.
@@ -97,9 +114,7 @@ export function watchStopKey(opts: WatchStopKeyOptions): StopKeyWatcher {
       return null;
     }
     try {
-      const replies = await redis.multi().get(key).del(key).exec();
-      const [err, got] = replies?.[0] ?? [new Error('transaction aborted'), null];
-      if (err) throw err;
+      const got = await redis.eval(TAKE_LUA, 1, key, instanceId);
       if (failures > 0) logger.info('mallet: Redis reachable again');
       failures = 0;
       if (typeof got === 'string' && !stopped) return got;
@@ -131,7 +146,7 @@ export function watchStopKey(opts: WatchStopKeyOptions): StopKeyWatcher {
     })();
   };
 
-  logger.info(`mallet: watching stop key ${key} every ${intervalMs}ms`);
+  logger.info(`mallet: watching stop key ${key} every ${intervalMs}ms${instanceId ? ` (instance ${printable(instanceId)})` : ''}`);
   schedule(0);
 
   return {

@@ -11,6 +11,13 @@ Usage:
   mallet test TESTS.yml            run rule unit tests
   mallet replay FILE [--app NAME] [--rules RULES] [--explain]
                                    run a captured log through the rules and limits, as the service would
+                                   (--report [--since 7d] [--json]: print its leak report instead)
+  mallet report --app NAME [--since 7d] [--json]
+                                   the leak report the service keeps in Redis
+  mallet explain --app APP --rule RULE --target TARGET
+                                   why a rule did (or did not) act on a target, from the live state
+  mallet silence add --app APP [--rule RULE] [--target GLOB] --for 2h --comment "why" [--force]
+  mallet silence list | mallet silence expire ID
   mallet --version
 
 Environment: see README.md (PORT, REDIS_URL, MALLET_RULES, MALLET_DRAIN_PASSWORD, ...).
@@ -34,8 +41,24 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return runTest(rest, io);
     }
     case 'replay': {
+      if (rest.includes('--report')) {
+        const { runReplayReport } = await import('./replayReport.js');
+        return runReplayReport(rest, io);
+      }
       const { runReplay } = await import('./replay.js');
       return runReplay(rest, io);
+    }
+    case 'report': {
+      const { runReport } = await import('./report.js');
+      return runReport(rest, io);
+    }
+    case 'explain': {
+      const { runExplain } = await import('./explain.js');
+      return runExplain(rest, io);
+    }
+    case 'silence': {
+      const { runSilence } = await import('./silence.js');
+      return runSilence(rest, io);
     }
     case '--version':
     case '-v': {

@@ -5,14 +5,18 @@ import type { CliIo } from './CliIo.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { SyslogMessage } from '../ingest/SyslogMessage.js';
 import { LogplexStream } from '../ingest/logplexStream.js';
+import type { ParsedBody } from '../ingest/logplexFrames.js';
 import { parseSyslogHeader } from '../ingest/syslogHeader.js';
 import { formatRuleError, loadRules } from '../rules/load.js';
 import { defaultRulesPath } from '../rules/defaultPath.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
 import { ReplayLimits } from '../actions/replayLimits.js';
 import { formatDuration } from '../rules/formatDuration.js';
+import type { Firing } from '../rules/Firing.js';
 
 type Format = 'logplex' | 'syslog-lines' | 'heroku-logs';
+/** Sees each judged batch and its firings (`--report`, src/cli/replayReport.ts). */
+export type ReplayObserver = (events: readonly DrainEvent[], firings: readonly Firing[]) => Promise<void>;
 
 const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--explain]\n';
 /** Lines a `heroku logs` line longer than this is cut to (SPEC §6 keeps 64 KiB). */
@@ -27,7 +31,7 @@ const HEROKU_LOGS = /^(\S+) ([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
  * the log's own time, with no Redis and nothing executed; prints each firing with what the
  * service would do. Reads the file as a stream, so memory stays bounded whatever its size.
  */
-export async function runReplay(argv: string[], io: CliIo): Promise<number> {
+export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObserver): Promise<number> {
   let file: string | undefined;
   let appArg: string | undefined;
   let rulesFile: string | undefined;
@@ -79,6 +83,7 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   const tally = (o: string) => outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
   const flush = async () => {
     const evaluation = await dry.evaluate(batch);
+    await observe?.(batch, evaluation.firings);
     batch = [];
     for (const f of evaluation.firings) {
       fired.set(f.rule, (fired.get(f.rule) ?? 0) + 1);
@@ -93,6 +98,8 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
         case 'dry_run': what = `dry run (${d.reason}): would record`; tally('dry run'); break;
         case 'held': what = `HELD, only notify runs: ${d.reason}`; tally('held'); break;
         case 'flapping': what = `FLAPPING, left alone (only notify runs): ${d.reason}`; tally('flapping'); break;
+        // Replay has no silences; the case keeps the switch whole over the mode table.
+        case 'silenced': what = `silenced (${d.reason}): runs nothing`; tally('silenced'); break;
       }
       io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${what}: ${actions}\n`);
     }
@@ -120,12 +127,19 @@ export async function runReplay(argv: string[], io: CliIo): Promise<number> {
   const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
   if (format === 'logplex') {
     const reader = new LogplexStream({ structuredData });
+    let droppedFrom: number | undefined;
+    const take = async (r: ParsedBody) => {
+      droppedFrom ??= r.droppedFrom;
+      for (const m of r.messages) await add(fromSyslog(m, app, lines));
+    };
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
-      for (const m of reader.push(chunk).messages) await add(fromSyslog(m, app, lines));
+      await take(reader.push(chunk));
       progress(bytes);
     }
-    for (const m of reader.end().messages) await add(fromSyslog(m, app, lines));
+    await take(reader.end());
+    // As the drain does: after a broken frame nothing is read, since where the next one starts is a guess.
+    if (droppedFrom !== undefined) io.stderr.write(`broken frame at byte ${droppedFrom}: the rest of the file was not read\n`);
   } else {
     let rest: Buffer = Buffer.alloc(0);
     const onLine = async (buf: Buffer) => {

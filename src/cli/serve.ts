@@ -3,6 +3,7 @@ import { MalletError } from '../errors.js';
 import { createLogger, wantsPrettyLogs } from '../logger.js';
 import { startService, type Service } from '../server/service.js';
 import type { CliIo } from './CliIo.js';
+import { isServeChild, processCount, runServeProcesses } from './serveProcesses.js';
 
 /** Heroku SIGKILLs 30 s after SIGTERM; SPEC §6 promises an exit within 25 s. */
 const HARD_EXIT_MS = 24_000;
@@ -17,6 +18,11 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     return 1;
   }
   const logger = createLogger(config.logLevel, { pretty: wantsPrettyLogs(config.logFormat, io.stdout as { isTTY?: boolean }) });
+  if (mode === 'serve' && !isServeChild()) {
+    const { count, note } = processCount(config);
+    if (note) logger.warn(note);
+    if (count > 1) return runServeProcesses(count, config, logger, io);
+  }
   let service: Service;
   try {
     // With worker dynos of their own (MALLET_WORKER=0), serve only ingests.
@@ -27,7 +33,9 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     else logger.fatal({ err: e }, 'mallet failed to start');
     return 1;
   }
-  logger.info({ mode, worker: mode === 'worker' || config.inProcessWorker }, mode === 'serve' && !config.inProcessWorker
+  logger.info({ mode, worker: mode === 'worker' || config.inProcessWorker }, isServeChild()
+    ? `mallet serve started (one of the WEB_CONCURRENCY processes${config.inProcessWorker ? ', running the action worker' : ''})`
+    : mode === 'serve' && !config.inProcessWorker
     ? 'mallet serve started (MALLET_WORKER=0: action jobs wait for a mallet worker process)'
     : `mallet ${mode} started`);
   return new Promise<number>((resolve) => {
@@ -45,5 +53,7 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // A child of WEB_CONCURRENCY whose primary is gone (killed): nobody hands it connections.
+    if (isServeChild()) process.once('disconnect', () => stop('the primary process is gone'));
   });
 }

@@ -58,6 +58,8 @@ export const DEFAULT_MAX_PER_TOKEN = 4;
 const UNPROVEN_TIMEOUT_MS = 10_000;
 /** logplex closes an idle drain connection after 240 s plus up to 15 s of fuzz; allow a little more. */
 const IDLE_TIMEOUT_MS = 300_000;
+/** Bytes read into the next batch while one is stored, before the socket is paused. */
+const MAX_PENDING_BYTES = 1024 * 1024;
 /** How long close() lets connections finish their batch before cutting them. */
 const CLOSE_GRACE_MS = 5_000;
 /** HOSTNAME of a syslog-drain message: the drain token, `d.` and a UUID. */
@@ -203,10 +205,14 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   }, opts.unprovenTimeoutMs ?? UNPROVEN_TIMEOUT_MS);
   unproven.unref();
   const stream = new LogplexStream({ structuredData: true });
-  // While a batch is handed over the socket is paused, so TCP pushes back on logplex and at most
-  // one batch per connection is held.
+  // One batch per connection is handed over at a time, in stream order. While it is stored the
+  // socket keeps being read into the next batch, up to MAX_PENDING_BYTES; past that it is paused,
+  // so TCP pushes back on logplex. Reading on instead of pausing at every batch lets batches grow
+  // with the load (one Redis round trip per batch instead of one per 64 KiB read).
   let busy = false;
   let ended = false;
+  let pending: ParsedBody | undefined;
+  let pendingBytes = 0;
 
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
@@ -224,49 +230,72 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
     }
   };
 
-  const run = (parsed: ParsedBody, then: () => void): void => {
+  /** What to do once nothing is in flight and nothing is pending. */
+  const settle = (): void => {
+    if (stream.broken) {
+      // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
+      // logplex back on a frame boundary.
+      log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
+      socket.destroy();
+    } else if (ended) {
+      const last = stream.end();
+      if (last.messages.length > 0 || last.errors.length > 0 || last.warnings.length > 0) {
+        ended = false; // end() is done; the next settle closes the connection.
+        hand(last, () => socket.end());
+      } else socket.end();
+    } else if (!socket.destroyed) socket.resume();
+  };
+
+  const hand = (parsed: ParsedBody, then: () => void): void => {
     if (parsed.messages.length === 0) {
       void deliver(parsed);
       then();
       return;
     }
     busy = true;
-    socket.pause();
     const delivery = deliver(parsed);
     inFlight.add(delivery);
     delivery.finally(() => inFlight.delete(delivery)).catch(() => {});
     delivery.then(
       () => {
         busy = false;
-        then();
+        const next = pending;
+        pending = undefined;
+        pendingBytes = 0;
+        if (next !== undefined) hand(next, settleUnlessBusy);
+        else then();
       },
       (err: unknown) => {
         busy = false;
+        pending = undefined;
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
         socket.destroy();
       },
     );
   };
-
-  const finish = (): void => {
-    run(stream.end(), () => socket.end());
-  };
+  const settleUnlessBusy = (): void => { if (!busy) settle(); };
 
   socket.on('data', (chunk: Buffer) => {
     bounds.active(state);
-    run(stream.push(chunk), () => {
-      if (stream.broken) {
-        // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
-        // logplex back on a frame boundary.
-        log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
-        socket.destroy();
-      } else if (ended) finish();
-      else if (!socket.destroyed) socket.resume();
-    });
+    if (stream.broken) return;
+    const parsed = stream.push(chunk);
+    if (busy) {
+      if (pending === undefined) pending = parsed;
+      else {
+        for (const m of parsed.messages) pending.messages.push(m);
+        for (const e of parsed.errors) pending.errors.push(e);
+        for (const w of parsed.warnings) pending.warnings.push(w);
+      }
+      pendingBytes += chunk.length;
+      if (pendingBytes >= MAX_PENDING_BYTES || stream.broken) socket.pause();
+      return;
+    }
+    hand(parsed, settleUnlessBusy);
+    if (busy && stream.broken) socket.pause();
   });
   socket.on('end', () => {
     ended = true;
-    if (!busy) finish();
+    if (!busy) settle();
   });
 }
 

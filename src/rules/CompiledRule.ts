@@ -32,11 +32,13 @@ export interface CompiledRule {
   readonly cooldownMs: number;
   readonly dryRun: boolean;
   readonly actions: readonly ActionTemplate[];
+  /** `on_failure`: run once when a step has failed for good (empty when the rule names none). */
+  readonly onFailure: readonly ActionTemplate[];
 }
 
 /** An action with its templates parsed and durations in ms; rendered per firing. */
 export type ActionTemplate =
-  | { readonly type: 'redis-stop-key'; readonly key: Template; readonly value: Template; readonly ttlMs: number; readonly redisUrlRef?: string }
+  | { readonly type: 'redis-stop-key'; readonly key: Template; readonly value: Template; readonly ttlMs: number; readonly redisUrlRef?: string; readonly watch?: false }
   | { readonly type: 'sidekiq-stop'; readonly hostname: Template; readonly tag?: string; readonly namespace?: string; readonly quietTimeoutMs: number; readonly stopTimeoutMs: number; readonly redisUrlRef?: string }
   | { readonly type: 'heroku-restart'; readonly scope: 'dyno' | 'process-type'; readonly dyno: Template; readonly tokenRef?: string }
   | { readonly type: 'notify'; readonly urlRef: string; readonly text: Template };

@@ -43,6 +43,14 @@ export interface StopKeyActionSpec {
   readonly ttlMs: number;
   /** `${VAR}` reference or literal URL of the app's Redis; undefined → mallet's own REDIS_URL. */
   readonly redisUrlRef?: string;
+  /**
+   * The dyno instance the stop is for (the uuid of `dyno=heroku.<app id>.<uuid>`), when the
+   * firing line names it: written as ` instance=<uuid>` after the value, and a consumer that
+   * knows its own id (HEROKU_DYNO_ID) leaves a key for another instance alone (src/rules/instance.ts).
+   */
+  readonly instance?: string;
+  /** false: done once written (`watch: false`, a consumer that does not delete the key). */
+  readonly watch?: false;
 }
 
 export interface SidekiqStopActionSpec {
@@ -76,7 +84,10 @@ export interface NotifyActionSpec {
 }
 
 /** Why a match did or did not become a job (SPEC §7 `mallet_firings_total{outcome}`). */
-export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate';
+export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate' | 'silenced';
+
+/** Every outcome, in the order the console shows them. */
+export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'duplicate', 'rejected'];
 
 /** The one interface between rules and actions. Resolves once every firing is durably stored. */
 export interface FiringSink {

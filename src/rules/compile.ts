@@ -265,6 +265,11 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     const compiled = compileAction(a, [...at, 'actions', j], tpl, env, bad);
     if (compiled) actions.push(compiled);
   });
+  const onFailure: ActionTemplate[] = [];
+  (raw.on_failure ?? []).forEach((a, j) => {
+    const compiled = compileAction(a, [...at, 'on_failure', j], tpl, env, bad);
+    if (compiled) onFailure.push(compiled);
+  });
 
   if (!ok || !target) return undefined;
   // Necessary, not sufficient: the key with its `=`, and an equality's value, appear in the text.
@@ -278,7 +283,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     if (c.kind === 'ratio') keys.add(c.other + '=');
   }
   const fieldLiterals = new Set([...values, ...keys]);
-  const usesFields = fields.length > 0 || target.usesFields || actions.some((a) => templatesOf(a).some((t) => t.usesFields));
+  const usesFields = fields.length > 0 || target.usesFields || [...actions, ...onFailure].some((a) => templatesOf(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,
     description: raw.description,
@@ -298,6 +303,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     cooldownMs,
     dryRun: raw.dry_run ?? false,
     actions: Object.freeze(actions),
+    onFailure: Object.freeze(onFailure),
   });
 }
 
@@ -322,7 +328,7 @@ function compileAction(
       const key = tpl(a.key ?? RULE_DEFAULTS.stopKey, [...at, 'key']);
       const value = tpl(a.value ?? RULE_DEFAULTS.stopKeyValue, [...at, 'value']);
       if (!key || !value) return undefined;
-      return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}) };
+      return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}), ...(a.watch === false ? { watch: false as const } : {}) };
     }
     case 'sidekiq-stop': {
       if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);

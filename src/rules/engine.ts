@@ -36,7 +36,7 @@ export class RulesEngine {
     this.#opts = opts;
     this.#log = opts.log ?? new ThrottledLog(opts.logger);
     this.#budget = new RedisTargetBudget(opts.redis, (app) => opts.keys.appTargets(app), { maxTargets: WORK_BOUNDS.maxTargetsPerApp, windowMs: WORK_BOUNDS.targetWindowMs });
-    this.#store = new RedisThresholdStore(opts.redis);
+    this.#store = new RedisThresholdStore(opts.redis, opts.keys);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
 

@@ -1,10 +1,14 @@
+import { instanceOf, withInstance } from './instance.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing } from './Firing.js';
+import type { Firing, ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { matchEvent, type RuleMatch } from './match.js';
-import { resolveMatch } from './resolve.js';
+import { resolveMatch, triggerLine } from './resolve.js';
+import type { Rejection } from './rejectionScript.js';
+import { HISTORY_BOUNDS } from '../console/historyLua.js';
+import { truncateUtf8 } from '../truncateUtf8.js';
 import { firingId } from './firingId.js';
 import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
 import type { ThrottledLog } from '../throttledLog.js';
@@ -48,6 +52,7 @@ interface Pending {
   readonly processType: string;
   readonly actions: Firing['actions'];
   readonly triggerLine: string;
+  readonly onFailure: readonly ResolvedAction[];
 }
 
 /**
@@ -65,15 +70,20 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   if (matches.length === 0) return result;
 
   let pending: Pending[] = [];
+  const rejections: Rejection[] = [];
   for (const m of matches) {
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
       log?.warn('firing-rejected', m.event.app, { rule: m.rule.name, process: m.event.process.slice(0, 64), why: r.reason }, 'firing rejected: a value from the log line has the wrong shape');
       result.rejected.push({ rule: m.rule.name, app: m.event.app, reason: r.reason });
+      rejections.push({
+        eventId: m.event.id, time: Math.trunc(deps.clock(m.event)), rule: m.rule.name, app: m.event.app,
+        reason: truncateUtf8(r.reason, HISTORY_BOUNDS.lineBytes), recordLine: truncateUtf8(triggerLine(m), HISTORY_BOUNDS.lineBytes),
+      });
       continue;
     }
-    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine });
+    pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
 
@@ -86,9 +96,13 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     cooldownMs: rule.cooldownMs,
     // receivedAt travels with the line so the firing knows its earliest trigger.
     line: `${event.receivedAt} ${triggerLine}`,
+    rule: rule.name,
+    app: event.app,
+    target,
+    recordLine: truncateUtf8(triggerLine, HISTORY_BOUNDS.lineBytes),
   }));
 
-  const answers = await deps.store.vote(votes);
+  const answers = await deps.store.vote(votes, rejections);
   const seen = new Set<string>();
   answers.forEach((a, i) => {
     const p = pending[i]!;
@@ -121,7 +135,8 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: p.actions,
+      actions: withInstance(p.actions, instanceOf(event, p.target)),
+      ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       dryRun: rule.dryRun,
     }));
   });

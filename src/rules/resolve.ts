@@ -8,7 +8,7 @@ import { truncateUtf8 } from '../truncateUtf8.js';
 
 /** A match with its templates rendered and every line-derived value shape-checked. */
 export type Resolution =
-  | { readonly ok: true; readonly target: string; readonly processType: string; readonly actions: readonly ResolvedAction[]; readonly triggerLine: string }
+  | { readonly ok: true; readonly target: string; readonly processType: string; readonly actions: readonly ResolvedAction[]; readonly onFailure: readonly ResolvedAction[]; readonly triggerLine: string }
   | { readonly ok: false; readonly reason: string };
 
 class Rejected extends Error {}
@@ -38,7 +38,8 @@ export function resolveMatch(m: RuleMatch): Resolution {
     check('redisKey', 'target', target);
     ctx.target = target;
     const actions = rule.actions.map((a) => resolveAction(a, ctx, event.app));
-    return { ok: true, target, processType: processTypeOf(target), actions, triggerLine: triggerLine(m) };
+    const onFailure = rule.onFailure.map((a) => resolveAction(a, ctx, event.app));
+    return { ok: true, target, processType: processTypeOf(target), actions, onFailure, triggerLine: triggerLine(m) };
   } catch (e) {
     if (e instanceof Rejected) return { ok: false, reason: e.message };
     throw e;
@@ -55,7 +56,7 @@ function resolveAction(a: ActionTemplate, ctx: TemplateContext, app: string): Re
       const key = renderTemplate(a.key, ctx);
       check('redisKey', 'stop key', key);
       const value = renderTemplate(a.value, ctx).slice(0, 200);
-      return { type: a.type, key, value, ttlMs: a.ttlMs, ...(a.redisUrlRef !== undefined ? { redisUrlRef: a.redisUrlRef } : {}) };
+      return { type: a.type, key, value, ttlMs: a.ttlMs, ...(a.redisUrlRef !== undefined ? { redisUrlRef: a.redisUrlRef } : {}), ...(a.watch === false ? { watch: false as const } : {}) };
     }
     case 'sidekiq-stop': {
       const hostname = renderTemplate(a.hostname, ctx);

@@ -19,6 +19,8 @@ const stopKey = z.strictObject({
   value: text.optional(),
   ttl: duration.optional(),
   redis_url: text.optional(),
+  /** false: done once written, for a consumer that reads the key without deleting it. */
+  watch: z.boolean().optional(),
 });
 const sidekiqStop = z.strictObject({
   type: z.literal('sidekiq-stop'),
@@ -60,6 +62,8 @@ export const ruleSchema = z.strictObject({
   cooldown: duration.optional(),
   dry_run: z.boolean().optional(),
   actions: z.array(action).min(1, { error: 'a rule needs at least one action' }),
+  /** Escalation: actions run once when a step of the rule's job has failed for good. */
+  on_failure: z.array(action).min(1, { error: 'on_failure needs at least one action (or leave it out)' }).optional(),
 });
 
 const app = z.strictObject({

@@ -1,5 +1,9 @@
 import type { Redis } from 'ioredis';
 import { RULE_BOUNDS } from './defaults.js';
+import { HISTORY_BOUNDS, HISTORY_LUA } from '../console/historyLua.js';
+import type { RedisKeys, ThresholdKeySet } from '../keys.js';
+import { statsBucket } from '../console/stats.js';
+import { REJECTION_LUA, type Rejection } from './rejectionScript.js';
 
 /**
  * The threshold decision in Redis. The script lives in this .ts (not a .lua file) so the build
@@ -18,15 +22,27 @@ export const THRESHOLD_LUA = `--[[
   KEYS[2] lines     hash: event id -> trigger line, for members of the window (last ARGV[7] kept)
   KEYS[3] firedBy   hash: 'e:' .. event id -> window id it fired in; 'w:' .. window id -> JSON array of lines
   KEYS[4] cooldown  string '<window id>:<until ms>'
+  KEYS[5] spell     hash: the history's open records of rule+app+target (historyLua.ts)
+  KEYS[6] seen      HyperLogLog: event ids counted in the current cooldown spell
+  KEYS[7] history   stream of firing decisions
+  KEYS[8] stats     hash: rule|outcome -> count in the 10-minute bucket of the event time
 
   ARGV[1] event id          ARGV[2] event time (ms)   ARGV[3] count     ARGV[4] within (ms)
   ARGV[5] cooldown (ms)     ARGV[6] trigger line      ARGV[7] max lines ARGV[8] firedBy ttl (ms)
+  ARGV[9] rule  ARGV[10] app  ARGV[11] target  ARGV[12] history max entries  ARGV[13] history retention (ms)
+  ARGV[14] the trigger line as the history keeps it (cut to its bound)
+
+  A line in cooldown is a \`cooldown\` decision: the first of a cooldown spell appends a history
+  record, later ones only raise its count, which is the HyperLogLog's count of distinct event ids
+  (exact for a line seen again, so a retry adds nothing; approximate, ±1 %, past a few hundred).
+  A matched line seen for the first time adds to the rule's \`matches\` in the stats bucket.
 
   Returns one of
     {'fired', windowId, linesJson}  this line completed the window, or belonged to a window that fired
     {'cooldown', windowId}          cooling down after windowId; the line is not counted
     {'counting', size}              counted (or already counted once); size = lines in the window
 ]]
+${HISTORY_LUA}
 local id = ARGV[1]
 local t = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
@@ -34,6 +50,7 @@ local within = tonumber(ARGV[4])
 local cooldown = tonumber(ARGV[5])
 local maxLines = tonumber(ARGV[7])
 
+local rule = ARGV[9]
 local prev = redis.call('HGET', KEYS[3], 'e:' .. id)
 if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
@@ -43,12 +60,29 @@ local cool = redis.call('GET', KEYS[4])
 if cool then
   local sep = string.find(cool, ':', 1, true)
   if sep and t < tonumber(string.sub(cool, sep + 1)) then
-    return {'cooldown', string.sub(cool, 1, sep - 1)}
+    local w = string.sub(cool, 1, sep - 1)
+    local entry = histOpen(KEYS[5], 'cooldown', w, 1e15, t)
+    if not entry then redis.call('DEL', KEYS[6]) end
+    if redis.call('PFADD', KEYS[6], id) == 1 then
+      redis.call('PEXPIRE', KEYS[6], cooldown + within)
+      local n = redis.call('PFCOUNT', KEYS[6])
+      local before = 0
+      if entry then
+        before = histCount(KEYS[5], entry)
+        histFold(KEYS[5], 'cooldown', entry, math.max(n, before), t)
+      else
+        histNew(KEYS[7], KEYS[5], 'cooldown', w, t, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', ARGV[14]}, ARGV[12], tonumber(ARGV[13]))
+      end
+      histStat(KEYS[8], rule, 'cooldown', n - before)
+      histStat(KEYS[8], rule, 'matches', n - before)
+    end
+    return {'cooldown', w}
   end
 end
 
 if redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
   redis.call('HSET', KEYS[2], id, ARGV[6])
+  histStat(KEYS[8], rule, 'matches', 1)
 end
 
 -- Slide: drop what is a whole window older than the newest line (lines may arrive out of order).
@@ -96,12 +130,7 @@ redis.call('PEXPIRE', KEYS[2], within + 60000)
 return {'counting', size}
 `;
 
-export interface ThresholdKeys {
-  readonly window: string;
-  readonly lines: string;
-  readonly firedBy: string;
-  readonly cooldown: string;
-}
+export type ThresholdKeys = ThresholdKeySet;
 
 export interface ThresholdVote {
   readonly keys: ThresholdKeys;
@@ -112,6 +141,12 @@ export interface ThresholdVote {
   readonly withinMs: number;
   readonly cooldownMs: number;
   readonly line: string;
+  /** What a history record of this line names (a `cooldown` decision). */
+  readonly rule: string;
+  readonly app: string;
+  readonly target: string;
+  /** The trigger line as a history record keeps it (cut to HISTORY_BOUNDS.lineBytes). */
+  readonly recordLine: string;
 }
 
 export type ThresholdResult =
@@ -121,8 +156,11 @@ export type ThresholdResult =
 
 /** Where thresholds and cooldowns live: Redis in the service, memory in `mallet test`/`replay`. */
 export interface ThresholdStore {
-  /** Votes in order; the result at i answers votes[i]. */
-  vote(votes: readonly ThresholdVote[]): Promise<ThresholdResult[]>;
+  /**
+   * Votes in order; the result at i answers votes[i]. Rejected matches ride along so the history
+   * records them in the same round trip (a store without history ignores them).
+   */
+  vote(votes: readonly ThresholdVote[], rejections?: readonly Rejection[]): Promise<ThresholdResult[]>;
 }
 
 /** firedBy outlives the window and the cooldown, so a late retry still finds its firing. */
@@ -139,29 +177,71 @@ export function parseThresholdReply(reply: unknown): ThresholdResult {
 }
 
 const COMMAND = 'malletThreshold';
-type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown };
+const REJECT = 'malletRejection';
+type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown; [REJECT](...args: (string | number)[]): unknown };
 
 export class RedisThresholdStore implements ThresholdStore {
   readonly #redis: Redis;
-  constructor(redis: Redis) {
+  readonly #keys: RedisKeys;
+  constructor(redis: Redis, keys: RedisKeys) {
     this.#redis = redis;
+    this.#keys = keys;
     // defineCommand: EVALSHA with the script loaded on demand, in pipelines too.
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: THRESHOLD_LUA });
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 8, lua: THRESHOLD_LUA });
+    if (!(REJECT in redis)) redis.defineCommand(REJECT, { numberOfKeys: 4, lua: REJECTION_LUA });
+  }
+
+  /** Apps this process has put in the console's list (historyApps): one SADD per app per process, not per line. */
+  readonly #registered = new Set<string>();
+
+  async #registerApps(votes: readonly ThresholdVote[], rejections: readonly Rejection[]): Promise<void> {
+    const fresh = new Set<string>();
+    for (const v of votes) if (!this.#registered.has(v.app)) fresh.add(v.app);
+    for (const r of rejections) if (!this.#registered.has(r.app)) fresh.add(r.app);
+    if (fresh.size === 0) return;
+    // A key of its own slot: its own command, not part of the body's pipeline (one slot on a cluster).
+    await this.#redis.sadd(this.#keys.historyApps(), ...fresh);
+    if (this.#registered.size > 10_000) this.#registered.clear();
+    for (const app of fresh) this.#registered.add(app);
   }
 
   /** One round trip for the whole body: a pipeline of EVALSHA, in order. */
-  async vote(votes: readonly ThresholdVote[]): Promise<ThresholdResult[]> {
-    if (votes.length === 0) return [];
+  async vote(votes: readonly ThresholdVote[], rejections: readonly Rejection[] = []): Promise<ThresholdResult[]> {
+    if (votes.length === 0 && rejections.length === 0) return [];
     const pipeline = this.#redis.pipeline();
+    const k = this.#keys;
     for (const v of votes) {
       (pipeline as unknown as WithThreshold)[COMMAND](
-        v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown,
+        v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time)),
         v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
+        v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
       );
+    }
+    // One call per rule+app, however many lines of the body were rejected (a body of 10 000 bad
+    // lines is one call, not 10 000); Lua's unpack takes some thousands of ids at a time.
+    const groups = new Map<string, Rejection[]>();
+    for (const r of rejections) {
+      const id = `${r.rule}\0${r.app}`;
+      const g = groups.get(id);
+      if (g) g.push(r);
+      else groups.set(id, [r]);
+    }
+    for (const list of groups.values()) {
+      const r = list[0]!;
+      const t = k.threshold(r.rule, r.app, '');
+      for (let i = 0; i < list.length; i += 4000) {
+        (pipeline as unknown as WithThreshold)[REJECT](
+          t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time)),
+          Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine,
+          HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs,
+          ...list.slice(i, i + 4000).map((x) => x.eventId),
+        );
+      }
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error('threshold pipeline was discarded');
-    return replies.map(([err, reply]) => {
+    await this.#registerApps(votes, rejections);
+    return replies.slice(0, votes.length).map(([err, reply]) => {
       if (err) throw err;
       return parseThresholdReply(reply);
     });

@@ -14,12 +14,18 @@ import type { YamlPath } from './yamlPositions.js';
  */
 const ROUTER_FIELDS = ['at', 'method', 'path', 'host', 'fwd', 'dyno', 'connect', 'service', 'status', 'bytes'];
 
+/** Also what /readyz says while no rule is loaded. */
+export const NO_RULES_WARNING = 'rules: [] defines no rule: mallet reads every line and fires nothing, so all remediation is off';
+
 /**
  * Things that load but will probably not do what was meant (`mallet check` prints them and
  * still exits 0): an action that does not fit the process it targets, a template that reads a
  * logfmt field the matched lines are not sure to carry, a restart with no token anywhere.
  */
 export function ruleWarnings(file: RulesFile, rules: readonly (RawRule | undefined)[], env: Readonly<Record<string, string | undefined>>, warn: Report): void {
+  // Valid, and easy to leave behind by accident (a template, a file emptied while editing): every
+  // line is then read and none can fire.
+  if (file.rules.length === 0) warn(['rules'], NO_RULES_WARNING);
   rules.forEach((rule, i) => {
     if (!rule) return;
     const at: YamlPath = ['rules', i];

@@ -9,6 +9,8 @@ export interface WatchRulesOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly logger: Logger;
   readonly onReload: (ruleSet: CompiledRuleSet) => void;
+  /** A reload refused: every error as `file:line:col: message` (the status page shows them). */
+  readonly onRefused?: (errors: readonly string[]) => void;
   /** Quiet time after the last change before reloading (editors write in several steps). */
   readonly debounceMs?: number;
 }
@@ -31,6 +33,7 @@ export function watchRules(opts: WatchRulesOptions): { close(): void; reload(): 
     if (!r.ok) {
       for (const e of r.errors) opts.logger.error({ rulesFile: path }, `rules reload refused: ${formatRuleError(e)}`);
       opts.logger.warn({ rulesFile: path, errors: r.errors.length }, 'rules file invalid: keeping the last good rules');
+      opts.onRefused?.(r.errors.map(formatRuleError));
       return false;
     }
     for (const w of r.warnings) opts.logger.warn({ rulesFile: path }, `rules warning: ${formatRuleError(w)}`);

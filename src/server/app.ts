@@ -10,12 +10,16 @@ import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
 import { healthRoutes } from './healthRoutes.js';
 import { metricsRoute } from './metricsRoute.js';
-import { dashboardRoutes } from './dashboard.js';
+import { reportRoutes } from './reportRoute.js';
+import type { DynoStore } from '../dynos/DynoStore.js';
+import { DASHBOARD_PATH, dashboardRoutes } from './dashboard.js';
+import { guardConnections } from './connectionGuard.js';
+import { adminRoutes, type AdminRoutesOptions } from '../console/adminRoutes.js';
 import { otlpRoutes } from '../ingest/otlp/otlpRoute.js';
 import type { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
 import type { FirMapping } from '../rules/FirMapping.js';
 import type { ThrottledLog } from '../throttledLog.js';
-import { closeAgedConnections } from './connectionRebalance.js';
+import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 import { homeRoutes } from './homeRoute.js';
 
@@ -27,6 +31,8 @@ export interface AppDeps {
   readonly metricsPassword?: string | undefined;
   readonly adminPassword?: string | undefined;
   readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
+  /** Rules in force (read per request: hot reload); /readyz warns at 0. */
+  readonly ruleCount?: () => number;
   readonly ingest: IngestHandler;
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
@@ -39,6 +45,10 @@ export interface AppDeps {
   /** The Fir mapping in force (hot reload); absent → the OTLP routes are off. */
   readonly getFir?: () => FirMapping;
   readonly otlpCapture?: OtlpCapture | undefined;
+  /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
+  readonly dynoStore?: DynoStore | undefined;
+  /** The status page and its API (src/console): served with the dashboard, under the same password. */
+  readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
   /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
   readonly connectionMaxRequests?: number;
   /** … or on the first request once the connection is this old; 0: never. */
@@ -46,25 +56,52 @@ export interface AppDeps {
   readonly clock?: Clock;
 }
 
+/**
+ * The whole request, headers and body, must arrive within this. logplex gives up on a request
+ * after 5 s, so nothing it sends needs longer; 10 s still lets a 1 MiB body arrive at 100 KiB/s.
+ * A sender that trickles a body is cut here, whether or not it authenticated.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** A connection silent this long inside a request, or before its first one, is closed. */
+export const CONNECTION_TIMEOUT_MS = 10_000;
+/** How often Node checks the request timeout (its default is 30 s, which would triple the bound). */
+const TIMEOUT_CHECK_MS = 1_000;
+
 /** The HTTP surface of SPEC §3 as a Fastify instance; `serve` only listens and closes it. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    http: { connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
     loggerInstance: deps.logger as FastifyBaseLogger,
     // A drain posts several times a second; per-request log lines would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
     // No child logger per request: handlers log through the process logger with explicit fields.
     childLoggerFactory: (logger) => logger,
-    // Logplex's connections live for hours; keep them alive well past its 144 s idle close.
+    // Logplex's connections live for hours; keep them alive well past its 144 s idle close
+    // (between requests this applies, not the connection timeout).
     keepAliveTimeout: 150_000,
     // Drains and alert webhooks alike (SPEC §3: 413 beyond).
     bodyLimit: MAX_BODY_BYTES,
     return503OnClosing: true,
-    // Node answers the Nth request of a connection with `Connection: close` (rebalancing).
-    maxRequestsPerSocket: deps.connectionMaxRequests ?? 0,
   });
-  closeAgedConnections(app, deps.connectionMaxAgeMs ?? 0, deps.clock);
+  app.server.headersTimeout = REQUEST_TIMEOUT_MS;
+  const guard = guardConnections(app.server, deps.logger);
+  // Runs after the drain's onRequest authentication and before its body is read: a connection
+  // that got this far showed the drain password.
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    if (req.routeOptions.url?.startsWith('/drains/')) guard.trust(req.raw.socket);
+    return payload;
+  });
+  // An answer sent before its body arrived (401, 404, 415) ends the connection: kept alive, the
+  // socket would wait for the rest of that body under the keep-alive timeout, not the request one.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.raw.complete) reply.header('connection', 'close');
+    return payload;
+  });
+  closeAfter(app, { maxRequests: deps.connectionMaxRequests ?? 0, maxAgeMs: deps.connectionMaxAgeMs ?? 0 }, deps.clock);
   await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
-  await app.register(healthRoutes, { redis: deps.redis });
+  await app.register(healthRoutes, { redis: deps.redis, ruleCount: deps.ruleCount });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
     drainPassword: deps.drainPassword,
@@ -88,6 +125,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   if (deps.queue && deps.adminPassword) {
     await app.register(dashboardRoutes, { queue: deps.queue, password: deps.adminPassword });
+    if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
+  }
+  if (deps.dynoStore && deps.adminPassword) {
+    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword });
   }
   return app;
 }

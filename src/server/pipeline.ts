@@ -7,10 +7,11 @@ import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { FiringSink } from '../rules/Firing.js';
 import type { Judgement } from '../rules/engine.js';
+import { observeAll, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
 
 /**
- * Joins the stages: ingest batch → rules → action queue, with the frame-level de-duplication
+ * Joins the stages: ingest batch → rules → action queue, and the observers beside the rules, with the frame-level de-duplication
  * of logplex retries (SPEC §3: a retried frame makes no second firing and no second count). The
  * frame is marked done last, so a delivery that failed half-way is processed again in full; that
  * is safe because counting (event ids) and enqueueing (job ids) are idempotent.
@@ -27,6 +28,8 @@ export class Pipeline {
     keys: RedisKeys;
     engine: Evaluator;
     sink: FiringSink;
+    /** See each delivery once, after the rules (they are told its firings); none by default. */
+    observers?: readonly Observer[];
     metrics: Metrics;
     logger: Logger;
   }) {
@@ -50,10 +53,15 @@ export class Pipeline {
     // the same firing, and its job id is the firing's. So the frame is marked done only once its
     // firings are stored, by the command that also tells whether this delivery came first.
     const { firings, count } = await engine.judge(events);
+    const observation = observeAll(this.deps.observers ?? [], batch.app, events, firings);
     if (firings.length > 0) await sink.submit(firings);
+    // After the firings: a delivery whose firings could not be stored is retried whole, and the
+    // observers' writes are idempotent, so storing them again on the retry adds nothing.
+    await observation.store();
     if (dedupe && !(await frames.markDone(app, drainToken, frameId, batch.receivedAt))) return { duplicate: true, lines: 0, firings: 0 };
     // Counted once per delivery that got this far first; a retry re-judges but is not re-counted.
     count();
+    observation.count();
     this.countLines(batch);
     return { duplicate: false, lines: events.length, firings: firings.length };
   };

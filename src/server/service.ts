@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
@@ -18,9 +19,17 @@ import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
 import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
+import { DynoObserver } from '../dynos/DynoObserver.js';
+import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
 import { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
+import { SilenceStore } from '../console/silenceStore.js';
+import type { RulesStatus } from '../console/RulesStatus.js';
+import { ADMIN_PATH } from '../console/adminRoutes.js';
+import { DASHBOARD_PATH } from './dashboard.js';
+import { systemClock } from '../clock.js';
 import { ThrottledLog } from '../throttledLog.js';
 
 /**
@@ -106,6 +115,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    metrics.linesTotal.listAppsFrom(() => ruleSet.apps);
+    // Shown relative to where mallet runs when it is inside it (config/rules.yml), else as configured.
+    const shownPath = relative(process.cwd(), config.rulesPath).startsWith('..') ? config.rulesPath : relative(process.cwd(), config.rulesPath);
+    let rulesStatus: RulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: ruleSet.rules.length };
     for (const w of first.warnings) logger.warn({ rules: config.rulesPath }, `rules warning: ${formatRuleError(w)}`);
     if (config.rulesFromExample) logger.warn({ rules: config.rulesPath }, 'config/rules.yml not found: using the example rules (set MALLET_RULES or create config/rules.yml)');
     logger.info({ rules: config.rulesPath, count: ruleSet.rules.length }, 'rules loaded');
@@ -113,13 +126,18 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       path: config.rulesPath,
       env: config.env,
       logger,
-      onReload: (next) => { ruleSet = next; },
+      onReload: (next) => {
+        ruleSet = next;
+        rulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: next.rules.length };
+      },
+      onRefused: (errors) => { rulesStatus = { ...rulesStatus, refused: { at: Date.now(), errors } }; },
     });
     closers.push(() => watcher.close());
     const onHup = () => { void watcher.reload(); };
     process.on('SIGHUP', onHup);
     closers.push(() => process.off('SIGHUP', onHup));
 
+    const silences = new SilenceStore(redis, keys, systemClock);
     const queue = new ActionQueue({
       connection: redis,
       queuePrefix: config.queuePrefix,
@@ -128,6 +146,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       logger,
       dryRun: config.dryRun,
       getLimits: () => ruleSet.limits,
+      getSilences: () => silences.active(),
     });
     closers.push(() => queue.close());
 
@@ -161,12 +180,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         logger.warn('MALLET_DRAIN_PASSWORD is not set: generated one for this process only. Set it before registering a drain.');
         process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
       }
-      if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin/queues dashboard is off');
+      if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin status page and the /admin/queues dashboard are off');
       // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
       const log = new ThrottledLog(logger);
       closers.push(() => log.flush());
       const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
-      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, metrics, logger });
+      const dynoStore = new RedisDynoStore(redis, keys);
+      const observers = [new DynoObserver(dynoStore)];
+      const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
         metrics,
@@ -176,14 +197,19 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         metricsPassword: config.metricsPassword,
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
+        ruleCount: () => ruleSet.rules.length,
+       
         ingest: pipeline.ingest,
         queue: queue.queue,
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
         getFir: () => ruleSet.fir,
         otlpCapture: config.otlpCaptureDir === undefined ? undefined : new OtlpCapture(config.otlpCaptureDir, logger),
+        // `sections`: other parts add their own section to the status page here (rendered last).
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000)] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
+        dynoStore,
       });
       if (config.otlpCaptureDir !== undefined) logger.warn({ dir: config.otlpCaptureDir }, 'MALLET_OTLP_CAPTURE is set: OTLP requests are written to files (headers without secrets)');
       // The drain connection fails fast while down; listening before it is up would answer the
@@ -193,6 +219,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const listening = app;
       closers.push(() => listening.close());
       logger.info({ url }, 'mallet is listening');
+      if (config.adminPassword) {
+        // The address it listens on may be 0.0.0.0: the URL a person opens on this machine is localhost.
+        const local = url.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//localhost');
+        logger.info({ status: `${local}${ADMIN_PATH}`, queues: `${local}${DASHBOARD_PATH}` }, `status page: ${local}${ADMIN_PATH} (jobs: ${local}${DASHBOARD_PATH}; user any, password MALLET_ADMIN_PASSWORD)`);
+      }
 
       if (config.syslogPort !== undefined) {
         let seq = 0;

@@ -42,7 +42,8 @@ describe('admission: the Lua script and its in-memory mirror agree', () => {
         t += s.dt;
         // The firing id carries its app and target, as firingId() does.
         const id = `f${s.id}-${s.app}-${s.target}`;
-        const keys = { storm: `${prefix}:storm:${s.app}`, flapping: `${prefix}:flap:${s.app}:${s.target}`, admission: `${prefix}:admit:${id}` };
+        // No history record (admitFiring records only with a record argument); its keys are still named.
+        const keys = { storm: `${prefix}:storm:${s.app}`, flapping: `${prefix}:flap:${s.app}:${s.target}`, admission: `${prefix}:admit:${id}`, spell: `${prefix}:sp`, history: `${prefix}:h`, stats: `${prefix}:st` };
         fromRedis.push(await admitFiring(redis, keys, id, t, limits));
         fromMemory.push(memory.admit(keys, id, t, limits));
       }
@@ -62,7 +63,7 @@ describe('admission: the Lua script and its in-memory mirror agree', () => {
     const seq: [string, number][] = [['web.1', 0], ['web.2', 1000], ['web.1', 2000], ['web.1', 3000], ['web.3', 4000], ['web.4', 70_000]];
     const got: [string, string][] = [];
     for (const [i, [target, at]] of seq.entries()) {
-      const keys = { storm: `${prefix}:s`, flapping: `${prefix}:f:${target}`, admission: `${prefix}:a:${i}` };
+      const keys = { storm: `${prefix}:s`, flapping: `${prefix}:f:${target}`, admission: `${prefix}:a:${i}`, spell: `${prefix}:sp`, history: `${prefix}:h`, stats: `${prefix}:st` };
       const r = await admitFiring(redis, keys, `id${i}`, 1_700_000_000_000 + at, limits);
       expect(memory.admit(keys, `id${i}`, 1_700_000_000_000 + at, limits)).toBe(r);
       got.push([target, r]);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOwnRedisServer, type OwnRedisServer } from '../support/ownRedisServer.js';
-import { createHarness, jobLogs, makeFiring, settled, startWebhook, type Harness } from './harness.js';
+import { Redis } from 'ioredis';
+import { consumeStopKeys, createHarness, jobLogs, makeFiring, settled, startWebhook, type Harness } from './harness.js';
 
 let h: Harness;
 let appRedis: OwnRedisServer | undefined;
@@ -37,8 +38,12 @@ describe('a hung app Redis', () => {
 
     // The next remediation of the same process type gets the slot and, with Redis back, runs.
     appRedis.thaw();
+    const pluginConn = new Redis(appRedis.url);
+    const plugin = consumeStopKeys(pluginConn, h.prefix);
+    closers.push(async () => { plugin.stop(); pluginConn.disconnect(); });
     const next = makeFiring({ target: 'web.2', actions: [h.stopAction('web.2')] });
     await queue.submit([next]);
     expect((await settled(queue, next.id, 20_000)).state).toBe('completed');
+    expect(plugin.taken.get(h.stopKey('web.2'))).toBe('1');
   }, 90_000);
 });

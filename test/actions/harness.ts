@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/rules/RuleSet.js';
 import { ActionQueue } from '../../src/actions/queue.js';
 import { startActionWorker, type ActionWorker, type ActionWorkerOptions } from '../../src/actions/worker.js';
 import type { ActionJobData } from '../../src/actions/ActionJob.js';
+import { consumeStopKeys } from '../support/stopKeyConsumer.js';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 
 /** One isolated action layer per test: its own key prefix, BullMQ prefix, metrics and closers. */
@@ -20,6 +21,11 @@ export interface Harness {
   readonly queuePrefix: string;
   readonly metrics: Metrics;
   limits: Limits;
+  /**
+   * Stop keys under the test's `puma::stop::` prefix taken by the stand-in consumer (like the
+   * Puma plugin, it deletes what it takes), key → value. Keys elsewhere are left to expire.
+   */
+  readonly taken: Map<string, string>;
   /** A stop key under the test's prefix (so parallel files never share one). */
   stopKey(target: string): string;
   stopAction(target?: string, ttlMs?: number): ResolvedAction;
@@ -37,8 +43,10 @@ export function createHarness(name: string): Harness {
   const keys = redisKeys(prefix);
   const metrics = createMetrics(undefined, { defaults: false });
   const closers: Array<() => Promise<void>> = [];
+  const { taken, stop } = consumeStopKeys(redis, prefix);
+  closers.push(async () => stop());
   const h: Harness = {
-    redis, keys, prefix, queuePrefix, metrics,
+    redis, keys, prefix, queuePrefix, metrics, taken,
     limits: { ...DEFAULT_LIMITS, perApp: { maxFirings: 100, withinMs: 600_000 }, flapping: { maxFirings: 100, withinMs: 3_600_000 } },
     stopKey: (target) => `${prefix}:puma::stop::${target}`,
     stopAction: (target = 'web.1', ttlMs = 60_000) => ({ type: 'redis-stop-key', key: `${prefix}:puma::stop::${target}`, value: '1', ttlMs }),
@@ -125,3 +133,5 @@ export async function startWebhook(): Promise<{ url: string; bodies: Array<Recor
   const port = typeof address === 'object' && address ? address.port : 0;
   return { url: `http://127.0.0.1:${port}/hook/s3cr3t-token`, bodies, statuses, close: () => app.close() };
 }
+
+export { consumeStopKeys };

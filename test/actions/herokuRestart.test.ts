@@ -127,7 +127,7 @@ describe('heroku-restart', () => {
     h.worker({ herokuApiUrl: api.url, herokuApiToken: 'tok' });
     expect((await settled(queue, firing.id)).state).toBe('completed');
     expect(api.requests).toHaveLength(0);
-    expect(await h.redis.get(h.stopKey('web.1'))).toBe('1');
+    expect(h.taken.get(h.stopKey('web.1'))).toBe('1');
     const logs = await jobLogs(queue, firing.id);
     expect(logs).toContain(`step 2 heroku-restart: not repeated: an earlier attempt sent it at ${new Date(startedAt).toISOString()} and stopped before its answer was recorded`);
     expect(logs.some((l) => l.startsWith('step 2 heroku-restart: warning: outcome unknown'))).toBe(true);

@@ -5,7 +5,8 @@ import type { StopKeyActionSpec } from '../../src/rules/Firing.js';
 import { testRedisUrl } from '../support/redis.js';
 import { startFakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { ACTION_QUEUE } from '../../src/keys.js';
-import { createHarness, jobLogs, makeFiring, metricValue, settled, startWebhook, type Harness } from './harness.js';
+import { Redis } from 'ioredis';
+import { consumeStopKeys, createHarness, jobLogs, makeFiring, metricValue, settled, startWebhook, type Harness } from './harness.js';
 
 let h: Harness;
 const closers: Array<() => Promise<void>> = [];
@@ -116,14 +117,15 @@ describe('action worker', () => {
     const appUrl = new URL(testRedisUrl());
     appUrl.pathname = '/3';
     h.worker({ env: { APP_REDIS: appUrl.toString() }, getAppRedisRef: (app) => (app === 'my-app' ? '${APP_REDIS}' : undefined) });
+    // The plugin reads the app's Redis (database 3), and only it takes the key.
+    const appRedis = new Redis(appUrl.toString());
+    const plugin = consumeStopKeys(appRedis, h.prefix);
+    closers.push(async () => { plugin.stop(); appRedis.disconnect(); });
     const firing = makeFiring({ actions: [h.stopAction('web.1')] });
     await queue.submit([firing]);
     expect((await settled(queue, firing.id)).state).toBe('completed');
-    expect(await h.redis.exists(h.stopKey('web.1'))).toBe(0);
-    await h.redis.select(3);
-    expect(await h.redis.get(h.stopKey('web.1'))).toBe('1');
-    await h.redis.del(h.stopKey('web.1'));
-    await h.redis.select(0);
+    expect(plugin.taken.get(h.stopKey('web.1'))).toBe('1');
+    expect(h.taken.size).toBe(0);
   });
 });
 

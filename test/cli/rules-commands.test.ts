@@ -91,6 +91,13 @@ describe('mallet replay', () => {
     expect(c.err()).toContain('3 lines (heroku-logs), 1 firing');
   });
 
+  it('reads raw bodies up to a broken frame and says where it stopped', async () => {
+    const c = io();
+    expect(await runReplay(['test/fixtures/samples/bodies/malformed/bad-header.logplex', '--app', 'acme-shop'], c.io)).toBe(0);
+    expect(c.err()).toContain('broken frame at byte 96: the rest of the file was not read');
+    expect(c.err()).toContain('1 lines (logplex)');
+  });
+
   it('exits 1 when the rules are invalid and 2 on bad usage', async () => {
     const c = io();
     expect(await runReplay(['test/fixtures/samples/lines/app.txt', '--rules', 'test/fixtures/rules/bad-name.bad.yml'], c.io)).toBe(1);

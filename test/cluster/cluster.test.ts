@@ -45,7 +45,7 @@ rules:
   const a = spawnMallet(['serve'], { env });
   const b = spawnMallet(['serve'], { env });
   running.push(a, b);
-  urls = [String((await a.waitForLog(/mallet is listening/)).url), String((await b.waitForLog(/mallet is listening/)).url)];
+  urls = [String((await a.waitForLog(/mallet is listening/, 90_000)).url), String((await b.waitForLog(/mallet is listening/, 90_000)).url)];
 });
 
 afterAll(async () => {
@@ -92,7 +92,7 @@ describe('mallet on a 3-master Redis Cluster', () => {
       const res = await Promise.all([i, i + 1].map((n) => post(n, 'my-app', r14('web.1'), `F${run}${n}`)));
       expect(res.map((r) => r.status)).toEqual([204, 204]);
     }
-    expect(await eventually('the stop key of web.1', async () => (await redis.get(`${prefix}-stop:web.1`)) ?? undefined, 20_000)).toBe('puma-r14');
+    expect(await eventually('the stop key of web.1', async () => (await redis.getdel(`${prefix}-stop:web.1`)) ?? undefined, 20_000)).toBe('puma-r14');
     const queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
     const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized']);
     expect(jobs.map((j) => `${j.data.rule}/${j.data.app}/${j.data.target}`)).toEqual(['puma-r14/my-app/web.1']);
@@ -109,7 +109,7 @@ describe('mallet on a 3-master Redis Cluster', () => {
     expect(await redis.zscore(keys.recentFrames('dedupe-app', token), `F${run}0`)).not.toBeNull();
     // The third distinct frame completes the window: exactly one firing.
     expect((await post(1, 'dedupe-app', r14('web.2'), `F${run}2`)).status).toBe(204);
-    expect(await eventually('the stop key of web.2', async () => (await redis.get(`${prefix}-stop:web.2`)) ?? undefined, 20_000)).toBe('puma-r14');
+    expect(await eventually('the stop key of web.2', async () => (await redis.getdel(`${prefix}-stop:web.2`)) ?? undefined, 20_000)).toBe('puma-r14');
     const queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
     const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized']);
     expect(jobs.filter((j) => j.data.app === 'dedupe-app')).toHaveLength(1);

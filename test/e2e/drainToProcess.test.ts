@@ -13,6 +13,8 @@ import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis
 import { httpGet } from '../support/httpGet.js';
 import { eventually } from '../support/eventually.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
+import { startNotifyReceiver } from '../support/notifyReceiver.js';
 
 /**
  * The whole graceful path with real processes: an R14 logplex body posted to `mallet serve` →
@@ -22,6 +24,8 @@ import { tempRulesFile } from '../support/rulesFile.js';
  */
 const PASSWORD = 'drain-secret-graceful';
 let priv: PrivateRedis;
+let api: FakeHerokuApi;
+let hook: Awaited<ReturnType<typeof startNotifyReceiver>>;
 let appRedis: Redis;
 let redis: Redis;
 let service: Service;
@@ -33,6 +37,8 @@ const running: Spawned[] = [];
 
 beforeAll(async () => {
   priv = await startPrivateRedis();
+  api = await startFakeHerokuApi();
+  hook = await startNotifyReceiver();
   appRedis = priv.client();
   redis = testRedis();
   const made = tempRulesFile(`version: 1
@@ -41,9 +47,19 @@ apps:
     redis_url: \${APP_REDIS_URL}
 rules:
   - name: puma-r14
-    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
+    match: { source: heroku, process: "web.1", message: '^Error R14 ' }
     actions:
       - type: redis-stop-key
+  # web.2 runs no plugin: its stop key is not consumed, the escalation restarts it.
+  - name: puma-r14-unwatched
+    match: { source: heroku, process: "web.2", message: '^Error R14 ' }
+    actions:
+      - type: redis-stop-key
+        ttl: 3s
+      - type: notify
+        url: \${HOOK_URL}
+    on_failure:
+      - type: heroku-restart
   - name: sidekiq-r14
     match: { source: heroku, process: "worker.*", message: '^Error R14 ' }
     actions:
@@ -56,7 +72,7 @@ rules:
   const config = loadConfig({
     REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
     PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules,
-    APP_REDIS_URL: priv.url, LOG_LEVEL: 'silent',
+    APP_REDIS_URL: priv.url, LOG_LEVEL: 'silent', HOOK_URL: hook.url, HEROKU_API_URL: api.url, HEROKU_API_TOKEN: 'e2e-token',
   }, dir);
   service = await startService({ config, logger: pino({ level: 'silent' }) });
   queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
@@ -72,6 +88,8 @@ afterAll(async () => {
   await cleanupPrefix(redis, prefix, queuePrefix);
   redis?.disconnect();
   await priv?.stop();
+  await api?.close();
+  await hook?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -108,6 +126,22 @@ describe('R14 drained into mallet stops the real process gracefully', () => {
     expect(await puma.exited).toBe(0);
     expect(puma.output()).toMatch(/mallet: stop key puma::stop::web\.1 found \(.*\): stopping gracefully/);
     expect(await appRedis.exists('puma::stop::web.1')).toBe(0);
+    // mallet saw the plugin take the key: the step is done because it was consumed.
+    const { logs } = await queue.getJobLogs((await finishedJob('web.1')).id!);
+    expect(logs.some((l) => /^step 1 redis-stop-key: done: SET puma::stop::web\.1 PX 60000; consumed after \d+\.\d s$/.test(l))).toBe(true);
+  });
+
+  it('no plugin on web.2: the stop key is not consumed, the on_failure restart is sent once, the operator is told', async () => {
+    const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'));
+    expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers: { 'Logplex-Frame-Id': `e2e-unwatched-${Date.now()}` } })).status).toBe(204);
+    const job = await finishedJob('web.2');
+    expect(await job.getState()).toBe('failed');
+    expect(job.failedReason).toMatch(/^step 1 redis-stop-key: not consumed: nobody took puma::stop::web\.2 within its TTL \(3000 ms\)/);
+    expect(job.attemptsMade).toBe(1);
+    expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /apps/my-app/dynos/web.2']);
+    const notice = await eventually('the failure notice', async () => hook.received.find((b) => String(b.text).includes('could not remediate my-app web.2')), 10_000);
+    expect(String(notice.text)).toContain('on_failure: restart web.2 of my-app: done: DELETE /apps/my-app/dynos/web.2 → 202');
+    expect(String(notice.text)).toContain('What to do:');
   });
 
   it('Sidekiq on worker.1: quiet, running job finishes, clean exit; worker.2 keeps working', async () => {

@@ -72,6 +72,23 @@ describe('Puma plugin (real puma)', () => {
     expect(await puma.exited).toBe(0);
   });
 
+  it('with HEROKU_DYNO_ID: leaves a key for another instance of web.1 alone, takes its own', async () => {
+    const own = '4b88c98d-6243-4194-af49-8db9b53be371';
+    const other = 'cd817c77-4f8e-4e68-b42a-3dea4e04d99c';
+    const { puma, port, key } = await startPuma({ HEROKU_DYNO_ID: own });
+    await puma.waitForOutput(`mallet: watching stop key ${key} every 0.2s (instance ${own})`);
+    // Preboot: the key is for the old web.1 (another instance); this one keeps serving.
+    await redis.set(key, `puma-memory instance=${other}`, 'EX', 60);
+    await new Promise((r) => setTimeout(r, 1500)); // several polls at 0.2 s
+    expect(await httpGet(port, '/after-polls')).toEqual({ status: 200, body: 'ok /after-polls\n' });
+    expect(puma.child.exitCode).toBeNull();
+    expect(await redis.get(key)).toBe(`puma-memory instance=${other}`);
+    await redis.set(key, `puma-memory instance=${own}`, 'EX', 60);
+    expect(await puma.exited).toBe(0);
+    expect(puma.output()).toContain(`found (puma-memory instance=${own}): stopping gracefully`);
+    expect(await redis.exists(key)).toBe(0);
+  });
+
   it('survives Redis being down: logs, keeps serving, never prints the password', async () => {
     const deadPort = await freePort();
     const { puma, port } = await startPuma({ MALLET_REDIS_URL: `redis://:hunter2@127.0.0.1:${deadPort}/0` });

@@ -78,7 +78,7 @@ describe('fault suite: nothing lost, nothing doubled', () => {
     closers.push(stopAll(s, w));
     // Every notify is held unanswered: both processes end up with jobs in flight in step 2.
     rcv.holdNext(10_000);
-    const deliveries = await drainLoad({ urls: () => [s.url], app: 'fault-app', dynoBase: 20_000, concurrency: 4, maxBodies: 40, maxMs: 20_000 });
+    const deliveries = await drainLoad({ urls: () => [s.url], app: 'fault-app', dynoBase: 20_000, concurrency: 4, maxBodies: 40, maxMs: 40_000 });
     for (let i = 0; i < 200 && rcv.arrived < 8; i++) await sleep(50);
     // Four jobs per process (concurrency 4): at least one of the held steps is the worker's.
     expect(rcv.arrived).toBeGreaterThanOrEqual(5);
@@ -159,7 +159,7 @@ limits:
 `);
     const m = await serve(malletEnv(redis.url, prefix, file, { HEROKU_API_URL: api.url, HEROKU_API_TOKEN: 'fault-token-123' }));
     closers.push(stopAll(m));
-    const deliveries = await drainLoad({ urls: () => [m.url], app: 'fault-app', dynoBase: 40_000, concurrency: 3, maxBodies: 12, maxMs: 10_000 });
+    const deliveries = await drainLoad({ urls: () => [m.url], app: 'fault-app', dynoBase: 40_000, concurrency: 3, maxBodies: 12, maxMs: 30_000 });
     // A restart is applied when the API accepted it (answered 202, or held it and would have acted).
     const applied = () => {
       const byDyno = new Map<string, number>();
@@ -197,7 +197,7 @@ limits:
     const m = await serve(malletEnv(redis.url, prefix, file, { FAULT_NOTIFY_URL: rcv.url, FAULT_APP_REDIS_URL: appRedis.url }));
     closers.push(stopAll(m));
     // The app's Redis is not running: every stop-key step fails and is retried with backoff.
-    const deliveries = await drainLoad({ urls: () => [m.url], app: 'fault-app', dynoBase: 50_000, concurrency: 3, maxBodies: 30, maxMs: 10_000 });
+    const deliveries = await drainLoad({ urls: () => [m.url], app: 'fault-app', dynoBase: 50_000, concurrency: 3, maxBodies: 30, maxMs: 30_000 });
     await sleep(4000);
     expect(rcv.delivered.size).toBe(0);
     await appRedis.start();
@@ -210,6 +210,7 @@ limits:
     expect(row.expected).toBe(30);
     expect(row.seen).toBe(row.expected);
     expect(keys.trim().split('\n')).toHaveLength(30);
+    // Each stop key SET once: a command that timed out while the connection was down is not sent later.
     expect(sets).toBe(30);
     expect(row.doubled).toBe(0);
   }, 150_000);

@@ -131,7 +131,8 @@ rules:
     actions:
       - type: redis-stop-key
         key: "${prefix}-stop:{{target}}"
-        ttl: 1h${extra}
+        ttl: 1h
+        watch: false${extra}
       - type: notify
         url: \${FAULT_NOTIFY_URL}
         text: "FAULT-TARGET={{target}}"

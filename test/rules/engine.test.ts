@@ -130,8 +130,20 @@ describe('RulesEngine', () => {
     const line = event('heroku', 'router', `at=error code=H12 dyno="${dyno}" service=30000ms`);
     expect(await e.evaluate([line])).toEqual([]);
     expect(await outcome(metrics, 'rejected')).toBe(1);
-    const [, keys] = await redis.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    expect(keys).toEqual([]);
+    // Only the history's own keys (the stream, a stats bucket, the rule+app's record of
+    // rejections): no key is built from the line's value.
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    const k = redisKeys(prefix);
+    const own = k.threshold('h12', 'acme-shop', '');
+    const history = k.history('acme-shop');
+    for (const key of keys) expect([history, own.spell, own.seen, k.historyApps()]).toContain(key.startsWith(`${prefix}:stats:`) ? history : key);
+    expect(keys).toContain(history);
   });
 
   it('rejects captures that would make a bad stop key', async () => {

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { RedisThresholdStore, type ThresholdVote } from '../../src/rules/thresholdScript.js';
+import { redisKeys } from '../../src/keys.js';
 import { MemoryThresholdStore } from '../../src/rules/thresholdMemory.js';
 
 let redis: Redis;
@@ -23,15 +24,16 @@ describe('threshold: the Lua script and its in-memory mirror agree', () => {
     await fc.assert(fc.asyncProperty(votes, async ({ count, withinMs, cooldownMs, steps }) => {
       const prefix = uniquePrefix('eq');
       prefixes.push(prefix);
-      const redisStore = new RedisThresholdStore(redis);
+      const redisStore = new RedisThresholdStore(redis, redisKeys(prefix));
       const memory = new MemoryThresholdStore();
       let t = 1_700_000_000_000;
       const list: ThresholdVote[] = steps.map((s) => {
         t += s.dt;
         const k = `${prefix}:${s.target}`;
         return {
-          keys: { window: `${k}:w`, lines: `${k}:l`, firedBy: `${k}:f`, cooldown: `${k}:c` },
+          keys: { window: `${k}:w`, lines: `${k}:l`, firedBy: `${k}:f`, cooldown: `${k}:c`, spell: `${k}:s`, seen: `${k}:n` },
           eventId: `e${s.id}`, time: t, count, withinMs, cooldownMs, line: `line ${s.id} é/"\\`,
+          rule: 'r', app: 'a', target: s.target, recordLine: `line ${s.id}`,
         };
       });
       // Half in one pipeline, the rest one by one: batching must not change the answers.

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -82,6 +83,23 @@ describe('connection rebalancing', () => {
     expect(old.port).toBe(first.port);
     expect(next.port).not.toBe(first.port);
     expect(next.connection).toBe('keep-alive');
+  });
+
+  it('a client that ignores Connection: close gets its socket closed, never a 503', async () => {
+    const url = await start({ connectionMaxRequests: 3 });
+    const body = frame(drainLine('heroku', 'router', 'at=info pipelined'));
+    const one = (n: number) => `POST /drains/my-app HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(PASSWORD)}\r\nContent-Type: application/logplex-1\r\nLogplex-Frame-Id: ${prefix}-p${n}\r\nContent-Length: ${body.length}\r\n\r\n${body.toString()}`;
+    // Five requests written at once on one connection, as a client deaf to the header would.
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      let out = '';
+      socket.on('data', (d) => { out += d; });
+      socket.on('close', () => resolve(out));
+      socket.write([0, 1, 2, 3, 4].map(one).join(''));
+    });
+    const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([204, 204, 204]);
+    expect(answer).toMatch(/connection: close/i);
   });
 
   it('keeps connections open without limit when both bounds are 0', async () => {

@@ -44,7 +44,7 @@ export function spawnMallet(args: string[], opts: { env: Record<string, string |
     child,
     output: () => out,
     exited,
-    waitForLog: (re, ms = 30_000) => new Promise((resolveLog, reject) => {
+    waitForLog: (re, ms = 60_000) => new Promise((resolveLog, reject) => {
       const timer = setTimeout(() => reject(new Error(`no log line matching ${re} within ${ms} ms; output:\n${out}`)), ms);
       waiters.push({ re, resolve: (v) => { clearTimeout(timer); resolveLog(v); } });
       scan();

@@ -1,15 +1,30 @@
 import { PermanentStepError, type Executor } from '../Executor.js';
 import { hasShape } from '../../rules/shapes.js';
 import type { StopKeyActionSpec } from '../../rules/Firing.js';
+import { stopKeyValue } from '../../rules/instance.js';
+import { watchStopKeyConsumption } from './stopKeyConsumption.js';
 
-/** Writes the stop key the Puma plugin / Node agent polls (SPEC §5): done once the key is set. */
+/** Writes the stop key the Puma plugin / Node agent polls (SPEC §5): done once one of them took it. */
 export const stopKeyExecutor: Executor<StopKeyActionSpec> = {
   type: 'redis-stop-key',
   async run(action, ctx) {
     // The rules engine validated the key; checked again because job data outlives rule versions.
     if (!hasShape('redisKey', action.key)) throw new PermanentStepError('stop key does not have the shape ^[A-Za-z0-9:._-]{1,200}$');
     if (!Number.isInteger(action.ttlMs) || action.ttlMs <= 0) throw new PermanentStepError(`stop key ttl must be a positive number of ms, got ${action.ttlMs}`);
-    await ctx.redisFor(action.redisUrlRef).set(action.key, action.value, 'PX', action.ttlMs);
-    return { summary: `SET ${action.key} PX ${action.ttlMs}` };
+    const redis = ctx.redisFor(action.redisUrlRef);
+    await redis.set(action.key, stopKeyValue(action.value, action.instance), 'PX', action.ttlMs);
+    if (action.watch === false) return { summary: `SET ${action.key} PX ${action.ttlMs} (watch: false, not watched for consumption)` };
+    // Not done until something took it (SPEC §8): the slot stays held meanwhile, since the dyno
+    // that takes it is going down.
+    await ctx.log(`SET ${action.key} PX ${action.ttlMs}; watching it until its TTL for the Puma plugin or the agent to take it`);
+    const seen = await watchStopKeyConsumption(redis, action.key, action.ttlMs, ctx);
+    if (!seen.consumed) {
+      // Setting it again would not help: nobody is listening.
+      throw new PermanentStepError(
+        `not consumed: nobody took ${action.key} within its TTL (${action.ttlMs} ms): is the Puma plugin or the agent running on that dyno, reading this Redis, with the right DYNO?`,
+        'not_consumed',
+      );
+    }
+    return { summary: `SET ${action.key} PX ${action.ttlMs}; consumed after ${(seen.afterMs / 1000).toFixed(1)} s` };
   },
 };

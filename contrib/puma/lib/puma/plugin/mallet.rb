@@ -11,6 +11,10 @@ require "redis"
 # SIGTERM would: no new connections, in-flight requests finish, then exit 0. On Heroku the dyno
 # manager then restarts the dyno with fresh memory.
 #
+# Instance-exact stops: with HEROKU_DYNO_ID set (heroku labs:enable runtime-dyno-metadata), a key
+# whose value ends in " instance=<uuid>" for another instance of this dyno name (preboot runs two
+# web.1 at once) is left alone; without an id on either side the key is taken as before.
+#
 # Redis being down never stops or crashes Puma: the error is logged and polling backs off.
 Puma::Plugin.create do
   # No constants here: this block is class_eval'd, so they would land on Object.
@@ -24,7 +28,8 @@ Puma::Plugin.create do
     end
     key = (env_value("MALLET_STOP_KEY_PREFIX") || "puma::stop::") + dyno
     interval = poll_interval
-    log "mallet: watching stop key #{key} every #{interval}s"
+    @instance_id = env_value("HEROKU_DYNO_ID").to_s
+    log "mallet: watching stop key #{key} every #{interval}s#{@instance_id.empty? ? "" : " (instance #{printable(@instance_id)})"}"
     in_background { watch(url, key, interval) }
   end
 
@@ -61,12 +66,17 @@ Puma::Plugin.create do
     end
   end
 
+  # GET, and DEL unless the value names another instance, in one script (the same as
+  # mallet/agent's), so of several consumers exactly one acts.
   def take(redis, key)
-    value, = redis.multi do |tx|
-      tx.get(key)
-      tx.del(key)
-    end
-    value
+    redis.eval(<<~LUA, keys: [key], argv: [@instance_id.to_s])
+      local v = redis.call('GET', KEYS[1])
+      if not v then return false end
+      local want = string.match(v, ' instance=([0-9a-f%-]+)$')
+      if want and ARGV[1] ~= '' and want ~= ARGV[1] then return false end
+      redis.call('DEL', KEYS[1])
+      return v
+    LUA
   end
 
   def connect(url)

@@ -1,0 +1,33 @@
+/**
+ * What the dyno observer keeps, independent of where it came from: log-runtime-metrics lines
+ * today, OTLP memory metrics on Fir later. A producer fills these and hands them to a DynoStore.
+ */
+export interface MemorySample {
+  /** Dyno name (`web.1`). */
+  readonly dyno: string;
+  /** The instance: the uuid of `dyno=heroku.<app id>.<uuid>`, new on every restart or deploy. */
+  readonly instance: string;
+  /** Time of the sample (ms since epoch): the line's own timestamp, so replay agrees with live. */
+  readonly at: number;
+  /** The value trended (memory_total, MB). */
+  readonly valueMb: number;
+  /** The limit it is compared with (memory_quota, MB), when the sample carries one. */
+  readonly limitMb?: number | undefined;
+  readonly swapMb?: number | undefined;
+}
+
+export type LifecycleKind = 'start' | 'up' | 'crash' | 'exit' | 'cycling' | 'restart' | 'release' | 'remediation';
+
+export interface LifecycleEvent {
+  readonly kind: LifecycleKind;
+  /** Dyno name; '' for app-wide events (a release). */
+  readonly dyno: string;
+  readonly at: number;
+  /** `v142` for a release, the exit status, `rule/action+action` for a remediation; short. */
+  readonly detail: string;
+}
+
+export interface DynoBatch {
+  readonly samples: readonly MemorySample[];
+  readonly events: readonly LifecycleEvent[];
+}

@@ -1,0 +1,104 @@
+import type { DynoBatch, LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
+
+/** One instance as the store gives it back: its meta and its downsampled memory series. */
+export interface InstanceSeries {
+  readonly instance: string;
+  readonly dyno: string;
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly limitMb: number | undefined;
+  readonly maxSwapMb: number;
+  /** [slot start ms, MB], in time order. */
+  readonly points: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface DynoSnapshot {
+  /** By first sample, then instance id. */
+  readonly instances: readonly InstanceSeries[];
+  /** By time, then text. */
+  readonly events: readonly LifecycleEvent[];
+}
+
+/** Where lifecycle and trends live: Redis in the service, memory in `mallet replay --report`. */
+export interface DynoStore {
+  /** Idempotent: writing the same batch again changes nothing. */
+  write(app: string, batch: DynoBatch): Promise<void>;
+  read(app: string): Promise<DynoSnapshot>;
+}
+
+/**
+ * A delivery's samples per instance, one entry per minute: the first sample of the minute gives
+ * the value (the first of a slot wins, and a slot is whole minutes), the others only widen the
+ * instance's time span, set its quota and its swap peak. Both stores apply these entries, so a
+ * 20-second sampler costs Redis one slot write a minute.
+ */
+export interface MinuteSample {
+  readonly at: number;
+  readonly valueMb: number;
+  /** Latest sample time in the minute. */
+  readonly lastAt: number;
+  /** Quota of the minute's last sample that had one. */
+  readonly limitMb: number | undefined;
+  readonly maxSwapMb: number | undefined;
+}
+
+export interface InstanceGroup {
+  readonly instance: string;
+  readonly dyno: string;
+  readonly minutes: readonly MinuteSample[];
+}
+
+/** Heroku writes MB with two decimals; kept so, so that Lua's JSON (14 digits) and JS agree. */
+const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
+
+export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] {
+  const by = new Map<string, { dyno: string; samples: MemorySample[] }>();
+  for (const s of samples) {
+    if (!Number.isFinite(s.at) || !Number.isFinite(s.valueMb)) continue;
+    let g = by.get(s.instance);
+    if (!g) by.set(s.instance, (g = { dyno: s.dyno, samples: [] }));
+    g.samples.push(s);
+  }
+  const groups: InstanceGroup[] = [];
+  for (const [instance, g] of by) {
+    // Stable sort: within one ms, line order decides the first.
+    g.samples.sort((a, b) => Math.trunc(a.at) - Math.trunc(b.at));
+    const minutes: MinuteSample[] = [];
+    let cur: { at: number; valueMb: number; lastAt: number; limitMb: number | undefined; maxSwapMb: number | undefined } | undefined;
+    for (const raw of g.samples) {
+      const at = Math.trunc(raw.at);
+      const limit = mb2(raw.limitMb);
+      const swap = mb2(raw.swapMb);
+      if (cur && Math.floor(cur.at / 60_000) === Math.floor(at / 60_000)) {
+        cur.lastAt = at;
+        if (limit !== undefined) cur.limitMb = limit;
+        if (swap !== undefined && (cur.maxSwapMb === undefined || swap > cur.maxSwapMb)) cur.maxSwapMb = swap;
+        continue;
+      }
+      cur = { at, valueMb: mb2(raw.valueMb)!, lastAt: at, limitMb: limit, maxSwapMb: swap };
+      minutes.push(cur);
+    }
+    groups.push({ instance, dyno: g.dyno, minutes });
+  }
+  return groups;
+}
+
+/** An event's identity in the events set: the same line seen twice is one member. */
+export function eventMember(e: LifecycleEvent): string {
+  return `${e.kind}|${e.dyno}|${e.detail}|${e.at}`;
+}
+
+const KINDS = new Set<LifecycleKind>(['start', 'up', 'crash', 'exit', 'cycling', 'restart', 'release', 'remediation']);
+
+export function parseEventMember(member: string, at: number): LifecycleEvent | undefined {
+  const [kind, dyno, detail] = member.split('|');
+  if (!KINDS.has(kind as LifecycleKind) || dyno === undefined || detail === undefined) return undefined;
+  return { kind: kind as LifecycleKind, dyno, detail, at };
+}
+
+export function sortSnapshot(instances: InstanceSeries[], events: Array<LifecycleEvent & { member?: string }>): DynoSnapshot {
+  instances.sort((a, b) => a.firstAt - b.firstAt || (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+  const keyed = events.map((e) => ({ e, m: eventMember(e) }));
+  keyed.sort((a, b) => a.e.at - b.e.at || (a.m < b.m ? -1 : a.m > b.m ? 1 : 0));
+  return { instances, events: keyed.map((k) => k.e) };
+}

@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../keys.js';
+import { DYNO_BOUNDS, MINUTE_MS, minuteOfSlot, type DynoBounds } from './bounds.js';
+import type { DynoBatch } from './DynoRecord.js';
+import { eventMember, groupSamples, parseEventMember, sortSnapshot, type DynoSnapshot, type DynoStore, type InstanceSeries } from './DynoStore.js';
+
+/**
+ * One delivery's dyno records for one app, atomic across replicas. `MemoryDynoStore`
+ * (dynoMemory.ts) mirrors it for replay, and test/dynos/dynoStoreEquivalence.test.ts keeps the
+ * two equal. Sample times are the lines' own; real-time expiry only collects abandoned apps.
+
+  KEYS[1] instances  sorted set: series key -> last sample time
+  KEYS[2] meta       hash: series key -> {i, d, b (first minute), f, l, q (quota MB), s (max swap MB)}
+  KEYS[3] events     sorted set: 'kind|dyno|detail|at' -> at
+  KEYS[4..] one series key per instance group below, in order
+
+  ARGV[1] max instances   ARGV[2] retention ms   ARGV[3] max events   ARGV[4] fine slots
+  ARGV[5] coarse step     ARGV[6] coarse slots   ARGV[7] max MB       ARGV[8] real-time ttl ms
+  ARGV[9] n events, then n x (member, at)
+  then per instance group: instance, dyno, n minutes, then n x (first at, MB, last at, quota MB or '', max swap MB or '')
+ */
+export const DYNO_LUA = `
+local maxInst, retention, maxEvents = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local fine, step, coarse, maxMb, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local a = 10
+local nEvents = tonumber(ARGV[9])
+for i = 1, nEvents do
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 1], ARGV[a])
+  a = a + 2
+end
+if nEvents > 0 then
+  local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
+  local card = redis.call('ZCARD', KEYS[3])
+  if card > maxEvents then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, card - maxEvents - 1) end
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+
+for k = 4, #KEYS do
+  local key = KEYS[k]
+  local inst, dyno, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local raw = redis.call('HGET', KEYS[2], key)
+  local m
+  if raw then m = cjson.decode(raw) else
+    local first = tonumber(ARGV[a])
+    m = { i = inst, d = dyno, b = math.floor(first / 60000), f = first, l = first, s = 0 }
+  end
+  for j = 1, n do
+    local at, mb, last, q, sw = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
+    a = a + 5
+    local off = math.floor(at / 60000) - m.b
+    local slot = -1
+    if off >= 0 then
+      if off < fine then slot = off else
+        slot = fine + math.floor((off - fine) / step)
+        if slot >= fine + coarse then slot = -1 end
+      end
+    end
+    if slot >= 0 then
+      local cur = redis.call('GETRANGE', key, slot * 2, slot * 2 + 1)
+      if cur == '' or cur == '\\0\\0' then
+        local v = math.min(maxMb, math.floor(mb + 0.5)) + 1
+        redis.call('SETRANGE', key, slot * 2, string.char(math.floor(v / 256), v % 256))
+      end
+      if at < m.f then m.f = at end
+      if last > m.l then m.l = last end
+      if q ~= '' then m.q = tonumber(q) end
+      if sw ~= '' and tonumber(sw) > m.s then m.s = tonumber(sw) end
+    end
+  end
+  redis.call('HSET', KEYS[2], key, cjson.encode(m))
+  redis.call('ZADD', KEYS[1], m.l, key)
+  redis.call('PEXPIRE', key, ttl)
+end
+
+if #KEYS > 3 then
+  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local old = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
+  local total = redis.call('ZCARD', KEYS[1])
+  local cut = old
+  if total - old > maxInst then cut = total - maxInst end
+  if cut > 0 then
+    local victims = redis.call('ZRANGE', KEYS[1], 0, cut - 1)
+    redis.call('DEL', unpack(victims))
+    redis.call('HDEL', KEYS[2], unpack(victims))
+    redis.call('ZREM', KEYS[1], unpack(victims))
+  end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 1
+`;
+
+const COMMAND = 'malletDynos';
+type WithDynos = { [COMMAND](numKeys: number, ...args: (string | number)[]): Promise<unknown> };
+/** Real-time expiry: a day past the retention, so an app that stops sending is collected. */
+const REAL_TTL_MS = DYNO_BOUNDS.retentionMs + 24 * 60 * 60 * 1000;
+
+export interface MetaJson { i: string; d: string; b: number; f: number; l: number; q?: number; s: number }
+
+/** Points of a series string: 2 bytes a slot, MB + 1, 0 = empty. */
+export function decodeSeries(buf: Buffer, base: number, b: DynoBounds): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let slot = 0; slot * 2 + 1 < buf.length; slot++) {
+    const v = buf.readUInt16BE(slot * 2);
+    if (v !== 0) out.push([minuteOfSlot(slot, base, b) * MINUTE_MS, v - 1]);
+  }
+  return out;
+}
+
+export function seriesOf(m: MetaJson, points: Array<[number, number]>): InstanceSeries {
+  return { instance: m.i, dyno: m.d, firstAt: m.f, lastAt: m.l, limitMb: m.q, maxSwapMb: m.s, points };
+}
+
+export class RedisDynoStore implements DynoStore {
+  constructor(private readonly redis: Redis, private readonly keys: RedisKeys, private readonly bounds: DynoBounds = DYNO_BOUNDS) {
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: DYNO_LUA });
+  }
+
+  async write(app: string, batch: DynoBatch): Promise<void> {
+    if (batch.samples.length === 0 && batch.events.length === 0) return;
+    const k = this.keys.dynos(app);
+    const b = this.bounds;
+    const keys = [k.instances, k.meta, k.events];
+    const args: (string | number)[] = [b.maxInstances, b.retentionMs, b.maxEvents, b.fineSlots, b.coarseStepMinutes, b.coarseSlots, b.maxMb, REAL_TTL_MS, batch.events.length];
+    for (const e of batch.events) args.push(eventMember(e), e.at);
+    for (const g of groupSamples(batch.samples)) {
+      keys.push(this.keys.memorySeries(app, g.instance));
+      args.push(g.instance, g.dyno, g.minutes.length);
+      for (const s of g.minutes) args.push(s.at, s.valueMb, s.lastAt, s.limitMb ?? '', s.maxSwapMb ?? '');
+    }
+    await (this.redis as unknown as WithDynos)[COMMAND](keys.length, ...keys, ...args);
+  }
+
+  async read(app: string): Promise<DynoSnapshot> {
+    const k = this.keys.dynos(app);
+    const [meta, events] = await Promise.all([this.redis.hgetall(k.meta), this.redis.zrange(k.events, '0', '-1', 'WITHSCORES')]);
+    const seriesKeys = Object.keys(meta);
+    const bufs = seriesKeys.length ? await this.redis.mgetBuffer(...seriesKeys) : [];
+    const instances = seriesKeys.map((key, i) => {
+      const m = JSON.parse(meta[key]!) as MetaJson;
+      return seriesOf(m, decodeSeries(bufs[i] ?? Buffer.alloc(0), m.b, this.bounds));
+    });
+    const evs = [];
+    for (let i = 0; i + 1 < events.length; i += 2) {
+      const e = parseEventMember(events[i]!, Number(events[i + 1]));
+      if (e) evs.push(e);
+    }
+    return sortSnapshot(instances, evs);
+  }
+}

@@ -1,0 +1,19 @@
+import { parseDuration } from '../rules/duration.js';
+import { buildReport, formatReport, type LeakReport } from './report.js';
+import type { DynoStore } from './DynoStore.js';
+
+export const DEFAULT_SINCE = '7d';
+
+/** `--since 7d`: ms, or undefined when it is no duration. */
+export function sinceMs(text: string): number | undefined {
+  const ms = parseDuration(text);
+  return ms !== undefined && ms > 0 ? ms : undefined;
+}
+
+export async function leakReport(store: DynoStore, app: string, since: number): Promise<LeakReport> {
+  return buildReport(app, await store.read(app), since);
+}
+
+export function renderReport(r: LeakReport, json: boolean): string {
+  return json ? JSON.stringify(r, null, 2) + '\n' : formatReport(r);
+}

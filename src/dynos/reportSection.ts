@@ -1,0 +1,34 @@
+import type { StatusSection } from '../console/statusPage.js';
+import type { DynoStore } from './DynoStore.js';
+import { buildReport, type TypeReport } from './report.js';
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const W = 640;
+const H = 120;
+
+/** Memory over time per process type (highest MB per 15 min), remediations as red ticks. */
+function chart(t: TypeReport): string {
+  if (t.chart.length < 2) return '';
+  const t0 = t.chart[0]![0];
+  const t1 = t.chart[t.chart.length - 1]![0];
+  const top = Math.max(t.quotaMb ?? 0, ...t.chart.map((p) => p[1])) || 1;
+  const x = (ms: number) => (((ms - t0) / Math.max(1, t1 - t0)) * W).toFixed(1);
+  const y = (mb: number) => (H - (mb / top) * H).toFixed(1);
+  const line = t.chart.map((p) => `${x(p[0])},${y(p[1])}`).join(' ');
+  const quota = t.quotaMb !== undefined ? `<line x1="0" x2="${W}" y1="${y(t.quotaMb)}" y2="${y(t.quotaMb)}" stroke="#999" stroke-dasharray="4"/>` : '';
+  const marks = t.marks.filter((m) => m[0] >= t0 && m[0] <= t1).map((m) => `<line x1="${x(m[0])}" x2="${x(m[0])}" y1="0" y2="${H}" stroke="#c00" stroke-width="1"><title>${esc(`${new Date(m[0]).toISOString()} ${m[1]} ${m[2]}`)}</title></line>`).join('');
+  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(`${t.processType} memory over time`)}">${quota}${marks}<polyline fill="none" stroke="#36c" stroke-width="1.5" points="${line}"/></svg>`;
+}
+
+/** The status page's leak-report section: per listed app, one sentence and a chart per type. */
+export async function leakReportSection(store: DynoStore, apps: readonly string[], sinceMs: number): Promise<StatusSection> {
+  const parts: string[] = [];
+  if (apps.length === 0) parts.push('<p>List the apps in the rules file (<code>apps:</code>) to see their leak report here; any app: <code>GET /admin/api/report?app=NAME</code> or <code>mallet report --app NAME</code>.</p>');
+  for (const app of apps.slice(0, 20)) {
+    const r = buildReport(app, await store.read(app), sinceMs);
+    parts.push(`<h3>${esc(app)}</h3>`);
+    if (r.advice) parts.push(`<p>${esc(r.advice)}</p>`);
+    for (const t of r.types) parts.push(`<p>${esc(t.sentence)}</p>${chart(t)}`);
+  }
+  return { id: 'leaks', title: 'Leak report', html: parts.join('\n') };
+}
