@@ -97,6 +97,8 @@ describe('OTLP logs from the SDK exporters', () => {
     // Stored before the 200: the stop key of exactly that dyno is written by the worker.
     const value = await eventually('the stop key', () => redis.get(`${prefix}:boom::${dyno}`).then((v) => v ?? undefined));
     expect(value).toBe('app-boom');
+    // Taken as the Puma plugin would: the step (and the process type's rolling slot) is done once consumed.
+    await redis.del(`${prefix}:boom::${dyno}`);
   });
 
   it('a wrong token, or another app\'s token, is 401 and nothing is counted', async () => {
@@ -134,6 +136,8 @@ describe('OTLP metrics: memory at ≥ 90 % of the limit for 3 samples', () => {
     expect(mine).toHaveLength(1);
     expect(mine[0]!.data.target).toBe(dyno);
     await eventually('the stop key', () => redis.get(`${prefix}:puma::stop::${dyno}`).then((v) => v ?? undefined));
+    // Taken as the Puma plugin takes it (the step is done once consumed), so the restart step follows.
+    await redis.del(`${prefix}:puma::stop::${dyno}`);
     const restart = await eventually('the restart', async () => api.requests.find((r) => r.method === 'DELETE'));
     expect(restart!.path).toBe(`/apps/fir-app/dynos/${dyno}`);
 
