@@ -16,9 +16,20 @@ export interface ActionJobData extends Firing {
   readonly submittedAt: number;
   /** Random per submit() call: tells the job this call stored from one another call stored first. */
   readonly submission: string;
+  /** For the dashboard, which shows data as is: `firedAt` as ISO 8601 text. */
+  readonly fired: string;
+  /** For the dashboard: the first trigger line, at the top of the data. */
+  readonly trigger: string | null;
+  /** For the dashboard: what became of each step (`done: …`, `failed: …`), written as the job runs. */
+  readonly results?: readonly string[];
 }
 
-/** Job name on the queue: the rule, so the dashboard lists jobs by what fired. */
-export function actionJobName(data: Pick<Firing, 'rule'>): string {
-  return data.rule;
+/** Job name on the queue, `rule app target` (`web-memory-quota my-app web.3`): the dashboard lists jobs by it. */
+export function actionJobName(data: Pick<Firing, 'rule' | 'app' | 'target'>): string {
+  return `${data.rule} ${data.app} ${data.target}`;
+}
+
+/** The dashboard fields of a job's data, from its firing. */
+export function dashboardFields(firing: Pick<Firing, 'firedAt' | 'triggerLines'>): Pick<ActionJobData, 'fired' | 'trigger'> {
+  return { fired: new Date(firing.firedAt).toISOString(), trigger: firing.triggerLines[0] ?? null };
 }

@@ -9,7 +9,7 @@ import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
-import { actionJobName, type ActionJobData } from './ActionJob.js';
+import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
@@ -86,7 +86,7 @@ export class ActionQueue implements FiringSink {
     const now = this.clock();
     const submission = randomBytes(8).toString('hex');
     const { mode, reason } = await this.decide(firing, now, submission, silence);
-    const data: ActionJobData = { ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
+    const data: ActionJobData = { ...dashboardFields(firing), ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
     await this.queue.add(actionJobName(firing), data, { jobId: firing.id });
     // BullMQ ignores an add whose jobId exists and still returns a Job holding our data, so the
     // stored job is read back: another submission id means an earlier add won.

@@ -163,6 +163,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       const done = ledger.done(String(i));
       return done ? `done: ${done.summary}` : 'not run';
     });
+    const shownResults = data.results ?? [];
     /** Back to the queue without spending an attempt; the slot is kept that long. */
     const backToQueue = async (label: string, type: string, why: string, delayMs: number): Promise<never> => {
       await job.log(`${label}: ${why}`);
@@ -323,8 +324,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps };
     } catch (err) {
       if (err instanceof JobLockLostError) {
-        // The run that has the job now also has its slot.
+        // The run that has the job now also has its slot, and writes its data.
         lease?.abandon();
+        results.splice(0, results.length, ...shownResults);
         logger.warn({ jobId, rule: data.rule, app: data.app }, err.message);
         throw err;
       }
@@ -341,6 +343,12 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       throw err;
     } finally {
       await lease?.end(logger);
+      // Shown at the top of the job's data on the dashboard; best effort, the log has it all.
+      if (results.some((r, i) => r !== shownResults[i])) {
+        // fired, trigger, results first: the dashboard shows the data in this order.
+        const { fired, trigger, results: _shown, ...rest } = data;
+        await job.updateData({ fired, trigger, results, ...rest }).catch(() => {});
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSyslogListener } from '../../src/ingest/syslogListener.js';
 import type { DrainEvent } from '../../src/ingest/DrainEvent.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics, MAX_APP_LABELS } from '../../src/metrics.js';
 import { matchEvent, type RuleMatch } from '../../src/rules/match.js';
 import { SHAPES } from '../../src/rules/shapes.js';
 import { basic, drainLine, frame } from '../support/drainClient.js';
@@ -134,12 +134,14 @@ describe('injection through app paths, dyno names and drain tokens', () => {
 });
 
 describe('slowloris', () => {
-  it('200 partial requests held open: /healthz and drains still answer', async () => {
+  it('200 partial requests held open: /healthz and drains still answer, and the server closes them after its request timeout', async () => {
     const port = Number(new URL(s.url).port);
     const sockets: Socket[] = [];
     for (let i = 0; i < 200; i++) {
       const sock = connect(port, '127.0.0.1');
       sock.on('error', () => {});
+      sock.on('data', () => {});
+      sock.on('end', () => sock.destroy());
       // Half of them authenticated with a body that never completes, half never finish the headers.
       sock.write(i % 2 === 0
         ? `POST /drains/slow-app HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic(s.password)}\r\nContent-Type: application/logplex-1\r\nContent-Length: 100000\r\n\r\n10 <134>1 x`
@@ -152,6 +154,10 @@ describe('slowloris', () => {
       const res = await post('/drains/slow-app', frame(drainLine('heroku', 'router', 'at=info still-here')), { 'Logplex-Frame-Id': 'SLOW-OK' });
       expect(res.status).toBe(204);
       expect(s.events.get('SLOW-OK')?.[0]?.message).toBe('at=info still-here');
+      // Fastify's requestTimeout (REQUEST_TIMEOUT_MS) ends every one of them; bounded wait, no timing asserted.
+      const closed = () => sockets.filter((x) => x.destroyed || x.readableEnded).length;
+      for (let i = 0; i < 100 && closed() < sockets.length; i++) await new Promise((r) => setTimeout(r, 250));
+      expect(closed()).toBe(sockets.length);
     } finally {
       for (const sock of sockets) sock.destroy();
     }
@@ -186,6 +192,8 @@ describe('10 000 distinct app names and drain tokens', () => {
     // At most the one frame done-marker per delivery (a line no rule matches leaves nothing else).
     expect(added).toBeLessThanOrEqual(N);
     expect(heapGrowth).toBeLessThan(64 * 2 ** 20);
+    // Label values are capped: the first MAX_APP_LABELS apps by name, the rest under one label.
+    expect(figures.linesSeries).toBeLessThanOrEqual((MAX_APP_LABELS + 1) * 3);
   }, 300_000);
 });
 

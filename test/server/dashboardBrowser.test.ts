@@ -1,0 +1,79 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
+import { createMetrics } from '../../src/metrics.js';
+import { ACTION_QUEUE } from '../../src/keys.js';
+import { basic } from '../support/drainClient.js';
+import { createHarness, makeFiring, settled, type Harness } from '../actions/harness.js';
+import type { ActionQueue } from '../../src/actions/queue.js';
+
+/**
+ * bull-board as an operator opens it (issue 10 item 5): headless Chromium with the admin
+ * password in an Authorization header finds a job by its name `rule app target`, and its data
+ * starts with the fired time as text, the trigger line and the step results.
+ */
+const OUT = join('.ci', 'out', 'dashboard');
+let h: Harness;
+let queue: ActionQueue;
+let app: FastifyInstance;
+let url: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  h = createHarness('board');
+  queue = h.queue({ attempts: 1 });
+  h.worker();
+  app = await buildApp({
+    logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis: h.redis,
+    drainPassword: 'drain-password-1', adminPassword: 'admin-password-1',
+    getApps: () => undefined, ingest: async () => ({ duplicate: false, lines: 0, firings: 0 }), queue: queue.queue,
+  });
+  url = await app.listen({ port: 0, host: '127.0.0.1' });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  mkdirSync(OUT, { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await h?.close();
+});
+
+describe('bull-board at a glance', () => {
+  it('lists a job by `rule app target`, with its fired time, trigger line and step results on top, and a failed reason without a stack', async () => {
+    const done = makeFiring({ rule: 'web-memory-quota', target: 'web.3', actions: [h.stopAction('web.3')] });
+    const failed = makeFiring({ rule: 'web-memory-quota', target: 'web.4', actions: [{ type: 'redis-stop-key', key: `${h.prefix}:nobody::stop::web.4`, value: '1', ttlMs: 600 }] });
+    await queue.submit([done, failed]);
+    expect((await settled(queue, done.id)).state).toBe('completed');
+    const f = await settled(queue, failed.id);
+    expect(f.state).toBe('failed');
+    expect(f.job.stacktrace ?? []).toEqual([]);
+
+    const d = (await queue.queue.getJob(done.id))!;
+    expect(d.name).toBe('web-memory-quota my-app web.3');
+    expect(Object.keys(d.data).slice(0, 3)).toEqual(['fired', 'trigger', 'results']);
+    expect(d.data.fired).toBe(new Date(done.firedAt).toISOString());
+    expect(d.data.trigger).toBe(done.triggerLines[0]);
+    expect(d.data.results).toEqual([expect.stringMatching(/^done: SET .*puma::stop::web\.3 PX 60000; consumed after/)]);
+
+    const context = await browser.newContext({ extraHTTPHeaders: { Authorization: basic('admin-password-1') }, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${url}/admin/queues/queue/${ACTION_QUEUE}?status=completed`);
+    await page.getByText('web-memory-quota my-app web.3').first().waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: join(OUT, 'completed.png'), fullPage: true });
+    // The page is translated (no raw i18n keys like "JOB.STATUS" or "QUEUE.STATUS.COMPLETED").
+    expect(await page.locator('body').innerText()).not.toMatch(/\b[A-Z]+\.[A-Z_]+(\.[A-Z_]+)?\b/);
+
+    await page.goto(`${url}/admin/queues/queue/${ACTION_QUEUE}?status=failed`);
+    await page.getByText('web-memory-quota my-app web.4').first().waitFor({ timeout: 20_000 });
+    const text = await page.locator('body').innerText();
+    expect(text).toContain('not consumed: nobody took');
+    expect(text).not.toMatch(/at (async )?\S+ \(.*:\d+:\d+\)/);
+    await page.screenshot({ path: join(OUT, 'failed.png'), fullPage: true });
+    await context.close();
+  });
+
+});
