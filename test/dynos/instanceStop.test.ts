@@ -47,7 +47,10 @@ describe('instance-exact stops', () => {
   it('the stop key names the instance, and of two agents of web.1 only that instance takes it', async () => {
     const key = `${prefix}:puma::stop::web.1`;
     const action: StopKeyActionSpec = { type: 'redis-stop-key', key, value: 'web-memory-high', ttlMs: 60_000, instance: UUID_A };
-    const ctx = { redisFor: () => redis } as unknown as StepContext;
+    const ctx = {
+      redisFor: () => redis, log: async () => {}, now: () => Date.now(),
+      sleep: (ms: number) => new Promise((r) => setTimeout(r, ms)),
+    } as unknown as StepContext;
     const stopped: string[] = [];
     const quiet = { info() {}, warn() {} };
     const agents = [UUID_A, UUID_B].map((id) => watchStopKey({
@@ -55,14 +58,13 @@ describe('instance-exact stops', () => {
       onStop: (reason) => { stopped.push(`${id}: ${reason}`); },
     }));
     try {
-      await stopKeyExecutor.run(action, ctx);
-      for (let i = 0; i < 100 && stopped.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      // The executor returns once the key was taken (it watches for consumption).
+      expect((await stopKeyExecutor.run(action, ctx)).summary).toMatch(/consumed after/);
       await new Promise((r) => setTimeout(r, 300));
       expect(stopped).toEqual([`${UUID_A}: web-memory-high instance=${UUID_A}`]);
       expect(await redis.exists(key)).toBe(0);
       // Without an instance in the key (a rule that cannot tell), the first poller takes it as before.
-      await stopKeyExecutor.run({ ...action, instance: undefined }, ctx);
-      for (let i = 0; i < 100 && stopped.length === 1; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await stopKeyExecutor.run({ ...action, instance: undefined }, ctx)).summary).toMatch(/consumed after/);
       expect(stopped[1]).toBe(`${UUID_B}: web-memory-high`);
     } finally {
       await Promise.all(agents.map((a) => a.stop()));
