@@ -13,6 +13,7 @@ export async function homeRoutes(app: FastifyInstance, opts: { dashboard: boolea
   const links = {
     service: 'mallet: a Heroku log drain that remediates memory leaks gracefully',
     drain: 'POST /drains/<app> (basic auth: MALLET_DRAIN_PASSWORD, Content-Type: application/logplex-1)',
+    status: opts.dashboard ? '/admin' : '/admin (off: set MALLET_ADMIN_PASSWORD)',
     dashboard: opts.dashboard ? DASHBOARD_PATH : `${DASHBOARD_PATH} (off: set MALLET_ADMIN_PASSWORD)`,
     docs: '/docs',
     health: '/healthz',
@@ -22,8 +23,8 @@ export async function homeRoutes(app: FastifyInstance, opts: { dashboard: boolea
   app.get('/', async (req, reply) => {
     if (!/\btext\/html\b/.test(req.headers.accept ?? '')) return links;
     const dash = opts.dashboard
-      ? `<a href="${DASHBOARD_PATH}">${DASHBOARD_PATH}</a>: the action jobs (basic auth: MALLET_ADMIN_PASSWORD)`
-      : `${DASHBOARD_PATH} is off: set MALLET_ADMIN_PASSWORD to turn it on`;
+      ? `<a href="/admin">/admin</a>: the status page (firings, why, silences, leak report) and <a href="${DASHBOARD_PATH}">${DASHBOARD_PATH}</a>: the action jobs (basic auth: MALLET_ADMIN_PASSWORD)`
+      : `/admin and ${DASHBOARD_PATH} are off: set MALLET_ADMIN_PASSWORD to turn them on`;
     return reply.type('text/html; charset=utf-8').send(`<!doctype html>
 <html><head><meta charset="utf-8"><title>mallet</title></head><body style="font-family:sans-serif;max-width:40em;margin:2em auto">
 <h1>mallet</h1>
