@@ -204,6 +204,9 @@ export async function drainLoad(o: LoadOptions): Promise<Delivery[]> {
   const filler = Array.from({ length: o.filler ?? 20 }, (_, i) => drainLine('heroku', 'router', `at=info method=GET path="/x/${i}" host=a.example connect=1ms service=3ms status=200 bytes=10`));
   const one = async (n: number) => {
     const dyno = `web.${o.dynoBase + n}`;
+    // A new dyno per body is a fan-out the per-app target budget cuts at 500 within 10 minutes
+    // (README Limits): 250 dynos an app keeps every body judged, however fast the machine sends.
+    const app = `${o.app}-${o.dynoBase}-${Math.floor(n / 250)}`;
     const body = frame(...filler.slice(0, 10), drainLine('heroku', dyno, 'Error R14 (Memory quota exceeded)'), ...filler.slice(10));
     const frameId = `F${o.dynoBase}X${n}`;
     const statuses: Array<number | string> = [];
@@ -213,7 +216,7 @@ export async function drainLoad(o: LoadOptions): Promise<Delivery[]> {
       const urls = o.urls();
       const url = urls[rr++ % urls.length]!;
       try {
-        const res = await fetch(`${url}/drains/${o.app}`, {
+        const res = await fetch(`${url}/drains/${app}`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/logplex-1', Authorization: basic(PASSWORD), 'Logplex-Frame-Id': frameId, 'Logplex-Drain-Token': TOKEN, 'Logplex-Msg-Count': String(filler.length + 1) },
           body: new Uint8Array(body),
