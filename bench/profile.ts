@@ -1,0 +1,57 @@
+/**
+ * Where a drain request's CPU goes: `mallet serve` in its own process under `node --cpu-prof`,
+ * driven by the drain load generator, then the profile's self time grouped by who spent it
+ * (ioredis, Fastify, Node's HTTP and sockets, GC, mallet's own files). Natives (string writes,
+ * socket writes, RegExp) are charged to the nearest JavaScript caller that has a file.
+ *
+ *   node --import tsx bench/profile.ts [SECONDS] [CONNECTIONS]   (BENCH_PROFILE_DIR keeps the .cpuprofile)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { startServe } from './support/serveProcess.js';
+import { summariseProfile, type CpuProfile } from './support/profileSummary.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const seconds = Number(process.argv[2] ?? 10);
+const connections = Number(process.argv[3] ?? 32);
+const PASSWORD = 'bench-drain-password';
+const dir = process.env.BENCH_PROFILE_DIR ?? mkdtempSync(join(tmpdir(), 'mallet-profile-'));
+
+const fakeApi = Fastify();
+fakeApi.delete('/*', async (_req, reply) => reply.code(202).header('RateLimit-Remaining', '4000').send({}));
+const fakeApiUrl = await fakeApi.listen({ port: 0, host: '127.0.0.1' });
+const serve = await startServe({
+  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', password: PASSWORD,
+  nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], env: { HEROKU_API_URL: fakeApiUrl, HEROKU_API_TOKEN: 'bench-token' },
+});
+
+function load(durationS: number): Promise<{ rps: number; non2xx: number; errors: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support/drainLoad.ts'), serve.url, String(durationS)], {
+      env: { ...process.env, BENCH_DRAIN_PASSWORD: PASSWORD, BENCH_CONNECTIONS: String(connections) }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.once('exit', (code) => {
+      try { resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '')); } catch { reject(new Error(`load generator exited ${code}: ${out}`)); }
+    });
+  });
+}
+
+await load(2); // JIT warm-up (in the profile too, but short)
+const cpu0 = serve.cpuUs();
+const r = await load(seconds);
+const cpu = serve.cpuUs() - cpu0;
+await serve.stop();
+await fakeApi.close();
+const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+console.log(`${connections} connections, ${seconds} s: ${r.rps.toFixed(0)} req/s, server CPU ${(cpu / (r.rps * seconds)).toFixed(0)} µs per request (${r.non2xx} non-2xx, ${r.errors} errors)`);
+console.log(`profile: ${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)\n`);
+console.log(summariseProfile(profile));
+process.exit(0);

@@ -1,0 +1,105 @@
+/**
+ * `mallet serve` as its own process for the drain benchmarks: the example rules with the limits
+ * opened up (the benchmark measures the path, not the storm guard), a key prefix of its own, and
+ * the CPU the whole process tree has used, read from /proc, so a benchmark can print CPU per request.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The example rules plus a probe rule for latency runs, limits opened up. */
+export function benchRules(dir: string): string {
+  const rules = parse(readFileSync(join(root, 'config/rules.example.yml'), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
+  delete rules.apps;
+  rules.rules.push({ name: 'latency-probe', match: { source: 'heroku', process: 'probe.*', message: '^Error R14 ' }, cooldown: '1h', actions: [{ type: 'redis-stop-key', key: 'mallet-bench::stop::{{target}}', ttl: '60s' }] });
+  rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
+  const path = join(dir, 'rules.yml');
+  writeFileSync(path, stringify(rules));
+  return path;
+}
+
+/** Clock ticks of a process and its reaped children (utime + stime + cutime + cstime), in µs. */
+export function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after "(comm)": state is index 0, so utime (14) is index 11.
+  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+}
+
+/** The CPU of a process and every live descendant (node:cluster children). */
+export function treeCpuUs(pid: number): number {
+  let total = 0;
+  const seen = new Set<number>();
+  const walk = (p: number) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    try { total += processCpuUs(p); } catch { return; }
+    for (const tid of readdirSync(`/proc/${p}/task`)) {
+      let children = '';
+      try { children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8'); } catch { continue; }
+      for (const c of children.split(' ').filter(Boolean)) walk(Number(c));
+    }
+  };
+  walk(pid);
+  return total;
+}
+
+export interface ServeProcess {
+  readonly url: string;
+  readonly pid: number;
+  readonly prefix: string;
+  cpuUs(): number;
+  stop(): Promise<void>;
+}
+
+export async function startServe(opts: { redisUrl: string; password: string; processes?: number; nodeArgs?: string[]; env?: Record<string, string> }): Promise<ServeProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'mallet-bench-serve-'));
+  const port = await freePort();
+  const prefix = `mallet-bench-${process.pid}-${port}`;
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(root, 'bin/mallet.js'), 'serve'], {
+    env: {
+      ...process.env, REDIS_URL: opts.redisUrl, PORT: String(port), HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: opts.password,
+      MALLET_RULES: benchRules(dir), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
+      MALLET_LOG_FORMAT: 'json', WEB_CONCURRENCY: String(opts.processes ?? 1), ...opts.env,
+    },
+    stdio: ['ignore', process.env.BENCH_SERVE_LOG ? 'inherit' : 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`mallet serve exited ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > until) throw new Error('mallet serve did not become ready in 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url, pid: child.pid!, prefix,
+    cpuUs: () => treeCpuUs(child.pid!),
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
