@@ -33,6 +33,11 @@ class LinesCounter extends Counter<LinesLabel> {
     this.#listed = listed;
   }
 
+  /** The `app` label a drain app counts under (its own, or OTHER_APP_LABEL past the cap). */
+  appLabel(app: string): string {
+    return this.#appLabel(app);
+  }
+
   #appLabel(app: string): string {
     if (this.#labelled.has(app)) return app;
     if (this.#listed()?.has(app) || this.#labelled.size < MAX_APP_LABELS) {

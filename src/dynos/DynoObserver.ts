@@ -36,8 +36,11 @@ export class DynoObserver implements Observer {
       if (f.app !== app || !SHAPES.dyno.test(f.target)) continue;
       lifecycle.push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
     }
+    const batch = { samples, events: lifecycle };
+    const store = this.store;
     return {
-      store: () => this.store.write(app, { samples, events: lifecycle }),
+      store: () => store.write(app, batch),
+      ...(store.part ? { parts: () => { const p = store.part!(app, batch); return p ? [p] : []; } } : {}),
       count: () => this.onCount?.(app, { samples: samples.length, events: lifecycle.length }),
     };
   }

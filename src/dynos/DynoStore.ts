@@ -1,3 +1,4 @@
+import type { BodyPart } from '../server/bodyScript.js';
 import type { DynoBatch, LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 
 /** One instance as the store gives it back: its meta and its downsampled memory series. */
@@ -24,6 +25,8 @@ export interface DynoStore {
   /** Idempotent: writing the same batch again changes nothing. */
   write(app: string, batch: DynoBatch): Promise<void>;
   read(app: string): Promise<DynoSnapshot>;
+  /** write() as a part of the drain's body script, when the store is that Redis (undefined: nothing to write). */
+  part?(app: string, batch: DynoBatch): BodyPart | undefined;
 }
 
 /**

@@ -119,7 +119,14 @@ export class RedisDynoStore implements DynoStore {
   }
 
   async write(app: string, batch: DynoBatch): Promise<void> {
-    if (batch.samples.length === 0 && batch.events.length === 0) return;
+    const p = this.part(app, batch);
+    if (p === undefined) return;
+    await (this.redis as unknown as WithDynos)[COMMAND](p.keys.length, ...p.keys, ...p.args);
+  }
+
+  /** write()'s script call as keys and args (a part of the drain's body script); undefined: nothing to write. */
+  part(app: string, batch: DynoBatch): { name: 'dynos'; keys: string[]; args: (string | number)[] } | undefined {
+    if (batch.samples.length === 0 && batch.events.length === 0) return undefined;
     const k = this.keys.dynos(app);
     const b = this.bounds;
     const keys = [k.instances, k.meta, k.events];
@@ -130,7 +137,7 @@ export class RedisDynoStore implements DynoStore {
       args.push(g.instance, g.dyno, g.minutes.length);
       for (const s of g.minutes) args.push(s.at, s.valueMb, s.lastAt, s.limitMb ?? '', s.maxSwapMb ?? '');
     }
-    await (this.redis as unknown as WithDynos)[COMMAND](keys.length, ...keys, ...args);
+    return { name: 'dynos', keys, args };
   }
 
   async read(app: string): Promise<DynoSnapshot> {

@@ -1,3 +1,4 @@
+import type { BodyPart } from '../server/bodyScript.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { Firing } from '../rules/Firing.js';
 
@@ -23,9 +24,15 @@ export interface Observer {
 export interface Observation {
   store(): Promise<void>;
   count(): void;
+  /**
+   * The same writes as store(), as parts of the drain's body script, so they share the one round
+   * trip of the body's votes (src/server/bodyScript.ts); absent when the store cannot (then the
+   * pipeline calls store()).
+   */
+  readonly parts?: () => readonly BodyPart[];
 }
 
-const NOTHING: Observation = { store: async () => {}, count: () => {} };
+const NOTHING: Observation = { store: async () => {}, count: () => {}, parts: () => [] };
 
 /** One observation over several observers, each seeing only the events it wants. */
 export function observeAll(observers: readonly Observer[], app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation {
@@ -40,5 +47,6 @@ export function observeAll(observers: readonly Observer[], app: string, events: 
   return {
     store: async () => { await Promise.all(parts.map((p) => p.store())); },
     count: () => { for (const p of parts) p.count(); },
+    ...(parts.every((p) => p.parts) ? { parts: () => parts.flatMap((p) => p.parts!()) } : {}),
   };
 }

@@ -4,8 +4,13 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { Firing } from './Firing.js';
+import type { Evaluation } from './evaluate.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { countEvaluation, evaluateEvents } from './evaluate.js';
+import { countEvaluation, evaluateEvents, finishEvaluation, prepareEvaluation, voteOf } from './evaluate.js';
+import { boundVotes } from './voteBounds.js';
+import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResult } from './thresholdScript.js';
+import { part } from '../keys.js';
+import type { BodyPart } from '../server/bodyScript.js';
 import { RedisThresholdStore } from './thresholdScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
@@ -56,6 +61,58 @@ export class RulesEngine {
     return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics, this.#log) };
   }
 
+  /**
+   * judge() without its own round trips: the body's Redis work as parts of the drain's body script
+   * (src/server/bodyScript.ts), and `finish` to read their replies, in order, into the judgement.
+   * The same decisions as judge(), in the same order: the budget admits the capped votes'
+   * targets (most matched lines first), then the admitted votes are cast in line order.
+   */
+  prepareBody(events: readonly DrainEvent[]): BodyJudgement {
+    const prepared = prepareEvaluation(events, { ruleSet: this.#opts.getRuleSet(), clock: this.#clock, log: this.#log });
+    if (prepared === undefined) return NOTHING_MATCHED;
+    const { result, pending, rejections } = prepared;
+    const parts: BodyPart[] = [];
+    const capped = boundVotes(pending, WORK_BOUNDS.maxVotesPerBody);
+    const app = events[0]!.app;
+    if (capped.droppedVotes > 0) (result.dropped as Evaluation['dropped'][number][]).push({ reason: 'votes-per-body', app, votes: capped.droppedVotes, targets: capped.droppedTargets });
+    const kept = capped.kept;
+    let targets: string[] = [];
+    if (kept.length > 0) {
+      const lines = new Map<string, number>();
+      for (const p of pending) lines.set(p.target, (lines.get(p.target) ?? 0) + 1);
+      targets = [...new Set(kept.map((p) => p.target))].sort((a, b) => lines.get(b)! - lines.get(a)!);
+      let now = 0;
+      for (const p of kept) if (p.time > now) now = p.time;
+      parts.push({ name: 'budget', keys: [this.#opts.keys.appTargets(app)], args: [Math.trunc(now), WORK_BOUNDS.targetWindowMs, WORK_BOUNDS.maxTargetsPerApp, ...targets.map(part)] });
+    }
+    const gate = new Map(targets.map((t, i) => [t, i + 1]));
+    const votes = kept.map((p) => voteOf(p, this.#opts.keys));
+    for (let i = 0; i < votes.length; i++) parts.push({ ...thresholdPart(votes[i]!, this.#opts.keys), gate: gate.get(kept[i]!.target)! });
+    for (const r of rejectionParts(rejections, this.#opts.keys)) parts.push(r);
+    const store = this.#store;
+    return {
+      parts,
+      finish: (replies) => {
+        const admitted = kept.length > 0 ? (replies[0] as number[]) : [];
+        const refused = targets.filter((_t, i) => admitted[i] !== 1);
+        const castPending = [];
+        const castVotes = [];
+        const answers: ThresholdResult[] = [];
+        for (let i = 0; i < kept.length; i++) {
+          const reply = replies[1 + i] as unknown[];
+          if (reply[0] === 'dropped') continue;
+          castPending.push(kept[i]!);
+          castVotes.push(votes[i]!);
+          answers.push(parseThresholdReply(reply));
+        }
+        if (refused.length > 0) (result.dropped as Evaluation['dropped'][number][]).push({ reason: 'targets-per-app', app, votes: kept.length - castVotes.length, targets: refused.length });
+        finishEvaluation(result, castPending, castVotes, answers, {});
+        return { firings: result.firings, count: () => countEvaluation(result, this.#opts.metrics, this.#log) };
+      },
+      stored: () => store.registerApps(votes, rejections),
+    };
+  }
+
   /** judge() for a body that is known to be seen once: counted at once. */
   async evaluate(events: readonly DrainEvent[]): Promise<Firing[]> {
     const { firings, count } = await this.judge(events);
@@ -63,6 +120,19 @@ export class RulesEngine {
     return firings;
   }
 }
+
+/** A body's judgement as parts of its body script; `stored` once the script has run. */
+export interface BodyJudgement {
+  readonly parts: readonly BodyPart[];
+  finish(replies: readonly unknown[]): Judgement;
+  stored(): Promise<void>;
+}
+
+const NOTHING_MATCHED: BodyJudgement = Object.freeze({
+  parts: [],
+  finish: () => ({ firings: [], count: () => {} }),
+  stored: async () => {},
+});
 
 export interface Judgement {
   readonly firings: Firing[];

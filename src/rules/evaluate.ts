@@ -10,7 +10,7 @@ import type { Rejection } from './rejectionScript.js';
 import { HISTORY_BOUNDS } from '../console/historyLua.js';
 import { truncateUtf8 } from '../truncateUtf8.js';
 import { firingId } from './firingId.js';
-import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
+import type { ThresholdResult, ThresholdStore, ThresholdVote } from './thresholdScript.js';
 import type { ThrottledLog } from '../throttledLog.js';
 import { boundVotes } from './voteBounds.js';
 import type { TargetBudget } from './targetBudget.js';
@@ -44,7 +44,7 @@ export interface Evaluation {
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
 }
 
-interface Pending {
+export interface Pending {
   readonly match: RuleMatch;
   readonly rule: RuleMatch['rule'];
   readonly target: string;
@@ -62,14 +62,35 @@ interface Pending {
  * member seen again) is returned once.
  */
 export async function evaluateEvents(events: readonly DrainEvent[], deps: EvaluationDeps): Promise<Evaluation> {
-  const { ruleSet, keys, log } = deps;
+  const prepared = prepareEvaluation(events, deps);
+  if (prepared === undefined) return emptyEvaluation();
+  let { pending } = prepared;
+  if (deps.bounds) pending = await withinBounds(pending, deps.bounds, prepared.result);
+  const votes = pending.map((p) => voteOf(p, deps.keys));
+  const answers = await deps.store.vote(votes, prepared.rejections);
+  return finishEvaluation(prepared.result, pending, votes, answers, deps);
+}
+
+const emptyEvaluation = (): Evaluation => ({ firings: [], matched: new Map(), cooldowns: [], rejected: [], dropped: [] });
+
+/** A body's matches resolved, before any Redis: what its votes and rejections will be. */
+export interface PreparedEvaluation {
+  readonly result: Evaluation;
+  /** The matched lines to vote for, in line order (not yet within the service's bounds). */
+  readonly pending: Pending[];
+  readonly rejections: readonly Rejection[];
+}
+
+/** Matches and resolves one body's events synchronously; undefined when no rule matched. */
+export function prepareEvaluation(events: readonly DrainEvent[], deps: Pick<EvaluationDeps, 'ruleSet' | 'clock' | 'log'>): PreparedEvaluation | undefined {
+  const { ruleSet, log } = deps;
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
+  if (matches.length === 0) return undefined;
   const matched = new Map<string, number>();
   const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [], dropped: [] };
-  if (matches.length === 0) return result;
 
-  let pending: Pending[] = [];
+  const pending: Pending[] = [];
   const rejections: Rejection[] = [];
   for (const m of matches) {
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
@@ -85,9 +106,11 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     }
     pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
-  if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
+  return { result, pending, rejections };
+}
 
-  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }) => ({
+export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pending, keys: RedisKeys): ThresholdVote {
+  return {
     keys: keys.threshold(rule.name, event.app, target),
     eventId: event.id,
     time,
@@ -100,9 +123,14 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     app: event.app,
     target,
     recordLine: truncateUtf8(triggerLine, HISTORY_BOUNDS.lineBytes),
-  }));
+  };
+}
 
-  const answers = await deps.store.vote(votes, rejections);
+/**
+ * The votes' answers (answers[i] for pending[i]) into the body's firings and cooldowns. The same
+ * firing reached twice in one body (a window member seen again) is returned once.
+ */
+export function finishEvaluation(result: Evaluation, pending: readonly Pending[], votes: readonly ThresholdVote[], answers: readonly ThresholdResult[], deps: Pick<EvaluationDeps, 'onCounting'>): Evaluation {
   const seen = new Set<string>();
   answers.forEach((a, i) => {
     const p = pending[i]!;

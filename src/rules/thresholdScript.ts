@@ -11,39 +11,8 @@ import { REJECTION_LUA, type Rejection } from './rejectionScript.js';
  * is its one caller; `MemoryThresholdStore` (thresholdMemory.ts) mirrors it for dry evaluation and
  * a test keeps the two equal.
  */
-export const THRESHOLD_LUA = `--[[
-  threshold: one matched line's vote towards its rule's threshold, atomic across replicas.
-  Per rule+app+target: a sliding window of event ids, a cooldown, and a record of which events
-  made up each firing, so the same event seen again (logplex retry, another replica) gets the same
-  firing back instead of counting twice. Times are the engine clock (event time), not Redis time:
-  expiries in real time only collect garbage.
-
-  KEYS[1] window    sorted set: event id -> event time (ms)
-  KEYS[2] lines     hash: event id -> trigger line, for members of the window (last ARGV[7] kept)
-  KEYS[3] firedBy   hash: 'e:' .. event id -> window id it fired in; 'w:' .. window id -> JSON array of lines
-  KEYS[4] cooldown  string '<window id>:<until ms>'
-  KEYS[5] spell     hash: the history's open records of rule+app+target (historyLua.ts)
-  KEYS[6] seen      HyperLogLog: event ids counted in the current cooldown spell
-  KEYS[7] history   stream of firing decisions
-  KEYS[8] stats     hash: rule|outcome -> count in the 10-minute bucket of the event time
-
-  ARGV[1] event id          ARGV[2] event time (ms)   ARGV[3] count     ARGV[4] within (ms)
-  ARGV[5] cooldown (ms)     ARGV[6] trigger line      ARGV[7] max lines ARGV[8] firedBy ttl (ms)
-  ARGV[9] rule  ARGV[10] app  ARGV[11] target  ARGV[12] history max entries  ARGV[13] history retention (ms)
-  ARGV[14] the trigger line as the history keeps it (cut to its bound)
-
-  A line in cooldown is a \`cooldown\` decision: the first of a cooldown spell appends a history
-  record, later ones only raise its count, which is the HyperLogLog's count of distinct event ids
-  (exact for a line seen again, so a retry adds nothing; approximate, ±1 %, past a few hundred).
-  A matched line seen for the first time adds to the rule's \`matches\` in the stats bucket.
-
-  Returns one of
-    {'fired', windowId, linesJson}  this line completed the window, or belonged to a window that fired
-    {'cooldown', windowId}          cooling down after windowId; the line is not counted
-    {'counting', size}              counted (or already counted once); size = lines in the window
-]]
-${HISTORY_LUA}
-local id = ARGV[1]
+/** The threshold script's body, without the history functions it calls (the drain's body script pastes both once). */
+export const THRESHOLD_BODY_LUA = `local id = ARGV[1]
 local t = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local within = tonumber(ARGV[4])
@@ -130,6 +99,40 @@ redis.call('PEXPIRE', KEYS[2], within + 60000)
 return {'counting', size}
 `;
 
+export const THRESHOLD_LUA = `--[[
+  threshold: one matched line's vote towards its rule's threshold, atomic across replicas.
+  Per rule+app+target: a sliding window of event ids, a cooldown, and a record of which events
+  made up each firing, so the same event seen again (logplex retry, another replica) gets the same
+  firing back instead of counting twice. Times are the engine clock (event time), not Redis time:
+  expiries in real time only collect garbage.
+
+  KEYS[1] window    sorted set: event id -> event time (ms)
+  KEYS[2] lines     hash: event id -> trigger line, for members of the window (last ARGV[7] kept)
+  KEYS[3] firedBy   hash: 'e:' .. event id -> window id it fired in; 'w:' .. window id -> JSON array of lines
+  KEYS[4] cooldown  string '<window id>:<until ms>'
+  KEYS[5] spell     hash: the history's open records of rule+app+target (historyLua.ts)
+  KEYS[6] seen      HyperLogLog: event ids counted in the current cooldown spell
+  KEYS[7] history   stream of firing decisions
+  KEYS[8] stats     hash: rule|outcome -> count in the 10-minute bucket of the event time
+
+  ARGV[1] event id          ARGV[2] event time (ms)   ARGV[3] count     ARGV[4] within (ms)
+  ARGV[5] cooldown (ms)     ARGV[6] trigger line      ARGV[7] max lines ARGV[8] firedBy ttl (ms)
+  ARGV[9] rule  ARGV[10] app  ARGV[11] target  ARGV[12] history max entries  ARGV[13] history retention (ms)
+  ARGV[14] the trigger line as the history keeps it (cut to its bound)
+
+  A line in cooldown is a \`cooldown\` decision: the first of a cooldown spell appends a history
+  record, later ones only raise its count, which is the HyperLogLog's count of distinct event ids
+  (exact for a line seen again, so a retry adds nothing; approximate, ±1 %, past a few hundred).
+  A matched line seen for the first time adds to the rule's \`matches\` in the stats bucket.
+
+  Returns one of
+    {'fired', windowId, linesJson}  this line completed the window, or belonged to a window that fired
+    {'cooldown', windowId}          cooling down after windowId; the line is not counted
+    {'counting', size}              counted (or already counted once); size = lines in the window
+]]
+${HISTORY_LUA}
+${THRESHOLD_BODY_LUA}`;
+
 export type ThresholdKeys = ThresholdKeySet;
 
 export interface ThresholdVote {
@@ -176,6 +179,45 @@ export function parseThresholdReply(reply: unknown): ThresholdResult {
   throw new Error(`threshold script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
 }
 
+/** One vote's keys and args, as the threshold script takes them (here or as a part of the drain's body script). */
+export function thresholdPart(v: ThresholdVote, k: RedisKeys): { name: 'threshold'; keys: string[]; args: (string | number)[] } {
+  return {
+    name: 'threshold',
+    keys: [v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time))],
+    args: [v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
+      v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine],
+  };
+}
+
+/**
+ * The rejection script's calls for a body's rejected matches: one per rule+app, however many
+ * lines of the body were rejected (a body of 10 000 bad lines is one call, not 10 000); Lua's
+ * unpack takes some thousands of ids at a time.
+ */
+export function rejectionParts(rejections: readonly Rejection[], k: RedisKeys): Array<{ name: 'rejection'; keys: string[]; args: (string | number)[] }> {
+  if (rejections.length === 0) return [];
+  const groups = new Map<string, Rejection[]>();
+  for (const r of rejections) {
+    const id = `${r.rule}\0${r.app}`;
+    const g = groups.get(id);
+    if (g) g.push(r);
+    else groups.set(id, [r]);
+  }
+  const out: Array<{ name: 'rejection'; keys: string[]; args: (string | number)[] }> = [];
+  for (const list of groups.values()) {
+    const r = list[0]!;
+    const t = k.threshold(r.rule, r.app, '');
+    for (let i = 0; i < list.length; i += 4000) {
+      out.push({
+        name: 'rejection',
+        keys: [t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time))],
+        args: [Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine, HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, ...list.slice(i, i + 4000).map((x) => x.eventId)],
+      });
+    }
+  }
+  return out;
+}
+
 const COMMAND = 'malletThreshold';
 const REJECT = 'malletRejection';
 type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown; [REJECT](...args: (string | number)[]): unknown };
@@ -194,7 +236,7 @@ export class RedisThresholdStore implements ThresholdStore {
   /** Apps this process has put in the console's list (historyApps): one SADD per app per process, not per line. */
   readonly #registered = new Set<string>();
 
-  async #registerApps(votes: readonly ThresholdVote[], rejections: readonly Rejection[]): Promise<void> {
+  async registerApps(votes: readonly ThresholdVote[], rejections: readonly Rejection[]): Promise<void> {
     const fresh = new Set<string>();
     for (const v of votes) if (!this.#registered.has(v.app)) fresh.add(v.app);
     for (const r of rejections) if (!this.#registered.has(r.app)) fresh.add(r.app);
@@ -209,38 +251,14 @@ export class RedisThresholdStore implements ThresholdStore {
   async vote(votes: readonly ThresholdVote[], rejections: readonly Rejection[] = []): Promise<ThresholdResult[]> {
     if (votes.length === 0 && rejections.length === 0) return [];
     const pipeline = this.#redis.pipeline();
-    const k = this.#keys;
     for (const v of votes) {
-      (pipeline as unknown as WithThreshold)[COMMAND](
-        v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time)),
-        v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
-        v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
-      );
+      const p = thresholdPart(v, this.#keys);
+      (pipeline as unknown as WithThreshold)[COMMAND](...p.keys, ...p.args);
     }
-    // One call per rule+app, however many lines of the body were rejected (a body of 10 000 bad
-    // lines is one call, not 10 000); Lua's unpack takes some thousands of ids at a time.
-    const groups = new Map<string, Rejection[]>();
-    for (const r of rejections) {
-      const id = `${r.rule}\0${r.app}`;
-      const g = groups.get(id);
-      if (g) g.push(r);
-      else groups.set(id, [r]);
-    }
-    for (const list of groups.values()) {
-      const r = list[0]!;
-      const t = k.threshold(r.rule, r.app, '');
-      for (let i = 0; i < list.length; i += 4000) {
-        (pipeline as unknown as WithThreshold)[REJECT](
-          t.spell, t.seen, k.history(r.app), k.stats(r.app, statsBucket(r.time)),
-          Math.trunc(r.time), r.rule, r.app, r.reason, r.recordLine,
-          HISTORY_BOUNDS.rejectedGapMs, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs,
-          ...list.slice(i, i + 4000).map((x) => x.eventId),
-        );
-      }
-    }
+    for (const r of rejectionParts(rejections, this.#keys)) (pipeline as unknown as WithThreshold)[REJECT](...r.keys, ...r.args);
     const replies = await pipeline.exec();
     if (!replies) throw new Error('threshold pipeline was discarded');
-    await this.#registerApps(votes, rejections);
+    await this.registerApps(votes, rejections);
     return replies.slice(0, votes.length).map(([err, reply]) => {
       if (err) throw err;
       return parseThresholdReply(reply);

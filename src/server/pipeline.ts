@@ -6,7 +6,9 @@ import { drainEvents } from '../ingest/drainEvents.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { FiringSink } from '../rules/Firing.js';
-import type { Judgement } from '../rules/engine.js';
+import type { BodyJudgement, Judgement } from '../rules/engine.js';
+import type { Firing } from '../rules/Firing.js';
+import { BodyScript, type BodyPart } from './bodyScript.js';
 import { observeAll, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
 
@@ -18,10 +20,17 @@ import { RecentFrames } from './recentFrames.js';
  */
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
+  /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
+  prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
 }
+
+const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
 
 export class Pipeline {
   readonly #frames: RecentFrames;
+  readonly #body: BodyScript;
+  /** mallet_lines_total's children per app label, resolved once (labels(), not inc({labels}) per body). */
+  readonly #lineCounters = new Map<string, { heroku: { inc(n: number): void }; app: { inc(n: number): void }; other: { inc(n: number): void } }>();
 
   constructor(private readonly deps: {
     redis: Redis;
@@ -34,9 +43,11 @@ export class Pipeline {
     logger: Logger;
   }) {
     this.#frames = new RecentFrames(deps.redis, deps.keys);
+    this.#body = new BodyScript(deps.redis);
   }
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
+    if (this.deps.engine.prepareBody) return this.#ingestBody(batch);
     const { engine, sink } = this.deps;
     const frames = this.#frames;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
@@ -66,6 +77,51 @@ export class Pipeline {
     return { duplicate: false, lines: events.length, firings: firings.length };
   };
 
+  /**
+   * The same stages in one round trip per body (bodyScript.ts): the frame check, the votes, the
+   * observers' writes and, when nothing fired, the frame marked done, in one script call. A body
+   * that fired then stores its firings and marks its frame, as above. A body with nothing to
+   * write still makes that one call when it is de-duplicated: the mark is what keeps a retry out
+   * of mallet_lines_total (SPEC §3); one that is not (syslog) and writes nothing makes none.
+   */
+  async #ingestBody(batch: IngestBatch): Promise<IngestResult> {
+    const { app, drainToken, frameId, dedupe } = batch;
+    const events = drainEvents(batch);
+    const body = this.deps.engine.prepareBody!(events);
+    const observers = this.deps.observers ?? [];
+    const observation = observeAll(observers, app, events, NO_FIRINGS);
+    const observed = observation.parts?.();
+    const parts: readonly BodyPart[] = observed === undefined || observed.length === 0 ? body.parts : [...body.parts, ...observed];
+    let judgement: Judgement;
+    let marked = false;
+    if (parts.length === 0 && !dedupe) {
+      judgement = body.finish([]);
+    } else {
+      // An observer without parts stores after the script: the frame is then marked after it.
+      const reply = await this.#body.run(this.deps.keys.recentFrames(app, drainToken), dedupe ? frameId : '', batch.receivedAt, observed !== undefined, parts);
+      if (reply.status === 'duplicate') return { duplicate: true, lines: 0, firings: 0 };
+      judgement = body.finish(reply.replies);
+      marked = reply.status === 'marked';
+      if (body.parts.length > 0) await body.stored();
+    }
+    const { firings, count } = judgement;
+    let seen = observation;
+    if (firings.length > 0) {
+      await this.deps.sink.submit(firings);
+      // The observers are told the firings (remediations) once they are stored; their writes are
+      // idempotent, so what the script already wrote is written again unchanged.
+      seen = observeAll(observers, app, events, firings);
+      await seen.store();
+    } else if (observed === undefined) {
+      await observation.store();
+    }
+    if (dedupe && !marked && !(await this.#frames.markDone(app, drainToken, frameId, batch.receivedAt))) return { duplicate: true, lines: 0, firings: 0 };
+    count();
+    seen.count();
+    this.countLines(batch);
+    return { duplicate: false, lines: events.length, firings: firings.length };
+  }
+
   private countLines(batch: IngestBatch): void {
     // Label values come from the lines: kept to three, so no payload can make new series.
     let heroku = 0;
@@ -76,9 +132,21 @@ export class Pipeline {
       else if (source === 'app') app++;
     }
     const other = batch.messages.length - heroku - app;
-    const { linesTotal } = this.deps.metrics;
-    if (heroku) linesTotal.inc({ app: batch.app, source: 'heroku' }, heroku);
-    if (app) linesTotal.inc({ app: batch.app, source: 'app' }, app);
-    if (other) linesTotal.inc({ app: batch.app, source: 'other' }, other);
+    const c = this.#countersOf(batch.app);
+    if (heroku) c.heroku.inc(heroku);
+    if (app) c.app.inc(app);
+    if (other) c.other.inc(other);
+  }
+
+  #countersOf(app: string) {
+    const label = this.deps.metrics.linesTotal.appLabel(app);
+    let c = this.#lineCounters.get(label);
+    if (c === undefined) {
+      const { linesTotal } = this.deps.metrics;
+      c = { heroku: linesTotal.labels(label, 'heroku'), app: linesTotal.labels(label, 'app'), other: linesTotal.labels(label, 'other') };
+      // Bounded as the labels are (MAX_APP_LABELS, the listed apps and '_other').
+      this.#lineCounters.set(label, c);
+    }
+    return c;
   }
 }

@@ -1,0 +1,54 @@
+/**
+ * The pipeline's own cost per body, without HTTP: corpus bodies through the rules engine (the
+ * example rules), the dyno observer and the frame de-dup on real Redis, one after another, firings
+ * to a sink that only answers. Prints CPU µs per body. Steadier than a load test on a busy
+ * machine, and deterministic enough to count instructions under `valgrind --tool=callgrind`
+ * (run it for two body counts and take the difference, which removes start-up).
+ *
+ *   node --import tsx bench/support/pipelineCost.ts BODIES [REDIS_URL]
+ */
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { ensureCorpus } from '../corpus.js';
+import { loadRules } from '../../src/rules/load.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { Pipeline } from '../../src/server/pipeline.js';
+import { redisKeys } from '../../src/keys.js';
+import { createMetrics } from '../../src/metrics.js';
+import { DynoObserver } from '../../src/dynos/DynoObserver.js';
+import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
+
+const bodies = Number(process.argv[2] ?? 1000);
+const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true });
+let sent = 0;
+const send = redis.sendCommand.bind(redis);
+redis.sendCommand = ((...a: unknown[]) => { sent++; return (send as (...x: unknown[]) => unknown)(...a); }) as Redis['sendCommand'];
+const corpus = await ensureCorpus(100_000);
+const bytes = readFileSync(corpus.file);
+const loaded = await loadRules(new URL('../../config/rules.example.yml', import.meta.url).pathname, process.env, { allowUnsetEnv: true });
+if (!loaded.ok) throw new Error('example rules do not load');
+const prefix = `mallet-cost-${process.pid}`;
+const keys = redisKeys(prefix);
+const metrics = createMetrics(undefined, { defaults: false });
+const logger = pino({ level: 'silent' });
+const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet });
+const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => f.map(() => 'enqueued' as const) }, observers: [new DynoObserver(new RedisDynoStore(redis, keys))], metrics, logger });
+const run = Date.now().toString(16);
+const t0 = process.cpuUsage();
+const sent0 = sent;
+for (let i = 0; i < bodies; i++) {
+  const b = corpus.index[i % corpus.index.length]!;
+  const body = bytes.subarray(b.offset, b.offset + b.length);
+  await pipeline.ingest({ app: 'cost-app', drainToken: 'd.1', frameId: `${run}-${i}`, dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
+}
+const t = process.cpuUsage(t0);
+console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies }));
+let cursor = '0';
+do {
+  const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+  cursor = next;
+  if (found.length) await redis.del(...found);
+} while (cursor !== '0');
+redis.disconnect();

@@ -1,0 +1,134 @@
+import type { Redis } from 'ioredis';
+import { HISTORY_LUA } from '../console/historyLua.js';
+import { DYNO_LUA } from '../dynos/dynoScript.js';
+import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
+import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
+import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
+import { RECENT_FRAMES } from './recentFrames.js';
+
+/**
+ * One drain body's Redis work in one round trip: the frame check, the app's target budget, the
+ * threshold votes, the rejections' history records and the observers' writes, then the frame
+ * marked done, all in one script call. Every key a body touches is its app's (`{app}` hash tag,
+ * src/keys.ts), so the call stays in one Redis Cluster slot.
+ *
+ * Each part is one of the service's own scripts, pasted in as a function of its own KEYS and
+ * ARGV, so each keeps the contract its header documents (and the tests that pin it). Run in one
+ * script they are also atomic together: a retry in flight at the same time either finds the frame
+ * done or runs after the whole of this one.
+ *
+ * The frame is marked done in the same call only when nothing fired: a firing must be stored
+ * (BullMQ) before its frame is done, so a body whose firing could not be stored is retried whole.
+ * Then the caller submits and marks the frame itself (RecentFrames.markDone).
+ */
+export type BodyPartName = 'budget' | 'threshold' | 'rejection' | 'dynos';
+
+export interface BodyPart {
+  readonly name: BodyPartName;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+  /**
+   * A threshold vote's target in the body's budget part: 1-based index into the budget's
+   * targets; the vote is cast only when the budget admitted it (0: no budget).
+   */
+  readonly gate?: number;
+}
+
+export const BODY_LUA = `--[[
+  body: one drain body's writes (src/server/bodyScript.ts).
+  KEYS[1] the drain's recent frames (recentFrames.ts), then each part's keys in order
+  ARGV[1] frame id ('' = no de-duplication: nothing checked or marked)
+  ARGV[2] now (ms)  ARGV[3] frames window (ms)  ARGV[4] max frames kept
+  ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
+  ARGV[6] number of parts, then per part: name, number of keys, number of args, gate, its args
+  Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
+  status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
+  then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
+  replies {'dropped'}; an observer's part after a vote that fired replies {'deferred'} (observer
+  parts come last: the observers are told the firings once those are stored).
+]]
+${HISTORY_LUA}
+local function budgetPart(KEYS, ARGV)
+${TARGET_BUDGET_LUA}
+end
+local function thresholdPart(KEYS, ARGV)
+${THRESHOLD_BODY_LUA}
+end
+local function rejectionPart(KEYS, ARGV)
+${REJECTION_BODY_LUA}
+end
+local function dynosPart(KEYS, ARGV)
+${DYNO_LUA}
+end
+local parts = { budget = budgetPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart }
+
+local frameId = ARGV[1]
+if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
+local out = {'open'}
+local admitted = nil
+local fired = false
+local k, a = 2, 7
+for p = 1, tonumber(ARGV[6]) do
+  local name, nk, na, gate = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  a = a + 4
+  local r
+  if gate > 0 and admitted and admitted[gate] == 0 then
+    r = {'dropped'}
+  elseif fired and name == 'dynos' then
+    -- Observers write after the firings are stored (the caller then writes them, told the firings).
+    r = {'deferred'}
+  else
+    local pk, pa = {}, {}
+    for i = 1, nk do pk[i] = KEYS[k + i - 1] end
+    for i = 1, na do pa[i] = ARGV[a + i - 1] end
+    r = parts[name](pk, pa)
+    if name == 'budget' then admitted = r
+    elseif name == 'threshold' and r[1] == 'fired' then fired = true end
+  end
+  k = k + nk
+  a = a + na
+  out[#out + 1] = r
+end
+if frameId == '' then
+  out[1] = 'unmarked'
+elseif not fired and ARGV[5] == '1' then
+  local now, window, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[1], 'NX', now, frameId)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
+  redis.call('PEXPIRE', KEYS[1], window)
+  out[1] = 'marked'
+end
+return out
+`;
+
+export type BodyStatus = 'duplicate' | 'marked' | 'open' | 'unmarked';
+
+export interface BodyReply {
+  readonly status: BodyStatus;
+  /** One reply per part, in order. */
+  readonly replies: readonly unknown[];
+}
+
+const COMMAND = 'malletBody';
+type WithBody = { [COMMAND](numKeys: number, ...args: (string | number)[]): Promise<unknown[]> };
+
+export class BodyScript {
+  constructor(private readonly redis: Redis) {
+    // defineCommand: EVALSHA with the script loaded on demand (NOSCRIPT after a Redis restart too).
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: BODY_LUA });
+  }
+
+  /** `frameId` '' for a body that is not de-duplicated; `mark` false when the caller marks the frame. */
+  async run(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): Promise<BodyReply> {
+    const keys: string[] = [framesKey];
+    const args: (string | number)[] = [frameId, Math.trunc(now), RECENT_FRAMES.windowMs, RECENT_FRAMES.maxFrames, mark ? 1 : 0, parts.length];
+    for (const p of parts) {
+      args.push(p.name, p.keys.length, p.args.length, p.gate ?? 0);
+      for (const key of p.keys) keys.push(key);
+      for (const arg of p.args) args.push(arg);
+    }
+    const reply = await (this.redis as unknown as WithBody)[COMMAND](keys.length, ...keys, ...args);
+    return { status: reply[0] as BodyStatus, replies: reply.slice(1) };
+  }
+}
