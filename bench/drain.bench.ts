@@ -1,8 +1,10 @@
 /**
  * Drain throughput: `POST /drains/:app` with ~100-line bodies through the whole service (parse,
  * the example rules, Redis de-dup, firings enqueued) vs a bare Fastify route on the same machine
- * that reads the same body and answers 204. Then trigger latency (line received → stop key
- * written) under background drain load at half of the measured maximum.
+ * that reads the same body and answers 204, each server in its own process so its CPU per
+ * request can be read from /proc beside its req/s; `mallet serve` with WEB_CONCURRENCY=1 and 2.
+ * Then trigger latency (line received → stop key written) under background drain load at half of
+ * the measured maximum.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { pino } from 'pino';
 import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
+import { startServe, treeCpuUs } from './support/serveProcess.js';
 import { buildApp } from '../src/server/app.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
@@ -58,11 +61,10 @@ function load(url: string, opts: { durationS: number; rate?: number; connections
   });
 }
 
-// Baseline: what Fastify alone costs for the same bytes.
-const bare = Fastify();
-bare.addContentTypeParser('application/logplex-1', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_r, b, done) => done(null, b));
-bare.post('/drains/:app', async (_req, reply) => reply.code(204).send());
-const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+// Baseline: what Fastify alone costs for the same bytes, in its own process.
+const bareProc = spawn(process.execPath, ['--import', 'tsx', join(here, 'support/bareServer.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const bareUrl = await new Promise<string>((resolve) => { bareProc.stdout!.once('data', (d) => resolve(String(d).trim())); });
+const bareCpuUs = () => treeCpuUs(bareProc.pid!);
 
 // mallet with the example rules, plus a probe rule for the latency run, limits opened up so the
 // benchmark measures the path rather than the storm guard.
@@ -86,7 +88,13 @@ const service = await startService({
   }),
   logger: pino({ level: 'silent' }),
 });
-const malletUrl = service.url!;
+// The service measured: `mallet serve` as it runs on a dyno, in its own process(es), with the
+// in-process worker; WEB_CONCURRENCY=1 and 2 (src/cli/serveProcesses.ts). The in-process service
+// above serves the staged routes' rules and Redis and the latency probes' stop keys' cleanup only.
+const serveEnv = { HEROKU_API_URL: fakeApiUrl, HEROKU_API_TOKEN: 'bench-token' };
+const serve1 = await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 1, env: serveEnv });
+const serve2 = await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 2, env: serveEnv });
+const malletUrl = serve1.url;
 
 // Where the time goes: mallet's own drain route (auth, hooks, frame and header parse) with the
 // rest of the pipeline cut off at two points, so each stage's cost shows against the bare route.
@@ -108,45 +116,60 @@ const matchOnlyUrl = await stage(async (batch) => {
 });
 
 // Warm up every server (JIT, connection pools) before measuring.
-for (const u of [bareUrl, parseOnlyUrl, matchOnlyUrl, malletUrl]) await load(u, { durationS: 2, connections: 8 });
+for (const u of [bareUrl, parseOnlyUrl, matchOnlyUrl, malletUrl, serve2.url]) await load(u, { durationS: 2, connections: 8 });
 
 const heapAfter: number[] = [];
 let linesPerBody = 0;
 let errors = 0;
-const results: Array<{ connections: number; bare: number; parse: number; match: number; mallet: number }> = [];
+/** req/s and server CPU µs per request of one round. */
+interface Round { rps: number; cpu: number }
+async function measure(url: string, connections: number, cpuUs: () => number): Promise<Round & LoadResult> {
+  const c0 = cpuUs();
+  const r = await load(url, { durationS: DURATION_S, connections });
+  const used = cpuUs() - c0;
+  return { ...r, cpu: r.rps > 0 ? used / (r.rps * DURATION_S) : NaN };
+}
+const selfCpuUs = () => { const u = process.cpuUsage(); return u.user + u.system; };
+type Name = 'bare' | 'parse' | 'match' | 'mallet' | 'mallet2';
+const results: Array<{ connections: number } & Record<Name, Round>> = [];
 for (const connections of CONNECTION_LEVELS) {
-  const best = { bare: 0, parse: 0, match: 0, mallet: 0 };
+  const best = Object.fromEntries((['bare', 'parse', 'match', 'mallet', 'mallet2'] as const).map((n) => [n, { rps: 0, cpu: NaN }])) as Record<Name, Round>;
+  const keep = (n: Name, r: Round) => { if (r.rps > best[n].rps) best[n] = { rps: r.rps, cpu: r.cpu }; };
   for (let round = 0; round < ROUNDS; round++) {
-    best.bare = Math.max(best.bare, (await load(bareUrl, { durationS: DURATION_S, connections })).rps);
-    best.parse = Math.max(best.parse, (await load(parseOnlyUrl, { durationS: DURATION_S, connections })).rps);
-    best.match = Math.max(best.match, (await load(matchOnlyUrl, { durationS: DURATION_S, connections })).rps);
-    const m = await load(malletUrl, { durationS: DURATION_S, connections });
-    best.mallet = Math.max(best.mallet, m.rps);
+    keep('bare', await measure(bareUrl, connections, bareCpuUs));
+    keep('parse', await measure(parseOnlyUrl, connections, selfCpuUs));
+    keep('match', await measure(matchOnlyUrl, connections, selfCpuUs));
+    const m = await measure(malletUrl, connections, serve1.cpuUs);
+    keep('mallet', m);
     errors += m.non2xx + m.errors;
     linesPerBody = m.linesPerBody;
+    const m2 = await measure(serve2.url, connections, serve2.cpuUs);
+    keep('mallet2', m2);
+    errors += m2.non2xx + m2.errors;
     // SPEC §6 "memory stays flat under sustained load": the heap after each round, after a GC.
     (globalThis as { gc?: () => void }).gc?.();
     heapAfter.push(process.memoryUsage().heapUsed / 2 ** 20);
   }
   results.push({ connections, ...best });
 }
-const malletRps = Math.max(...results.map((r) => r.mallet));
+const malletRps = Math.max(...results.map((r) => r.mallet.rps));
 const lines = linesPerBody;
 
-console.log(`bodies of ${lines.toFixed(0)} lines on average (generate.mjs, seed 1); load generator in its own process; ${DURATION_S} s × ${ROUNDS} rounds per level, alternating, best round\n`);
-console.log('| connections | bare Fastify route (reads body, 204) req/s | mallet /drains (parse, example rules, de-dup, store) req/s | mallet lines/s | mallet vs bare |');
-console.log('|---:|---:|---:|---:|---:|');
+console.log(`bodies of ${lines.toFixed(0)} lines on average (generate.mjs, seed 1); load generator in its own process; each server in its own process, CPU from /proc; ${DURATION_S} s × ${ROUNDS} rounds per level, alternating, best round\n`);
+console.log('| connections | bare Fastify route (reads body, 204) req/s | CPU µs/req | mallet serve (1 process) req/s | CPU µs/req | mallet vs bare req/s | CPU/req vs bare | mallet serve (WEB_CONCURRENCY=2) req/s | CPU µs/req | vs bare |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  console.log(`| ${r.connections} | ${r.bare.toFixed(0)} | ${r.mallet.toFixed(0)} | ${(r.mallet * lines).toFixed(0)} | ${(r.mallet / r.bare).toFixed(2)}× |`);
+  console.log(`| ${r.connections} | ${r.bare.rps.toFixed(0)} | ${r.bare.cpu.toFixed(0)} | ${r.mallet.rps.toFixed(0)} | ${r.mallet.cpu.toFixed(0)} | **${(r.mallet.rps / r.bare.rps).toFixed(2)}×** | ${(r.mallet.cpu / r.bare.cpu).toFixed(2)}× | ${r.mallet2.rps.toFixed(0)} | ${r.mallet2.cpu.toFixed(0)} | ${(r.mallet2.rps / r.bare.rps).toFixed(2)}× |`);
 }
-console.log('\nwhere the time goes — the same route cut off after each stage, req/s and ratio to the bare route:\n');
-console.log('| connections | auth + hooks + frame/header parse | + events and rule matching (no Redis) | + thresholds, de-dup, firings in Redis (mallet) |');
+console.log(`\nmallet lines/s (1 process): ${results.map((r) => `${(r.mallet.rps * lines).toFixed(0)} at ${r.connections}`).join(', ')}; target ≥ 0.5× the bare route's req/s`);
+console.log('\nwhere the time goes — mallet\'s drain route cut off after each stage (in the bench process), req/s, ratio to the bare route and CPU µs/req:\n');
+console.log('| connections | auth + hooks + frame/header parse | + events and rule matching (no Redis) | + thresholds, de-dup, observers, firings in Redis (mallet serve) |');
 console.log('|---:|---:|---:|---:|');
 for (const r of results) {
-  const cell = (rps: number) => `${rps.toFixed(0)} (${(rps / r.bare).toFixed(2)}×)`;
+  const cell = (x: Round) => `${x.rps.toFixed(0)} (${(x.rps / r.bare.rps).toFixed(2)}×, ${x.cpu.toFixed(0)} µs)`;
   console.log(`| ${r.connections} | ${cell(r.parse)} | ${cell(r.match)} | ${cell(r.mallet)} |`);
 }
-console.log(`\nheap after each round (after GC; the bench process holds mallet and the bare server): ${heapAfter.map((h) => h.toFixed(1)).join(' → ')} MiB`);
+console.log(`\nheap after each round (after GC; the bench process holds the staged routes): ${heapAfter.map((h) => h.toFixed(1)).join(' → ')} MiB`);
 if (errors > 0) console.log(`\n(non-2xx or errors from mallet: ${errors})`);
 
 // Trigger latency under load at half the measured maximum.
@@ -186,8 +209,20 @@ for (const pattern of ['mallet-bench::stop::*', `${prefix}*`]) {
   } while (cursor !== '0');
 }
 redis.disconnect();
+await serve1.stop();
+await serve2.stop();
+for (const p of [serve1.prefix, serve2.prefix]) {
+  const r2 = service.redis.duplicate();
+  let c = '0';
+  do {
+    const [next, keys] = await r2.scan(c, 'MATCH', `${p}*`, 'COUNT', 1000);
+    c = next;
+    if (keys.length) await r2.del(...keys);
+  } while (c !== '0');
+  r2.disconnect();
+}
 await service.close();
-await bare.close();
+bareProc.kill('SIGTERM');
 for (const app of stages) await app.close();
 await fakeApi.close();
 process.exit(0);
