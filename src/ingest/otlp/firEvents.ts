@@ -1,7 +1,8 @@
 import type { SyslogMessage } from '../SyslogMessage.js';
 import { MAX_MESSAGE_BYTES } from '../SyslogMessage.js';
 import { truncateUtf8 } from '../../truncateUtf8.js';
-import type { FirMapping } from '../../rules/FirMapping.js';
+import { fallbackQuotaMb, type FirMapping } from '../../rules/FirMapping.js';
+import { processTypeOf } from '../../rules/shapes.js';
 import type { ProcessMatcher } from '../../rules/glob.js';
 import { attribute, scalarText, type AnyValue, type Attributes, type OtlpLogs, type OtlpMetrics } from './OtlpRequest.js';
 
@@ -15,7 +16,9 @@ import { attribute, scalarText, type AnyValue, type Attributes, type OtlpLogs, t
  *   the text is the string body (a key-value body is written as logfmt, so `fields` rules read it);
  * - memory and CPU points of one dyno at one time → one runtime-metrics line like Cedar's
  *   `log-runtime-metrics` (`source=DYNO dyno=DYNO sample#memory_total=…MB sample#memory_quota=…MB`),
- *   APP-NAME `heroku`, PROCID the dyno, so the Cedar memory rules' `fields` conditions apply.
+ *   APP-NAME `heroku`, PROCID the dyno, so the Cedar memory rules' `fields` conditions apply
+ *   and the dyno observer keeps it as a sample of instance DYNO (a Fir name is unique). Without a
+ *   memory-limit point, `sample#memory_quota` is `fir.memory_quota`'s for the process type, or absent.
  */
 export interface FirMessages {
   readonly messages: SyslogMessage[];
@@ -90,6 +93,11 @@ export function metricMessages(req: OtlpMetrics, fir: FirMapping, receivedAt: nu
   }
   const messages: SyslogMessage[] = [];
   for (const s of samples.values()) {
+    if (s.values.has('memory_total') && !s.values.has('memory_quota')) {
+      // No limit metric with this sample: the configured limit of its process type, if any.
+      const q = fallbackQuotaMb(fir, processTypeOf(s.dyno));
+      if (q !== undefined) s.values.set('memory_quota', `${q.toFixed(2)}MB`);
+    }
     let text = `source=${s.dyno} dyno=${s.dyno}`;
     for (const role of ['memory_total', 'memory_quota', 'cpu'] as const) {
       const v = s.values.get(role);
