@@ -2,7 +2,7 @@ import type { SyslogMessage } from '../SyslogMessage.js';
 import { MAX_MESSAGE_BYTES } from '../SyslogMessage.js';
 import { truncateUtf8 } from '../../truncateUtf8.js';
 import { fallbackQuotaMb, type FirMapping } from '../../rules/FirMapping.js';
-import { processTypeOf } from '../../rules/shapes.js';
+import { SHAPES, processTypeOf } from '../../rules/shapes.js';
 import type { ProcessMatcher } from '../../rules/glob.js';
 import { attribute, scalarText, type AnyValue, type Attributes, type OtlpLogs, type OtlpMetrics } from './OtlpRequest.js';
 
@@ -132,15 +132,23 @@ function memoryScale(unit: string): number | undefined {
 
 const NAME_SHAPE = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** A dyno name from the first attribute that holds one with a name's shape (no spaces, no `=`, bounded). */
+/**
+ * A dyno name: the first attribute whose value has a dyno's shape (`web-12a34b56d-e78f9`,
+ * `web.1`), else the first with a name's shape (no spaces, no `=`, bounded). Dyno-shaped first
+ * because OTel's Heroku conventions put HEROKU_DYNO_ID (a uuid, not the name) in
+ * `service.instance.id`, which would otherwise win over `host.name` holding the real name.
+ */
 function dynoOf(fir: FirMapping, own: Attributes, resource: Attributes): string | undefined {
+  let named: string | undefined;
   for (const k of fir.dynoAttributes) {
     for (const attrs of [own, resource]) {
       const v = scalarText(attribute(attrs, k));
-      if (v !== undefined && NAME_SHAPE.test(v)) return v;
+      if (v === undefined || !NAME_SHAPE.test(v)) continue;
+      if (SHAPES.dyno.test(v)) return v;
+      named ??= v;
     }
   }
-  return undefined;
+  return named;
 }
 
 function firstOf(keys: readonly string[], own: Attributes, resource: Attributes): AnyValue | undefined {

@@ -36,6 +36,13 @@ describe('log records → messages', () => {
     expect(m!.procId).toBe('web-12a34b56d-e78f9');
   });
 
+  it('a dyno-shaped value wins over an earlier attribute holding an id (service.instance.id = HEROKU_DYNO_ID)', () => {
+    const [m] = logMessages(log('x', [], [['service.instance.id', 'd97d0ea7-cf3d-411b-b453-d2943a50b456'], ['host.name', 'web-12a34b56d-e78f9']]), defaults, 0).messages;
+    expect(m!.procId).toBe('web-12a34b56d-e78f9');
+    const [only] = logMessages(log('x', [], [['service.instance.id', 'd97d0ea7-cf3d-411b-b453-d2943a50b456']]), defaults, 0).messages;
+    expect(only!.procId).toBe('d97d0ea7-cf3d-411b-b453-d2943a50b456');
+  });
+
   it('the mapping is configuration: another dyno attribute and platform service', () => {
     const r = loadRulesText(`version: 1
 fir:
