@@ -72,6 +72,8 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   let pending: Pending[] = [];
   const rejections: Rejection[] = [];
   for (const m of matches) {
+    // Predictive rules are judged by the predictor (not wired in yet): a sample alone never fires.
+    if (m.rule.predict) continue;
     matched.set(m.rule.name, (matched.get(m.rule.name) ?? 0) + 1);
     const r = resolveMatch(m);
     if (!r.ok) {
