@@ -34,6 +34,11 @@ export const PREDICT_BOUNDS = Object.freeze({
   minOverMs: 60_000,
   maxWithinMs: 7 * 86_400_000,
   minWithinMs: 1000,
+  /**
+   * Slower is flat: Heroku reports memory to 0.01 MB, and 0.1 MB/h is 17 MB in the longest
+   * `within` (7d). Without it, rounding in the fit of a series flat at the quota could "rise".
+   */
+  minSlopeMbPerHour: 0.1,
 });
 
 export interface RawPredict {
