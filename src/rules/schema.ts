@@ -46,6 +46,15 @@ const notify = z.strictObject({
 export const ACTION_TYPES = ['redis-stop-key', 'sidekiq-stop', 'heroku-restart', 'notify'] as const;
 const action = z.discriminatedUnion('type', [stopKey, sidekiqStop, herokuRestart, notify]);
 
+/** `predict:` (src/rules/predict.ts checks the field names, `reaches` and the bounds). */
+export const predictSchema = z.strictObject({
+  value: z.string({ error: 'expected a field name like sample#memory_total' }),
+  reaches: z.string({ error: 'expected a limit like "100% sample#memory_quota" or "512MB"' }),
+  within: duration,
+  over: duration,
+  min_samples: count.optional(),
+});
+
 const fieldCondition = z.union([z.string(), z.number()], { error: 'expected a value or a condition like ">= 29000ms"' });
 
 export const ruleSchema = z.strictObject({
@@ -59,6 +68,7 @@ export const ruleSchema = z.strictObject({
   }),
   target: text.optional(),
   threshold: z.strictObject({ count, within: duration.optional() }).optional(),
+  predict: predictSchema.optional(),
   cooldown: duration.optional(),
   dry_run: z.boolean().optional(),
   actions: z.array(action).min(1, { error: 'a rule needs at least one action' }),
