@@ -73,6 +73,12 @@ export interface RedisKeys {
   dynos(app: string): { instances: string; meta: string; events: string };
   /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
   memorySeries(app: string, instance: string): string;
+  /**
+   * The jobs Sidekiq processes of an app were running when a sidekiq-stop quieted them
+   * (src/dynos/SuspectStore.ts): `index` sorted set snapshot id → when, `snapshots` hash
+   * snapshot id → JSON (class, queue, run time of each job; never arguments).
+   */
+  suspects(app: string): { index: string; snapshots: string };
 }
 
 export interface ThresholdKeySet {
@@ -123,6 +129,7 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
     dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
+    suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
     history: (app: string) => k('history', tag(app)),
     stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
     historyApps: () => k('history-apps'),
