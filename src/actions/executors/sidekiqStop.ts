@@ -138,7 +138,7 @@ async function recordSuspects(store: SuspectStore, redis: Redis, keys: SidekiqKe
         at, processType: processTypeOf(dyno), dyno, rule: ctx.rule, jobs: work.jobs, unread: work.unread,
       });
       if (added) {
-        const classes = [...new Set(work.jobs.map((j) => j.class))].slice(0, 10);
+        const classes = [...new Set(work.jobs.map((j) => j.class))].sort().slice(0, 10);
         await ctx.log(`sidekiq-stop: ${p.identity} was running ${work.jobs.length} job(s)${classes.length ? ` (${classes.join(', ')})` : ''}` +
           (work.unread > 0 ? `, ${work.unread} work record(s) not read` : '') + '; recorded for the leak report');
       }
