@@ -93,6 +93,8 @@ const fir = z.strictObject({
   service_attribute: attributeName.optional(),
   platform_services: z.record(z.string().min(1).max(100), z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, { error: 'process: expected [a-z][a-z0-9._-]{0,63}' })).optional(),
   metrics: z.strictObject({ memory_usage: metricGlobs.optional(), memory_limit: metricGlobs.optional(), cpu: metricGlobs.optional() }).optional(),
+  /** Process type (or `*`) → memory limit, used when no limit metric arrives; checked in FirMapping. */
+  memory_quota: z.record(z.string().max(64), z.string().max(40)).optional(),
 });
 
 const window = z.strictObject({ max_firings: count.optional(), within: duration.optional() });
