@@ -163,7 +163,7 @@ export function explainText(e: Explanation): string {
   lines.push(`silences    ${e.silences.length ? e.silences.map((s) => `${s.id} until ${new Date(s.endsAt).toISOString()} (${s.comment})`).join('; ') : 'none'}`);
   lines.push('', e.recent.length ? 'last decisions:' : 'last decisions: none recorded');
   for (const r of e.recent) {
-    lines.push(`  ${new Date(r.at).toISOString()}  ${r.outcome.padEnd(9)}${r.count > 1 ? ` ×${r.count} (to ${clock(r.last)})` : ''}${r.job ? `  job ${r.job}` : ''}${r.reason ? `  ${r.reason}` : ''}`);
+    lines.push(`  ${new Date(r.at).toISOString()}  ${r.outcome.padEnd(9)}${r.count > 1 ? ` ×${r.count} (to ${clock(r.last)})` : ''}${r.job ? `  job ${r.job}` : ''}${r.reason ? `  ${r.reason}` : ''}${r.prediction ? `  ${r.prediction}` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

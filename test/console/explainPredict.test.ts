@@ -8,6 +8,9 @@ import { loadRulesText } from '../../src/rules/load.js';
 import { RulesEngine } from '../../src/rules/engine.js';
 import { explain, explainText } from '../../src/console/explain.js';
 import type { DrainEvent } from '../../src/ingest/DrainEvent.js';
+import { ActionQueue } from '../../src/actions/queue.js';
+import { readHistory } from '../../src/console/history.js';
+import type { Firing } from '../../src/rules/Firing.js';
 
 const RULES = `version: 1
 rules:
@@ -55,5 +58,38 @@ describe('explain: a predict rule says what its line forecasts', () => {
     expect(after.verdict).toBe('cooldown');
     expect(after.prediction?.last?.answer.status).toBe('reaches');
     expect(after.recent.map((r) => r.outcome)).toEqual(['cooldown']);
+  });
+
+  it('the history record of a predictive firing, and the job, carry the forecast', async () => {
+    const loaded = loadRulesText(RULES, 'rules.yml', {});
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    const p = uniquePrefix('exphist');
+    const keys = redisKeys(p);
+    const logger = pino({ level: 'silent' });
+    const metrics = createMetrics(undefined, { defaults: false });
+    const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet });
+    let now = T0;
+    const queue = new ActionQueue({ connection: redis, queuePrefix: `${p}:bull`, keys, metrics, logger, dryRun: false, getLimits: () => loaded.ruleSet.limits, clock: () => now });
+    try {
+      const fired: Firing[] = [];
+      for (let i = 0; i < 125; i++) {
+        now = T0 + i * 20_000;
+        const f = await engine.evaluate([sample(i, 300 + i)]);
+        await queue.submit(f);
+        fired.push(...f);
+      }
+      expect(fired.map((f) => f.prediction)).toEqual(['web.1 reaches 512 MB in ~30 min at 180 MB/h']);
+      const job = await queue.queue.getJob(fired[0]!.id);
+      expect(job!.data.prediction).toBe('web.1 reaches 512 MB in ~30 min at 180 MB/h');
+      const { records } = await readHistory(redis, keys, { app: 'shop', rule: 'web-leak', limit: 10 });
+      const enqueued = records.find((r) => r.outcome === 'enqueued');
+      expect(enqueued).toMatchObject({ target: 'web.1', prediction: 'web.1 reaches 512 MB in ~30 min at 180 MB/h' });
+      expect(enqueued!.line).toContain('sample#memory_total=422.00MB');
+      const e = await explain(redis, keys, loaded.ruleSet, [], { app: 'shop', rule: 'web-leak', target: 'web.1' }, now + 1000);
+      expect(explainText(e)).toMatch(/enqueued .*web\.1 reaches 512 MB in ~30 min at 180 MB\/h/);
+    } finally {
+      await queue.close();
+      await cleanupPrefix(redis, p);
+    }
   });
 });
