@@ -29,6 +29,7 @@ const durationError = (iss: { input?: unknown }) => `expected a duration like 30
 const duration = z.string({ error: durationError }).regex(DURATION_PATTERN, { error: durationError });
 
 const repeatError = 'expected a whole number from 1 to 10000';
+const GROW = /^-?\d{1,6}(?:\.\d{1,2})?MB$/;
 
 /** `heroku logs` form: optional timestamp, `source[process]: message`. */
 const HEROKU_LOGS = /^(?:(\S+) )?([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
@@ -43,6 +44,8 @@ const lineSchema = z.strictObject({
   otlp: z.string().min(1).optional(),
   repeat: z.number({ error: repeatError }).int({ error: repeatError }).min(1, { error: repeatError }).max(10_000, { error: repeatError }).optional(),
   every: duration.optional(),
+  /** Per repeat, add this to a field of the line (`{ "sample#memory_total": 2MB }`): a rising series. */
+  grow: z.record(z.string().regex(/^[A-Za-z0-9_#.-]{1,100}$/, { error: 'expected a field name' }), z.string().regex(GROW, { error: 'expected a step like 2MB, 0.5MB or -1MB' })).optional(),
 }).refine((l) => [l.line !== undefined, l.process !== undefined || l.message !== undefined, l.otlp !== undefined].filter(Boolean).length === 1, { error: 'give one of line, process and message, or otlp' });
 
 const expectSchema = z.strictObject({
@@ -145,6 +148,7 @@ export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessage
         });
         continue;
       }
+      const text = l.grow === undefined ? message : grown(message, l.grow, k);
       events.push({
         app: test.app ?? 'acme-shop',
         id: `test:${index}:${j}:${k}`,
@@ -152,10 +156,21 @@ export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessage
         timestamp: new Date(at).toISOString().replace('Z', '+00:00'),
         source,
         process: proc,
-        message,
+        message: text,
       });
     }
   });
   events.sort((a, b) => a.receivedAt - b.receivedAt);
   return { events, start };
+}
+
+/** The line with `key=<n>MB` of each `grow` field raised by k steps (2 decimals, as Heroku writes MB). */
+function grown(message: string, grow: Readonly<Record<string, string>>, k: number): string {
+  let out = message;
+  for (const [key, step] of Object.entries(grow)) {
+    const by = Number(step.slice(0, -2));
+    const esc = key.replace(/[.#-]/g, (c) => '\\' + c);
+    out = out.replace(new RegExp(`(^| )${esc}=(-?\\d+(?:\\.\\d+)?)MB`), (_m, sp: string, n: string) => `${sp}${key}=${(Number(n) + k * by).toFixed(2)}MB`);
+  }
+  return out;
 }
