@@ -38,7 +38,7 @@ async function everything(prefix: string): Promise<string> {
     for (const k of found) {
       const type = await redis.type(k);
       if (type === 'hash') out.push(k, JSON.stringify(await redis.hgetall(k)));
-      else if (type === 'zset') out.push(k, JSON.stringify(await redis.zrange(k, 0, -1, 'WITHSCORES')));
+      else if (type === 'zset') out.push(k, JSON.stringify(await redis.zrange(k, '0', '-1', 'WITHSCORES')));
       else if (type === 'string') out.push(k, (await redis.get(k)) ?? '');
       else out.push(k, type);
     }
