@@ -30,7 +30,13 @@ export interface SuspectSnapshot {
  * each holds at most maxJobs jobs of ≤ 128 + 64 chars. Worst case ≈ 500 × 25 × 220 B ≈ 2.8 MB
  * per app (README "Leak suspects"; test/dynos/suspectStore.test.ts measures it).
  */
-export const SUSPECT_BOUNDS = Object.freeze({
+export interface SuspectBounds {
+  readonly maxSnapshots: number;
+  readonly maxJobs: number;
+  readonly retentionMs: number;
+}
+
+export const SUSPECT_BOUNDS: SuspectBounds = Object.freeze({
   maxSnapshots: 500,
   maxJobs: 25,
   retentionMs: 14 * 24 * 3600_000,
@@ -112,7 +118,7 @@ export function snapshotId(jobId: string, stepIndex: number, identity: string): 
 }
 
 export class RedisSuspectStore implements SuspectStore {
-  constructor(private readonly redis: Redis, private readonly keys: RedisKeys, private readonly bounds = SUSPECT_BOUNDS) {
+  constructor(private readonly redis: Redis, private readonly keys: RedisKeys, private readonly bounds: SuspectBounds = SUSPECT_BOUNDS) {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: SCRIPT });
   }
 
