@@ -74,6 +74,12 @@ export interface RedisKeys {
   /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
   memorySeries(app: string, instance: string): string;
   /**
+   * The jobs Sidekiq processes of an app were running when a sidekiq-stop quieted them
+   * (src/dynos/SuspectStore.ts): `index` sorted set snapshot id → when, `snapshots` hash
+   * snapshot id → JSON (class, queue, run time of each job; never arguments).
+   */
+  suspects(app: string): { index: string; snapshots: string };
+  /**
    * A predict rule's state (src/rules/predictScript.ts): per rule+app+instance the `points`
    * sorted set of sample event ids (score = sample time) and the `values` hash (id → MB, and the
    * answer each sample got); per rule+app+target the `last` answer, read by `mallet explain`.
@@ -140,6 +146,7 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
       values: k('predval', tag(app), part(rule), part(instance)),
       last: k('predlast', tag(app), part(rule), part(target)),
     }),
+    suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
     history: (app: string) => k('history', tag(app)),
     stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
     historyApps: () => k('history-apps'),

@@ -1,6 +1,7 @@
 import { isFirDyno, processTypeOf } from '../rules/shapes.js';
 import type { LifecycleEvent } from './DynoRecord.js';
 import type { DynoSnapshot, InstanceSeries } from './DynoStore.js';
+import { formatSuspects, suspectClause, type TypeSuspects } from './suspectReport.js';
 
 /**
  * The leak report: per process type, how fast its instances grow, how soon they reach their
@@ -50,6 +51,8 @@ export interface LeakReport {
   readonly releases: number;
   /** Set when the app sent no runtime metrics in the window: how to enable them. */
   readonly advice?: string;
+  /** Jobs running when sidekiq-stop quieted a process, per process type (src/dynos/suspectReport.ts). */
+  readonly suspects?: readonly TypeSuspects[];
 }
 
 const HOUR = 3_600_000;
@@ -243,6 +246,13 @@ export function formatReport(r: LeakReport): string {
     const rem = Object.entries(t.remediationsPerDay).map(([k, v]) => `${k} ${v}`).join(', ');
     out.push(`  per day: remediations ${rem || '0'}; crashes ${t.crashesPerDay}; Heroku cycling ${t.cyclingPerDay}`);
     if (t.quotaRestarts > 0) out.push(`  restarts at the memory limit ${t.quotaRestarts} (${t.quotaRestartsPerDay} per day)`);
+    const sus = r.suspects?.find((x) => x.processType === t.processType);
+    if (sus) out.push(...formatSuspects(sus));
+  }
+  for (const sus of r.suspects ?? []) {
+    if (r.types.some((t) => t.processType === sus.processType)) continue;
+    const clause = suspectClause(sus);
+    out.push('', `${sus.processType} sent no memory samples${clause ? `; ${clause}` : ''}.`, ...formatSuspects(sus));
   }
   return out.join('\n') + '\n';
 }
