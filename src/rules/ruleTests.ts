@@ -121,11 +121,16 @@ function withTestName(name: unknown, path: YamlPath, message: string): string {
 }
 
 /** What an `otlp:` line holds: the messages the receiver makes of the file (loaded by the caller). */
-export type OtlpLineMessages = (file: string, at: number) => readonly { readonly appName: string; readonly procId: string; readonly message: string }[];
+export type OtlpLineMessages = (file: string, at: number) => readonly {
+  readonly appName: string; readonly procId: string; readonly message: string;
+  /** After the file's earliest record: a file of several samples keeps their spacing. */
+  readonly offsetMs?: number;
+}[];
 
 /**
  * The test's lines as drain events, at start + after (each repeat `every` later); the file was
- * checked when loaded. An `otlp:` line gives one event per message of its file, all at its time.
+ * checked when loaded. An `otlp:` line gives one event per message of its file, at its time plus
+ * the message's offset from the file's earliest (one export: all at its time).
  */
 export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessages): { events: DrainEvent[]; start: number } {
   const start = test.start ? Date.parse(test.start) : Date.UTC(2024, 10, 14);
@@ -142,9 +147,10 @@ export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessage
     for (let k = 0; k < (l.repeat ?? 1); k++) {
       const at = start + parseDuration(l.after)! + k * every;
       if (l.otlp !== undefined) {
-        const timestamp = new Date(at).toISOString().replace('Z', '+00:00');
         (otlp?.(l.otlp, at) ?? []).forEach((m, n) => {
-          events.push({ app: test.app ?? 'acme-shop', id: `test:${index}:${j}:${k}:${n}`, receivedAt: at, timestamp, source: m.appName, process: m.procId, message: m.message });
+          const t = at + Math.max(0, m.offsetMs ?? 0);
+          const timestamp = new Date(t).toISOString().replace('Z', '+00:00');
+          events.push({ app: test.app ?? 'acme-shop', id: `test:${index}:${j}:${k}:${n}`, receivedAt: t, timestamp, source: m.appName, process: m.procId, message: m.message });
         });
         continue;
       }
