@@ -77,7 +77,7 @@ type WithScript = { [COMMAND](index: string, snapshots: string, ...args: (string
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
-export function encodeSnapshot(s: SuspectSnapshot, maxJobs = SUSPECT_BOUNDS.maxJobs): string {
+export function encodeSnapshot(s: SuspectSnapshot, maxJobs: number = SUSPECT_BOUNDS.maxJobs): string {
   const jobs = [...s.jobs].sort((a, b) => (b.runS ?? -1) - (a.runS ?? -1));
   const kept = jobs.slice(0, maxJobs);
   const stored: Stored = {

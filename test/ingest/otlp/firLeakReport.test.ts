@@ -37,11 +37,11 @@ let service: Service;
 let rulesFile: string;
 let dir: string;
 
-/** The example rules file's `fir-web-memory-high`, as shipped. */
-function exampleRule(): unknown {
+/** A rule of the example rules file, as shipped. */
+function exampleRule(name: string): unknown {
   const example = parse(readFileSync(join(REPO, 'config/rules.example.yml'), 'utf8')) as { rules: Array<{ name: string }> };
-  const rule = example.rules.find((r) => r.name === 'fir-web-memory-high');
-  if (!rule) throw new Error('config/rules.example.yml has no fir-web-memory-high');
+  const rule = example.rules.find((r) => r.name === name);
+  if (!rule) throw new Error(`config/rules.example.yml has no ${name}`);
   return rule;
 }
 
@@ -60,7 +60,7 @@ beforeAll(async () => {
     apps: { 'fir-app': { telemetry_token: '${FIR_TOKEN}' } },
     // The worker sends no limit metric: its limit is configured (a Fir dyno size).
     fir: { memory_quota: { worker: 'dyno-1c-1gb' } },
-    rules: [exampleRule()],
+    rules: [exampleRule('fir-web-memory-high'), exampleRule('fir-web-memory-predict')],
   };
   ({ file: rulesFile, dir } = tempRulesFile(stringify(rules)));
   const config = loadConfig({
@@ -98,10 +98,17 @@ describe('Fir memory metrics → the leak report and the console', () => {
 
     let n = 0;
     for (const [dyno, points] of sends) {
-      // An hour of samples an export, as a collector batching a minute's interval would send.
-      for (let i = 0; i < points.length; i += 60) {
+      // An hour of samples an export (hours of history in seconds), then from 480 MB one sample an
+      // export as Fir's interval would send them: a body's samples of one rule and dyno fold into
+      // one vote (src/rules/voteBounds.ts), so a predict series needs its samples in separate bodies.
+      const batches: SeriesPoint[][] = [];
+      const late = points.findIndex((p) => p.usageBytes >= 480 * MB);
+      const early = late === -1 ? points : points.slice(0, late);
+      for (let i = 0; i < early.length; i += 60) batches.push(early.slice(i, i + 60));
+      if (late !== -1) for (const p of points.slice(late)) batches.push([p]);
+      for (const batch of batches) {
         const encoding = n % 2 === 0 ? 'protobuf' as const : 'json' as const;
-        const result = await exportMemorySeries({ url, token: TOKEN, encoding, gzip: n % 3 === 0 }, { 'service.name': 'fir-app', 'heroku.dyno.name': dyno }, points.slice(i, i + 60));
+        const result = await exportMemorySeries({ url, token: TOKEN, encoding, gzip: n % 3 === 0 }, { 'service.name': 'fir-app', 'heroku.dyno.name': dyno }, batch);
         expect(result.code, `export ${n} of ${dyno}`).toBe(0);
         n++;
       }
@@ -128,10 +135,12 @@ describe('Fir memory metrics → the leak report and the console', () => {
     // All three stopped at the quota while the app went on sending (the worker's samples run
     // 36 min past the third web dyno's last): Fir's restart at 100 %, which it logs nowhere.
     expect(web.quotaRestarts).toBe(3);
-    // fir-web-memory-high fired (once: its cooldown is the web type's, whatever the dyno's name).
-    expect(web.remediations).toBe(1);
-    expect(web.marks[0]![1]).toBe(WEB[0]);
-    expect(web.sentence).toMatch(/^web grows ~40 MB\/h and reaches its 512 MB quota ~7\.\d h after start; Fir restarted it at its memory limit 3 times; mallet stopped or restarted it 1 time/);
+    // Each example rule fired once, for the first dyno (the cooldown is the web type's, whatever
+    // the dyno's name): the 90 % one at its third sample over 460.8 MB, then the predictive one
+    // once the line through the last 15 min reached 512 MB within 30 min (at 40 MB/h: ~492 MB).
+    expect(web.remediations).toBe(2);
+    expect(web.marks.map((m) => [m[1], m[2]])).toEqual([[WEB[0], 'fir-web-memory-high/redis-stop-key'], [WEB[0], 'fir-web-memory-predict/redis-stop-key']]);
+    expect(web.sentence).toMatch(/^web grows ~40 MB\/h and reaches its 512 MB quota ~7\.\d h after start; Fir restarted it at its memory limit 3 times; mallet stopped or restarted it 2 times/);
 
     const worker = report.types.find((t) => t.processType === 'worker')!;
     expect(Math.abs(worker.growthMbPerHour!.median - 15) / 15).toBeLessThan(0.05);
