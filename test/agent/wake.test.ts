@@ -69,6 +69,8 @@ describe('stop-key wake-ups (pub/sub)', () => {
       const result = await stopKeyExecutor.run(action, ctx);
       expect(result.summary).toMatch(/^SET a::stop::web\.1 PX 60000; consumed after \d+\.\d s$/);
       expect(ctx.logs[0]).toContain('PUBLISH mallet:wake:a::stop::web.1 reached 1 subscriber(s)');
+      // The key is gone once the agent's script ran; its onStop follows the reply.
+      await until(() => reasons.length > 0, 'onStop');
       expect(reasons).toEqual(['r14']);
       expect(await redis.exists('a::stop::web.1')).toBe(0);
     } finally {
@@ -121,6 +123,7 @@ describe('stop-key wake-ups (pub/sub)', () => {
       const result = await stopKeyExecutor.run({ type: 'redis-stop-key', key: 'a::stop::web.4', value: 'no push', ttlMs: 60_000 }, ctx);
       expect(result.summary).toMatch(/consumed after/);
       expect(ctx.logs[0]).toMatch(/PUBLISH mallet:wake:a::stop::web\.4 failed \(NOPERM.*\): consumers find the key at their next poll/);
+      await until(() => reasons.length > 0, 'onStop');
       expect(reasons).toEqual(['no push']);
     } finally {
       await watcher.stop();
