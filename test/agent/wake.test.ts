@@ -104,6 +104,7 @@ describe('stop-key wake-ups (pub/sub)', () => {
     const watcher = watchStopKey({ redisUrl: priv.url, dyno: 'web.3', prefix: 'a::stop::', intervalMs: HOUR_MS, logger, onStop: (r) => void reasons.push(r) });
     try {
       await until(() => logger.lines.some((l) => l.includes('listening on mallet:wake:a::stop::web.3')), 'subscribed');
+      await new Promise((r) => setTimeout(r, 300)); // the poll after subscribing is done, the key not yet there
       // Lost message: the subscriber is cut off, the key is written and published to nobody.
       expect(Number(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBe(1);
       await redis.multi().set('a::stop::web.3', 'while away', 'EX', 60).publish(wakeChannel('a::stop::web.3'), 'wake').exec();

@@ -40,11 +40,7 @@ Puma::Plugin.create do
     @wake_cond = ConditionVariable.new
     @woken = false
     log "mallet: watching stop key #{key} every #{interval}s#{@instance_id.empty? ? "" : " (instance #{printable(@instance_id)})"}, woken by #{channel}"
-    in_background do
-      # Not joined by anything: the process exits under it, so it cannot delay Puma's shutdown.
-      @listener = Thread.new { listen(url, channel) }
-      watch(url, key, interval)
-    end
+    in_background { watch(url, key, interval, channel) }
   end
 
   def wake!
@@ -70,23 +66,28 @@ Puma::Plugin.create do
 
   def listen(url, channel)
     failures = 0
-    listening = false
+    # nil: never subscribed; true: subscribed; false: lost since.
+    listening = nil
     loop do
       redis = nil
       begin
         redis = connect(url)
         redis.subscribe_with_timeout(listen_timeout, channel) do |on|
           on.subscribe do
-            log "mallet: #{failures.positive? ? "listening again" : "listening"} on #{channel} for wake-ups" if failures.positive? || !listening
+            log "mallet: #{listening.nil? ? "listening" : "listening again"} on #{channel} for wake-ups" unless listening
             listening = true
             failures = 0
             wake!
           end
           on.message { wake! }
         end
+        # Returned: the connection went away quietly. Not at once again, should it keep doing so.
+        listening &&= false
+        sleep 1
       rescue Redis::TimeoutError
         nil # silent for listen_timeout: subscribe again (and poll at once, on the confirmation)
       rescue StandardError => e
+        listening &&= false
         failures += 1
         delay = [2**[failures - 1, 5].min, 30].min
         log "mallet: cannot subscribe to #{channel} (#{e.class}: #{printable(e.message)}); polling alone, retrying in #{delay}s" if failures <= 3 || (failures % 10).zero?
@@ -101,13 +102,16 @@ Puma::Plugin.create do
     end
   end
 
-  def watch(url, key, interval)
+  def watch(url, key, interval, channel)
     redis = nil
     failures = 0
     loop do
       begin
         redis ||= connect(url)
         reason = take(redis, key)
+        # After the first look, so the listener's first wake-up is not lost in it. Not joined by
+        # anything: the process exits under it, so it cannot delay Puma's shutdown.
+        @listener ||= Thread.new { listen(url, channel) }
         if failures.positive?
           log "mallet: Redis reachable again"
           failures = 0
