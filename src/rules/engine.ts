@@ -12,6 +12,7 @@ import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResul
 import { part } from '../keys.js';
 import type { BodyPart } from '../server/bodyScript.js';
 import { RedisThresholdStore } from './thresholdScript.js';
+import { RedisPredictStore } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
@@ -33,6 +34,7 @@ export interface RulesEngineOptions {
 export class RulesEngine {
   readonly #opts: RulesEngineOptions;
   readonly #store: RedisThresholdStore;
+  readonly #predictor: RedisPredictStore;
   readonly #clock: (event: DrainEvent) => number;
   readonly #log: ThrottledLog;
   readonly #budget: TargetBudget;
@@ -42,6 +44,7 @@ export class RulesEngine {
     this.#log = opts.log ?? new ThrottledLog(opts.logger);
     this.#budget = new RedisTargetBudget(opts.redis, (app) => opts.keys.appTargets(app), { maxTargets: WORK_BOUNDS.maxTargetsPerApp, windowMs: WORK_BOUNDS.targetWindowMs });
     this.#store = new RedisThresholdStore(opts.redis, opts.keys);
+    this.#predictor = new RedisPredictStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
   }
 
@@ -53,6 +56,7 @@ export class RulesEngine {
     const evaluation = await evaluateEvents(events, {
       ruleSet: this.#opts.getRuleSet(),
       store: this.#store,
+      predictor: this.#predictor,
       keys: this.#opts.keys,
       clock: this.#clock,
       log: this.#log,
@@ -66,11 +70,14 @@ export class RulesEngine {
    * (src/server/bodyScript.ts), and `finish` to read their replies, in order, into the judgement.
    * The same decisions as judge(), in the same order: the budget admits the capped votes'
    * targets (most matched lines first), then the admitted votes are cast in line order.
+   * Undefined for a body that needs judge() (a predict rule matched).
    */
-  prepareBody(events: readonly DrainEvent[]): BodyJudgement {
+  prepareBody(events: readonly DrainEvent[]): BodyJudgement | undefined {
     const prepared = prepareEvaluation(events, { ruleSet: this.#opts.getRuleSet(), clock: this.#clock, log: this.#log });
     if (prepared === undefined) return NOTHING_MATCHED;
     const { result, pending, rejections } = prepared;
+    // A predict rule's sample needs the predictor's answer before its vote: judge() (two round trips).
+    if (pending.some((p) => p.rule.predict !== undefined)) return undefined;
     const parts: BodyPart[] = [];
     const capped = boundVotes(pending, WORK_BOUNDS.maxVotesPerBody);
     const app = events[0]!.app;

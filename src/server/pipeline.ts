@@ -21,7 +21,7 @@ import { RecentFrames } from './recentFrames.js';
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
-  prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
+  prepareBody?(events: readonly DrainEvent[]): BodyJudgement | undefined;
 }
 
 const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
@@ -48,6 +48,10 @@ export class Pipeline {
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     if (this.deps.engine.prepareBody) return this.#ingestBody(batch);
+    return this.#ingestJudged(batch, drainEvents(batch));
+  };
+
+  async #ingestJudged(batch: IngestBatch, events: readonly DrainEvent[]): Promise<IngestResult> {
     const { engine, sink } = this.deps;
     const frames = this.#frames;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
@@ -58,7 +62,6 @@ export class Pipeline {
     // drain's recent frames hold it 15 minutes and for its drain's next 126 frames, while logplex
     // retries within a minute and before it sends the drain's next frame (recentFrames.ts).
     if (dedupe && (await frames.done(app, drainToken, frameId))) return { duplicate: true, lines: 0, firings: 0 };
-    const events = drainEvents(batch);
     // A delivery that failed half-way, or two in flight at once, is judged again, which changes
     // nothing: each line is counted once by its event id, a firing already decided is returned as
     // the same firing, and its job id is the firing's. So the frame is marked done only once its
@@ -75,7 +78,7 @@ export class Pipeline {
     observation.count();
     this.countLines(batch);
     return { duplicate: false, lines: events.length, firings: firings.length };
-  };
+  }
 
   /**
    * The same stages in one round trip per body (bodyScript.ts): the frame check, the votes, the
@@ -88,6 +91,7 @@ export class Pipeline {
     const { app, drainToken, frameId, dedupe } = batch;
     const events = drainEvents(batch);
     const body = this.deps.engine.prepareBody!(events);
+    if (body === undefined) return this.#ingestJudged(batch, events);
     const observers = this.deps.observers ?? [];
     const observation = observeAll(observers, app, events, NO_FIRINGS);
     const observed = observation.parts?.();
