@@ -54,4 +54,5 @@ const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
 console.log(`${connections} connections, ${seconds} s: ${r.rps.toFixed(0)} req/s, server CPU ${(cpu / (r.rps * seconds)).toFixed(0)} µs per request (${r.non2xx} non-2xx, ${r.errors} errors)`);
 console.log(`profile: ${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)\n`);
 console.log(summariseProfile(profile));
+if (process.argv[4]) console.log(`\n${process.argv[4]}`);
 process.exit(0);

@@ -46,8 +46,16 @@ export function groupProfile(p: CpuProfile): { busyUs: number; groups: Array<[st
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Start-up (module loading, the rules file, connecting) is not drain work: samples count from
+  // the first one inside the drain pipeline.
+  const inPipeline = (id: number): boolean => {
+    for (let cur = byId.get(id); cur; cur = byId.get(parent.get(cur.id) ?? -1)) if (/\/(?:dist|src)\/server\/pipeline\./.test(cur.callFrame.url)) return true;
+    return false;
+  };
+  let from = p.samples.findIndex(inPipeline);
+  if (from < 0) from = 0;
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  for (let i = from; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
   const groups = new Map<string, number>();
   let busyUs = 0;
   for (const [id, t] of self) {
