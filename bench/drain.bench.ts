@@ -68,6 +68,7 @@ function load(url: string, opts: { durationS: number; rate?: number; connections
 const bareProc = spawn(process.execPath, ['--import', 'tsx', join(here, 'support/bareServer.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const bareUrl = await new Promise<string>((resolve) => { bareProc.stdout!.once('data', (d) => resolve(String(d).trim())); });
 const bareCpuUs = () => treeCpuUs(bareProc.pid!);
+process.once('exit', () => { if (bareProc.exitCode === null) bareProc.kill('SIGTERM'); });
 
 // mallet with the example rules, plus a probe rule for the latency run, limits opened up so the
 // benchmark measures the path rather than the storm guard.
