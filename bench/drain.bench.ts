@@ -249,8 +249,10 @@ for (const p of byTotal.slice(-8).reverse()) {
   console.log(`| ${p.i} | ${p.total.toFixed(1)} | ${p.toStored.toFixed(1)} | ${p.toResponse.toFixed(1)} | ${p.toKey.toFixed(1)} | ${p.gcMs.toFixed(1)} | ${p.loopMaxMs.toFixed(1)} |`);
 }
 
-// Clean up the benchmark's keys.
-for (const pattern of ['mallet-bench::stop::*', `${prefix}*`]) {
+// Clean up the benchmark's keys (the serve processes' too, once they have stopped).
+await serve1.stop();
+await serve2.stop();
+for (const pattern of ['mallet-bench::stop::*', `${prefix}*`, `${serve1.prefix}*`, `${serve2.prefix}*`]) {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -259,18 +261,6 @@ for (const pattern of ['mallet-bench::stop::*', `${prefix}*`]) {
   } while (cursor !== '0');
 }
 redis.disconnect();
-await serve1.stop();
-await serve2.stop();
-for (const p of [serve1.prefix, serve2.prefix]) {
-  const r2 = service.redis.duplicate();
-  let c = '0';
-  do {
-    const [next, keys] = await r2.scan(c, 'MATCH', `${p}*`, 'COUNT', 1000);
-    c = next;
-    if (keys.length) await r2.del(...keys);
-  } while (c !== '0');
-  r2.disconnect();
-}
 await service.close();
 bareProc.kill('SIGTERM');
 for (const app of stages) await app.close();
