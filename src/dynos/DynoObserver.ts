@@ -122,11 +122,16 @@ export class DynoObserver implements Observer {
 }
 
 /**
- * A firing's time in line time: the timestamp of its newest trigger line (`TIMESTAMP src[proc]: …`),
- * as lifecycle and trends use, so replay marks it where the service does; else the engine time.
+ * A firing's time in line time: the newest timestamp of its trigger lines (`TIMESTAMP src[proc]:
+ * …`), as lifecycle and trends use, so replay marks it where the service does; else the engine
+ * time. The newest, not the last: the service orders a window's lines by arrival, and the lines
+ * of one body arrive together.
  */
 function firedAtLineTime(f: Firing): number {
-  const last = f.triggerLines[f.triggerLines.length - 1];
-  const at = last === undefined ? Number.NaN : timestampMs(last.slice(0, Math.max(0, last.indexOf(' '))));
+  let at = Number.NEGATIVE_INFINITY;
+  for (const line of f.triggerLines) {
+    const t = timestampMs(line.slice(0, Math.max(0, line.indexOf(' '))));
+    if (t > at) at = t;
+  }
   return Number.isFinite(at) ? at : f.firedAt;
 }
