@@ -1,6 +1,6 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { timestampMs } from '../ingest/timestampMs.js';
-import { SHAPES } from '../rules/shapes.js';
+import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 
 /**
@@ -17,8 +17,9 @@ const SOURCE = 'source=';
 const SOURCE_BYTES = Buffer.from(SOURCE);
 const MEMORY = 'sample#memory_total=';
 const MEMORY_BYTES = Buffer.from(MEMORY);
+const R15 = 'Error R15';
 const PREFIXES: ReadonlyArray<readonly [string, Buffer]> = [
-  'Starting process with command', 'State changed from ', 'Process exited', 'Cycling', 'Restarting',
+  'Starting process with command', 'State changed from ', 'Process exited', 'Cycling', 'Restarting', R15,
 ].map((p) => [p, Buffer.from(p)] as const);
 const RELEASE = 'Release v';
 const RELEASE_BYTES = Buffer.from(RELEASE);
@@ -76,6 +77,9 @@ export function readDynoLine(e: DrainEvent): DynoLine {
     return sample && { sample };
   }
   const dyno = e.process;
+  // Cedar logs R15 when it kills a dyno far over quota; Fir restarts at 100 % (Dev Center, "Dyno
+  // memory behavior"), and if its logs say so with the same code, it is kept the same way.
+  if (text.startsWith(R15)) return lifecycle('quota-restart', dyno, at, 'R15');
   if (text.startsWith('Starting process with command')) return lifecycle('start', dyno, at);
   if (text === 'Cycling') return lifecycle('cycling', dyno, at);
   if (text === 'Restarting') return lifecycle('restart', dyno, at);
@@ -129,18 +133,31 @@ function lowerAt(s: string, from: number, to: number): boolean {
   return true;
 }
 
-const DYNO_FIELD = ' dyno=heroku.';
+const DYNO_FIELD = ' dyno=';
+const CEDAR_DYNO = 'heroku.';
 const UUID_LENGTH = 36;
 
 /**
- * The end of the `dyno=heroku.<app id>.<uuid>` field that follows `source=<process>` at the start
- * of a runtime-metrics line, or -1; the uuid is the 36 characters before it. The platform writes
- * `source=` first and `dyno=` second, so a line that does not is not read.
+ * The end of the `dyno=` field that follows `source=<process>` at the start of a runtime-metrics
+ * line, or -1. The platform writes `source=` first and `dyno=` second, so a line that does not
+ * is not read. Cedar: `dyno=heroku.<app id>.<uuid>`, the instance is the uuid (the 36 characters
+ * before the end). Fir: the OTLP receiver writes the dyno name as both (src/ingest/otlp/
+ * firEvents.ts); a Fir name is unique and a restarted dyno gets a new one, so the name is the
+ * instance (see instanceOf).
  */
 export function instanceEnd(text: string, process: string): number {
   const p = SOURCE.length;
   if (!text.startsWith(process, p) || !text.startsWith(DYNO_FIELD, p + process.length)) return -1;
-  let i = p + process.length + DYNO_FIELD.length;
+  const v = p + process.length + DYNO_FIELD.length;
+  const cedar = cedarEnd(text, v);
+  if (cedar >= 0) return cedar;
+  const end = v + process.length;
+  return text.startsWith(process, v) && (end === text.length || text.charCodeAt(end) === 32) && isFirDyno(process) ? end : -1;
+}
+
+function cedarEnd(text: string, v: number): number {
+  if (!text.startsWith(CEDAR_DYNO, v)) return -1;
+  let i = v + CEDAR_DYNO.length;
   const digits = i;
   while (i < text.length && isDigit(text.charCodeAt(i))) i++;
   if (i === digits || i - digits > 20 || text.charCodeAt(i) !== 46) return -1;
@@ -155,9 +172,15 @@ export function instanceEnd(text: string, process: string): number {
   return end;
 }
 
+/** The instance of a line whose `dyno=` field ends at `end` (instanceEnd): the uuid, or the Fir name. */
+function instanceOf(text: string, process: string, end: number): string {
+  const v = SOURCE.length + process.length + DYNO_FIELD.length;
+  return end === v + process.length && text.startsWith(process, v) ? process : text.slice(end - UUID_LENGTH, end);
+}
+
 /**
- * `source=<process> dyno=heroku.<id>.<uuid> … sample#memory_total=<n>MB …`: memory_total, quota
- * and swap by hand. `source=` must be the PROCID the line came under (the stable dyno name).
+ * `source=<process> dyno=<instance> … sample#memory_total=<n>MB …`: memory_total, quota and swap
+ * by hand. `source=` must be the PROCID the line came under (the stable dyno name).
  */
 export function readMemorySample(text: string, process: string, at: number): MemorySample | undefined {
   const end = instanceEnd(text, process);
@@ -180,7 +203,7 @@ export function readMemorySample(text: string, process: string, at: number): Mem
     i = to;
   }
   if (valueMb === undefined) return undefined;
-  return { dyno: process, instance: text.slice(end - UUID_LENGTH, end), at, valueMb, limitMb, swapMb };
+  return { dyno: process, instance: instanceOf(text, process, end), at, valueMb, limitMb, swapMb };
 }
 
 /**

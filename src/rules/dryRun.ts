@@ -4,6 +4,7 @@ import type { ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { evaluateEvents, type Evaluation, type EvaluationDeps } from './evaluate.js';
 import { MemoryThresholdStore } from './thresholdMemory.js';
+import { MemoryPredictStore } from './predictMemory.js';
 import { formatDuration } from './formatDuration.js';
 
 /**
@@ -12,13 +13,15 @@ import { formatDuration } from './formatDuration.js';
  */
 export class DryEvaluator {
   readonly #store = new MemoryThresholdStore();
+  readonly predictor = new MemoryPredictStore();
   readonly #keys = redisKeys('dry');
-  constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting']) {}
+  constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting'], private readonly onPredicting?: EvaluationDeps['onPredicting']) {}
 
   evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
     return evaluateEvents(events, {
-      ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt,
+      ruleSet: this.ruleSet, store: this.#store, predictor: this.predictor, keys: this.#keys, clock: (e) => e.receivedAt,
       ...(this.onCounting ? { onCounting: this.onCounting } : {}),
+      ...(this.onPredicting ? { onPredicting: this.onPredicting } : {}),
     });
   }
 }
