@@ -5,6 +5,8 @@ import type { CompiledRuleSet } from './CompiledRule.js';
 import { evaluateEvents, type Evaluation, type EvaluationDeps } from './evaluate.js';
 import { MemoryThresholdStore } from './thresholdMemory.js';
 import { formatDuration } from './formatDuration.js';
+import { MemoryLifeStore } from '../dynos/lifeMemory.js';
+import { lifeBatchOfEvents } from '../dynos/DynoObserver.js';
 
 /**
  * The engine without Redis, for `mallet test` and `mallet replay`: same matching, same templates,
@@ -13,13 +15,17 @@ import { formatDuration } from './formatDuration.js';
 export class DryEvaluator {
   readonly #store = new MemoryThresholdStore();
   readonly #keys = redisKeys('dry');
+  /** The service's dyno observer writes this after each delivery; here, after each batch. */
+  readonly #life = new MemoryLifeStore();
   constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting']) {}
 
-  evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
-    return evaluateEvents(events, {
-      ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt,
+  async evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
+    const evaluation = await evaluateEvents(events, {
+      ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt, life: this.#life,
       ...(this.onCounting ? { onCounting: this.onCounting } : {}),
     });
+    for (const [app, batch] of lifeBatchOfEvents(events)) this.#life.writeNow(app, batch);
+    return evaluation;
   }
 }
 
