@@ -78,6 +78,24 @@ export interface RedisKeys {
   dynoLife(app: string): { life: string; index: string };
   /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
   memorySeries(app: string, instance: string): string;
+  /**
+   * The jobs Sidekiq processes of an app were running when a sidekiq-stop quieted them
+   * (src/dynos/SuspectStore.ts): `index` sorted set snapshot id → when, `snapshots` hash
+   * snapshot id → JSON (class, queue, run time of each job; never arguments).
+   */
+  suspects(app: string): { index: string; snapshots: string };
+  /**
+   * A predict rule's state (src/rules/predictScript.ts): per rule+app+instance the `points`
+   * sorted set of sample event ids (score = sample time) and the `values` hash (id → MB, and the
+   * answer each sample got); per rule+app+target the `last` answer, read by `mallet explain`.
+   */
+  predict(rule: string, app: string, target: string, instance: string): PredictKeySet;
+}
+
+export interface PredictKeySet {
+  readonly points: string;
+  readonly values: string;
+  readonly last: string;
 }
 
 export interface ThresholdKeySet {
@@ -131,6 +149,12 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
     dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
+    predict: (rule: string, app: string, target: string, instance: string) => ({
+      points: k('pred', tag(app), part(rule), part(instance)),
+      values: k('predval', tag(app), part(rule), part(instance)),
+      last: k('predlast', tag(app), part(rule), part(target)),
+    }),
+    suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
     history: (app: string) => k('history', tag(app)),
     stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
     historyApps: () => k('history-apps'),

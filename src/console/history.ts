@@ -24,6 +24,8 @@ export interface FiringRecord {
   readonly job?: string;
   readonly mode?: string;
   readonly reason?: string;
+  /** A predictive firing's forecast ("web.1 reaches 512 MB in ~12 min at 41 MB/h"). */
+  readonly prediction?: string;
 }
 
 export interface HistoryFilter {
@@ -221,5 +223,6 @@ function parseEntry(id: string, flat: readonly string[], app: string): (Omit<Fir
     ...(job ? { job } : {}),
     ...(f.mode ? { mode: f.mode } : {}),
     ...(f.reason ? { reason: f.reason } : {}),
+    ...(f.prediction ? { prediction: f.prediction } : {}),
   };
 }

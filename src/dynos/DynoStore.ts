@@ -88,7 +88,7 @@ export function eventMember(e: LifecycleEvent): string {
   return `${e.kind}|${e.dyno}|${e.detail}|${e.at}`;
 }
 
-const KINDS = new Set<LifecycleKind>(['start', 'up', 'crash', 'exit', 'cycling', 'restart', 'release', 'remediation']);
+const KINDS = new Set<LifecycleKind>(['start', 'up', 'crash', 'exit', 'cycling', 'restart', 'release', 'remediation', 'quota-restart']);
 
 export function parseEventMember(member: string, at: number): LifecycleEvent | undefined {
   const [kind, dyno, detail] = member.split('|');

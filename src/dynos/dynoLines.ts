@@ -1,6 +1,6 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { timestampMs } from '../ingest/timestampMs.js';
-import { SHAPES } from '../rules/shapes.js';
+import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 
 /**
@@ -13,8 +13,9 @@ const SOURCE = 'source=';
 const SOURCE_BYTES = Buffer.from(SOURCE);
 const MEMORY = 'sample#memory_total=';
 const MEMORY_BYTES = Buffer.from(MEMORY);
+const R15 = 'Error R15';
 const PREFIXES: ReadonlyArray<readonly [string, Buffer]> = [
-  'Starting process with command', 'State changed from ', 'Process exited', 'Cycling', 'Restarting',
+  'Starting process with command', 'State changed from ', 'Process exited', 'Cycling', 'Restarting', R15,
 ].map((p) => [p, Buffer.from(p)] as const);
 const RELEASE = 'Release v';
 const RELEASE_BYTES = Buffer.from(RELEASE);
@@ -63,6 +64,18 @@ function megabytes(v: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * The instance a runtime-metrics line is from. Cedar: the uuid of `dyno=heroku.<app id>.<uuid>`.
+ * Fir: the dyno name itself, which the OTLP receiver writes as both `source=` and `dyno=`
+ * (src/ingest/otlp/firEvents.ts): a Fir name is unique and a restarted dyno gets a new one, so
+ * the name is the instance (and a new name is a new instance, started at its first sample).
+ */
+function instanceOfSample(dyno: string, dynoField: string): string | undefined {
+  const id = INSTANCE.exec(dynoField);
+  if (id) return id[1]!;
+  return dynoField === dyno && isFirDyno(dyno) ? dyno : undefined;
+}
+
 export type DynoLine = { readonly sample: MemorySample } | { readonly event: LifecycleEvent } | undefined;
 
 /** A wanted line read: a memory sample, a lifecycle event, or nothing (not one of ours after all). */
@@ -78,11 +91,14 @@ export function readDynoLine(e: DrainEvent): DynoLine {
   if (text.startsWith(SOURCE)) {
     // `source=` is the stable dyno name and must be the PROCID it came under.
     if (field(text, SOURCE) !== e.process) return undefined;
-    const id = INSTANCE.exec(field(text, 'dyno=') ?? '');
+    const instance = instanceOfSample(e.process, field(text, 'dyno=') ?? '');
     const valueMb = megabytes(field(text, MEMORY));
-    if (!id || valueMb === undefined) return undefined;
-    return { sample: { dyno: e.process, instance: id[1]!, at, valueMb, limitMb: megabytes(field(text, 'sample#memory_quota=')), swapMb: megabytes(field(text, 'sample#memory_swap=')) } };
+    if (instance === undefined || valueMb === undefined) return undefined;
+    return { sample: { dyno: e.process, instance, at, valueMb, limitMb: megabytes(field(text, 'sample#memory_quota=')), swapMb: megabytes(field(text, 'sample#memory_swap=')) } };
   }
+  // Cedar logs R15 when it kills a dyno far over quota; Fir restarts at 100 % (Dev Center, "Dyno
+  // memory behavior"), and if its logs say so with the same code, it is kept the same way.
+  if (text.startsWith(R15)) return ev('quota-restart', 'R15');
   if (text.startsWith('Starting process with command')) return ev('start');
   if (text === 'Cycling') return ev('cycling');
   if (text === 'Restarting') return ev('restart');

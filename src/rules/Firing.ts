@@ -20,6 +20,8 @@ export interface Firing {
   readonly actions: readonly ResolvedAction[];
   /** The rule's `on_failure` escalation: run once when a step has failed for good. */
   readonly onFailure?: readonly ResolvedAction[];
+  /** A predict rule's forecast: "web.1 reaches 512 MB in ~12 min at 41 MB/h". */
+  readonly prediction?: string;
   /** Rule-level `dry_run: true` (the global `MALLET_DRY_RUN` is applied by the action layer). */
   readonly dryRun: boolean;
 }

@@ -14,6 +14,8 @@ export const RULE_DEFAULTS = Object.freeze({
   herokuRestartScope: 'dyno' as const,
   herokuRestartDyno: '{{target}}',
   notifyText: 'mallet: rule {{rule}} fired for {{app}} {{target}}: {{message}}',
+  /** A predict rule's line is a metrics sample: the forecast says more than the line. */
+  predictNotifyText: 'mallet: rule {{rule}} fired for {{app}} {{target}}: {{prediction}}',
 });
 
 /** Upper bounds that keep one rule from holding unbounded state in Redis. */

@@ -4,6 +4,7 @@ import type { ResolvedAction } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { evaluateEvents, type Evaluation, type EvaluationDeps } from './evaluate.js';
 import { MemoryThresholdStore } from './thresholdMemory.js';
+import { MemoryPredictStore } from './predictMemory.js';
 import { formatDuration } from './formatDuration.js';
 import { MemoryLifeStore } from '../dynos/lifeMemory.js';
 import { lifeBatchOfEvents } from '../dynos/DynoObserver.js';
@@ -14,15 +15,17 @@ import { lifeBatchOfEvents } from '../dynos/DynoObserver.js';
  */
 export class DryEvaluator {
   readonly #store = new MemoryThresholdStore();
+  readonly predictor = new MemoryPredictStore();
   readonly #keys = redisKeys('dry');
   /** The service's dyno observer writes this after each delivery; here, after each batch. */
   readonly #life = new MemoryLifeStore();
-  constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting']) {}
+  constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting'], private readonly onPredicting?: EvaluationDeps['onPredicting']) {}
 
   async evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
     const evaluation = await evaluateEvents(events, {
-      ruleSet: this.ruleSet, store: this.#store, keys: this.#keys, clock: (e) => e.receivedAt, life: this.#life,
+      ruleSet: this.ruleSet, store: this.#store, predictor: this.predictor, keys: this.#keys, clock: (e) => e.receivedAt, life: this.#life,
       ...(this.onCounting ? { onCounting: this.onCounting } : {}),
+      ...(this.onPredicting ? { onPredicting: this.onPredicting } : {}),
     });
     for (const [app, batch] of lifeBatchOfEvents(events)) this.#life.writeNow(app, batch);
     return evaluation;

@@ -7,6 +7,7 @@ import type { Firing } from './Firing.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { countEvaluation, evaluateEvents } from './evaluate.js';
 import { RedisThresholdStore } from './thresholdScript.js';
+import { RedisPredictStore } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
@@ -34,6 +35,7 @@ export interface RulesEngineOptions {
 export class RulesEngine {
   readonly #opts: RulesEngineOptions;
   readonly #store: RedisThresholdStore;
+  readonly #predictor: RedisPredictStore;
   readonly #clock: (event: DrainEvent) => number;
   readonly #log: ThrottledLog;
   readonly #budget: TargetBudget;
@@ -44,6 +46,7 @@ export class RulesEngine {
     this.#log = opts.log ?? new ThrottledLog(opts.logger);
     this.#budget = new RedisTargetBudget(opts.redis, (app) => opts.keys.appTargets(app), { maxTargets: WORK_BOUNDS.maxTargetsPerApp, windowMs: WORK_BOUNDS.targetWindowMs });
     this.#store = new RedisThresholdStore(opts.redis, opts.keys);
+    this.#predictor = new RedisPredictStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
     this.#life = opts.life;
   }
@@ -56,6 +59,7 @@ export class RulesEngine {
     const evaluation = await evaluateEvents(events, {
       ruleSet: this.#opts.getRuleSet(),
       store: this.#store,
+      predictor: this.#predictor,
       keys: this.#opts.keys,
       clock: this.#clock,
       log: this.#log,

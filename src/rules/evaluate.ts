@@ -16,10 +16,16 @@ import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
 import type { ThrottledLog } from '../throttledLog.js';
 import { boundVotes } from './voteBounds.js';
 import type { TargetBudget } from './targetBudget.js';
+import type { PredictResult, PredictStore, PredictVote } from './predictScript.js';
+import { predictionText, readSample } from './predict.js';
+import { seriesInstanceOf } from './instance.js';
+import { timestampMs } from '../ingest/timestampMs.js';
 
 export interface EvaluationDeps {
   readonly ruleSet: CompiledRuleSet;
   readonly store: ThresholdStore;
+  /** The series of predict rules: Redis in the service, memory in `mallet test` / `replay`. */
+  readonly predictor: PredictStore;
   readonly keys: RedisKeys;
   readonly clock: (event: DrainEvent) => number;
   /** Rate-limited per reason and app: one body of bad lines must not write a warning per line. */
@@ -36,6 +42,8 @@ export interface EvaluationDeps {
   readonly life?: LifeStore;
   /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
   readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
+  /** Told of each sample of a predict rule that did not predict the limit in time (replay's near misses). */
+  readonly onPredicting?: (c: { rule: string; app: string; target: string; instance: string | undefined; answer: PredictResult | undefined; time: number }) => void;
 }
 
 export type DropReason = 'votes-per-body' | 'targets-per-app';
@@ -62,6 +70,8 @@ interface Pending {
   readonly actions: Firing['actions'];
   readonly triggerLine: string;
   readonly onFailure: readonly ResolvedAction[];
+  /** A predict rule's forecast, for the firing and its texts. */
+  readonly prediction?: string;
 }
 
 /**
@@ -95,6 +105,8 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
+  // Only a body with a sample a predict rule matched pays for the predictor's round trip.
+  if (pending.some((p) => p.rule.predict !== undefined)) pending = await predicted(pending, deps);
 
   const lives = deps.life
     ? await judgeLifecycle(events, pending.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), deps.life)
@@ -156,10 +168,59 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       triggerLines: Object.freeze(triggerLines),
       actions: withInstance(p.actions, lives[i]?.instance),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
+      ...(p.prediction !== undefined ? { prediction: p.prediction } : {}),
       dryRun: rule.dryRun,
     }));
   });
   return result;
+}
+
+/**
+ * The matches of predict rules that go on to the threshold vote: those whose instance's fitted
+ * line reaches the limit within `within` (the others only feed the series), with their actions
+ * rendered again now that `{{prediction}}` is known. A line that names no instance, or lacks the
+ * sample or the limit's field, is not predicted on. The series' clock is the line's own
+ * timestamp, in the service as in replay.
+ */
+async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pending[]> {
+  const votes: PredictVote[] = [];
+  const voteOf = new Map<number, number>();
+  const instances: (string | undefined)[] = [];
+  pending.forEach((p, i) => {
+    const cond = p.rule.predict;
+    if (cond === undefined) return;
+    const e = p.match.event;
+    const instance = seriesInstanceOf(e);
+    instances[i] = instance;
+    const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
+    const time = timestampMs(e.timestamp);
+    if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
+    voteOf.set(i, votes.length);
+    votes.push({
+      keys: deps.keys.predict(p.rule.name, e.app, p.target, instance), eventId: e.id, time: Math.trunc(time),
+      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
+    });
+  });
+  const answers = votes.length > 0 ? await deps.predictor.predict(votes) : [];
+  const kept: Pending[] = [];
+  pending.forEach((p, i) => {
+    if (p.rule.predict === undefined) {
+      kept.push(p);
+      return;
+    }
+    const v = voteOf.get(i);
+    const a = v === undefined ? undefined : answers[v];
+    if (a?.status !== 'reaches') {
+      deps.onPredicting?.({ rule: p.rule.name, app: p.match.event.app, target: p.target, instance: instances[i], answer: a, time: p.time });
+      return;
+    }
+    const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
+    const r = resolveMatch(p.match, prediction);
+    // The same templates resolved before without the prediction; its text goes only into notify texts.
+    if (!r.ok) return;
+    kept.push({ ...p, actions: r.actions, onFailure: r.onFailure, prediction });
+  });
+  return kept;
 }
 
 /**

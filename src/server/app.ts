@@ -22,6 +22,7 @@ import type { ThrottledLog } from '../throttledLog.js';
 import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 import { homeRoutes } from './homeRoute.js';
+import type { SuspectStore } from '../dynos/SuspectStore.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -47,6 +48,8 @@ export interface AppDeps {
   readonly otlpCapture?: OtlpCapture | undefined;
   /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
   readonly dynoStore?: DynoStore | undefined;
+  /** The Sidekiq stops' leak suspects, added to the leak report. */
+  readonly suspectStore?: SuspectStore | undefined;
   /** The status page and its API (src/console): served with the dashboard, under the same password. */
   readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
   /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
@@ -128,7 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
   }
   if (deps.dynoStore && deps.adminPassword) {
-    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword });
+    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword, suspects: deps.suspectStore });
   }
   return app;
 }

@@ -14,7 +14,8 @@ import { watchRules } from '../rules/watch.js';
 import { RulesEngine } from '../rules/engine.js';
 import { ActionQueue } from '../actions/queue.js';
 import { startActionWorker } from '../actions/worker.js';
-import { sidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
+import { createSidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
+import { RedisSuspectStore } from '../dynos/SuspectStore.js';
 import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
 import { alertContext, alertProvidersFrom } from './alertProviders.js';
@@ -151,6 +152,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     });
     closers.push(() => queue.close());
 
+    // On the drain connection, which fails fast: a step must not hang on its report while mallet's Redis is away.
+    const suspectStore = new RedisSuspectStore(redis, keys);
     if (opts.worker !== false) {
       const worker = startActionWorker({
         connection: workerRedis,
@@ -166,7 +169,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         getAppRedisRef: (app) => ruleSet.apps?.get(app)?.redisUrlRef,
         getAppHerokuTokenRef: (app) => ruleSet.apps?.get(app)?.herokuTokenRef,
         redisTlsInsecure: config.redisTlsInsecure,
-        executors: [sidekiqStopExecutor],
+        executors: [createSidekiqStopExecutor({ suspects: suspectStore })],
       });
       closers.push(() => worker.close(WORKER_CLOSE_MS));
     }
@@ -209,10 +212,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         getFir: () => ruleSet.fir,
         otlpCapture: config.otlpCaptureDir === undefined ? undefined : new OtlpCapture(config.otlpCaptureDir, logger),
         // `sections`: other parts add their own section to the status page here (rendered last).
-        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000)] },
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000, suspectStore)] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
         dynoStore,
+        suspectStore,
       });
       if (config.otlpCaptureDir !== undefined) logger.warn({ dir: config.otlpCaptureDir }, 'MALLET_OTLP_CAPTURE is set: OTLP requests are written to files (headers without secrets)');
       // The drain connection fails fast while down; listening before it is up would answer the
