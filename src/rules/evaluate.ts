@@ -1,4 +1,4 @@
-import { withInstance } from './instance.js';
+import { instanceOf, withInstance } from './instance.js';
 import { judgeLifecycle } from './grace.js';
 import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
@@ -166,7 +166,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: withInstance(p.actions, lives[i]?.instance),
+      actions: withInstance(p.actions, lives[i]?.instance ?? instanceOf(event, p.target)),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       ...(p.prediction !== undefined ? { prediction: p.prediction } : {}),
       dryRun: rule.dryRun,
