@@ -4,9 +4,10 @@ import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
-import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
+import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
 
 export interface DynoCounts {
   samples: number;
@@ -46,7 +47,12 @@ const MEMORY_FIELD = ' sample#memory_total=';
 export class DynoObserver implements Observer {
   readonly #stored = new Map<string, Map<string, Stored[]>>();
 
-  constructor(private readonly store: DynoStore, private readonly onCount?: (app: string, counts: DynoCounts) => void) {}
+  constructor(
+    private readonly store: DynoStore,
+    private readonly onCount?: (app: string, counts: DynoCounts) => void,
+    /** The rules' view of the lifecycle (instanceLife.ts), written beside the trends. */
+    private readonly life?: LifeStore,
+  ) {}
 
   wants(e: DrainEvent): boolean {
     const source = e.source;
@@ -82,9 +88,13 @@ export class DynoObserver implements Observer {
       if (f.app !== app || !SHAPES.dyno.test(f.target)) continue;
       lifecycle.push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
     }
+    const life = this.life;
     return {
       store: async () => {
-        await this.store.write(app, { samples, events: lifecycle });
+        await Promise.all([
+          this.store.write(app, { samples, events: lifecycle }),
+          life?.write(app, lifeBatchOf(samples, lifecycle)),
+        ]);
         // Only once written: a sample dropped for a minute that was never stored would be lost.
         this.#remember(app, samples, lines);
       },
@@ -119,6 +129,21 @@ export class DynoObserver implements Observer {
       } else if (minute > k.minute) k.minute = minute;
     }
   }
+}
+
+/** The lifecycle lines of a batch, per app, as the dyno observer would write them. */
+export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, LifeBatch> {
+  const by = new Map<string, { samples: MemorySample[]; events: LifecycleEvent[] }>();
+  for (const e of events) {
+    if (!wantsDynoLine(e)) continue;
+    const r = readDynoLine(e);
+    if (r === undefined) continue;
+    let g = by.get(e.app);
+    if (!g) by.set(e.app, (g = { samples: [], events: [] }));
+    if ('sample' in r) g.samples.push(r.sample);
+    else g.events.push(r.event);
+  }
+  return new Map([...by].map(([app, g]) => [app, lifeBatchOf(g.samples, g.events)]));
 }
 
 /**
