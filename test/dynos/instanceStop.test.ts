@@ -66,6 +66,8 @@ describe('instance-exact stops', () => {
       expect(await redis.exists(key)).toBe(0);
       // Without an instance in the key (a rule that cannot tell), the first poller takes it as before.
       expect((await stopKeyExecutor.run({ ...action, instance: undefined }, ctx)).summary).toMatch(/consumed after/);
+      // The key is gone before the agent's callback runs (a woken agent deletes, then calls onStop).
+      for (let i = 0; i < 100 && stopped.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       expect(stopped[1]).toBe(`${UUID_B}: web-memory-high`);
     } finally {
       await Promise.all(agents.map((a) => a.stop()));
