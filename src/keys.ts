@@ -85,11 +85,11 @@ export interface RedisKeys {
    */
   suspects(app: string): { index: string; snapshots: string };
   /**
-   * A predict rule's state (src/rules/predictScript.ts): per rule+app+instance the `points`
-   * sorted set of sample event ids (score = sample time) and the `values` hash (id → MB, and the
-   * answer each sample got); per rule+app+target the `last` answer, read by `mallet explain`.
+   * A predict rule's state of rule+app+target (src/rules/predictScript.ts): the `points` sorted
+   * set of `<instance>/<event id>` (score = sample time; at most 360), the `values` hash (member
+   * → MB, and the answer each sample got) and the `last` answer, read by `mallet explain`.
    */
-  predict(rule: string, app: string, target: string, instance: string): PredictKeySet;
+  predict(rule: string, app: string, target: string): PredictKeySet;
 }
 
 export interface PredictKeySet {
@@ -149,9 +149,9 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
     dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
-    predict: (rule: string, app: string, target: string, instance: string) => ({
-      points: k('pred', tag(app), part(rule), part(instance)),
-      values: k('predval', tag(app), part(rule), part(instance)),
+    predict: (rule: string, app: string, target: string) => ({
+      points: k('pred', tag(app), part(rule), part(target)),
+      values: k('predval', tag(app), part(rule), part(target)),
       last: k('predlast', tag(app), part(rule), part(target)),
     }),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),

@@ -27,8 +27,8 @@ export interface SuspectSnapshot {
 
 /**
  * Per app: at most maxSnapshots snapshots (the oldest go first) and none older than retentionMs;
- * each holds at most maxJobs jobs of ≤ 128 + 64 chars. Worst case ≈ 500 × 25 × 220 B ≈ 2.8 MB
- * per app (README "Leak suspects"; test/dynos/suspectStore.test.ts measures it).
+ * each holds at most maxJobs jobs of ≤ 128 + 64 chars. Worst case ≈ 500 × 25 × 250 B ≈ 3.2 MB
+ * per app (README "Leak suspects"; test/dynos/suspects.test.ts measures it).
  */
 export interface SuspectBounds {
   readonly maxSnapshots: number;

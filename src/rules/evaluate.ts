@@ -197,7 +197,7 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
     if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
     voteOf.set(i, votes.length);
     votes.push({
-      keys: deps.keys.predict(p.rule.name, e.app, p.target, instance), eventId: e.id, time: Math.trunc(time),
+      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
       value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
     });
   });

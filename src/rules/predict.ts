@@ -92,11 +92,11 @@ export function compilePredict(raw: Partial<RawPredict>, at: YamlPath, bad: Repo
 export function readSample(p: PredictCondition, fields: ReadonlyMap<string, string>): { value: number; limit: number } | undefined {
   const v = fields.get(p.value);
   const q = v === undefined ? undefined : readQuantity(v);
-  if (!q || q.dim !== 'memory' || !Number.isFinite(q.n)) return undefined;
+  if (q?.dim !== 'memory' || !Number.isFinite(q.n)) return undefined;
   if (p.reaches.kind === 'absolute') return { value: q.n, limit: p.reaches.mb };
   const o = fields.get(p.reaches.of);
   const lim = o === undefined ? undefined : readQuantity(o);
-  if (!lim || lim.dim !== 'memory' || !(lim.n > 0)) return undefined;
+  if (lim?.dim !== 'memory' || !(lim.n > 0)) return undefined;
   return { value: q.n, limit: (lim.n * p.reaches.percent) / 100 };
 }
 
