@@ -14,6 +14,7 @@ import { observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
 import type { DynoBatch } from '../src/dynos/DynoRecord.js';
 import type { DynoStore } from '../src/dynos/DynoStore.js';
+import type { LifeBatch, LifeStore } from '../src/dynos/instanceLife.js';
 import { ensureCorpus } from './corpus.js';
 
 const arg = (name: string, fallback: number) => {
@@ -37,7 +38,12 @@ const countingStore: DynoStore = {
   async write(_app: string, b: DynoBatch) { records += b.samples.length + b.events.length; },
   async read() { return { instances: [], events: [] }; },
 };
-const observers = [new DynoObserver(countingStore)];
+/** The rules' lifecycle view (instanceLife.ts), built per body as the service does; its write is the second EVALSHA. */
+const countingLife: LifeStore = {
+  async write(_app: string, b: LifeBatch) { records += b.releases.length + b.starts.length + b.samples.length; },
+  async read() { return { releases: [], dynos: new Map() }; },
+};
+const observers = [new DynoObserver(countingStore, undefined, countingLife)];
 
 let sink = 0;
 async function run(observe: boolean): Promise<void> {

@@ -129,7 +129,7 @@ export class RedisLifeStore implements LifeStore {
     const k = this.keys.dynoLife(app);
     const got = await this.redis.hmget(k.life, 'r', ...dynos.map((d) => `d:${d}`));
     const map = new Map<string, DynoLife>();
-    dynos.forEach((d, i) => map.set(d, decodeDyno(got[i + 1])));
+    dynos.forEach((d, i) => { map.set(d, decodeDyno(got[i + 1])); });
     return { releases: decodeTimes(got[0]), dynos: map };
   }
 }
