@@ -4,9 +4,10 @@ import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
-import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
+import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
 
 export interface DynoCounts {
   samples: number;
@@ -52,7 +53,12 @@ const startsWith = (e: DrainEvent, text: string, bytes: Buffer) => (e.messageSta
 export class DynoObserver implements Observer {
   readonly #stored = new Map<string, Map<string, Stored[]>>();
 
-  constructor(private readonly store: DynoStore, private readonly onCount?: (app: string, counts: DynoCounts) => void) {}
+  constructor(
+    private readonly store: DynoStore,
+    private readonly onCount?: (app: string, counts: DynoCounts) => void,
+    /** The rules' view of the lifecycle (instanceLife.ts), written beside the trends. */
+    private readonly life?: LifeStore,
+  ) {}
 
   wants(e: DrainEvent): boolean {
     const source = e.source;
@@ -96,7 +102,8 @@ export class DynoObserver implements Observer {
 
   /** Writes one delivery's records, then remembers what it wrote. */
   async write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
-    await this.store.write(app, { samples, events });
+    const life = this.life;
+    await Promise.all([this.store.write(app, { samples, events }), life?.write(app, lifeBatchOf(samples, events))]);
     // Only once written: a sample dropped for a minute that was never stored would be lost.
     if (samples.length > 0) this.#remember(app, samples, lines);
   }
@@ -134,6 +141,21 @@ export class DynoObserver implements Observer {
       known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
     }
   }
+}
+
+/** The lifecycle lines of a batch, per app, as the dyno observer would write them. */
+export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, LifeBatch> {
+  const by = new Map<string, { samples: MemorySample[]; events: LifecycleEvent[] }>();
+  for (const e of events) {
+    if (!wantsDynoLine(e)) continue;
+    const r = readDynoLine(e);
+    if (r === undefined) continue;
+    let g = by.get(e.app);
+    if (!g) by.set(e.app, (g = { samples: [], events: [] }));
+    if ('sample' in r) g.samples.push(r.sample);
+    else g.events.push(r.event);
+  }
+  return new Map([...by].map(([app, g]) => [app, lifeBatchOf(g.samples, g.events)]));
 }
 
 const NOTHING: Observation = { store: async () => {}, count: () => {} };

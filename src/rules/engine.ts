@@ -11,6 +11,7 @@ import { RedisPredictStore } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
+import type { LifeStore } from '../dynos/instanceLife.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
@@ -23,6 +24,11 @@ export interface RulesEngineOptions {
   readonly getRuleSet: () => CompiledRuleSet;
   /** The time a line counts at in windows and cooldowns; default: when its body arrived. */
   readonly clock?: (event: DrainEvent) => number;
+  /**
+   * The dyno lifecycle the rules read (instance-exact stops, grace, a restart's fresh window); the
+   * dyno observer must write the same store (service.ts passes one to both). Absent: none of those.
+   */
+  readonly life?: LifeStore;
 }
 
 /** Judges drain events against the current rules; thresholds and cooldowns live in Redis. */
@@ -33,6 +39,7 @@ export class RulesEngine {
   readonly #clock: (event: DrainEvent) => number;
   readonly #log: ThrottledLog;
   readonly #budget: TargetBudget;
+  readonly #life: LifeStore | undefined;
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
@@ -41,6 +48,7 @@ export class RulesEngine {
     this.#store = new RedisThresholdStore(opts.redis, opts.keys);
     this.#predictor = new RedisPredictStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
+    this.#life = opts.life;
   }
 
   /**
@@ -56,6 +64,7 @@ export class RulesEngine {
       clock: this.#clock,
       log: this.#log,
       bounds: { maxVotesPerBody: WORK_BOUNDS.maxVotesPerBody, budget: this.#budget },
+      ...(this.#life ? { life: this.#life } : {}),
     });
     return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics, this.#log) };
   }

@@ -1,4 +1,6 @@
 import { instanceOf, withInstance } from './instance.js';
+import { judgeLifecycle } from './grace.js';
+import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -33,6 +35,11 @@ export interface EvaluationDeps {
    * Absent in `mallet test` / `replay`, whose batches span simulated time.
    */
   readonly bounds?: { readonly maxVotesPerBody: number; readonly budget: TargetBudget };
+  /**
+   * The dyno lifecycle the rules read (src/rules/grace.ts): instance-exact stops for lines that name
+   * no instance, `grace`, and a restart starting the window afresh. Absent: none of the three.
+   */
+  readonly life?: LifeStore;
   /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
   readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
   /** Told of each sample of a predict rule that did not predict the limit in time (replay's near misses). */
@@ -47,6 +54,8 @@ export interface Evaluation {
   /** Matched lines per rule name. */
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
+  /** Matches inside their rule's grace (`start:<ms>` / `release:<ms>` spell): not counted. */
+  readonly graces: { rule: string; app: string; target: string; spell: string }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
   /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
@@ -76,7 +85,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
   const matched = new Map<string, number>();
-  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [], dropped: [] };
+  const result: Evaluation = { firings: [], matched, cooldowns: [], graces: [], rejected: [], dropped: [] };
   if (matches.length === 0) return result;
 
   let pending: Pending[] = [];
@@ -99,7 +108,11 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   // Only a body with a sample a predict rule matched pays for the predictor's round trip.
   if (pending.some((p) => p.rule.predict !== undefined)) pending = await predicted(pending, deps);
 
-  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }) => ({
+  const lives = deps.life
+    ? await judgeLifecycle(events, pending.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), deps.life)
+    : pending.map(() => undefined);
+
+  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }, i) => ({
     keys: keys.threshold(rule.name, event.app, target),
     eventId: event.id,
     time,
@@ -112,6 +125,8 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     app: event.app,
     target,
     recordLine: truncateUtf8(triggerLine, HISTORY_BOUNDS.lineBytes),
+    ...(lives[i]?.grace !== undefined ? { grace: lives[i]!.grace } : {}),
+    ...(lives[i]?.sinceMs !== undefined ? { sinceMs: lives[i]!.sinceMs } : {}),
   }));
 
   const answers = await deps.store.vote(votes, rejections);
@@ -121,6 +136,10 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     const { rule, event } = p.match;
     if (a.status === 'cooldown') {
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
+      return;
+    }
+    if (a.status === 'grace') {
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell });
       return;
     }
     if (a.status === 'counting') {
@@ -147,7 +166,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: withInstance(p.actions, instanceOf(event, p.target)),
+      actions: withInstance(p.actions, lives[i]?.instance ?? instanceOf(event, p.target)),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       ...(p.prediction !== undefined ? { prediction: p.prediction } : {}),
       dryRun: rule.dryRun,
@@ -178,7 +197,7 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
     if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
     voteOf.set(i, votes.length);
     votes.push({
-      keys: deps.keys.predict(p.rule.name, e.app, p.target, instance), eventId: e.id, time: Math.trunc(time),
+      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
       value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
     });
   });
@@ -253,6 +272,7 @@ export function countEvaluation(e: Evaluation, metrics: Metrics, log?: Throttled
   for (const [rule, n] of e.matched) metrics.ruleMatchesTotal.inc({ rule }, n);
   for (const r of e.rejected) metrics.firingsTotal.inc({ rule: r.rule, outcome: 'rejected' });
   for (const c of e.cooldowns) metrics.firingsTotal.inc({ rule: c.rule, outcome: 'cooldown' });
+  for (const g of e.graces) metrics.firingsTotal.inc({ rule: g.rule, outcome: 'grace' });
   for (const d of e.dropped) {
     metrics.votesDroppedTotal.inc({ reason: d.reason }, d.votes);
     const why = d.reason === 'votes-per-body'

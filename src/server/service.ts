@@ -22,6 +22,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { DynoObserver } from '../dynos/DynoObserver.js';
 import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { RedisLifeStore } from '../dynos/lifeScript.js';
 import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
@@ -195,9 +196,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
       const log = new ThrottledLog(logger);
       closers.push(() => log.flush());
-      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
+      // The observer writes the lifecycle after each delivery, the engine reads it for the next.
+      const life = new RedisLifeStore(redis, keys);
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet, life });
       const dynoStore = new RedisDynoStore(redis, keys);
-      const observers = [new DynoObserver(dynoStore)];
+      const observers = [new DynoObserver(dynoStore, undefined, life)];
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
