@@ -15,13 +15,16 @@ export interface DynoCounts {
 }
 
 /**
- * What this process last stored of one instance: the byte prefix its memory lines start with
- * (`source=web.1 dyno=heroku.<id>.<uuid> sample#memory_total=`) and the newest minute written.
+ * What this process last stored of one instance: the byte prefixes its runtime-metrics lines
+ * start with (`source=web.1 dyno=heroku.<id>.<uuid> `, then `sample#memory_total=` for a memory
+ * sample) and the newest minute written.
  */
 interface Stored {
   readonly instance: string;
-  readonly text: string;
-  readonly bytes: Buffer;
+  readonly lineText: string;
+  readonly lineBytes: Buffer;
+  readonly memoryText: string;
+  readonly memoryBytes: Buffer;
   minute: number;
 }
 
@@ -33,7 +36,9 @@ const MAX_INSTANCES_PER_DYNO = 3;
 
 const SOURCE = 'source=';
 const SOURCE_BYTES = Buffer.from(SOURCE);
-const MEMORY_FIELD = ' sample#memory_total=';
+const MEMORY_FIELD = 'sample#memory_total=';
+
+const startsWith = (e: DrainEvent, text: string, bytes: Buffer) => (e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text));
 
 /**
  * Lifecycle and memory trends from the drain, and mallet's own remediations (the firings the
@@ -42,7 +47,8 @@ const MEMORY_FIELD = ' sample#memory_total=';
  * Runtime metrics arrive every 20 s per dyno and the store keeps one point a minute (only a
  * slot's first sample counts: DynoStore.ts), so a sample of an instance in the minute this
  * process last stored for it changes nothing: the prefilter drops it on a byte-prefix test and
- * the line's timestamp, before the message is decoded. Two of three samples cost that much.
+ * the line's timestamp, before the message is decoded, and the instance's load-average lines
+ * on the same prefix. Two of three samples cost that much.
  */
 export class DynoObserver implements Observer {
   readonly #stored = new Map<string, Map<string, Stored[]>>();
@@ -56,50 +62,54 @@ export class DynoObserver implements Observer {
 
   wants(e: DrainEvent): boolean {
     const source = e.source;
-    if (source !== 'heroku') return wantsRelease(e);
+    if (source !== 'heroku') return source === 'app' && wantsRelease(e);
     const p = e.process;
+    if (p === 'router') return false;
     const known = this.#stored.get(e.app)?.get(p);
     if (known === undefined && !isDynoProcess(p)) return false;
-    if (!(e.messageStartsWith ? e.messageStartsWith(SOURCE_BYTES) : e.message.startsWith(SOURCE))) return wantsLifecycle(e);
+    if (!startsWith(e, SOURCE, SOURCE_BYTES)) return wantsLifecycle(e);
     if (known !== undefined) {
       for (let i = 0; i < known.length; i++) {
         const k = known[i]!;
-        if (e.messageStartsWith ? e.messageStartsWith(k.bytes) : e.message.startsWith(k.text)) {
-          return Math.floor(timestampMs(e.timestamp) / MINUTE_MS) !== k.minute;
-        }
+        if (startsWith(e, k.memoryText, k.memoryBytes)) return Math.floor(timestampMs(e.timestamp) / MINUTE_MS) !== k.minute;
+        // The platform writes memory_total first: a line of this instance without it is its load average.
+        if (startsWith(e, k.lineText, k.lineBytes)) return false;
       }
     }
     return isMemoryLine(e);
   }
 
   observe(app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation {
-    const samples: MemorySample[] = [];
-    const lines: DrainEvent[] = [];
-    const lifecycle: LifecycleEvent[] = [];
-    for (const e of events) {
+    let samples: MemorySample[] | undefined;
+    let lines: DrainEvent[] | undefined;
+    let lifecycle: LifecycleEvent[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       const r = readDynoLine(e);
       if (r === undefined) continue;
       if ('sample' in r) {
-        samples.push(r.sample);
-        lines.push(e);
-      } else lifecycle.push(r.event);
+        (samples ??= []).push(r.sample);
+        (lines ??= []).push(e);
+      } else (lifecycle ??= []).push(r.event);
     }
     for (const f of firings) {
       if (f.app !== app || !SHAPES.dyno.test(f.target)) continue;
-      lifecycle.push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
+      (lifecycle ??= []).push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
     }
+    if (samples === undefined && lifecycle === undefined) return NOTHING;
+    return new DynoObservation(this, app, samples ?? [], lines ?? [], lifecycle ?? []);
+  }
+
+  /** Writes one delivery's records, then remembers what it wrote. */
+  async write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
     const life = this.life;
-    return {
-      store: async () => {
-        await Promise.all([
-          this.store.write(app, { samples, events: lifecycle }),
-          life?.write(app, lifeBatchOf(samples, lifecycle)),
-        ]);
-        // Only once written: a sample dropped for a minute that was never stored would be lost.
-        this.#remember(app, samples, lines);
-      },
-      count: () => this.onCount?.(app, { samples: samples.length, events: lifecycle.length }),
-    };
+    await Promise.all([this.store.write(app, { samples, events }), life?.write(app, lifeBatchOf(samples, events))]);
+    // Only once written: a sample dropped for a minute that was never stored would be lost.
+    if (samples.length > 0) this.#remember(app, samples, lines);
+  }
+
+  counted(app: string, counts: DynoCounts): void {
+    this.onCount?.(app, counts);
   }
 
   #remember(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[]): void {
@@ -112,21 +122,23 @@ export class DynoObserver implements Observer {
       const s = samples[i]!;
       const minute = Math.floor(s.at / MINUTE_MS);
       let known = byDyno.get(s.dyno);
-      let k = known?.find((x) => x.instance === s.instance);
-      if (k === undefined) {
-        const text = lines[i]!.message;
-        const end = instanceEnd(text, s.dyno);
-        // Only lines laid out as the platform writes them (memory_total right after dyno=) are matched.
-        if (end < 0 || !text.startsWith(MEMORY_FIELD, end)) continue;
-        const prefix = text.slice(0, end + MEMORY_FIELD.length);
-        k = { instance: s.instance, text: prefix, bytes: Buffer.from(prefix), minute };
-        if (known === undefined) {
-          if (byDyno.size >= MAX_DYNOS_PER_APP) byDyno.clear();
-          byDyno.set(s.dyno, (known = []));
-        }
-        if (known.length >= MAX_INSTANCES_PER_DYNO) known.shift();
-        known.push(k);
-      } else if (minute > k.minute) k.minute = minute;
+      const k = known?.find((x) => x.instance === s.instance);
+      if (k !== undefined) {
+        if (minute > k.minute) k.minute = minute;
+        continue;
+      }
+      const text = lines[i]!.message;
+      const end = instanceEnd(text, s.dyno);
+      // A sample line is laid out as the platform writes it (readMemorySample): memory_total next.
+      if (end < 0 || !text.startsWith(` ${MEMORY_FIELD}`, end)) continue;
+      const lineText = text.slice(0, end + 1);
+      const memoryText = lineText + MEMORY_FIELD;
+      if (known === undefined) {
+        if (byDyno.size >= MAX_DYNOS_PER_APP) byDyno.clear();
+        byDyno.set(s.dyno, (known = []));
+      }
+      if (known.length >= MAX_INSTANCES_PER_DYNO) known.shift();
+      known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
     }
   }
 }
@@ -144,6 +156,27 @@ export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, Li
     else g.events.push(r.event);
   }
   return new Map([...by].map(([app, g]) => [app, lifeBatchOf(g.samples, g.events)]));
+}
+
+const NOTHING: Observation = { store: async () => {}, count: () => {} };
+
+/** One delivery's records (a class, not closures: one is made per body with dyno lines). */
+class DynoObservation implements Observation {
+  constructor(
+    private readonly observer: DynoObserver,
+    private readonly app: string,
+    private readonly samples: readonly MemorySample[],
+    private readonly lines: readonly DrainEvent[],
+    private readonly events: readonly LifecycleEvent[],
+  ) {}
+
+  store(): Promise<void> {
+    return this.observer.write(this.app, this.samples, this.lines, this.events);
+  }
+
+  count(): void {
+    this.observer.counted(this.app, { samples: this.samples.length, events: this.events.length });
+  }
 }
 
 /**

@@ -178,17 +178,20 @@ function instanceOf(text: string, process: string, end: number): string {
   return end === v + process.length && text.startsWith(process, v) ? process : text.slice(end - UUID_LENGTH, end);
 }
 
+const MEMORY_AFTER_DYNO = ` ${MEMORY}`;
+
 /**
- * `source=<process> dyno=<instance> … sample#memory_total=<n>MB …`: memory_total, quota and swap
+ * `source=<process> dyno=<instance> sample#memory_total=<n>MB …`: memory_total, quota and swap
  * by hand. `source=` must be the PROCID the line came under (the stable dyno name).
  */
 export function readMemorySample(text: string, process: string, at: number): MemorySample | undefined {
   const end = instanceEnd(text, process);
-  if (end < 0) return undefined;
+  // memory_total first, as the platform writes it (load averages come on a line of their own).
+  if (end < 0 || !text.startsWith(MEMORY_AFTER_DYNO, end)) return undefined;
   let valueMb: number | undefined;
   let limitMb: number | undefined;
   let swapMb: number | undefined;
-  // Each ` sample#memory_…=` field once, in any order after dyno=; other keys are passed over.
+  // Each ` sample#memory_…=` field once (the first wins), in any order; other keys are passed over.
   let i = end;
   while (i < text.length) {
     const from = i + 1;

@@ -37,6 +37,7 @@ export function observeAll(observers: readonly Observer[], app: string, events: 
     if (wanted.length > 0 || firings.length > 0) parts.push(o.observe(app, wanted, firings));
   }
   if (parts.length === 0) return NOTHING;
+  if (parts.length === 1) return parts[0]!;
   return {
     store: async () => { await Promise.all(parts.map((p) => p.store())); },
     count: () => { for (const p of parts) p.count(); },
