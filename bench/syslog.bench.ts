@@ -20,7 +20,7 @@ import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
-import { ensureCorpus } from './corpus.js';
+import { BENCH_MARKER as MARKER, BENCH_TOKEN as TOKEN, syslogStream } from './support/syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,45 +28,13 @@ const arg = (name: string, fallback: number) => {
 };
 const LINES = arg('lines', Number(process.env.BENCH_SYSLOG_LINES ?? 1_000_000));
 const ROUNDS = arg('rounds', Number(process.env.BENCH_ROUNDS ?? 3));
-const TOKEN = 'd.8c1e5c1a-1d2e-4a47-9d6f-0b3a4c5d6e7f';
-const MARKER = 'MALLET-BENCH-MARKER';
 const dir = mkdtempSync(join(tmpdir(), 'mallet-syslog-bench-'));
 
 // ---------------------------------------------------------------- the stream
-const corpus = await ensureCorpus(LINES);
-const data = readFileSync(corpus.file);
-/** HTTPS-drain MSG `<PRI>1 TS host APP PROC - TEXT` → syslog-drain MSG `<PRI>1 TS d.token APP PROC - - TEXT`. */
-function toSyslogFrames(): Buffer {
-  const parts: Buffer[] = [];
-  let lines = 0;
-  for (const b of corpus.index) {
-    const body = data.subarray(b.offset, b.offset + b.length);
-    let i = 0;
-    while (i < body.length) {
-      let len = 0;
-      while (body[i]! >= 0x30 && body[i]! <= 0x39) len = len * 10 + body[i++]! - 0x30;
-      const msg = body.subarray(i + 1, i + 1 + len);
-      i += 1 + len;
-      // Fields: PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID; the rest is TEXT.
-      let sp = -1;
-      const cuts: number[] = [];
-      for (let f = 0; f < 6; f++) { sp = msg.indexOf(0x20, sp + 1); cuts.push(sp); }
-      if (cuts.includes(-1)) continue;
-      const head = `${msg.subarray(0, cuts[1]! + 1).toString('latin1')}${TOKEN} ${msg.subarray(cuts[2]! + 1, cuts[5]!).toString('latin1')} - `;
-      const rest = msg.subarray(cuts[5]! + 1);
-      const headBuf = Buffer.from(head, 'latin1');
-      parts.push(Buffer.from(`${headBuf.length + rest.length} `), headBuf, rest);
-      lines++;
-    }
-  }
-  const marker = `<134>1 ${new Date().toISOString()} ${TOKEN} app web.1 - - ${MARKER}\n`;
-  parts.push(Buffer.from(`${Buffer.byteLength(marker)} ${marker}`));
-  console.log(`stream: ${lines} frames + 1 marker, ${(parts.reduce((n, p) => n + p.length, 0) / 2 ** 20).toFixed(1)} MiB, one connection`);
-  return Buffer.concat(parts);
-}
+const { stream, frames } = await syslogStream(LINES);
+console.log(`stream: ${frames - 1} frames + 1 marker, ${(stream.length / 2 ** 20).toFixed(1)} MiB, one connection`);
 const streamFile = join(dir, 'stream.syslog');
-writeFileSync(streamFile, toSyslogFrames());
-const frames = LINES + 1;
+writeFileSync(streamFile, stream);
 
 /** Sends the stream from its own process, so the server's CPU is its own. */
 function send(port: number): ChildProcess {
