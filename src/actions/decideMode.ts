@@ -50,6 +50,7 @@ export async function decideMode(
   }, firing.id, now, limits, {
     rule: firing.rule, app: firing.app, target: firing.target, firedAt: firing.firedAt,
     line: truncateUtf8(firing.triggerLines[0] ?? '', HISTORY_BOUNDS.lineBytes), reasons, submission: opts.submission ?? '',
+    ...(firing.prediction !== undefined ? { prediction: truncateUtf8(firing.prediction, HISTORY_BOUNDS.lineBytes) } : {}),
   }, preset);
   if (admission === 'flapping' || admission === 'held') return { mode: admission, reason: reasons[admission] };
   if (admission === 'dry_run' || admission === 'silenced') return { mode: admission, reason: preset?.mode === admission ? preset.reason : admission };

@@ -28,6 +28,7 @@ function refName(ref: string): string {
 /** Slack-compatible summary: rule, app, dyno, first trigger line, actions. */
 export function firingSummary(job: ActionJobData): string {
   const lines = [`mallet: rule *${job.rule}* fired on *${job.app}* ${slackEscape(job.target)}`];
+  if (job.prediction !== undefined) lines.push(`predicted: ${slackEscape(job.prediction)}`);
   if (job.triggerLines[0] !== undefined) lines.push(`> ${slackEscape(job.triggerLines[0].slice(0, 500))}`);
   const actions = job.actions.filter((a) => a.type !== 'notify').map(describeAction);
   if (actions.length > 0) lines.push(`actions: ${actions.join('; ')}`);

@@ -69,9 +69,18 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
   }
   const { format, structuredData } = await detectFormat(path);
   const near = new Map<string, NearMiss>();
+  const nearPredict = new Map<string, PredictNearMiss>();
   const dry = new DryEvaluator(loaded.ruleSet, explain ? (c) => {
     const prev = near.get(c.rule);
     if (!prev || c.size > prev.size) near.set(c.rule, { size: c.size, count: c.count, withinMs: c.withinMs, time: c.time, target: c.target });
+  } : undefined, explain ? (c) => {
+    // The closest a predict rule came: the soonest the limit was forecast, else the most samples.
+    const a = c.answer;
+    if (!a) return;
+    const prev = nearPredict.get(c.rule);
+    const eta = a.status === 'few' ? undefined : a.etaMs;
+    const better = !prev || (eta !== undefined && (prev.etaMs === undefined || eta < prev.etaMs)) || (eta === undefined && prev.etaMs === undefined && a.samples > prev.samples);
+    if (better) nearPredict.set(c.rule, { etaMs: eta, samples: a.samples, limit: a.limit, time: c.time, target: c.target });
   } : undefined);
   const limits = new ReplayLimits(loaded.ruleSet.limits, io.env.MALLET_DRY_RUN === '1');
   const progress = progressBar(io, size);
@@ -101,7 +110,7 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
         // Replay has no silences; the case keeps the switch whole over the mode table.
         case 'silenced': what = `silenced (${d.reason}): runs nothing`; tally('silenced'); break;
       }
-      io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${what}: ${actions}\n`);
+      io.stdout.write(`${iso(f.firedAt)} ${f.rule} ${f.app} ${f.target}: ${f.prediction ? `${f.prediction}: ` : ''}${what}: ${actions}\n`);
     }
     for (const c of evaluation.cooldowns) {
       tally('cooldown lines');
@@ -167,6 +176,17 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
     for (const rule of loaded.ruleSet.rules) {
       const n = near.get(rule.name);
       const firedN = fired.get(rule.name) ?? 0;
+      if (rule.predict) {
+        const p = nearPredict.get(rule.name);
+        const head = firedN > 0 ? `fired ${firedN} time${firedN === 1 ? '' : 's'}; ` : '';
+        const min = rule.predict.minSamples;
+        const closest = !p ? (firedN > 0 ? 'no sample that did not predict' : 'no sample matched')
+          : p.etaMs !== undefined ? `closest forecast without firing: ${Math.round(p.limit)} MB in ${formatEta(p.etaMs)} (needed within ${formatDuration(rule.predict.withinMs)}; ${p.target}, at ${iso(p.time)})`
+            : p.samples < min ? `at most ${p.samples} of ${min} samples of one instance within ${formatDuration(rule.predict.overMs)} (${p.target}, at ${iso(p.time)})`
+              : `no rising line (${p.target}, at ${iso(p.time)})`;
+        io.stdout.write(`${rule.name}: ${head}${closest}\n`);
+        continue;
+      }
       const closest = n ? `at most ${n.size} of ${n.count} within ${formatDuration(n.withinMs)} without firing (${n.target}, at ${iso(n.time)})` : 'no window that did not fire';
       const head = firedN > 0 ? `fired ${firedN} time${firedN === 1 ? '' : 's'}; ` : '';
       io.stdout.write(`${rule.name}: ${head}${n || firedN > 0 ? closest : 'no line matched'}\n`);
@@ -182,6 +202,12 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
 const OUTCOME_ORDER = ['executed', 'waited', 'dry run', 'held', 'flapping', 'cooldown lines', 'rejected'];
 
 interface NearMiss { size: number; count: number; withinMs: number; time: number; target: string }
+interface PredictNearMiss { etaMs: number | undefined; samples: number; limit: number; time: number; target: string }
+
+function formatEta(ms: number): string {
+  const min = Math.round(ms / 60_000);
+  return min < 120 ? `~${min} min` : `~${Math.round(min / 6) / 10} h`;
+}
 
 function iso(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);

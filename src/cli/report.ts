@@ -3,6 +3,7 @@ import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { redisKeys } from '../keys.js';
 import { connectRedis } from '../redisClient.js';
 import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { RedisSuspectStore } from '../dynos/SuspectStore.js';
 import { DEFAULT_SINCE, leakReport, renderReport, sinceMs } from '../dynos/reportIo.js';
 import type { CliIo } from './CliIo.js';
 
@@ -37,7 +38,8 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
   const redis = connectRedis(config.redisUrl, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest: 1, connectionName: 'mallet-report' });
   redis.on('error', () => {});
   try {
-    const report = await leakReport(new RedisDynoStore(redis, redisKeys(config.keyPrefix)), app, window);
+    const keys = redisKeys(config.keyPrefix);
+    const report = await leakReport(new RedisDynoStore(redis, keys), app, window, new RedisSuspectStore(redis, keys));
     io.stdout.write(renderReport(report, json));
     return 0;
   } catch (err) {

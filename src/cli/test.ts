@@ -10,6 +10,7 @@ import { parseDuration } from '../rules/duration.js';
 import type { CompiledRuleSet } from '../rules/CompiledRule.js';
 import type { OtlpLineMessages } from '../rules/ruleTests.js';
 import { otlpFileMessages } from '../ingest/otlp/otlpFile.js';
+import { timestampMs } from '../ingest/timestampMs.js';
 
 interface Got { at: string; rule: string; target: string; actions: Record<string, string>[] }
 
@@ -54,14 +55,19 @@ export async function runTest(argv: string[], io: CliIo): Promise<number> {
   if (unknown.length > 0) return fail(unknown, file);
 
   // `otlp:` files are read and decoded once, before any test runs, so a bad one is reported at its line.
-  const otlpFiles = new Map<string, readonly { appName: string; procId: string; message: string }[]>();
+  const otlpFiles = new Map<string, ReturnType<OtlpLineMessages>>();
   const otlpErrors: RuleError[] = [];
   for (const [i, test] of loaded.tests.tests.entries()) {
     for (const [j, line] of test.lines.entries()) {
       if (line.otlp === undefined || otlpFiles.has(line.otlp)) continue;
       try {
         const messages = otlpFileMessages(readFileSync(resolve(dirname(path), line.otlp)), rules.ruleSet.fir, 0);
-        otlpFiles.set(line.otlp, messages.map((m) => ({ appName: m.appName, procId: m.procId, message: m.message })));
+        // A file of several samples (a capture, a series) plays them at their own spacing.
+        const times = messages.map((m) => timestampMs(m.timestamp));
+        const first = Math.min(...times.filter(Number.isFinite));
+        otlpFiles.set(line.otlp, messages.map((m, n) => ({
+          appName: m.appName, procId: m.procId, message: m.message, offsetMs: Number.isFinite(times[n]!) ? Math.trunc(times[n]! - first) : 0,
+        })));
       } catch (e) {
         otlpErrors.push(loaded.errorAt(['tests', i, 'lines', j, 'otlp'], `cannot use OTLP file ${line.otlp}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
       }

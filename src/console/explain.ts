@@ -6,6 +6,7 @@ import { processTypeOf } from '../rules/shapes.js';
 import { firingId } from '../rules/firingId.js';
 import { readHistory, type FiringRecord } from './history.js';
 import { silenceMatcher, type Silence } from './Silence.js';
+import { parsePredictReply, type PredictResult } from '../rules/predictScript.js';
 
 /**
  * "Why did (or didn't) rule R act on target T?" answered from the state the engine itself
@@ -28,6 +29,16 @@ export interface Explanation {
   readonly rolling: { readonly processType: string; readonly concurrency: number; readonly jobs: readonly string[] };
   readonly silences: readonly Silence[];
   readonly recent: readonly FiringRecord[];
+  /** A predict rule: its last answer for the target (the instance's fit at its last sample). */
+  readonly prediction?: PredictionState;
+}
+
+export interface PredictionState {
+  readonly withinMs: number;
+  readonly overMs: number;
+  readonly minSamples: number;
+  /** Absent when no sample of the target is known (none within `over`, or never). */
+  readonly last?: { readonly instance: string; readonly at: number; readonly answer: PredictResult };
 }
 
 export async function explain(
@@ -44,10 +55,11 @@ export async function explain(
     .get(t.cooldown)
     .zcount(keys.stormGuard(q.app), `(${now - limits.perApp.withinMs}`, '+inf')
     .zcount(keys.flapping(q.app, q.target), `(${now - limits.flapping.withinMs}`, '+inf')
-    .zrangebyscore(keys.rolling(q.app, processType), `(${now}`, '+inf');
+    .zrangebyscore(keys.rolling(q.app, processType), `(${now}`, '+inf')
+    .get(keys.predict(q.rule, q.app, q.target).last);
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
-  const [windowFlat, cool, storm, flap, rolling] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[]];
+  const [windowFlat, cool, storm, flap, rolling, lastPrediction] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[], string | null];
   const recent = (await readHistory(redis, keys, { app: q.app, rule: q.rule, target: q.target, limit: 10 })).records;
 
   const covering = silences.filter((s) => silenceMatcher([s], now)({ app: q.app, rule: q.rule, target: q.target }));
@@ -73,7 +85,8 @@ export async function explain(
     const until = Number(untilText);
     if (now < until) cooldown = { cooldownMs: rule.cooldownMs, active: true, firedAt: Number(w), until, remainingMs: until - now, job: firingId(q.rule, q.app, q.target, w) };
   }
-  const all = { ...base, threshold, cooldown };
+  const prediction = rule.predict ? predictionState(rule.predict, lastPrediction) : undefined;
+  const all = { ...base, threshold, cooldown, ...(prediction ? { prediction } : {}) };
   const windowText = `${threshold.inWindow} of ${rule.count} match${rule.count === 1 ? '' : 'es'} within ${formatDuration(rule.withinMs)}`;
   if (covering.length > 0) {
     const s = covering[0]!;
@@ -82,6 +95,7 @@ export async function explain(
   if (cooldown.active) {
     return { ...all, verdict: 'cooldown', summary: `in cooldown after the firing at ${clock(cooldown.firedAt!)} until ${clock(cooldown.until!)} (${human(cooldown.remainingMs!)} left): matching lines are counted as cooldown, nothing fires` };
   }
+  if (prediction) return { ...all, verdict: 'counting', summary: predictionSummary(prediction, q.target) };
   const more = rule.count - threshold.inWindow;
   const when = threshold.neededBefore !== undefined ? `; next needed before ${clock(threshold.neededBefore)}` : '';
   const short = `${windowText}${when} (${more} more needed)`;
@@ -94,6 +108,29 @@ export async function explain(
   }
   const slots = more === 1 && rolling.length >= limits.perProcessType.concurrency ? `; when it fires, it waits its turn: every ${processType} slot is taken (${rolling.join(', ')})` : '';
   return { ...all, verdict: 'counting', summary: short + slots };
+}
+
+function predictionState(p: NonNullable<CompiledRuleSet['rules'][number]['predict']>, raw: string | null): PredictionState {
+  const base = { withinMs: p.withinMs, overMs: p.overMs, minSamples: p.minSamples };
+  try {
+    const [instance, at, answer] = JSON.parse(raw ?? 'null') as [string, string, string[]];
+    return { ...base, last: { instance, at: Number(at), answer: parsePredictReply(answer) } };
+  } catch {
+    return base;
+  }
+}
+
+/** A predict rule's state in words: what its line says, and what is missing before it fires. */
+function predictionSummary(p: PredictionState, target: string): string {
+  const need = `reaching the limit within ${formatDuration(p.withinMs)}`;
+  if (!p.last) return `no sample of ${target} within the last ${formatDuration(p.overMs)}: nothing to fit (a predict rule needs ${p.minSamples} samples of one instance)`;
+  const a = p.last.answer;
+  const of = `instance ${p.last.instance}, last sample at ${clock(p.last.at)}`;
+  if (a.status === 'few') return `${a.samples} of ${p.minSamples} samples within ${formatDuration(p.overMs)} (${of}): too few to fit a line`;
+  const line = `${a.samples} samples, ${Math.round(a.fitted)} MB rising ${Math.round(a.slope * 10) / 10} MB/h (${of})`;
+  if (a.status === 'reaches') return `${line}: reaches ${Math.round(a.limit)} MB in ${human(a.etaMs)}, ${need}: the next matching sample fires (or meets the cooldown)`;
+  if (a.etaMs === undefined) return `${line}: not rising, so never predicted to reach ${Math.round(a.limit)} MB (fires on ${need})`;
+  return `${line}: reaches ${Math.round(a.limit)} MB in ${human(a.etaMs)}, later than ${formatDuration(p.withinMs)}: not yet`;
 }
 
 /** HH:MM:SS in UTC: the operator reads it next to Heroku's log times, which are UTC. */
@@ -113,6 +150,7 @@ export function human(ms: number): string {
 /** The explanation as the CLI prints it. */
 export function explainText(e: Explanation): string {
   const lines = [`${e.rule} on ${e.app} ${e.target}: ${e.summary}`, ''];
+  if (e.prediction) lines.push(`predict     ${predictionSummary(e.prediction, e.target)}`);
   if (e.threshold) {
     lines.push(`threshold   ${e.threshold.inWindow}/${e.threshold.count} matches within ${formatDuration(e.threshold.withinMs)}${e.threshold.oldestAt !== undefined ? ` (oldest at ${clock(e.threshold.oldestAt)}, counts until ${clock(e.threshold.neededBefore!)})` : ''}`);
   }
@@ -125,7 +163,7 @@ export function explainText(e: Explanation): string {
   lines.push(`silences    ${e.silences.length ? e.silences.map((s) => `${s.id} until ${new Date(s.endsAt).toISOString()} (${s.comment})`).join('; ') : 'none'}`);
   lines.push('', e.recent.length ? 'last decisions:' : 'last decisions: none recorded');
   for (const r of e.recent) {
-    lines.push(`  ${new Date(r.at).toISOString()}  ${r.outcome.padEnd(9)}${r.count > 1 ? ` ×${r.count} (to ${clock(r.last)})` : ''}${r.job ? `  job ${r.job}` : ''}${r.reason ? `  ${r.reason}` : ''}`);
+    lines.push(`  ${new Date(r.at).toISOString()}  ${r.outcome.padEnd(9)}${r.count > 1 ? ` ×${r.count} (to ${clock(r.last)})` : ''}${r.job ? `  job ${r.job}` : ''}${r.reason ? `  ${r.reason}` : ''}${r.prediction ? `  ${r.prediction}` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -24,6 +24,8 @@ export interface FiringRecord {
   readonly job?: string;
   readonly mode?: string;
   readonly reason?: string;
+  /** A predictive firing's forecast ("web.1 reaches 512 MB in ~12 min at 41 MB/h"). */
+  readonly prediction?: string;
 }
 
 export interface HistoryFilter {
@@ -41,7 +43,7 @@ export interface HistoryFilter {
 
 export const HISTORY_PAGE = Object.freeze({ defaultLimit: 50, maxLimit: 500, batch: 500, maxScan: 20_000 });
 
-const FOLDED = new Set<FiringOutcome>(['cooldown', 'held', 'flapping', 'duplicate', 'rejected']);
+const FOLDED = new Set<FiringOutcome>(['cooldown', 'grace', 'held', 'flapping', 'duplicate', 'rejected']);
 const CURSOR = /^\d{1,16}-\d{1,10}_[a-z][a-z0-9-]{1,29}$/;
 const RULE = /^[a-z0-9-]{1,64}$/;
 
@@ -221,5 +223,6 @@ function parseEntry(id: string, flat: readonly string[], app: string): (Omit<Fir
     ...(job ? { job } : {}),
     ...(f.mode ? { mode: f.mode } : {}),
     ...(f.reason ? { reason: f.reason } : {}),
+    ...(f.prediction ? { prediction: f.prediction } : {}),
   };
 }

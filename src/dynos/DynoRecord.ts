@@ -3,9 +3,12 @@
  * today, OTLP memory metrics on Fir later. A producer fills these and hands them to a DynoStore.
  */
 export interface MemorySample {
-  /** Dyno name (`web.1`). */
+  /** Dyno name (`web.1`, Fir `web-12a34b56d-e78f9`). */
   readonly dyno: string;
-  /** The instance: the uuid of `dyno=heroku.<app id>.<uuid>`, new on every restart or deploy. */
+  /**
+   * The instance: the uuid of `dyno=heroku.<app id>.<uuid>`, new on every restart or deploy; on
+   * Fir the dyno name (`web-12a34b56d-e78f9`), which is new on every restart too.
+   */
   readonly instance: string;
   /** Time of the sample (ms since epoch): the line's own timestamp, so replay agrees with live. */
   readonly at: number;
@@ -16,7 +19,8 @@ export interface MemorySample {
   readonly swapMb?: number | undefined;
 }
 
-export type LifecycleKind = 'start' | 'up' | 'crash' | 'exit' | 'cycling' | 'restart' | 'release' | 'remediation';
+/** `quota-restart`: the platform restarted the dyno at its memory limit (an `Error R15` line). */
+export type LifecycleKind = 'start' | 'up' | 'crash' | 'exit' | 'cycling' | 'restart' | 'release' | 'remediation' | 'quota-restart';
 
 export interface LifecycleEvent {
   readonly kind: LifecycleKind;

@@ -1,6 +1,7 @@
-import { processTypeOf } from '../rules/shapes.js';
+import { isFirDyno, processTypeOf } from '../rules/shapes.js';
 import type { LifecycleEvent } from './DynoRecord.js';
 import type { DynoSnapshot, InstanceSeries } from './DynoStore.js';
+import { formatSuspects, suspectClause, type TypeSuspects } from './suspectReport.js';
 
 /**
  * The leak report: per process type, how fast its instances grow, how soon they reach their
@@ -26,6 +27,15 @@ export interface TypeReport {
   readonly crashesPerDay: number;
   readonly cyclingPerDay: number;
   readonly sentence: string;
+  /** `fir` when the type's dynos have Fir names (OTLP metrics, README "Fir apps"). */
+  readonly generation: 'cedar' | 'fir';
+  /**
+   * Restarts by the platform at the memory limit: `Error R15` lines, and on Fir (which restarts at
+   * 100 % of the quota and may log nothing) instances whose samples stopped at ≥ 97 % of their
+   * quota while the app's other samples went on; each instance once.
+   */
+  readonly quotaRestarts: number;
+  readonly quotaRestartsPerDay: number;
   /** Memory over time: [bucket start ms, highest MB of any instance of the type]. */
   readonly chart: ReadonlyArray<readonly [number, number]>;
   /** Remediations in the window, for the chart: [ms, dyno, rule/action]. */
@@ -41,6 +51,8 @@ export interface LeakReport {
   readonly releases: number;
   /** Set when the app sent no runtime metrics in the window: how to enable them. */
   readonly advice?: string;
+  /** Jobs running when sidekiq-stop quieted a process, per process type (src/dynos/suspectReport.ts). */
+  readonly suspects?: readonly TypeSuspects[];
 }
 
 const HOUR = 3_600_000;
@@ -52,6 +64,14 @@ const START_LOOKBACK_MS = 10 * 60_000;
 const CHART_BUCKET_MS = 15 * 60_000;
 /** Below this an instance is called flat. */
 const FLAT_MB_PER_HOUR = 1;
+/**
+ * A Fir instance whose last sample is this close to its quota, and after which the app sent
+ * samples for this long, ended at the quota: Fir restarts a dyno when it reaches 100 % (Dev
+ * Center, "Dyno memory behavior") and the replacement comes back under a new name. At a minute's
+ * export interval a leak of even 100 MB/h is within 2 % of a 512 MB quota at its last sample.
+ */
+const FIR_END_AT_QUOTA = 0.97;
+const FIR_ENDED_AFTER_MS = 5 * 60_000;
 
 /** Least-squares slope of MB over hours. */
 export function slopeMbPerHour(points: ReadonlyArray<readonly [number, number]>): number {
@@ -94,17 +114,18 @@ export function buildReport(app: string, snap: DynoSnapshot, sinceMs: number): L
   }
   const types: TypeReport[] = [];
   for (const [processType, list] of [...byType].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    types.push(typeReport(processType, list, events.filter((e) => e.dyno !== '' && processTypeOf(e.dyno) === processType), starts, from, days));
+    types.push(typeReport(processType, list, events.filter((e) => e.dyno !== '' && processTypeOf(e.dyno) === processType), starts, from, days, until));
   }
   const releases = events.filter((e) => e.kind === 'release').length;
   const report: LeakReport = { app, from, until, days, types, releases };
   if (types.length === 0) {
-    return { ...report, advice: `No runtime metrics from ${app}${until ? ' in this period' : ''}: enable them with \`heroku labs:enable log-runtime-metrics -a ${app}\` and restart the app (\`heroku restart -a ${app}\`); memory samples then arrive every 20 s per dyno.` };
+    return { ...report, advice: `No runtime metrics from ${app}${until ? ' in this period' : ''}: enable them with \`heroku labs:enable log-runtime-metrics -a ${app}\` and restart the app (\`heroku restart -a ${app}\`); memory samples then arrive every 20 s per dyno. A Fir app has no runtime metrics: add a telemetry drain with \`--signals logs,metrics\` instead (README, "Fir apps").` };
   }
   return report;
 }
 
-function typeReport(processType: string, list: readonly InstanceSeries[], events: readonly LifecycleEvent[], starts: Map<string, number[]>, from: number, days: number): TypeReport {
+function typeReport(processType: string, list: readonly InstanceSeries[], events: readonly LifecycleEvent[], starts: Map<string, number[]>, from: number, days: number, until: number): TypeReport {
+  const fir = firQuotaEnds(list, events, until);
   const slopes: number[] = [];
   const to90: number[] = [];
   const to100: number[] = [];
@@ -128,6 +149,8 @@ function typeReport(processType: string, list: readonly InstanceSeries[], events
       const p100 = inst.points.find((p) => p[1] >= q);
       if (p90) to90.push((p90[0] - startedAt) / HOUR);
       if (p100) to100.push((p100[0] - startedAt) / HOUR);
+      // Fir's restart at 100 % comes before a sample can show it: the end is when it got there.
+      else if (fir.ended.has(inst.instance)) to100.push((inst.lastAt - startedAt) / HOUR);
     }
     for (const [t, v] of points) {
       const b = t - (t % CHART_BUCKET_MS);
@@ -158,8 +181,26 @@ function typeReport(processType: string, list: readonly InstanceSeries[], events
     hoursTo90: round1(hoursTo90), hoursTo100: round1(hoursTo100), projectedHoursTo100: round1(projectedHoursTo100),
     remediationsPerDay, remediations, crashesPerDay: round2(crashes / days), cyclingPerDay: round2(cycling / days),
     chart: [...buckets].sort((a, b) => a[0] - b[0]), marks,
+    generation: fir.generation, quotaRestarts: fir.restarts, quotaRestartsPerDay: round2(fir.restarts / days),
   };
   return { ...r, sentence: sentenceOf(r, events, days) };
+}
+
+/** Which Fir instances ended at their quota (FIR_END_AT_QUOTA), and the type's restarts at quota. */
+function firQuotaEnds(list: readonly InstanceSeries[], events: readonly LifecycleEvent[], until: number) {
+  const generation: 'cedar' | 'fir' = list.some((i) => isFirDyno(i.dyno)) ? 'fir' : 'cedar';
+  const logged = new Set<string>();
+  let restarts = 0;
+  for (const e of events) if (e.kind === 'quota-restart') { restarts++; logged.add(e.dyno); }
+  const ended = new Set<string>();
+  for (const i of list) {
+    const last = i.points[i.points.length - 1];
+    if (!isFirDyno(i.dyno) || i.limitMb === undefined || !last || until - i.lastAt < FIR_ENDED_AFTER_MS) continue;
+    if (last[1] < FIR_END_AT_QUOTA * i.limitMb) continue;
+    ended.add(i.instance);
+    if (!logged.has(i.dyno)) restarts++;
+  }
+  return { generation, ended, restarts };
 }
 
 const round1 = (x: number | undefined) => (x === undefined ? undefined : Math.round(x * 10) / 10);
@@ -175,6 +216,12 @@ function sentenceOf(r: Omit<TypeReport, 'sentence'>, events: readonly LifecycleE
   else if (r.hoursTo100 !== undefined) parts.push(`${r.processType} grows ~${mbh(g.median)} MB/h and reaches ${quota} ~${r.hoursTo100} h after start`);
   else if (r.projectedHoursTo100 !== undefined) parts.push(`${r.processType} grows ~${mbh(g.median)} MB/h and would reach ${quota} ~${r.projectedHoursTo100} h after start`);
   else parts.push(`${r.processType} grows ~${mbh(g.median)} MB/h`);
+  if (g && g.median >= FLAT_MB_PER_HOUR && r.quotaMb === undefined) {
+    parts.push(r.generation === 'fir' ? 'quota unknown (no memory-limit metric arrived: set fir.memory_quota for it)' : 'quota unknown (no sample#memory_quota)');
+  }
+  if (r.quotaRestarts > 0) {
+    parts.push(`${r.generation === 'fir' ? 'Fir' : 'Heroku'} restarted it at its memory limit ${r.quotaRestarts} time${r.quotaRestarts === 1 ? '' : 's'}`);
+  }
   const period = `${Math.round(days * 10) / 10} day${Math.round(days * 10) === 10 ? '' : 's'}`;
   if (r.remediations > 0) {
     const acted = events.filter((e) => e.kind === 'remediation');
@@ -198,6 +245,14 @@ export function formatReport(r: LeakReport): string {
     out.push(`  start to 90% of quota ${t.hoursTo90 ?? '-'} h, to 100% ${t.hoursTo100 ?? '-'} h (median)${t.projectedHoursTo100 !== undefined ? `, projected ${t.projectedHoursTo100} h` : ''}`);
     const rem = Object.entries(t.remediationsPerDay).map(([k, v]) => `${k} ${v}`).join(', ');
     out.push(`  per day: remediations ${rem || '0'}; crashes ${t.crashesPerDay}; Heroku cycling ${t.cyclingPerDay}`);
+    if (t.quotaRestarts > 0) out.push(`  restarts at the memory limit ${t.quotaRestarts} (${t.quotaRestartsPerDay} per day)`);
+    const sus = r.suspects?.find((x) => x.processType === t.processType);
+    if (sus) out.push(...formatSuspects(sus));
+  }
+  for (const sus of r.suspects ?? []) {
+    if (r.types.some((t) => t.processType === sus.processType)) continue;
+    const clause = suspectClause(sus);
+    out.push('', `${sus.processType} sent no memory samples${clause ? `; ${clause}` : ''}.`, ...formatSuspects(sus));
   }
   return out.join('\n') + '\n';
 }

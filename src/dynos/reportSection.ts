@@ -1,6 +1,8 @@
 import type { StatusSection } from '../console/statusPage.js';
 import type { DynoStore } from './DynoStore.js';
 import { buildReport, type TypeReport } from './report.js';
+import type { SuspectStore } from './SuspectStore.js';
+import { withSuspects, runTime, type TypeSuspects } from './suspectReport.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const W = 640;
@@ -21,14 +23,27 @@ function chart(t: TypeReport): string {
 }
 
 /** The status page's leak-report section: per listed app, one sentence and a chart per type. */
-export async function leakReportSection(store: DynoStore, apps: readonly string[], sinceMs: number): Promise<StatusSection> {
+/** The top leak suspects of a type as a small table: class, count, median run time, queue. */
+function suspectTable(s: TypeSuspects): string {
+  if (s.classes.length === 0) return `<p>Leak suspects: nothing was running in ${s.stops} Sidekiq stop(s).</p>`;
+  const rows = s.classes.map((c) => `<tr><td><code>${esc(c.class)}</code></td><td>${c.count} in ${c.stops} of ${s.stops}</td><td>${esc(runTime(c.medianRunS))}</td><td>${esc(c.queue)}</td></tr>`).join('');
+  return `<table><caption>${esc(s.processType)} leak suspects: jobs running when mallet quieted it</caption><tr><th>class</th><th>running (stops)</th><th>median run time</th><th>queue</th></tr>${rows}</table>`;
+}
+
+export async function leakReportSection(store: DynoStore, apps: readonly string[], sinceMs: number, suspects?: SuspectStore): Promise<StatusSection> {
   const parts: string[] = [];
   if (apps.length === 0) parts.push('<p>List the apps in the rules file (<code>apps:</code>) to see their leak report here; any app: <code>GET /admin/api/report?app=NAME</code> or <code>mallet report --app NAME</code>.</p>');
   for (const app of apps.slice(0, 20)) {
-    const r = buildReport(app, await store.read(app), sinceMs);
+    const built = buildReport(app, await store.read(app), sinceMs);
+    const r = suspects ? withSuspects(built, await suspects.read(app), sinceMs, Date.now()) : built;
     parts.push(`<h3>${esc(app)}</h3>`);
     if (r.advice) parts.push(`<p>${esc(r.advice)}</p>`);
-    for (const t of r.types) parts.push(`<p>${esc(t.sentence)}</p>${chart(t)}`);
+    for (const t of r.types) {
+      parts.push(`<p>${esc(t.sentence)}</p>${chart(t)}`);
+      const s = r.suspects?.find((x) => x.processType === t.processType);
+      if (s) parts.push(suspectTable(s));
+    }
+    for (const s of r.suspects ?? []) if (!r.types.some((t) => t.processType === s.processType)) parts.push(suspectTable(s));
   }
   return { id: 'leaks', title: 'Leak report', html: parts.join('\n') };
 }

@@ -5,6 +5,7 @@ import type { RegexLiteral } from './literal.js';
 import type { FieldCondition } from './fieldCondition.js';
 import type { Template } from './template.js';
 import type { FirMapping } from './FirMapping.js';
+import type { PredictCondition } from './predict.js';
 
 /** A rule after compile: the hot path reads only these fields. */
 export interface CompiledRule {
@@ -30,10 +31,20 @@ export interface CompiledRule {
   readonly count: number;
   readonly withinMs: number;
   readonly cooldownMs: number;
+  /** `predict:`: a matched line counts only when its instance's fitted line reaches the limit in time. */
+  readonly predict?: PredictCondition;
   readonly dryRun: boolean;
+  /** `grace:`: matches this soon after the instance's start or the app's release are not counted. */
+  readonly grace?: RuleGrace;
   readonly actions: readonly ActionTemplate[];
   /** `on_failure`: run once when a step has failed for good (empty when the rule names none). */
   readonly onFailure: readonly ActionTemplate[];
+}
+
+/** 0 = that kind of grace is off. */
+export interface RuleGrace {
+  readonly afterStartMs: number;
+  readonly afterReleaseMs: number;
 }
 
 /** An action with its templates parsed and durations in ms; rendered per firing. */

@@ -1,6 +1,6 @@
 import RE2 from 're2';
 import { DEFAULT_LIMITS, type AppEntry, type Limits } from './RuleSet.js';
-import type { ActionTemplate, CompiledRule, CompiledRuleSet } from './CompiledRule.js';
+import type { ActionTemplate, CompiledRule, CompiledRuleSet, RuleGrace } from './CompiledRule.js';
 import type { RawAction, RawRule, RulesFile } from './schema.js';
 import { RULE_BOUNDS, RULE_DEFAULTS } from './defaults.js';
 import { parseDuration } from './duration.js';
@@ -10,6 +10,9 @@ import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
 import { parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
 import { compileFirMapping } from './FirMapping.js';
+import { compilePredict, type RawPredict } from './predict.js';
+import { predictSchema } from './schema.js';
+import { salvage } from './salvage.js';
 import { randomBytes } from 'node:crypto';
 import { secretDigest } from '../basicAuth.js';
 
@@ -50,7 +53,11 @@ export function compileRules(
       failed = true;
       return;
     }
-    const rule = compileRule(raw, ['rules', i], env, fail);
+    // A `predict:` the schema refused in part (a bad duration) is still checked for the rest, and
+    // still makes `{{prediction}}` known to the rule's templates.
+    const predictData = (data as { predict?: unknown } | null)?.predict;
+    const predict = raw.predict ?? (predictData === undefined ? undefined : salvage(predictSchema.partial(), predictData) ?? {});
+    const rule = compileRule(raw, predict, ['rules', i], env, fail);
     if (rule) rules.push(rule);
   });
   if (failed) return undefined;
@@ -211,7 +218,7 @@ function checkSecret(ref: string, kind: SecretKind, at: YamlPath, env: Readonly<
   return true;
 }
 
-function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): CompiledRule | undefined {
+function compileRule(raw: RawRule, rawPredict: Partial<RawPredict> | undefined, at: YamlPath, env: Readonly<Record<string, string | undefined>>, fail: Report): CompiledRule | undefined {
   let ok = true;
   const bad: Report = (p, m, o) => { ok = false; fail(p, m, o); };
 
@@ -243,6 +250,7 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
   const tpl = (source: string, p: YamlPath): Template | undefined => {
     const r = parseTemplate(source);
     for (const e of r.errors) bad(p, e);
+    if (r.template && rawPredict === undefined && templateUses(r.template, 'prediction')) bad(p, '{{prediction}}: only a rule with predict: has a prediction');
     for (const name of r.template?.captureNames ?? []) {
       if (!captureNames.includes(name)) bad(p, `{{captures.${name}}}: the message regex has no named group (?<${name}>…)`);
     }
@@ -260,14 +268,17 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
   // The window id is the firing time; a zero cooldown could give two firings one id.
   if (cooldownMs < 1000 || cooldownMs > RULE_BOUNDS.maxCooldownMs) bad([...at, 'cooldown'], 'cooldown must be between 1s and 30d');
 
+  const grace = compileGrace(raw.grace, [...at, 'grace'], bad);
+  const predict = rawPredict === undefined ? undefined : compilePredict(rawPredict, [...at, 'predict'], bad);
+
   const actions: ActionTemplate[] = [];
   raw.actions.forEach((a, j) => {
-    const compiled = compileAction(a, [...at, 'actions', j], tpl, env, bad);
+    const compiled = compileAction(a, [...at, 'actions', j], tpl, env, bad, rawPredict !== undefined);
     if (compiled) actions.push(compiled);
   });
   const onFailure: ActionTemplate[] = [];
   (raw.on_failure ?? []).forEach((a, j) => {
-    const compiled = compileAction(a, [...at, 'on_failure', j], tpl, env, bad);
+    const compiled = compileAction(a, [...at, 'on_failure', j], tpl, env, bad, rawPredict !== undefined);
     if (compiled) onFailure.push(compiled);
   });
 
@@ -282,8 +293,14 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     if (c.kind === 'equals' && c.value.length > 0 && !/["\\\s]/.test(c.value)) values.add(c.value);
     if (c.kind === 'ratio') keys.add(c.other + '=');
   }
+  // A predict rule reads only lines carrying its sample (and its limit's field): the others are
+  // dropped by these literals before logfmt, and never reach the predictor.
+  if (predict) {
+    keys.add(predict.value + '=');
+    if (predict.reaches.kind === 'percent') keys.add(predict.reaches.of + '=');
+  }
   const fieldLiterals = new Set([...values, ...keys]);
-  const usesFields = fields.length > 0 || target.usesFields || [...actions, ...onFailure].some((a) => templatesOf(a).some((t) => t.usesFields));
+  const usesFields = fields.length > 0 || predict !== undefined || target.usesFields || [...actions, ...onFailure].some((a) => templatesOf(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,
     description: raw.description,
@@ -301,10 +318,34 @@ function compileRule(raw: RawRule, at: YamlPath, env: Readonly<Record<string, st
     count,
     withinMs,
     cooldownMs,
+    ...(predict ? { predict } : {}),
     dryRun: raw.dry_run ?? false,
+    ...(grace ? { grace } : {}),
     actions: Object.freeze(actions),
     onFailure: Object.freeze(onFailure),
   });
+}
+
+/** `grace:` in ms; each given key between 1s and RULE_BOUNDS.maxGraceMs, at least one key. */
+function compileGrace(raw: RawRule['grace'], at: YamlPath, bad: Report): RuleGrace | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.after_start === undefined && raw.after_release === undefined) {
+    bad(at, 'grace needs after_start, after_release or both (or leave it out)');
+    return undefined;
+  }
+  let ok = true;
+  const ms = (key: 'after_start' | 'after_release'): number => {
+    const text = raw[key];
+    if (text === undefined) return 0;
+    const v = parseDuration(text)!;
+    if (v < 1000 || v > RULE_BOUNDS.maxGraceMs) {
+      ok = false;
+      bad([...at, key], `${key} must be between 1s and 1h`);
+    }
+    return v;
+  };
+  const grace = { afterStartMs: ms('after_start'), afterReleaseMs: ms('after_release') };
+  return ok ? Object.freeze(grace) : undefined;
 }
 
 function templatesOf(a: ActionTemplate): Template[] {
@@ -319,7 +360,7 @@ function templatesOf(a: ActionTemplate): Template[] {
 function compileAction(
   a: RawAction, at: YamlPath,
   tpl: (s: string, p: YamlPath) => Template | undefined,
-  env: Readonly<Record<string, string | undefined>>, bad: Report,
+  env: Readonly<Record<string, string | undefined>>, bad: Report, predicts = false,
 ): ActionTemplate | undefined {
   const ms = (d: string | undefined, fallback: string) => parseDuration(d ?? fallback)!;
   switch (a.type) {
@@ -351,7 +392,7 @@ function compileAction(
     }
     case 'notify': {
       checkSecret(a.url, NOTIFY_URL, [...at, 'url'], env, bad);
-      const text = tpl(a.text ?? RULE_DEFAULTS.notifyText, [...at, 'text']);
+      const text = tpl(a.text ?? (predicts ? RULE_DEFAULTS.predictNotifyText : RULE_DEFAULTS.notifyText), [...at, 'text']);
       if (!text) return undefined;
       return { type: a.type, urlRef: a.url, text };
     }

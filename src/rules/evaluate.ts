@@ -1,4 +1,6 @@
 import { instanceOf, withInstance } from './instance.js';
+import { judgeLifecycle } from './grace.js';
+import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -14,10 +16,16 @@ import type { ThresholdStore, ThresholdVote } from './thresholdScript.js';
 import type { ThrottledLog } from '../throttledLog.js';
 import { boundVotes } from './voteBounds.js';
 import type { TargetBudget } from './targetBudget.js';
+import type { PredictResult, PredictStore, PredictVote } from './predictScript.js';
+import { predictionText, readSample } from './predict.js';
+import { seriesInstanceOf } from './instance.js';
+import { timestampMs } from '../ingest/timestampMs.js';
 
 export interface EvaluationDeps {
   readonly ruleSet: CompiledRuleSet;
   readonly store: ThresholdStore;
+  /** The series of predict rules: Redis in the service, memory in `mallet test` / `replay`. */
+  readonly predictor: PredictStore;
   readonly keys: RedisKeys;
   readonly clock: (event: DrainEvent) => number;
   /** Rate-limited per reason and app: one body of bad lines must not write a warning per line. */
@@ -27,8 +35,15 @@ export interface EvaluationDeps {
    * Absent in `mallet test` / `replay`, whose batches span simulated time.
    */
   readonly bounds?: { readonly maxVotesPerBody: number; readonly budget: TargetBudget };
+  /**
+   * The dyno lifecycle the rules read (src/rules/grace.ts): instance-exact stops for lines that name
+   * no instance, `grace`, and a restart starting the window afresh. Absent: none of the three.
+   */
+  readonly life?: LifeStore;
   /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
   readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
+  /** Told of each sample of a predict rule that did not predict the limit in time (replay's near misses). */
+  readonly onPredicting?: (c: { rule: string; app: string; target: string; instance: string | undefined; answer: PredictResult | undefined; time: number }) => void;
 }
 
 export type DropReason = 'votes-per-body' | 'targets-per-app';
@@ -39,6 +54,8 @@ export interface Evaluation {
   /** Matched lines per rule name. */
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
+  /** Matches inside their rule's grace (`start:<ms>` / `release:<ms>` spell): not counted. */
+  readonly graces: { rule: string; app: string; target: string; spell: string }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
   /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
@@ -53,6 +70,8 @@ interface Pending {
   readonly actions: Firing['actions'];
   readonly triggerLine: string;
   readonly onFailure: readonly ResolvedAction[];
+  /** A predict rule's forecast, for the firing and its texts. */
+  readonly prediction?: string;
 }
 
 /**
@@ -66,7 +85,7 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   const matches: RuleMatch[] = [];
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
   const matched = new Map<string, number>();
-  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [], dropped: [] };
+  const result: Evaluation = { firings: [], matched, cooldowns: [], graces: [], rejected: [], dropped: [] };
   if (matches.length === 0) return result;
 
   let pending: Pending[] = [];
@@ -86,8 +105,14 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     pending.push({ match: m, rule: m.rule, target: r.target, time: Math.trunc(deps.clock(m.event)), processType: r.processType, actions: r.actions, triggerLine: r.triggerLine, onFailure: r.onFailure });
   }
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, result);
+  // Only a body with a sample a predict rule matched pays for the predictor's round trip.
+  if (pending.some((p) => p.rule.predict !== undefined)) pending = await predicted(pending, deps);
 
-  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }) => ({
+  const lives = deps.life
+    ? await judgeLifecycle(events, pending.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), deps.life)
+    : pending.map(() => undefined);
+
+  const votes: ThresholdVote[] = pending.map(({ match: { rule, event }, target, time, triggerLine }, i) => ({
     keys: keys.threshold(rule.name, event.app, target),
     eventId: event.id,
     time,
@@ -100,6 +125,8 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     app: event.app,
     target,
     recordLine: truncateUtf8(triggerLine, HISTORY_BOUNDS.lineBytes),
+    ...(lives[i]?.grace !== undefined ? { grace: lives[i]!.grace } : {}),
+    ...(lives[i]?.sinceMs !== undefined ? { sinceMs: lives[i]!.sinceMs } : {}),
   }));
 
   const answers = await deps.store.vote(votes, rejections);
@@ -109,6 +136,10 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
     const { rule, event } = p.match;
     if (a.status === 'cooldown') {
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
+      return;
+    }
+    if (a.status === 'grace') {
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell });
       return;
     }
     if (a.status === 'counting') {
@@ -135,12 +166,61 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: withInstance(p.actions, instanceOf(event, p.target)),
+      actions: withInstance(p.actions, lives[i]?.instance ?? instanceOf(event, p.target)),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
+      ...(p.prediction !== undefined ? { prediction: p.prediction } : {}),
       dryRun: rule.dryRun,
     }));
   });
   return result;
+}
+
+/**
+ * The matches of predict rules that go on to the threshold vote: those whose instance's fitted
+ * line reaches the limit within `within` (the others only feed the series), with their actions
+ * rendered again now that `{{prediction}}` is known. A line that names no instance, or lacks the
+ * sample or the limit's field, is not predicted on. The series' clock is the line's own
+ * timestamp, in the service as in replay.
+ */
+async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pending[]> {
+  const votes: PredictVote[] = [];
+  const voteOf = new Map<number, number>();
+  const instances: (string | undefined)[] = [];
+  pending.forEach((p, i) => {
+    const cond = p.rule.predict;
+    if (cond === undefined) return;
+    const e = p.match.event;
+    const instance = seriesInstanceOf(e);
+    instances[i] = instance;
+    const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
+    const time = timestampMs(e.timestamp);
+    if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
+    voteOf.set(i, votes.length);
+    votes.push({
+      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
+      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
+    });
+  });
+  const answers = votes.length > 0 ? await deps.predictor.predict(votes) : [];
+  const kept: Pending[] = [];
+  pending.forEach((p, i) => {
+    if (p.rule.predict === undefined) {
+      kept.push(p);
+      return;
+    }
+    const v = voteOf.get(i);
+    const a = v === undefined ? undefined : answers[v];
+    if (a?.status !== 'reaches') {
+      deps.onPredicting?.({ rule: p.rule.name, app: p.match.event.app, target: p.target, instance: instances[i], answer: a, time: p.time });
+      return;
+    }
+    const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
+    const r = resolveMatch(p.match, prediction);
+    // The same templates resolved before without the prediction; its text goes only into notify texts.
+    if (!r.ok) return;
+    kept.push({ ...p, actions: r.actions, onFailure: r.onFailure, prediction });
+  });
+  return kept;
 }
 
 /**
@@ -192,6 +272,7 @@ export function countEvaluation(e: Evaluation, metrics: Metrics, log?: Throttled
   for (const [rule, n] of e.matched) metrics.ruleMatchesTotal.inc({ rule }, n);
   for (const r of e.rejected) metrics.firingsTotal.inc({ rule: r.rule, outcome: 'rejected' });
   for (const c of e.cooldowns) metrics.firingsTotal.inc({ rule: c.rule, outcome: 'cooldown' });
+  for (const g of e.graces) metrics.firingsTotal.inc({ rule: g.rule, outcome: 'grace' });
   for (const d of e.dropped) {
     metrics.votesDroppedTotal.inc({ reason: d.reason }, d.votes);
     const why = d.reason === 'votes-per-body'

@@ -1,5 +1,6 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { ResolvedAction } from './Firing.js';
+import { isFirDyno } from './shapes.js';
 
 /**
  * Instance-exact stops. Heroku can run two instances of one dyno name at once (preboot during a
@@ -29,4 +30,20 @@ export function withInstance(actions: readonly ResolvedAction[], instance: strin
 /** The value a stop key is written with. */
 export function stopKeyValue(value: string, instance: string | undefined): string {
   return instance !== undefined && INSTANCE_ID.test(instance) ? `${value} instance=${instance}` : value;
+}
+
+/**
+ * The instance a memory sample belongs to, for a predict rule's series: the uuid of a Cedar
+ * runtime-metrics line (as for stops), or on Fir the dyno name itself, which is new for every
+ * instance (`web-12a34b56d-e78f9`; Fir metrics arrive as `source=NAME dyno=NAME …`, see
+ * src/ingest/otlp/firEvents.ts). undefined: the line names no instance, and is not predicted on.
+ */
+export function seriesInstanceOf(event: DrainEvent): string | undefined {
+  const uuid = instanceOf(event, event.process);
+  if (uuid !== undefined) return uuid;
+  const p = event.process;
+  if (event.source !== 'heroku' || !isFirDyno(p)) return undefined;
+  const head = `source=${p} dyno=${p}`;
+  const text = event.message;
+  return text.startsWith(head) && (text.length === head.length || text.charCodeAt(head.length) === 32) ? p : undefined;
 }

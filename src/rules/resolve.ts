@@ -17,7 +17,7 @@ class Rejected extends Error {}
  * Renders the rule's target and actions for one matched line. A value that would land in a Redis
  * key, a dyno name or a URL path and does not have that shape rejects the whole firing.
  */
-export function resolveMatch(m: RuleMatch): Resolution {
+export function resolveMatch(m: RuleMatch, prediction = ''): Resolution {
   const { rule, event } = m;
   // The trigger line reads the message anyway, so it is read once here.
   const ctx: { -readonly [K in keyof TemplateContext]: TemplateContext[K] } = {
@@ -28,6 +28,7 @@ export function resolveMatch(m: RuleMatch): Resolution {
     source: event.source,
     message: event.message,
     timestamp: event.timestamp,
+    prediction,
     capture: (name) => m.captures?.[name] ?? '',
     field: (name) => m.fields?.get(name) ?? '',
   };

@@ -29,6 +29,7 @@ const durationError = (iss: { input?: unknown }) => `expected a duration like 30
 const duration = z.string({ error: durationError }).regex(DURATION_PATTERN, { error: durationError });
 
 const repeatError = 'expected a whole number from 1 to 10000';
+const GROW = /^-?\d{1,6}(?:\.\d{1,2})?MB$/;
 
 /** `heroku logs` form: optional timestamp, `source[process]: message`. */
 const HEROKU_LOGS = /^(?:(\S+) )?([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
@@ -43,6 +44,8 @@ const lineSchema = z.strictObject({
   otlp: z.string().min(1).optional(),
   repeat: z.number({ error: repeatError }).int({ error: repeatError }).min(1, { error: repeatError }).max(10_000, { error: repeatError }).optional(),
   every: duration.optional(),
+  /** Per repeat, add this to a field of the line (`{ "sample#memory_total": 2MB }`): a rising series. */
+  grow: z.record(z.string().regex(/^[A-Za-z0-9_#.-]{1,100}$/, { error: 'expected a field name' }), z.string().regex(GROW, { error: 'expected a step like 2MB, 0.5MB or -1MB' })).optional(),
 }).refine((l) => [l.line !== undefined, l.process !== undefined || l.message !== undefined, l.otlp !== undefined].filter(Boolean).length === 1, { error: 'give one of line, process and message, or otlp' });
 
 const expectSchema = z.strictObject({
@@ -118,11 +121,16 @@ function withTestName(name: unknown, path: YamlPath, message: string): string {
 }
 
 /** What an `otlp:` line holds: the messages the receiver makes of the file (loaded by the caller). */
-export type OtlpLineMessages = (file: string, at: number) => readonly { readonly appName: string; readonly procId: string; readonly message: string }[];
+export type OtlpLineMessages = (file: string, at: number) => readonly {
+  readonly appName: string; readonly procId: string; readonly message: string;
+  /** After the file's earliest record: a file of several samples keeps their spacing. */
+  readonly offsetMs?: number;
+}[];
 
 /**
  * The test's lines as drain events, at start + after (each repeat `every` later); the file was
- * checked when loaded. An `otlp:` line gives one event per message of its file, all at its time.
+ * checked when loaded. An `otlp:` line gives one event per message of its file, at its time plus
+ * the message's offset from the file's earliest (one export: all at its time).
  */
 export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessages): { events: DrainEvent[]; start: number } {
   const start = test.start ? Date.parse(test.start) : Date.UTC(2024, 10, 14);
@@ -139,12 +147,14 @@ export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessage
     for (let k = 0; k < (l.repeat ?? 1); k++) {
       const at = start + parseDuration(l.after)! + k * every;
       if (l.otlp !== undefined) {
-        const timestamp = new Date(at).toISOString().replace('Z', '+00:00');
         (otlp?.(l.otlp, at) ?? []).forEach((m, n) => {
-          events.push({ app: test.app ?? 'acme-shop', id: `test:${index}:${j}:${k}:${n}`, receivedAt: at, timestamp, source: m.appName, process: m.procId, message: m.message });
+          const t = at + Math.max(0, m.offsetMs ?? 0);
+          const timestamp = new Date(t).toISOString().replace('Z', '+00:00');
+          events.push({ app: test.app ?? 'acme-shop', id: `test:${index}:${j}:${k}:${n}`, receivedAt: t, timestamp, source: m.appName, process: m.procId, message: m.message });
         });
         continue;
       }
+      const text = l.grow === undefined ? message : grown(message, l.grow, k);
       events.push({
         app: test.app ?? 'acme-shop',
         id: `test:${index}:${j}:${k}`,
@@ -152,10 +162,21 @@ export function testEvents(test: RuleTest, index: number, otlp?: OtlpLineMessage
         timestamp: new Date(at).toISOString().replace('Z', '+00:00'),
         source,
         process: proc,
-        message,
+        message: text,
       });
     }
   });
   events.sort((a, b) => a.receivedAt - b.receivedAt);
   return { events, start };
+}
+
+/** The line with `key=<n>MB` of each `grow` field raised by k steps (2 decimals, as Heroku writes MB). */
+function grown(message: string, grow: Readonly<Record<string, string>>, k: number): string {
+  let out = message;
+  for (const [key, step] of Object.entries(grow)) {
+    const by = Number(step.slice(0, -2));
+    const esc = key.replace(/[.#-]/g, (c) => '\\' + c);
+    out = out.replace(new RegExp(`(^| )${esc}=(-?\\d+(?:\\.\\d+)?)MB`), (_m, sp: string, n: string) => `${sp}${key}=${(Number(n) + k * by).toFixed(2)}MB`);
+  }
+  return out;
 }

@@ -46,6 +46,15 @@ const notify = z.strictObject({
 export const ACTION_TYPES = ['redis-stop-key', 'sidekiq-stop', 'heroku-restart', 'notify'] as const;
 const action = z.discriminatedUnion('type', [stopKey, sidekiqStop, herokuRestart, notify]);
 
+/** `predict:` (src/rules/predict.ts checks the field names, `reaches` and the bounds). */
+export const predictSchema = z.strictObject({
+  value: z.string({ error: 'expected a field name like sample#memory_total' }),
+  reaches: z.string({ error: 'expected a limit like "100% sample#memory_quota" or "512MB"' }),
+  within: duration,
+  over: duration,
+  min_samples: count.optional(),
+});
+
 const fieldCondition = z.union([z.string(), z.number()], { error: 'expected a value or a condition like ">= 29000ms"' });
 
 export const ruleSchema = z.strictObject({
@@ -59,7 +68,10 @@ export const ruleSchema = z.strictObject({
   }),
   target: text.optional(),
   threshold: z.strictObject({ count, within: duration.optional() }).optional(),
+  predict: predictSchema.optional(),
   cooldown: duration.optional(),
+  /** Matches from an instance this soon after its start or the app's release count as `grace` (src/rules/grace.ts). */
+  grace: z.strictObject({ after_start: duration.optional(), after_release: duration.optional() }).optional(),
   dry_run: z.boolean().optional(),
   actions: z.array(action).min(1, { error: 'a rule needs at least one action' }),
   /** Escalation: actions run once when a step of the rule's job has failed for good. */
@@ -83,6 +95,8 @@ const fir = z.strictObject({
   service_attribute: attributeName.optional(),
   platform_services: z.record(z.string().min(1).max(100), z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, { error: 'process: expected [a-z][a-z0-9._-]{0,63}' })).optional(),
   metrics: z.strictObject({ memory_usage: metricGlobs.optional(), memory_limit: metricGlobs.optional(), cpu: metricGlobs.optional() }).optional(),
+  /** Process type (or `*`) → memory limit, used when no limit metric arrives; checked in FirMapping. */
+  memory_quota: z.record(z.string().max(64), z.string().max(40)).optional(),
 });
 
 const window = z.strictObject({ max_firings: count.optional(), within: duration.optional() });

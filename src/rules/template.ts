@@ -2,7 +2,7 @@
  * `{{var}}` templates of the rules file (SPEC §4), parsed once at load; rendering only walks the
  * parsed parts. Unknown variables are load errors, so a typo cannot render as an empty string.
  */
-export const TEMPLATE_VARS = ['app', 'process', 'target', 'rule', 'source', 'message', 'timestamp'] as const;
+export const TEMPLATE_VARS = ['app', 'process', 'target', 'rule', 'source', 'message', 'timestamp', 'prediction'] as const;
 type PlainVar = (typeof TEMPLATE_VARS)[number];
 
 export type TemplatePart =
@@ -27,6 +27,8 @@ export interface TemplateContext {
   readonly source: string;
   readonly message: string;
   readonly timestamp: string;
+  /** A predict rule's forecast ("web.1 reaches 512 MB in ~12 min at 41 MB/h"); '' elsewhere. */
+  readonly prediction: string;
   capture(name: string): string;
   field(name: string): string;
 }

@@ -2,7 +2,7 @@ import type { CompiledRule } from './CompiledRule.js';
 
 /** A matched, resolved line about to vote: what the bounds need to know of it. */
 export interface VoteCandidate {
-  readonly rule: Pick<CompiledRule, 'name' | 'count'>;
+  readonly rule: Pick<CompiledRule, 'name' | 'count' | 'predict'>;
   readonly target: string;
   /** Engine clock of the line (ms). */
   readonly time: number;
@@ -19,7 +19,7 @@ export interface BoundedVotes<T> {
 
 /**
  * Folds and caps one body's votes. Folding: of the lines of one rule, target and time, the first
- * `count` are kept; the threshold script would answer the rest with the cooldown (or, cooldown 0,
+ * `count` are kept (all of a predict rule: each sample moves its line); the threshold script would answer the rest with the cooldown (or, cooldown 0,
  * the same firing again), because `count` votes at one time always complete a window or meet the
  * cooldown. Capping: if more than `maxVotes` remain, whole rule + target groups are kept, those
  * with the most matched lines first (a storm concentrates on a few dynos; fan-out spreads one
@@ -44,7 +44,8 @@ export function boundVotes<T extends VoteCandidate>(candidates: readonly T[], ma
     groupOf[i] = g;
     const at = `${id}\u0000${c.time}`;
     const n = folded.get(at) ?? 0;
-    keepLine[i] = n < c.rule.count;
+    // A predict rule's samples are data for its fit, not votes alone: none is folded (the cap still holds).
+    keepLine[i] = n < c.rule.count || c.rule.predict !== undefined;
     if (keepLine[i]) {
       folded.set(at, n + 1);
       g.votes++;

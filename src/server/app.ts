@@ -22,6 +22,7 @@ import type { ThrottledLog } from '../throttledLog.js';
 import { closeAfter } from './connectionRebalance.js';
 import type { Clock } from '../clock.js';
 import { homeRoutes } from './homeRoute.js';
+import type { SuspectStore } from '../dynos/SuspectStore.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -47,12 +48,15 @@ export interface AppDeps {
   readonly otlpCapture?: OtlpCapture | undefined;
   /** Where the dyno observer keeps lifecycle and trends, for the leak report; absent → none. */
   readonly dynoStore?: DynoStore | undefined;
+  /** The Sidekiq stops' leak suspects, added to the leak report. */
+  readonly suspectStore?: SuspectStore | undefined;
   /** The status page and its API (src/console): served with the dashboard, under the same password. */
   readonly console?: Omit<AdminRoutesOptions, 'password' | 'queuesPath'>;
   /** Rebalancing (see connectionRebalance.ts): `Connection: close` after this many requests on a connection; 0: never. */
   readonly connectionMaxRequests?: number;
   /** … or on the first request once the connection is this old; 0: never. */
   readonly connectionMaxAgeMs?: number;
+  /** The service's clock: connection ages and the arrival time of drain and OTLP bodies. */
   readonly clock?: Clock;
 }
 
@@ -111,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
     log: deps.log,
+    clock: deps.clock,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
@@ -120,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.getFir) {
     await app.register(otlpRoutes, {
       metrics: deps.metrics, logger: deps.logger, getApps: deps.getApps, getFir: deps.getFir, ingest: deps.ingest,
-      capture: deps.otlpCapture, log: deps.log, deadlineMs: deps.drainDeadlineMs,
+      capture: deps.otlpCapture, log: deps.log, deadlineMs: deps.drainDeadlineMs, now: deps.clock,
     });
   }
   if (deps.queue && deps.adminPassword) {
@@ -128,7 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.console) await app.register(adminRoutes, { ...deps.console, password: deps.adminPassword, queuesPath: DASHBOARD_PATH });
   }
   if (deps.dynoStore && deps.adminPassword) {
-    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword });
+    await app.register(reportRoutes, { store: deps.dynoStore, password: deps.adminPassword, suspects: deps.suspectStore });
   }
   return app;
 }

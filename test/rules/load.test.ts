@@ -35,6 +35,16 @@ const BAD: Record<string, [number, number, string][]> = {
   'literal-telemetry-token': [[4, 22, 'telemetry_token must be an environment reference like ${MY_APP_TELEMETRY_TOKEN}']],
   'bad-fir-glob': [[4, 41, 'bad metric-name glob "memory[usage]"']],
   'bad-fir-attribute': [[3, 21, 'attribute name: expected [A-Za-z0-9._-]{1,100}'], [4, 3, 'unknown key "colour"']],
+  'bad-grace': [[5, 27, 'rule boot: after_start must be between 1s and 1h'], [5, 31, 'rule boot: unknown key "after_relase"'], [9, 12, 'rule empty: grace needs after_start, after_release or both']],
+  'bad-predict': [
+    [5, 55, 'rule leak: bad reaches "100 percent": expected a percentage of a field of the same line'],
+    [5, 78, 'rule leak: bad duration'],
+    [5, 96, 'rule leak: over must be between 1m and 6h'],
+    [5, 114, 'rule leak: min_samples must be between 3 and 360'],
+    [11, 40, 'rule plain: {{prediction}}: only a rule with predict: has a prediction'],
+    [14, 55, 'rule itself: reaches: a percentage of sample#memory_total itself'],
+    [14, 106, 'rule itself: unknown key "colour"'],
+  ],
   'literal-heroku-token': [
     [4, 23, 'heroku_api_token must be an environment reference like ${MY_APP_HEROKU_TOKEN}'],
     [10, 16, 'rule restart: token must be an environment reference like ${HEROKU_API_TOKEN}'],

@@ -3,6 +3,7 @@ import { hasShape } from '../../rules/shapes.js';
 import type { StopKeyActionSpec } from '../../rules/Firing.js';
 import { stopKeyValue } from '../../rules/instance.js';
 import { watchStopKeyConsumption } from './stopKeyConsumption.js';
+import { WAKE_MESSAGE, wakeChannel } from '../../agent/wakeChannel.js';
 
 /** Writes the stop key the Puma plugin / Node agent polls (SPEC §5): done once one of them took it. */
 export const stopKeyExecutor: Executor<StopKeyActionSpec> = {
@@ -12,11 +13,19 @@ export const stopKeyExecutor: Executor<StopKeyActionSpec> = {
     if (!hasShape('redisKey', action.key)) throw new PermanentStepError('stop key does not have the shape ^[A-Za-z0-9:._-]{1,200}$');
     if (!Number.isInteger(action.ttlMs) || action.ttlMs <= 0) throw new PermanentStepError(`stop key ttl must be a positive number of ms, got ${action.ttlMs}`);
     const redis = ctx.redisFor(action.redisUrlRef);
-    await redis.set(action.key, stopKeyValue(action.value, action.instance), 'PX', action.ttlMs);
-    if (action.watch === false) return { summary: `SET ${action.key} PX ${action.ttlMs} (watch: false, not watched for consumption)` };
+    // The key is the signal; the PUBLISH behind it, in the same round trip, only wakes a consumer
+    // that would otherwise find the key at its next poll. So a failed PUBLISH (an ACL without it,
+    // a proxy that refuses pub/sub) is noted and the step goes on.
+    const channel = wakeChannel(action.key);
+    const replies = await redis.pipeline().set(action.key, stopKeyValue(action.value, action.instance), 'PX', action.ttlMs).publish(channel, WAKE_MESSAGE).exec();
+    const [setErr] = replies?.[0] ?? [new Error('SET got no reply')];
+    if (setErr) throw setErr;
+    const [pubErr, listeners] = replies?.[1] ?? [new Error('PUBLISH got no reply')];
+    const woke = pubErr ? `PUBLISH ${channel} failed (${pubErr.message.slice(0, 200)}): consumers find the key at their next poll` : `PUBLISH ${channel} reached ${Number(listeners)} subscriber(s)`;
+    if (action.watch === false) return { summary: `SET ${action.key} PX ${action.ttlMs} (watch: false, not watched for consumption); ${woke}` };
     // Not done until something took it (SPEC §8): the slot stays held meanwhile, since the dyno
     // that takes it is going down.
-    await ctx.log(`SET ${action.key} PX ${action.ttlMs}; watching it until its TTL for the Puma plugin or the agent to take it`);
+    await ctx.log(`SET ${action.key} PX ${action.ttlMs}; ${woke}; watching it until its TTL for the Puma plugin or the agent to take it`);
     const seen = await watchStopKeyConsumption(redis, action.key, action.ttlMs, ctx);
     if (!seen.consumed) {
       // Setting it again would not help: nobody is listening.

@@ -20,6 +20,7 @@ const SOURCE = `
 -- ARGV[12] mode chosen in the process ('' | dry_run | silenced)  ARGV[13] its reason
 -- ARGV[14] held reason  ARGV[15] flapping reason  ARGV[16] submission id
 -- ARGV[17] history max entries  ARGV[18] history retention (ms)  ARGV[19] firing time (ms)
+-- ARGV[20] a predict rule's forecast ('' for other rules), kept in the record
 -- Returns {mode, first}: mode execute | held | flapping | dry_run | silenced, first 1 when this
 -- submission decided it.
 ${HISTORY_LUA}
@@ -72,7 +73,11 @@ end
 local entry = nil
 if gaps[kind] then entry = histOpen(spell, kind, kind, gaps[kind], at) end
 if entry then histFold(spell, kind, entry, nil, at)
-else histNew(stream, spell, kind, kind, at, {'rule', rule, 'app', ARGV[9], 'target', ARGV[10], 'job', id, 'mode', mode, 'reason', reason, 'line', ARGV[11]}, maxlen, retention) end
+else
+  local fields = {'rule', rule, 'app', ARGV[9], 'target', ARGV[10], 'job', id, 'mode', mode, 'reason', reason, 'line', ARGV[11]}
+  if ARGV[20] ~= '' then fields[#fields + 1] = 'prediction'; fields[#fields + 1] = ARGV[20] end
+  histNew(stream, spell, kind, kind, at, fields, maxlen, retention)
+end
 histStat(stats, rule, kind, 1)
 return {mode, 1}
 `;
@@ -102,6 +107,8 @@ export interface AdmissionRecord {
   readonly reasons: { readonly held: string; readonly flapping: string };
   /** Random per submit() call: tells a duplicate submission from the first. */
   readonly submission: string;
+  /** A predict rule's forecast (Firing.prediction), shown with the record. */
+  readonly prediction?: string;
 }
 
 /** A mode decided before the limits are asked (dry_run, silenced): it counts toward nothing. */
@@ -124,7 +131,7 @@ export async function admitFiring(
     firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
     record?.rule ?? '', record?.app ?? '', record?.target ?? '', record?.line ?? '', preset?.mode ?? '', preset?.reason ?? '',
     record?.reasons.held ?? '', record?.reasons.flapping ?? '', record?.submission ?? '',
-    HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(record?.firedAt ?? now),
+    HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(record?.firedAt ?? now), record?.prediction ?? '',
   ])) as [string, number];
   const mode = String(reply[0]);
   const known: Admission[] = ['execute', 'held', 'flapping', 'dry_run', 'silenced'];

@@ -14,6 +14,11 @@ export interface SidekiqKeys {
   /** List the process pops one signal from per heartbeat. */
   signals(identity: string): string;
   /**
+   * Hash thread id → JSON `{queue, payload, run_at}` of the jobs a process runs, rewritten every
+   * heartbeat: `<id>:work` since 6.4.2 (7, 8), `<id>:workers` before (Debian's 6.4.1).
+   */
+  work(identity: string): readonly [string, string];
+  /**
    * mallet's own record (hash identity → last signal sent) of one sidekiq-stop step, kept beside
    * the processes it names so a retried step knows whom it already signalled.
    */
@@ -31,6 +36,7 @@ export function sidekiqKeys(namespace?: string): SidekiqKeys {
     processes: `${ns}processes`,
     process: (identity: string) => `${ns}${identity}`,
     signals: (identity: string) => `${ns}${identity}-signals`,
+    work: (identity: string) => [`${ns}${identity}:work`, `${ns}${identity}:workers`] as const,
     stopRecord: (jobId: string, stepIndex: number) => `${ns}mallet:sidekiq-stop:${part(jobId)}:${Math.trunc(stepIndex)}`,
   });
 }

@@ -1,7 +1,8 @@
 import type { SyslogMessage } from '../SyslogMessage.js';
 import { MAX_MESSAGE_BYTES } from '../SyslogMessage.js';
 import { truncateUtf8 } from '../../truncateUtf8.js';
-import type { FirMapping } from '../../rules/FirMapping.js';
+import { fallbackQuotaMb, type FirMapping } from '../../rules/FirMapping.js';
+import { SHAPES, processTypeOf } from '../../rules/shapes.js';
 import type { ProcessMatcher } from '../../rules/glob.js';
 import { attribute, scalarText, type AnyValue, type Attributes, type OtlpLogs, type OtlpMetrics } from './OtlpRequest.js';
 
@@ -15,7 +16,9 @@ import { attribute, scalarText, type AnyValue, type Attributes, type OtlpLogs, t
  *   the text is the string body (a key-value body is written as logfmt, so `fields` rules read it);
  * - memory and CPU points of one dyno at one time → one runtime-metrics line like Cedar's
  *   `log-runtime-metrics` (`source=DYNO dyno=DYNO sample#memory_total=…MB sample#memory_quota=…MB`),
- *   APP-NAME `heroku`, PROCID the dyno, so the Cedar memory rules' `fields` conditions apply.
+ *   APP-NAME `heroku`, PROCID the dyno, so the Cedar memory rules' `fields` conditions apply
+ *   and the dyno observer keeps it as a sample of instance DYNO (a Fir name is unique). Without a
+ *   memory-limit point, `sample#memory_quota` is `fir.memory_quota`'s for the process type, or absent.
  */
 export interface FirMessages {
   readonly messages: SyslogMessage[];
@@ -90,6 +93,11 @@ export function metricMessages(req: OtlpMetrics, fir: FirMapping, receivedAt: nu
   }
   const messages: SyslogMessage[] = [];
   for (const s of samples.values()) {
+    if (s.values.has('memory_total') && !s.values.has('memory_quota')) {
+      // No limit metric with this sample: the configured limit of its process type, if any.
+      const q = fallbackQuotaMb(fir, processTypeOf(s.dyno));
+      if (q !== undefined) s.values.set('memory_quota', `${q.toFixed(2)}MB`);
+    }
     let text = `source=${s.dyno} dyno=${s.dyno}`;
     for (const role of ['memory_total', 'memory_quota', 'cpu'] as const) {
       const v = s.values.get(role);
@@ -124,15 +132,23 @@ function memoryScale(unit: string): number | undefined {
 
 const NAME_SHAPE = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** A dyno name from the first attribute that holds one with a name's shape (no spaces, no `=`, bounded). */
+/**
+ * A dyno name: the first attribute whose value has a dyno's shape (`web-12a34b56d-e78f9`,
+ * `web.1`), else the first with a name's shape (no spaces, no `=`, bounded). Dyno-shaped first
+ * because OTel's Heroku conventions put HEROKU_DYNO_ID (a uuid, not the name) in
+ * `service.instance.id`, which would otherwise win over `host.name` holding the real name.
+ */
 function dynoOf(fir: FirMapping, own: Attributes, resource: Attributes): string | undefined {
+  let named: string | undefined;
   for (const k of fir.dynoAttributes) {
     for (const attrs of [own, resource]) {
       const v = scalarText(attribute(attrs, k));
-      if (v !== undefined && NAME_SHAPE.test(v)) return v;
+      if (v === undefined || !NAME_SHAPE.test(v)) continue;
+      if (SHAPES.dyno.test(v)) return v;
+      named ??= v;
     }
   }
-  return undefined;
+  return named;
 }
 
 function firstOf(keys: readonly string[], own: Attributes, resource: Attributes): AnyValue | undefined {

@@ -36,6 +36,13 @@ describe('log records → messages', () => {
     expect(m!.procId).toBe('web-12a34b56d-e78f9');
   });
 
+  it('a dyno-shaped value wins over an earlier attribute holding an id (service.instance.id = HEROKU_DYNO_ID)', () => {
+    const [m] = logMessages(log('x', [], [['service.instance.id', 'd97d0ea7-cf3d-411b-b453-d2943a50b456'], ['host.name', 'web-12a34b56d-e78f9']]), defaults, 0).messages;
+    expect(m!.procId).toBe('web-12a34b56d-e78f9');
+    const [only] = logMessages(log('x', [], [['service.instance.id', 'd97d0ea7-cf3d-411b-b453-d2943a50b456']]), defaults, 0).messages;
+    expect(only!.procId).toBe('d97d0ea7-cf3d-411b-b453-d2943a50b456');
+  });
+
   it('the mapping is configuration: another dyno attribute and platform service', () => {
     const r = loadRulesText(`version: 1
 fir:
@@ -72,6 +79,40 @@ describe('metric points → runtime-metrics lines', () => {
     ]);
     expect(out.rejected).toBe(1);
     expect(out.unmapped).toBe(4);
+  });
+
+  it('without a limit metric, the configured limit of the process type (else "*"), else none', () => {
+    const r = loadRulesText(`version: 1
+fir:
+  memory_quota: { web: 1GB, "*": dyno-1c-0.5gb }
+rules:
+  - name: x
+    match: { message: y }
+    actions: [ { type: redis-stop-key } ]
+`, 'r.yml', {});
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const usage = (dyno: string) => ({ signal: 'metrics' as const, resourceMetrics: [{ resource: [['heroku.dyno.name', dyno]] as [string, string][], scopeMetrics: [{ scope: '', metrics: [{ name: 'dyno.memory.usage', unit: 'By', type: 'gauge' as const, dataPoints: [point(700 * 1048576)], otherPoints: 0 }] }] }] });
+    const text = (dyno: string, fir = r.ruleSet.fir) => metricMessages(usage(dyno), fir, 0).messages[0]!.message;
+    expect(text('web-12a34b56d-e78f9')).toBe('source=web-12a34b56d-e78f9 dyno=web-12a34b56d-e78f9 sample#memory_total=700.00MB sample#memory_quota=1024.00MB');
+    expect(text('node-worker-12a34b56d-e78f9')).toMatch(/ sample#memory_quota=512\.00MB$/);
+    expect(text('web-12a34b56d-e78f9', defaults)).toBe('source=web-12a34b56d-e78f9 dyno=web-12a34b56d-e78f9 sample#memory_total=700.00MB');
+  });
+
+  it('mallet check refuses a memory_quota it cannot read, at its position', () => {
+    const r = loadRulesText(`version: 1
+fir:
+  memory_quota: { web: lots, "Web 1": 1GB }
+rules:
+  - name: x
+    match: { message: y }
+    actions: [ { type: redis-stop-key } ]
+`, 'r.yml', {});
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const text = r.errors.map((e) => `${e.line}: ${e.message}`).join('\n');
+    expect(text).toContain('3: memory limit "lots": expected a size like 512MB or 1GB, or a Fir dyno size like dyno-2c-4gb');
+    expect(text).toContain('process type "Web 1"');
   });
 
   it('a memory metric in an unknown unit is not mapped', () => {

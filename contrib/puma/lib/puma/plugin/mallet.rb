@@ -15,6 +15,12 @@ require "redis"
 # whose value ends in " instance=<uuid>" for another instance of this dyno name (preboot runs two
 # web.1 at once) is left alone; without an id on either side the key is taken as before.
 #
+# Wake-ups: a second thread, on its own connection (a subscribed connection can do nothing else),
+# subscribes to mallet:wake:<key>, on which mallet publishes right after writing the key. A message,
+# and every (re)subscription (messages published while disconnected are lost), makes the poll
+# thread look at once, so a stop starts within milliseconds; the key stays the signal and the poll
+# the fallback. The message carries nothing: the poll thread reads the key with the same rules.
+#
 # Redis being down never stops or crashes Puma: the error is logged and polling backs off.
 Puma::Plugin.create do
   # No constants here: this block is class_eval'd, so they would land on Object.
@@ -29,27 +35,94 @@ Puma::Plugin.create do
     key = (env_value("MALLET_STOP_KEY_PREFIX") || "puma::stop::") + dyno
     interval = poll_interval
     @instance_id = env_value("HEROKU_DYNO_ID").to_s
-    log "mallet: watching stop key #{key} every #{interval}s#{@instance_id.empty? ? "" : " (instance #{printable(@instance_id)})"}"
-    in_background { watch(url, key, interval) }
+    channel = "mallet:wake:#{key}"
+    @wake_lock = Mutex.new
+    @wake_cond = ConditionVariable.new
+    @woken = false
+    log "mallet: watching stop key #{key} every #{interval}s#{@instance_id.empty? ? "" : " (instance #{printable(@instance_id)})"}, woken by #{channel}"
+    in_background { watch(url, key, interval, channel) }
   end
 
-  def watch(url, key, interval)
+  def wake!
+    @wake_lock.synchronize do
+      @woken = true
+      @wake_cond.signal
+    end
+  end
+
+  # Sleeps up to `seconds`, less when woken (a wake-up that came while polling is not lost).
+  def nap(seconds)
+    @wake_lock.synchronize do
+      @wake_cond.wait(@wake_lock, seconds) unless @woken
+      @woken = false
+    end
+  end
+
+  # How long a subscription may stay silent before it is re-made: a half-open TCP connection (a
+  # NAT or proxy that forgot it) would otherwise hold it deaf, with only the poll left.
+  def listen_timeout
+    300
+  end
+
+  def listen(url, channel)
+    failures = 0
+    # nil: never subscribed; true: subscribed; false: lost since.
+    listening = nil
+    loop do
+      redis = nil
+      begin
+        redis = connect(url)
+        redis.subscribe_with_timeout(listen_timeout, channel) do |on|
+          on.subscribe do
+            log "mallet: #{listening.nil? ? "listening" : "listening again"} on #{channel} for wake-ups" unless listening
+            listening = true
+            failures = 0
+            wake!
+          end
+          on.message { wake! }
+        end
+        # Returned: the connection went away quietly. Not at once again, should it keep doing so.
+        listening &&= false
+        sleep 1
+      rescue Redis::TimeoutError
+        nil # silent for listen_timeout: subscribe again (and poll at once, on the confirmation)
+      rescue StandardError => e
+        listening &&= false
+        failures += 1
+        delay = [2**[failures - 1, 5].min, 30].min
+        log "mallet: cannot subscribe to #{channel} (#{e.class}: #{printable(e.message)}); polling alone, retrying in #{delay}s" if failures <= 3 || (failures % 10).zero?
+        sleep delay
+      ensure
+        begin
+          redis&.close
+        rescue StandardError
+          nil
+        end
+      end
+    end
+  end
+
+  def watch(url, key, interval, channel)
     redis = nil
     failures = 0
     loop do
       begin
         redis ||= connect(url)
         reason = take(redis, key)
+        # After the first look, so the listener's first wake-up is not lost in it. Not joined by
+        # anything: the process exits under it, so it cannot delay Puma's shutdown.
+        @listener ||= Thread.new { listen(url, channel) }
         if failures.positive?
           log "mallet: Redis reachable again"
           failures = 0
         end
         if reason
           log "mallet: stop key #{key} found (#{printable(reason)}): stopping gracefully"
+          @listener&.kill
           @launcher.stop
           return
         end
-        sleep interval
+        nap interval
       rescue StandardError => e
         # Redis down, DNS, TLS, auth: keep Puma serving and try again later.
         failures += 1
@@ -61,7 +134,7 @@ Puma::Plugin.create do
           nil
         end
         redis = nil
-        sleep delay
+        nap delay
       end
     end
   end

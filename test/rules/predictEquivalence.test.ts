@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { RedisPredictStore, type PredictVote } from '../../src/rules/predictScript.js';
+import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
+import { PREDICT_BOUNDS } from '../../src/rules/predict.js';
+
+let redis: Redis;
+const prefixes: string[] = [];
+beforeAll(() => { redis = testRedis(); });
+afterAll(async () => { await cleanupPrefix(redis, ...prefixes); await redis.quit(); });
+
+/**
+ * Random series for two targets of two instances each (a target's set holds both; the fit keeps
+ * to one): rising, flat or noisy values (fractional MB as Heroku writes
+ * them, and arbitrary doubles), repeated ids (retries), out-of-order and equal times, windows
+ * short enough to slide, and runs long enough to meet the point cap.
+ */
+const runs = fc.record({
+  withinMs: fc.integer({ min: 1000, max: 3_600_000 }),
+  overMs: fc.integer({ min: 60_000, max: 1_800_000 }),
+  minSamples: fc.integer({ min: 3, max: 30 }),
+  limit: fc.oneof(fc.constant(512), fc.double({ min: 1, max: 4096, noNaN: true })),
+  steps: fc.array(fc.record({
+    id: fc.integer({ min: 0, max: 500 }),
+    dt: fc.integer({ min: -30_000, max: 60_000 }),
+    value: fc.oneof(fc.integer({ min: 0, max: 60_000 }).map((c) => c / 100), fc.double({ min: 0, max: 8192, noNaN: true })),
+    target: fc.constantFrom('a', 'b'),
+    instance: fc.constantFrom('x', 'y'),
+  }), { minLength: 1, maxLength: 120 }),
+});
+
+describe('predict: the Lua script and its in-memory mirror agree', () => {
+  it('on random series', async () => {
+    await fc.assert(fc.asyncProperty(runs, async ({ withinMs, overMs, minSamples, limit, steps }) => {
+      const prefix = uniquePrefix('peq');
+      prefixes.push(prefix);
+      const store = new RedisPredictStore(redis);
+      const memory = new MemoryPredictStore();
+      let t = 1_700_000_000_000;
+      const list: PredictVote[] = steps.map((s) => {
+        t += s.dt;
+        const k = `${prefix}:${s.target}`;
+        return {
+          keys: { points: `${k}:p`, values: `${k}:v`, last: `${k}:last` },
+          eventId: `e${s.id}`, time: t, value: s.value, limit, withinMs, overMs, minSamples, instance: s.instance,
+        };
+      });
+      // Half in one pipeline, the rest one by one: batching must not change the answers.
+      const half = Math.floor(list.length / 2);
+      const fromRedis = [...await store.predict(list.slice(0, half))];
+      for (const v of list.slice(half)) fromRedis.push(...await store.predict([v]));
+      expect(fromRedis).toEqual(await memory.predict(list));
+    }), { numRuns: 60 });
+  });
+
+  it('past the point cap: a long steady series keeps at most maxPoints samples and still agrees', async () => {
+    const prefix = uniquePrefix('peq');
+    prefixes.push(prefix);
+    const store = new RedisPredictStore(redis);
+    const memory = new MemoryPredictStore();
+    const keys = { points: `${prefix}:p`, values: `${prefix}:v`, last: `${prefix}:last` };
+    const n = PREDICT_BOUNDS.maxPoints + 100;
+    // One sample a second within a 6 h window: only the cap bounds the series.
+    const list: PredictVote[] = Array.from({ length: n }, (_, i) => ({
+      keys, eventId: `e${i}`, time: 1_700_000_000_000 + i * 1000, value: 100 + i * 0.01 + (i % 7) * 0.3, limit: 512,
+      withinMs: 3_600_000, overMs: 6 * 3_600_000, minSamples: 10, instance: 'a',
+    }));
+    const fromRedis = await store.predict(list);
+    const fromMemory = await memory.predict(list);
+    expect(fromRedis).toEqual(fromMemory);
+    expect(fromRedis[n - 1]).toMatchObject({ samples: PREDICT_BOUNDS.maxPoints });
+    expect(await redis.zcard(keys.points)).toBe(PREDICT_BOUNDS.maxPoints);
+    // Each kept sample: its value and the answer it got, nothing more.
+    expect(await redis.hlen(keys.values)).toBe(2 * PREDICT_BOUNDS.maxPoints);
+    expect(await redis.pttl(keys.points)).toBeGreaterThan(6 * 3_600_000);
+  });
+
+  it('a flood of made-up instance ids on one target is one bounded set, not a key per id', async () => {
+    const prefix = uniquePrefix('peq');
+    prefixes.push(prefix);
+    const store = new RedisPredictStore(redis);
+    const keys = { points: `${prefix}:p`, values: `${prefix}:v`, last: `${prefix}:last` };
+    const list: PredictVote[] = Array.from({ length: 2000 }, (_, i) => ({
+      keys, eventId: `e${i}`, time: 1_700_000_000_000 + i, value: 100, limit: 512,
+      withinMs: 1_800_000, overMs: 900_000, minSamples: 10, instance: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    }));
+    for (let i = 0; i < list.length; i += 500) await store.predict(list.slice(i, i + 500));
+    expect(await redis.zcard(keys.points)).toBe(PREDICT_BOUNDS.maxPoints);
+    expect(await redis.hlen(keys.values)).toBe(2 * PREDICT_BOUNDS.maxPoints);
+    let cursor = '0';
+    const found: string[] = [];
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+    expect(found.sort()).toEqual([keys.last, keys.points, keys.values].sort());
+  });
+});
