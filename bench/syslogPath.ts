@@ -20,6 +20,7 @@ import { redisKeys } from '../src/keys.js';
 import { loadRulesText } from '../src/rules/load.js';
 import { evaluateEvents } from '../src/rules/evaluate.js';
 import { MemoryThresholdStore } from '../src/rules/thresholdMemory.js';
+import { MemoryPredictStore } from '../src/rules/predictMemory.js';
 import { MemoryDynoStore } from '../src/dynos/dynoMemory.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
 import { Pipeline } from '../src/server/pipeline.js';
@@ -46,10 +47,11 @@ const ruleSet = loaded.ruleSet;
 const keys = redisKeys('bench');
 const metrics = createMetrics(undefined, { defaults: false });
 const store = new MemoryThresholdStore();
+const predictor = new MemoryPredictStore();
 let marker: () => void = () => {};
 const pipeline = new Pipeline({
   redis: { defineCommand: () => {} } as unknown as Redis, keys, metrics, logger: pino({ level: 'silent' }),
-  engine: { judge: async (events) => { const e = await evaluateEvents(events, { ruleSet, store, keys, clock: (ev) => ev.receivedAt }); return { firings: e.firings, count: () => {} }; } },
+  engine: { judge: async (events) => { const e = await evaluateEvents(events, { ruleSet, store, predictor, keys, clock: (ev) => ev.receivedAt }); return { firings: e.firings, count: () => {} }; } },
   sink: { submit: async (firings) => { if (firings.some((f) => f.rule === 'bench-marker')) marker(); return []; } },
   observers: [new DynoObserver(new MemoryDynoStore())],
 });
