@@ -71,6 +71,11 @@ export interface RedisKeys {
    * lifecycle events by their time.
    */
   dynos(app: string): { instances: string; meta: string; events: string };
+  /**
+   * The rules' view of an app's lifecycle (src/dynos/instanceLife.ts): `life` hash of releases and,
+   * per dyno name, recent starts and instances; `index` sorted set dyno -> newest time (the bound).
+   */
+  dynoLife(app: string): { life: string; index: string };
   /** One instance's memory series (a string of 2-byte slots, see src/dynos/bounds.ts). */
   memorySeries(app: string, instance: string): string;
   /**
@@ -80,11 +85,11 @@ export interface RedisKeys {
    */
   suspects(app: string): { index: string; snapshots: string };
   /**
-   * A predict rule's state (src/rules/predictScript.ts): per rule+app+instance the `points`
-   * sorted set of sample event ids (score = sample time) and the `values` hash (id → MB, and the
-   * answer each sample got); per rule+app+target the `last` answer, read by `mallet explain`.
+   * A predict rule's state of rule+app+target (src/rules/predictScript.ts): the `points` sorted
+   * set of `<instance>/<event id>` (score = sample time; at most 360), the `values` hash (member
+   * → MB, and the answer each sample got) and the `last` answer, read by `mallet explain`.
    */
-  predict(rule: string, app: string, target: string, instance: string): PredictKeySet;
+  predict(rule: string, app: string, target: string): PredictKeySet;
 }
 
 export interface PredictKeySet {
@@ -100,6 +105,8 @@ export interface ThresholdKeySet {
   readonly cooldown: string;
   readonly spell: string;
   readonly seen: string;
+  /** HyperLogLog: event ids counted in the current grace spell (as `seen` for a cooldown spell). */
+  readonly graceSeen: string;
 }
 
 /**
@@ -126,7 +133,7 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
       const cooling = [tag(app), part(rule), part(restartStableTarget(target))];
       return {
         window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling),
-        spell: k('hspell', ...id), seen: k('hseen', ...id),
+        spell: k('hspell', ...id), seen: k('hseen', ...id), graceSeen: k('hgrace', ...id),
       };
     },
     appTargets: (app: string) => k('targets', tag(app)),
@@ -140,10 +147,11 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     admission: (app: string, firingId: string) => k('admit', tag(app), part(firingId)),
     herokuRemaining: (tokenHash: string) => k('heroku-remaining', tag(tokenHash)),
     dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
+    dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
-    predict: (rule: string, app: string, target: string, instance: string) => ({
-      points: k('pred', tag(app), part(rule), part(instance)),
-      values: k('predval', tag(app), part(rule), part(instance)),
+    predict: (rule: string, app: string, target: string) => ({
+      points: k('pred', tag(app), part(rule), part(target)),
+      values: k('predval', tag(app), part(rule), part(target)),
       last: k('predlast', tag(app), part(rule), part(target)),
     }),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),

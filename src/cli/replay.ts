@@ -120,6 +120,15 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
       cooling.add(key);
       io.stdout.write(`${iso(Number(c.window))} ${c.rule} ${c.app} ${c.target}: cooldown: matches after the firing at ${iso(Number(c.window))} are counted, not fired\n`);
     }
+    for (const g of evaluation.graces) {
+      tally('grace lines');
+      // One line per grace spell (a start or a release); its matches are only counted.
+      const key = `grace\u0000${g.rule}\u0000${g.app}\u0000${g.target}\u0000${g.spell}`;
+      if (cooling.has(key)) continue;
+      cooling.add(key);
+      const [kind, at] = g.spell.split(':');
+      io.stdout.write(`${iso(Number(at))} ${g.rule} ${g.app} ${g.target}: grace: matches within the rule's grace after this ${kind === 'release' ? 'release' : 'start'} are counted, not towards the threshold\n`);
+    }
     for (const r of evaluation.rejected) {
       tally('rejected');
       io.stdout.write(`rejected ${r.rule} ${r.app}: ${r.reason}\n`);

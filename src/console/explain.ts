@@ -56,7 +56,7 @@ export async function explain(
     .zcount(keys.stormGuard(q.app), `(${now - limits.perApp.withinMs}`, '+inf')
     .zcount(keys.flapping(q.app, q.target), `(${now - limits.flapping.withinMs}`, '+inf')
     .zrangebyscore(keys.rolling(q.app, processType), `(${now}`, '+inf')
-    .get(keys.predict(q.rule, q.app, q.target, '').last);
+    .get(keys.predict(q.rule, q.app, q.target).last);
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
   const [windowFlat, cool, storm, flap, rolling, lastPrediction] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[], string | null];

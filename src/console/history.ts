@@ -43,7 +43,7 @@ export interface HistoryFilter {
 
 export const HISTORY_PAGE = Object.freeze({ defaultLimit: 50, maxLimit: 500, batch: 500, maxScan: 20_000 });
 
-const FOLDED = new Set<FiringOutcome>(['cooldown', 'held', 'flapping', 'duplicate', 'rejected']);
+const FOLDED = new Set<FiringOutcome>(['cooldown', 'grace', 'held', 'flapping', 'duplicate', 'rejected']);
 const CURSOR = /^\d{1,16}-\d{1,10}_[a-z][a-z0-9-]{1,29}$/;
 const RULE = /^[a-z0-9-]{1,64}$/;
 

@@ -39,12 +39,13 @@ const OUTCOME_STYLE: Record<FiringOutcome, { colour: string; label: string; mean
   silenced: { colour: '#6b7280', label: 'silenced', meaning: 'a silence covered it: nothing ran' },
   dry_run: { colour: '#7c3aed', label: 'dry run', meaning: 'recorded, nothing executed' },
   cooldown: { colour: '#0891b2', label: 'cooldown', meaning: 'matched during a cooldown' },
+  grace: { colour: '#65a30d', label: 'grace', meaning: 'matched during a boot or deploy grace: not counted' },
   duplicate: { colour: '#78716c', label: 'duplicate', meaning: 'the same firing submitted again' },
   rejected: { colour: '#be185d', label: 'rejected', meaning: 'a value from the line had the wrong shape' },
 };
 /** Firings proper (one per fired window); cooldown, duplicate and rejected count lines and retries. */
 const CHART_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run'];
-const TABLE_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'rejected', 'duplicate'];
+const TABLE_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'grace', 'rejected', 'duplicate'];
 
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

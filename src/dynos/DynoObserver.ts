@@ -4,8 +4,11 @@ import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
-import { readDynoLine, wantsDynoLine } from './dynoLines.js';
+import type { BodyPart } from '../server/bodyScript.js';
+import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
+import { MINUTE_MS } from './bounds.js';
+import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
 
 export interface DynoCounts {
   samples: number;
@@ -13,45 +16,209 @@ export interface DynoCounts {
 }
 
 /**
+ * What this process last stored of one instance: the byte prefixes its runtime-metrics lines
+ * start with (`source=web.1 dyno=heroku.<id>.<uuid> `, then `sample#memory_total=` for a memory
+ * sample) and the newest minute written.
+ */
+interface Stored {
+  readonly instance: string;
+  readonly lineText: string;
+  readonly lineBytes: Buffer;
+  readonly memoryText: string;
+  readonly memoryBytes: Buffer;
+  minute: number;
+}
+
+/** Bounds on what the observer remembers (an optimisation only: forgetting costs a parse). */
+const MAX_APPS = 1000;
+const MAX_DYNOS_PER_APP = 2000;
+/** Instances per dyno name at once: two during a preboot overlap, a spare for a quick restart. */
+const MAX_INSTANCES_PER_DYNO = 3;
+
+const SOURCE = 'source=';
+const SOURCE_BYTES = Buffer.from(SOURCE);
+const MEMORY_FIELD = 'sample#memory_total=';
+
+const startsWith = (e: DrainEvent, text: string, bytes: Buffer) => (e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text));
+
+/**
  * Lifecycle and memory trends from the drain, and mallet's own remediations (the firings the
  * rules decided) so the report can mark them.
+ *
+ * Runtime metrics arrive every 20 s per dyno and the store keeps one point a minute (only a
+ * slot's first sample counts: DynoStore.ts), so a sample of an instance in the minute this
+ * process last stored for it changes nothing: the prefilter drops it on a byte-prefix test and
+ * the line's timestamp, before the message is decoded, and the instance's load-average lines
+ * on the same prefix. Two of three samples cost that much.
  */
 export class DynoObserver implements Observer {
-  constructor(private readonly store: DynoStore, private readonly onCount?: (app: string, counts: DynoCounts) => void) {}
+  readonly #stored = new Map<string, Map<string, Stored[]>>();
 
-  wants(event: DrainEvent): boolean {
-    return wantsDynoLine(event);
+  constructor(
+    private readonly store: DynoStore,
+    private readonly onCount?: (app: string, counts: DynoCounts) => void,
+    /** The rules' view of the lifecycle (instanceLife.ts), written beside the trends. */
+    private readonly life?: LifeStore,
+  ) {}
+
+  wants(e: DrainEvent): boolean {
+    const source = e.source;
+    if (source !== 'heroku') return source === 'app' && wantsRelease(e);
+    const p = e.process;
+    if (p === 'router') return false;
+    const known = this.#stored.get(e.app)?.get(p);
+    if (known === undefined && !isDynoProcess(p)) return false;
+    if (!startsWith(e, SOURCE, SOURCE_BYTES)) return wantsLifecycle(e);
+    if (known !== undefined) {
+      for (let i = 0; i < known.length; i++) {
+        const k = known[i]!;
+        if (startsWith(e, k.memoryText, k.memoryBytes)) return Math.floor(timestampMs(e.timestamp) / MINUTE_MS) !== k.minute;
+        // The platform writes memory_total first: a line of this instance without it is its load average.
+        if (startsWith(e, k.lineText, k.lineBytes)) return false;
+      }
+    }
+    return isMemoryLine(e);
   }
 
   observe(app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation {
-    const samples: MemorySample[] = [];
-    const lifecycle: LifecycleEvent[] = [];
-    for (const e of events) {
+    let samples: MemorySample[] | undefined;
+    let lines: DrainEvent[] | undefined;
+    let lifecycle: LifecycleEvent[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       const r = readDynoLine(e);
       if (r === undefined) continue;
-      if ('sample' in r) samples.push(r.sample);
-      else lifecycle.push(r.event);
+      if ('sample' in r) {
+        (samples ??= []).push(r.sample);
+        (lines ??= []).push(e);
+      } else (lifecycle ??= []).push(r.event);
     }
     for (const f of firings) {
       if (f.app !== app || !SHAPES.dyno.test(f.target)) continue;
-      lifecycle.push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
+      (lifecycle ??= []).push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
     }
-    const batch = { samples, events: lifecycle };
-    const store = this.store;
-    return {
-      store: () => store.write(app, batch),
-      ...(store.part ? { parts: () => { const p = store.part!(app, batch); return p ? [p] : []; } } : {}),
-      count: () => this.onCount?.(app, { samples: samples.length, events: lifecycle.length }),
-    };
+    if (samples === undefined && lifecycle === undefined) return NOTHING;
+    return new DynoObservation(this, app, samples ?? [], lines ?? [], lifecycle ?? []);
+  }
+
+  /** Writes one delivery's records, then remembers what it wrote. */
+  async write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
+    const life = this.life;
+    await Promise.all([this.store.write(app, { samples, events }), life?.write(app, lifeBatchOf(samples, events))]);
+    this.written(app, samples, lines);
+  }
+
+  /**
+   * write()'s script calls as parts of the drain's body script (one round trip with the votes);
+   * undefined when a store cannot make them (then the pipeline calls write()).
+   */
+  parts(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): BodyPart[] | undefined {
+    const { store, life } = this;
+    if (!store.part || (life && !life.part)) return undefined;
+    const out: BodyPart[] = [];
+    const d = store.part(app, { samples, events });
+    if (d) out.push(d);
+    const l = life?.part?.(app, lifeBatchOf(samples, events));
+    if (l) out.push(l);
+    return out;
+  }
+
+  /** After the records were written (by write() or the body script). */
+  written(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[]): void {
+    // Only once written: a sample dropped for a minute that was never stored would be lost.
+    if (samples.length > 0) this.#remember(app, samples, lines);
+  }
+
+  counted(app: string, counts: DynoCounts): void {
+    this.onCount?.(app, counts);
+  }
+
+  #remember(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[]): void {
+    let byDyno = this.#stored.get(app);
+    if (byDyno === undefined) {
+      if (this.#stored.size >= MAX_APPS) this.#stored.clear();
+      this.#stored.set(app, (byDyno = new Map()));
+    }
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const minute = Math.floor(s.at / MINUTE_MS);
+      let known = byDyno.get(s.dyno);
+      const k = known?.find((x) => x.instance === s.instance);
+      if (k !== undefined) {
+        if (minute > k.minute) k.minute = minute;
+        continue;
+      }
+      const text = lines[i]!.message;
+      const end = instanceEnd(text, s.dyno);
+      // A sample line is laid out as the platform writes it (readMemorySample): memory_total next.
+      if (end < 0 || !text.startsWith(` ${MEMORY_FIELD}`, end)) continue;
+      const lineText = text.slice(0, end + 1);
+      const memoryText = lineText + MEMORY_FIELD;
+      if (known === undefined) {
+        if (byDyno.size >= MAX_DYNOS_PER_APP) byDyno.clear();
+        byDyno.set(s.dyno, (known = []));
+      }
+      if (known.length >= MAX_INSTANCES_PER_DYNO) known.shift();
+      known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
+    }
+  }
+}
+
+/** The lifecycle lines of a batch, per app, as the dyno observer would write them. */
+export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, LifeBatch> {
+  const by = new Map<string, { samples: MemorySample[]; events: LifecycleEvent[] }>();
+  for (const e of events) {
+    if (!wantsDynoLine(e)) continue;
+    const r = readDynoLine(e);
+    if (r === undefined) continue;
+    let g = by.get(e.app);
+    if (!g) by.set(e.app, (g = { samples: [], events: [] }));
+    if ('sample' in r) g.samples.push(r.sample);
+    else g.events.push(r.event);
+  }
+  return new Map([...by].map(([app, g]) => [app, lifeBatchOf(g.samples, g.events)]));
+}
+
+const NOTHING: Observation = { store: async () => {}, count: () => {} };
+
+/** One delivery's records (a class, not closures: one is made per body with dyno lines). */
+class DynoObservation implements Observation {
+  constructor(
+    private readonly observer: DynoObserver,
+    private readonly app: string,
+    private readonly samples: readonly MemorySample[],
+    private readonly lines: readonly DrainEvent[],
+    private readonly events: readonly LifecycleEvent[],
+  ) {}
+
+  store(): Promise<void> {
+    return this.observer.write(this.app, this.samples, this.lines, this.events);
+  }
+
+  parts(): readonly BodyPart[] | undefined {
+    return this.observer.parts(this.app, this.samples, this.events);
+  }
+
+  written(): void {
+    this.observer.written(this.app, this.samples, this.lines);
+  }
+
+  count(): void {
+    this.observer.counted(this.app, { samples: this.samples.length, events: this.events.length });
   }
 }
 
 /**
- * A firing's time in line time: the timestamp of its newest trigger line (`TIMESTAMP src[proc]: …`),
- * as lifecycle and trends use, so replay marks it where the service does; else the engine time.
+ * A firing's time in line time: the newest timestamp of its trigger lines (`TIMESTAMP src[proc]:
+ * …`), as lifecycle and trends use, so replay marks it where the service does; else the engine
+ * time. The newest, not the last: the service orders a window's lines by arrival, and the lines
+ * of one body arrive together.
  */
 function firedAtLineTime(f: Firing): number {
-  const last = f.triggerLines[f.triggerLines.length - 1];
-  const at = last === undefined ? Number.NaN : timestampMs(last.slice(0, Math.max(0, last.indexOf(' '))));
+  let at = Number.NEGATIVE_INFINITY;
+  for (const line of f.triggerLines) {
+    const t = timestampMs(line.slice(0, Math.max(0, line.indexOf(' '))));
+    if (t > at) at = t;
+  }
   return Number.isFinite(at) ? at : f.firedAt;
 }

@@ -30,19 +30,18 @@ export interface DynoStore {
 }
 
 /**
- * A delivery's samples per instance, one entry per minute: the first sample of the minute gives
- * the value (the first of a slot wins, and a slot is whole minutes), the others only widen the
- * instance's time span, set its quota and its swap peak. Both stores apply these entries, so a
- * 20-second sampler costs Redis one slot write a minute.
+ * A delivery's samples per instance, one entry per minute: the first sample of the minute (by
+ * time, then line order), the others dropped. A slot is whole minutes and only its first written
+ * sample counts (its value, and the instance's span, quota and swap peak), so a later sample of a
+ * minute changes nothing anywhere: the observer drops it before parsing once the minute is
+ * stored (DynoObserver), and a 20-second sampler costs Redis one slot write a minute. Both stores
+ * apply these entries.
  */
 export interface MinuteSample {
   readonly at: number;
   readonly valueMb: number;
-  /** Latest sample time in the minute. */
-  readonly lastAt: number;
-  /** Quota of the minute's last sample that had one. */
   readonly limitMb: number | undefined;
-  readonly maxSwapMb: number | undefined;
+  readonly swapMb: number | undefined;
 }
 
 export interface InstanceGroup {
@@ -67,19 +66,13 @@ export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] 
     // Stable sort: within one ms, line order decides the first.
     g.samples.sort((a, b) => Math.trunc(a.at) - Math.trunc(b.at));
     const minutes: MinuteSample[] = [];
-    let cur: { at: number; valueMb: number; lastAt: number; limitMb: number | undefined; maxSwapMb: number | undefined } | undefined;
+    let minute = Number.NaN;
     for (const raw of g.samples) {
       const at = Math.trunc(raw.at);
-      const limit = mb2(raw.limitMb);
-      const swap = mb2(raw.swapMb);
-      if (cur && Math.floor(cur.at / 60_000) === Math.floor(at / 60_000)) {
-        cur.lastAt = at;
-        if (limit !== undefined) cur.limitMb = limit;
-        if (swap !== undefined && (cur.maxSwapMb === undefined || swap > cur.maxSwapMb)) cur.maxSwapMb = swap;
-        continue;
-      }
-      cur = { at, valueMb: mb2(raw.valueMb)!, lastAt: at, limitMb: limit, maxSwapMb: swap };
-      minutes.push(cur);
+      const m = Math.floor(at / 60_000);
+      if (m === minute) continue;
+      minute = m;
+      minutes.push({ at, valueMb: mb2(raw.valueMb)!, limitMb: mb2(raw.limitMb), swapMb: mb2(raw.swapMb) });
     }
     groups.push({ instance, dyno: g.dyno, minutes });
   }

@@ -8,6 +8,10 @@ import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.j
  * the captured samples; fixtures in test/fixtures/dyno-lines.txt). Only APP-NAME `heroku` with a
  * dyno PROCID is trusted for runtime lines, and `app[api]` for releases: an app can print any of
  * these texts on its own output, but cannot send them under `heroku`.
+ *
+ * Runtime-metrics lines are most of what is read (one per dyno every 20 s), so they are read by
+ * hand, by character codes, without regexes, splits or slices: one string for the instance id is
+ * all a sample allocates besides itself.
  */
 const SOURCE = 'source=';
 const SOURCE_BYTES = Buffer.from(SOURCE);
@@ -24,56 +28,37 @@ function startsWith(e: DrainEvent, text: string, bytes: Buffer): boolean {
   return e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text);
 }
 
+/** A PROCID the runtime lines may come under: a dyno name, not the router or logplex. */
+export function isDynoProcess(p: string): boolean {
+  return p !== 'router' && p !== 'logplex' && SHAPES.dyno.test(p);
+}
+
+/** Whether a `heroku` line is a memory sample: `source=` first, memory_total in it (not load). */
+export function isMemoryLine(e: DrainEvent): boolean {
+  return startsWith(e, SOURCE, SOURCE_BYTES) && (e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY));
+}
+
 /** The prefilter: header fields and byte prefixes only, the message is not decoded. */
 export function wantsDynoLine(e: DrainEvent): boolean {
   const source = e.source;
   if (source === 'heroku') {
-    const p = e.process;
-    if (p === 'router' || p === 'logplex' || !SHAPES.dyno.test(p)) return false;
+    if (!isDynoProcess(e.process)) return false;
     // Runtime metrics are most of what is wanted; load averages share the prefix but not this.
     if (startsWith(e, SOURCE, SOURCE_BYTES)) return e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY);
-    for (const [text, bytes] of PREFIXES) if (startsWith(e, text, bytes)) return true;
-    return false;
+    return wantsLifecycle(e);
   }
-  return source === 'app' && e.process === 'api' && startsWith(e, RELEASE, RELEASE_BYTES);
+  return wantsRelease(e);
 }
 
-const INSTANCE = /^heroku\.\d{1,20}\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
-const MB = /^(\d{1,7}(?:\.\d{1,6})?)MB$/;
-const RELEASE_LINE = /^Release (v\d{1,9}) created by /;
-const EXIT = /^Process exited(?: with status (\d{1,3}))?$/;
-const STATE = /^State changed from ([a-z]{1,20}) to ([a-z]{1,20})$/;
-
-/**
- * The value of `key=` in a runtime-metrics line: these lines come from the platform, unquoted,
- * with each key once, so the value runs to the next space. Cheaper than a full logfmt parse of the
- * nine fields for the four read (and indexOf, not lastIndexOf: V8 scans backwards slowly).
- */
-function field(text: string, key: string): string | undefined {
-  let i = text.indexOf(key);
-  while (i > 0 && text.charCodeAt(i - 1) !== 32) i = text.indexOf(key, i + 1);
-  if (i < 0) return undefined;
-  const from = i + key.length;
-  const to = text.indexOf(' ', from);
-  return text.slice(from, to === -1 ? undefined : to);
+/** `app[api]: Release v…`, the only line read from outside `heroku`. */
+export function wantsRelease(e: DrainEvent): boolean {
+  return e.source === 'app' && e.process === 'api' && startsWith(e, RELEASE, RELEASE_BYTES);
 }
 
-function megabytes(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const m = MB.exec(v);
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * The instance a runtime-metrics line is from. Cedar: the uuid of `dyno=heroku.<app id>.<uuid>`.
- * Fir: the dyno name itself, which the OTLP receiver writes as both `source=` and `dyno=`
- * (src/ingest/otlp/firEvents.ts): a Fir name is unique and a restarted dyno gets a new one, so
- * the name is the instance (and a new name is a new instance, started at its first sample).
- */
-function instanceOfSample(dyno: string, dynoField: string): string | undefined {
-  const id = INSTANCE.exec(dynoField);
-  if (id) return id[1]!;
-  return dynoField === dyno && isFirDyno(dyno) ? dyno : undefined;
+/** A `heroku` dyno line that is not a runtime-metrics line: one of the lifecycle texts? */
+export function wantsLifecycle(e: DrainEvent): boolean {
+  for (const [text, bytes] of PREFIXES) if (startsWith(e, text, bytes)) return true;
+  return false;
 }
 
 export type DynoLine = { readonly sample: MemorySample } | { readonly event: LifecycleEvent } | undefined;
@@ -83,31 +68,167 @@ export function readDynoLine(e: DrainEvent): DynoLine {
   const at = timestampMs(e.timestamp);
   if (!Number.isFinite(at)) return undefined;
   const text = e.message;
-  const ev = (kind: LifecycleKind, detail = ''): DynoLine => ({ event: { kind, dyno: e.source === 'heroku' ? e.process : '', at, detail } });
   if (e.source !== 'heroku') {
-    const r = RELEASE_LINE.exec(text);
-    return r ? ev('release', r[1]) : undefined;
+    const v = releaseVersion(text);
+    return v === undefined ? undefined : lifecycle('release', '', at, v);
   }
   if (text.startsWith(SOURCE)) {
-    // `source=` is the stable dyno name and must be the PROCID it came under.
-    if (field(text, SOURCE) !== e.process) return undefined;
-    const instance = instanceOfSample(e.process, field(text, 'dyno=') ?? '');
-    const valueMb = megabytes(field(text, MEMORY));
-    if (instance === undefined || valueMb === undefined) return undefined;
-    return { sample: { dyno: e.process, instance, at, valueMb, limitMb: megabytes(field(text, 'sample#memory_quota=')), swapMb: megabytes(field(text, 'sample#memory_swap=')) } };
+    const sample = readMemorySample(text, e.process, at);
+    return sample && { sample };
   }
+  const dyno = e.process;
   // Cedar logs R15 when it kills a dyno far over quota; Fir restarts at 100 % (Dev Center, "Dyno
   // memory behavior"), and if its logs say so with the same code, it is kept the same way.
-  if (text.startsWith(R15)) return ev('quota-restart', 'R15');
-  if (text.startsWith('Starting process with command')) return ev('start');
-  if (text === 'Cycling') return ev('cycling');
-  if (text === 'Restarting') return ev('restart');
-  const x = EXIT.exec(text);
-  if (x) return ev('exit', x[1] ?? '');
-  const s = STATE.exec(text);
-  if (s) {
-    if (s[2] === 'crashed') return ev('crash', s[1]);
-    if (s[1] === 'starting' && s[2] === 'up') return ev('up');
+  if (text.startsWith(R15)) return lifecycle('quota-restart', dyno, at, 'R15');
+  if (text.startsWith('Starting process with command')) return lifecycle('start', dyno, at);
+  if (text === 'Cycling') return lifecycle('cycling', dyno, at);
+  if (text === 'Restarting') return lifecycle('restart', dyno, at);
+  if (text === 'Process exited') return lifecycle('exit', dyno, at);
+  const EXITED = 'Process exited with status ';
+  if (text.startsWith(EXITED)) {
+    const n = text.length - EXITED.length;
+    return n >= 1 && n <= 3 && digitsAt(text, EXITED.length, text.length) ? lifecycle('exit', dyno, at, text.slice(EXITED.length)) : undefined;
+  }
+  const STATE = 'State changed from ';
+  if (text.startsWith(STATE)) {
+    const to = text.indexOf(' to ', STATE.length);
+    if (to < 0 || !lowerAt(text, STATE.length, to) || !lowerAt(text, to + 4, text.length)) return undefined;
+    const fromLen = to - STATE.length;
+    const toLen = text.length - to - 4;
+    if (fromLen > 20 || toLen > 20) return undefined;
+    if (text.endsWith(' to crashed')) return lifecycle('crash', dyno, at, text.slice(STATE.length, to));
+    if (text === 'State changed from starting to up') return lifecycle('up', dyno, at);
   }
   return undefined;
 }
+
+function lifecycle(kind: LifecycleKind, dyno: string, at: number, detail = ''): DynoLine {
+  return { event: { kind, dyno, at, detail } };
+}
+
+/** `Release vN created by …` → `vN` (1–9 digits). */
+function releaseVersion(text: string): string | undefined {
+  if (!text.startsWith(RELEASE)) return undefined;
+  const end = text.indexOf(' ', RELEASE.length);
+  if (end < 0 || end - RELEASE.length > 9 || !digitsAt(text, RELEASE.length, end) || !text.startsWith(' created by ', end)) return undefined;
+  return text.slice(RELEASE.length - 1, end);
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** Non-empty, all digits in [from, to). */
+function digitsAt(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** Non-empty, all a–z in [from, to). */
+function lowerAt(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 97 || c > 122) return false;
+  }
+  return true;
+}
+
+const DYNO_FIELD = ' dyno=';
+const CEDAR_DYNO = 'heroku.';
+const UUID_LENGTH = 36;
+
+/**
+ * The end of the `dyno=` field that follows `source=<process>` at the start of a runtime-metrics
+ * line, or -1. The platform writes `source=` first and `dyno=` second, so a line that does not
+ * is not read. Cedar: `dyno=heroku.<app id>.<uuid>`, the instance is the uuid (the 36 characters
+ * before the end). Fir: the OTLP receiver writes the dyno name as both (src/ingest/otlp/
+ * firEvents.ts); a Fir name is unique and a restarted dyno gets a new one, so the name is the
+ * instance (see instanceOf).
+ */
+export function instanceEnd(text: string, process: string): number {
+  const p = SOURCE.length;
+  if (!text.startsWith(process, p) || !text.startsWith(DYNO_FIELD, p + process.length)) return -1;
+  const v = p + process.length + DYNO_FIELD.length;
+  const cedar = cedarEnd(text, v);
+  if (cedar >= 0) return cedar;
+  const end = v + process.length;
+  return text.startsWith(process, v) && (end === text.length || text.charCodeAt(end) === 32) && isFirDyno(process) ? end : -1;
+}
+
+function cedarEnd(text: string, v: number): number {
+  if (!text.startsWith(CEDAR_DYNO, v)) return -1;
+  let i = v + CEDAR_DYNO.length;
+  const digits = i;
+  while (i < text.length && isDigit(text.charCodeAt(i))) i++;
+  if (i === digits || i - digits > 20 || text.charCodeAt(i) !== 46) return -1;
+  const u = i + 1;
+  const end = u + UUID_LENGTH;
+  if (end !== text.length && text.charCodeAt(end) !== 32) return -1;
+  for (let k = 0; k < UUID_LENGTH; k++) {
+    const c = text.charCodeAt(u + k);
+    if (k === 8 || k === 13 || k === 18 || k === 23) { if (c !== 45) return -1; }
+    else if (!(isDigit(c) || (c >= 97 && c <= 102))) return -1;
+  }
+  return end;
+}
+
+/** The instance of a line whose `dyno=` field ends at `end` (instanceEnd): the uuid, or the Fir name. */
+function instanceOf(text: string, process: string, end: number): string {
+  const v = SOURCE.length + process.length + DYNO_FIELD.length;
+  return end === v + process.length && text.startsWith(process, v) ? process : text.slice(end - UUID_LENGTH, end);
+}
+
+const MEMORY_AFTER_DYNO = ` ${MEMORY}`;
+
+/**
+ * `source=<process> dyno=<instance> sample#memory_total=<n>MB …`: memory_total, quota and swap
+ * by hand. `source=` must be the PROCID the line came under (the stable dyno name).
+ */
+export function readMemorySample(text: string, process: string, at: number): MemorySample | undefined {
+  const end = instanceEnd(text, process);
+  // memory_total first, as the platform writes it (load averages come on a line of their own).
+  if (end < 0 || !text.startsWith(MEMORY_AFTER_DYNO, end)) return undefined;
+  let valueMb: number | undefined;
+  let limitMb: number | undefined;
+  let swapMb: number | undefined;
+  // Each ` sample#memory_…=` field once (the first wins), in any order; other keys are passed over.
+  let i = end;
+  while (i < text.length) {
+    const from = i + 1;
+    let to = text.indexOf(' ', from);
+    if (to < 0) to = text.length;
+    if (text.startsWith('sample#memory_', from)) {
+      const k = from + 14;
+      if (text.startsWith('total=', k)) valueMb ??= megabytes(text, k + 6, to);
+      else if (text.startsWith('quota=', k)) limitMb ??= megabytes(text, k + 6, to);
+      else if (text.startsWith('swap=', k)) swapMb ??= megabytes(text, k + 5, to);
+    }
+    i = to;
+  }
+  if (valueMb === undefined) return undefined;
+  return { dyno: process, instance: instanceOf(text, process, end), at, valueMb, limitMb, swapMb };
+}
+
+/**
+ * `<1–7 digits>[.<1–6 digits>]MB` in [from, to) as a number, else undefined. The digits are read
+ * as one integer and divided once by a power of ten: both exact, so the result is the double
+ * nearest the decimal, as Number() would give.
+ */
+function megabytes(s: string, from: number, to: number): number | undefined {
+  if (to - from < 3 || s.charCodeAt(to - 2) !== 77 || s.charCodeAt(to - 1) !== 66) return undefined;
+  const last = to - 2;
+  let n = 0;
+  let i = from;
+  while (i < last && isDigit(s.charCodeAt(i))) n = n * 10 + (s.charCodeAt(i++) - 48);
+  const whole = i - from;
+  if (whole < 1 || whole > 7) return undefined;
+  if (i === last) return n;
+  if (s.charCodeAt(i) !== 46) return undefined;
+  const f = ++i;
+  while (i < last && isDigit(s.charCodeAt(i))) n = n * 10 + (s.charCodeAt(i++) - 48);
+  const frac = i - f;
+  if (i !== last || frac < 1 || frac > 6) return undefined;
+  return n / POW10[frac]!;
+}
+
+const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000];

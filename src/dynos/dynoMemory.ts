@@ -41,11 +41,12 @@ export class MemoryDynoStore implements DynoStore {
       for (const x of g.minutes) {
         const slot = slotOf(Math.floor(x.at / MINUTE_MS), m.b, b);
         if (slot < 0) continue;
-        if (inst.slots[slot] === 0) inst.slots[slot] = Math.min(b.maxMb, Math.floor(x.valueMb + 0.5)) + 1;
+        if (inst.slots[slot] !== 0) continue;
+        inst.slots[slot] = Math.min(b.maxMb, Math.floor(x.valueMb + 0.5)) + 1;
         if (x.at < m.f) m.f = x.at;
-        if (x.lastAt > m.l) m.l = x.lastAt;
+        if (x.at > m.l) m.l = x.at;
         if (x.limitMb !== undefined) m.q = x.limitMb;
-        if (x.maxSwapMb !== undefined && x.maxSwapMb > m.s) m.s = x.maxSwapMb;
+        if (x.swapMb !== undefined && x.swapMb > m.s) m.s = x.swapMb;
       }
     }
     if (groups.length > 0) {

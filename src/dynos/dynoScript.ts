@@ -17,7 +17,7 @@ import { eventMember, groupSamples, parseEventMember, sortSnapshot, type DynoSna
   ARGV[1] max instances   ARGV[2] retention ms   ARGV[3] max events   ARGV[4] fine slots
   ARGV[5] coarse step     ARGV[6] coarse slots   ARGV[7] max MB       ARGV[8] real-time ttl ms
   ARGV[9] n events, then n x (member, at)
-  then per instance group: instance, dyno, n minutes, then n x (first at, MB, last at, quota MB or '', max swap MB or '')
+  then per instance group: instance, dyno, n minutes, then n x (at, MB, quota MB or '', swap MB or ''): the first sample of each minute (DynoStore.ts)
  */
 export const DYNO_LUA = `
 local maxInst, retention, maxEvents = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -47,8 +47,8 @@ for k = 4, #KEYS do
     m = { i = inst, d = dyno, b = math.floor(first / 60000), f = first, l = first, s = 0 }
   end
   for j = 1, n do
-    local at, mb, last, q, sw = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
-    a = a + 5
+    local at, mb, q, sw = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
     local off = math.floor(at / 60000) - m.b
     local slot = -1
     if off >= 0 then
@@ -59,14 +59,15 @@ for k = 4, #KEYS do
     end
     if slot >= 0 then
       local cur = redis.call('GETRANGE', key, slot * 2, slot * 2 + 1)
+      -- Only a slot's first sample counts: a later one (a retry, another line of the minute) changes nothing.
       if cur == '' or cur == '\\0\\0' then
         local v = math.min(maxMb, math.floor(mb + 0.5)) + 1
         redis.call('SETRANGE', key, slot * 2, string.char(math.floor(v / 256), v % 256))
+        if at < m.f then m.f = at end
+        if at > m.l then m.l = at end
+        if q ~= '' then m.q = tonumber(q) end
+        if sw ~= '' and tonumber(sw) > m.s then m.s = tonumber(sw) end
       end
-      if at < m.f then m.f = at end
-      if last > m.l then m.l = last end
-      if q ~= '' then m.q = tonumber(q) end
-      if sw ~= '' and tonumber(sw) > m.s then m.s = tonumber(sw) end
     end
   end
   redis.call('HSET', KEYS[2], key, cjson.encode(m))
@@ -135,7 +136,7 @@ export class RedisDynoStore implements DynoStore {
     for (const g of groupSamples(batch.samples)) {
       keys.push(this.keys.memorySeries(app, g.instance));
       args.push(g.instance, g.dyno, g.minutes.length);
-      for (const s of g.minutes) args.push(s.at, s.valueMb, s.lastAt, s.limitMb ?? '', s.maxSwapMb ?? '');
+      for (const s of g.minutes) args.push(s.at, s.valueMb, s.limitMb ?? '', s.swapMb ?? '');
     }
     return { name: 'dynos', keys, args };
   }

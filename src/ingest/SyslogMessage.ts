@@ -1,3 +1,5 @@
+import type { DrainEvent } from './DrainEvent.js';
+import type { IngestBatch } from './IngestBatch.js';
 import { timestampText } from './syslogTimestamp.js';
 
 /**
@@ -70,13 +72,19 @@ declare global {
   }
 }
 
-export class BufferedSyslogMessage implements SyslogMessage {
-  #timestamp: string | undefined = undefined;
-  #hostname: string | undefined = undefined;
-  #appName: string | undefined = undefined;
-  #procId: string | undefined = undefined;
-  #msgId: string | undefined = undefined;
-  #message: string | undefined = undefined;
+// Fields are TypeScript-private rather than #private: a DrainEvent may be seen through a
+// prototype (Object.create(event, …)), which #private fields do not allow.
+export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
+  /** The batch this message is the event of (drainEvents), its index in it and its literal scan. */
+  private _batch: IngestBatch | undefined = undefined;
+  private _index = 0;
+  private _scan: LiteralScan | undefined = undefined;
+  private _timestamp: string | undefined = undefined;
+  private _hostname: string | undefined = undefined;
+  private _appName: string | undefined = undefined;
+  private _procId: string | undefined = undefined;
+  private _msgId: string | undefined = undefined;
+  private _message: string | undefined = undefined;
 
   /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
   constructor(
@@ -99,25 +107,52 @@ export class BufferedSyslogMessage implements SyslogMessage {
     private readonly end: number,
   ) {}
 
+  /**
+   * This message as the DrainEvent of `batch` at `index`, without a second object per line; false
+   * when it already is the event of another batch (the caller then wraps it).
+   */
+  bindEvent(batch: IngestBatch, index: number, scan: LiteralScan): boolean {
+    if (this._batch !== undefined && this._batch !== batch) return false;
+    this._batch = batch;
+    this._index = index;
+    this._scan = scan;
+    return true;
+  }
+
+  get app(): string { return this._bound().app; }
+  /** As drainEvents' MessageEvent: counted from the end of the frame (see there). */
+  get id(): string {
+    const b = this._bound();
+    return `${b.drainToken}:${b.frameId}:${b.messages.length - 1 - this._index}`;
+  }
+  get receivedAt(): number { return this._bound().receivedAt; }
+  get source(): string { return this.appName; }
+  get process(): string { return this.procId; }
+
+  private _bound(): IngestBatch {
+    if (this._batch === undefined) throw new Error('not the event of a batch: see drainEvents');
+    return this._batch;
+  }
+
   get timestamp(): string {
-    return (this.#timestamp ??= timestampText(this.tsHead, this.tsZone, this.buf, this.tsStart, this.hostStart - 1));
+    return (this._timestamp ??= timestampText(this.tsHead, this.tsZone, this.buf, this.tsStart, this.hostStart - 1));
   }
 
   get hostname(): string {
-    return (this.#hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
+    return (this._hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
   }
 
   get appName(): string {
-    return (this.#appName ??= internAscii(this.buf, this.appStart, this.procStart - 1));
+    return (this._appName ??= internAscii(this.buf, this.appStart, this.procStart - 1));
   }
 
   get procId(): string {
-    return (this.#procId ??= internAscii(this.buf, this.procStart, this.msgIdStart - 1));
+    return (this._procId ??= internAscii(this.buf, this.procStart, this.msgIdStart - 1));
   }
 
   get msgId(): string {
     const end = this.sdStart < 0 ? this.headerEnd : this.sdStart - 1;
-    return (this.#msgId ??= internAscii(this.buf, this.msgIdStart, end));
+    return (this._msgId ??= internAscii(this.buf, this.msgIdStart, end));
   }
 
   get structuredData(): string | undefined {
@@ -126,8 +161,8 @@ export class BufferedSyslogMessage implements SyslogMessage {
   }
 
   get message(): string {
-    // Buffer#toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
-    return (this.#message ??= this.buf.toString('utf8', this.textStart, this.#textEnd()));
+    // Buffer_toString keeps a leading BOM (TextDecoder would drop it) and replaces bad UTF-8.
+    return (this._message ??= this.buf.toString('utf8', this.textStart, this._textEnd()));
   }
 
   /**
@@ -139,8 +174,8 @@ export class BufferedSyslogMessage implements SyslogMessage {
    * occurrence; without one, the search is bounded to this text (an unbounded `buf.indexOf` would
    * scan the rest of the body for every line).
    */
-  messageIncludes(needle: Buffer, scan?: LiteralScan): boolean {
-    const end = this.#textEnd();
+  messageIncludes(needle: Buffer, scan: LiteralScan | undefined = this._scan): boolean {
+    const end = this._textEnd();
     if (scan !== undefined) return scan.includes(this.buf, needle, this.textStart, end);
     return this.buf.subarray(this.textStart, end).indexOf(needle) !== -1;
   }
@@ -149,14 +184,14 @@ export class BufferedSyslogMessage implements SyslogMessage {
   messageStartsWith(needle: Buffer): boolean {
     const start = this.textStart;
     const n = needle.length;
-    if (this.#textEnd() - start < n) return false;
+    if (this._textEnd() - start < n) return false;
     const buf = this.buf;
     for (let j = 0; j < n; j++) if (buf[start + j] !== needle[j]) return false;
     return true;
   }
 
   /** End of the text: without exactly one trailing LF, at most MAX_MESSAGE_BYTES. */
-  #textEnd(): number {
+  private _textEnd(): number {
     let end = this.end;
     if (end > this.textStart && this.buf[end - 1] === LF) end--;
     return end - this.textStart > MAX_MESSAGE_BYTES ? this.textStart + MAX_MESSAGE_BYTES : end;

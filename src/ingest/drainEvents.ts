@@ -1,6 +1,6 @@
 import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
-import { LiteralScan, type SyslogMessage } from './SyslogMessage.js';
+import { BufferedSyslogMessage, LiteralScan, type SyslogMessage } from './SyslogMessage.js';
 
 /** A parsed message seen as a DrainEvent; the id and message are only built when read. */
 class MessageEvent implements DrainEvent {
@@ -36,7 +36,9 @@ class ByteMessageEvent extends MessageEvent {
 
 /**
  * The batch's messages as the rules see them (what every stage after ingest reads). They share one
- * LiteralScan: a batch's bytes no longer change, and its lines are matched in order.
+ * LiteralScan: a batch's bytes no longer change, and its lines are matched in order. A message
+ * read from bytes is its own event (one object per line, not two); one already bound to another
+ * batch is wrapped like any other.
  */
 export function drainEvents(batch: IngestBatch): DrainEvent[] {
   const scan = new LiteralScan();
@@ -44,7 +46,8 @@ export function drainEvents(batch: IngestBatch): DrainEvent[] {
   const events: DrainEvent[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
-    events[i] = hasByteTests(m) ? new ByteMessageEvent(batch, m, i, scan) : new MessageEvent(batch, m, i);
+    if (m instanceof BufferedSyslogMessage && m.bindEvent(batch, i, scan)) events[i] = m;
+    else events[i] = hasByteTests(m) ? new ByteMessageEvent(batch, m, i, scan) : new MessageEvent(batch, m, i);
   }
   return events;
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -35,6 +36,8 @@ export interface DrainRouteOptions {
   readonly deadlineMs?: number;
   /** Where refusals are logged, rate-limited per app and reason (default: one over `logger`). */
   readonly log?: ThrottledLog;
+  /** A body's arrival time, which the rules count in (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -51,6 +54,7 @@ const REFUSED: Readonly<Record<number, string>> = {
 export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions): Promise<void> {
   const { metrics, logger } = opts;
   const deadlineMs = opts.deadlineMs ?? STORE_DEADLINE_MS;
+  const clock = opts.clock ?? systemClock;
 
   // Only logplex bodies here: any other type is 415, and the raw bytes are kept (never decoded
   // before framing: LEN counts bytes).
@@ -99,7 +103,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
 
     const frameHeader = headerValue(req.headers['logplex-frame-id']);
     const frameId = FRAME_ID.test(frameHeader) ? frameHeader : createHash('sha1').update(body).digest('hex');
-    const receivedAt = Date.now();
+    const receivedAt = clock();
     const parsed = parseLogplexBody(body);
     countFrameIssues(parsed, metrics);
     const declared = headerValue(req.headers['logplex-msg-count']);

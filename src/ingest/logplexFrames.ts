@@ -57,7 +57,7 @@ const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
 /** README: "more than 9 digits" is a bad length; 9 digits also keep LEN inside a small integer. */
-const MAX_LEN_DIGITS = 9;
+export const MAX_LEN_DIGITS = 9;
 
 export interface ScanOptions extends SyslogHeaderOptions {
   /** No more bytes will follow: an incomplete frame is an overrun rather than a wait. */

@@ -1,5 +1,5 @@
 import { MAX_MESSAGE_BYTES } from './SyslogMessage.js';
-import { newScanState, scanFrames, type ParsedBody, type ScanOptions, type ScanState } from './logplexFrames.js';
+import { MAX_LEN_DIGITS, newScanState, scanFrames, type ParsedBody, type ScanOptions, type ScanState } from './logplexFrames.js';
 
 export interface LogplexStreamOptions {
   /** true (default) for syslog drains (`- -` after PROCID); false for HTTPS-drain framing. */
@@ -56,19 +56,46 @@ export class LogplexStream {
   push(chunk: Buffer): ParsedBody {
     const out: ParsedBody = { messages: [], errors: [], warnings: [] };
     if (this.#ended || this.#state.broken || chunk.length === 0) return out;
-    if (this.#pending === undefined) {
+    let pos = 0;
+    // A frame cut by the previous read: only the bytes that finish it join the held tail, so the
+    // rest of the chunk is scanned where it lies instead of being copied behind the tail.
+    while (this.#pending !== undefined && pos < chunk.length) {
+      const take = Math.min(this.#tailNeeds(), chunk.length - pos);
+      this.#append(chunk, pos, pos + take);
+      pos += take;
+      this.#scan(false, out);
+      if (this.#state.broken) return out;
+    }
+    if (pos < chunk.length) {
       // Nothing held: scan the chunk itself, no copy.
       this.#pending = chunk;
-      this.#start = 0;
+      this.#start = pos;
       this.#length = chunk.length;
       this.#scan(false, out);
       // Keep only the unfinished tail, not the whole chunk it sits in.
       if (this.#pending === chunk) this.#moveLive(Math.max(2 * (this.#length - this.#start), 4096));
-    } else {
-      this.#append(chunk);
-      this.#scan(false, out);
     }
     return out;
+  }
+
+  /**
+   * How many more bytes the held tail (an unfinished frame) needs before a scan can get further:
+   * the rest of its frame once its LEN is known, else enough to end the longest LEN allowed.
+   */
+  #tailNeeds(): number {
+    const buf = this.#pending!;
+    let i = this.#start;
+    let len = 0;
+    while (i < this.#length) {
+      const d = buf[i]! - 0x30;
+      if (d < 0 || d > 9) break;
+      len = len * 10 + d;
+      i++;
+    }
+    const held = this.#length - this.#start;
+    // No SP yet (the scan stopped inside LEN): up to MAX_LEN_DIGITS digits and the SP.
+    if (i >= this.#length || buf[i] !== 0x20) return Math.max(1, MAX_LEN_DIGITS + 1 - held);
+    return Math.max(1, i + 1 - this.#start + len - held);
   }
 
   /** No more bytes: whatever is held is an incomplete frame and is reported. */
@@ -97,12 +124,13 @@ export class LogplexStream {
     }
   }
 
-  #append(chunk: Buffer): void {
-    if (this.#length + chunk.length > this.#pending!.length) {
-      this.#moveLive(Math.max(2 * (this.#length - this.#start + chunk.length), 4096));
+  #append(chunk: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (this.#length + n > this.#pending!.length) {
+      this.#moveLive(Math.max(2 * (this.#length - this.#start + n), 4096));
     }
-    chunk.copy(this.#pending!, this.#length);
-    this.#length += chunk.length;
+    chunk.copy(this.#pending!, this.#length, from, to);
+    this.#length += n;
   }
 
   /** The live bytes to a new buffer of `capacity`; the old one stays as it is for its messages. */

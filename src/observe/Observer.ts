@@ -29,7 +29,9 @@ export interface Observation {
    * trip of the body's votes (src/server/bodyScript.ts); absent when the store cannot (then the
    * pipeline calls store()).
    */
-  readonly parts?: () => readonly BodyPart[];
+  parts?(): readonly BodyPart[] | undefined;
+  /** Told once the parts were written by the body script (what store() does after its write). */
+  written?(): void;
 }
 
 const NOTHING: Observation = { store: async () => {}, count: () => {}, parts: () => [] };
@@ -44,9 +46,19 @@ export function observeAll(observers: readonly Observer[], app: string, events: 
     if (wanted.length > 0 || firings.length > 0) parts.push(o.observe(app, wanted, firings));
   }
   if (parts.length === 0) return NOTHING;
+  if (parts.length === 1) return parts[0]!;
   return {
     store: async () => { await Promise.all(parts.map((p) => p.store())); },
     count: () => { for (const p of parts) p.count(); },
-    ...(parts.every((p) => p.parts) ? { parts: () => parts.flatMap((p) => p.parts!()) } : {}),
+    parts: () => {
+      const all: BodyPart[] = [];
+      for (const p of parts) {
+        const mine = p.parts?.();
+        if (mine === undefined) return undefined;
+        all.push(...mine);
+      }
+      return all;
+    },
+    written: () => { for (const p of parts) p.written?.(); },
   };
 }

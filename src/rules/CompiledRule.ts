@@ -34,9 +34,17 @@ export interface CompiledRule {
   /** `predict:`: a matched line counts only when its instance's fitted line reaches the limit in time. */
   readonly predict?: PredictCondition;
   readonly dryRun: boolean;
+  /** `grace:`: matches this soon after the instance's start or the app's release are not counted. */
+  readonly grace?: RuleGrace;
   readonly actions: readonly ActionTemplate[];
   /** `on_failure`: run once when a step has failed for good (empty when the rule names none). */
   readonly onFailure: readonly ActionTemplate[];
+}
+
+/** 0 = that kind of grace is off. */
+export interface RuleGrace {
+  readonly afterStartMs: number;
+  readonly afterReleaseMs: number;
 }
 
 /** An action with its templates parsed and durations in ms; rendered per firing. */

@@ -86,10 +86,10 @@ export interface NotifyActionSpec {
 }
 
 /** Why a match did or did not become a job (SPEC §7 `mallet_firings_total{outcome}`). */
-export type FiringOutcome = 'enqueued' | 'cooldown' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate' | 'silenced';
+export type FiringOutcome = 'enqueued' | 'cooldown' | 'grace' | 'held' | 'flapping' | 'rejected' | 'dry_run' | 'duplicate' | 'silenced';
 
 /** Every outcome, in the order the console shows them. */
-export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'duplicate', 'rejected'];
+export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'grace', 'duplicate', 'rejected'];
 
 /** The one interface between rules and actions. Resolves once every firing is durably stored. */
 export interface FiringSink {

@@ -1,6 +1,6 @@
 import RE2 from 're2';
 import { DEFAULT_LIMITS, type AppEntry, type Limits } from './RuleSet.js';
-import type { ActionTemplate, CompiledRule, CompiledRuleSet } from './CompiledRule.js';
+import type { ActionTemplate, CompiledRule, CompiledRuleSet, RuleGrace } from './CompiledRule.js';
 import type { RawAction, RawRule, RulesFile } from './schema.js';
 import { RULE_BOUNDS, RULE_DEFAULTS } from './defaults.js';
 import { parseDuration } from './duration.js';
@@ -268,6 +268,7 @@ function compileRule(raw: RawRule, rawPredict: Partial<RawPredict> | undefined, 
   // The window id is the firing time; a zero cooldown could give two firings one id.
   if (cooldownMs < 1000 || cooldownMs > RULE_BOUNDS.maxCooldownMs) bad([...at, 'cooldown'], 'cooldown must be between 1s and 30d');
 
+  const grace = compileGrace(raw.grace, [...at, 'grace'], bad);
   const predict = rawPredict === undefined ? undefined : compilePredict(rawPredict, [...at, 'predict'], bad);
 
   const actions: ActionTemplate[] = [];
@@ -319,9 +320,32 @@ function compileRule(raw: RawRule, rawPredict: Partial<RawPredict> | undefined, 
     cooldownMs,
     ...(predict ? { predict } : {}),
     dryRun: raw.dry_run ?? false,
+    ...(grace ? { grace } : {}),
     actions: Object.freeze(actions),
     onFailure: Object.freeze(onFailure),
   });
+}
+
+/** `grace:` in ms; each given key between 1s and RULE_BOUNDS.maxGraceMs, at least one key. */
+function compileGrace(raw: RawRule['grace'], at: YamlPath, bad: Report): RuleGrace | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.after_start === undefined && raw.after_release === undefined) {
+    bad(at, 'grace needs after_start, after_release or both (or leave it out)');
+    return undefined;
+  }
+  let ok = true;
+  const ms = (key: 'after_start' | 'after_release'): number => {
+    const text = raw[key];
+    if (text === undefined) return 0;
+    const v = parseDuration(text)!;
+    if (v < 1000 || v > RULE_BOUNDS.maxGraceMs) {
+      ok = false;
+      bad([...at, key], `${key} must be between 1s and 1h`);
+    }
+    return v;
+  };
+  const grace = { afterStartMs: ms('after_start'), afterReleaseMs: ms('after_release') };
+  return ok ? Object.freeze(grace) : undefined;
 }
 
 function templatesOf(a: ActionTemplate): Template[] {

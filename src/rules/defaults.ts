@@ -23,6 +23,8 @@ export const RULE_BOUNDS = Object.freeze({
   maxThresholdCount: 1000,
   maxWithinMs: 7 * 86_400_000,
   maxCooldownMs: 30 * 86_400_000,
+  /** `grace.after_start` / `after_release`: a boot or a deploy is minutes, not hours. */
+  maxGraceMs: 3_600_000,
   /** Trigger lines kept per firing (SPEC §6). */
   maxTriggerLines: 20,
   /** Bytes of one trigger line kept (SPEC §6: line ≤ 64 KiB kept). */

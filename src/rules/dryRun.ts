@@ -6,6 +6,8 @@ import { evaluateEvents, type Evaluation, type EvaluationDeps } from './evaluate
 import { MemoryThresholdStore } from './thresholdMemory.js';
 import { MemoryPredictStore } from './predictMemory.js';
 import { formatDuration } from './formatDuration.js';
+import { MemoryLifeStore } from '../dynos/lifeMemory.js';
+import { lifeBatchOfEvents } from '../dynos/DynoObserver.js';
 
 /**
  * The engine without Redis, for `mallet test` and `mallet replay`: same matching, same templates,
@@ -15,14 +17,18 @@ export class DryEvaluator {
   readonly #store = new MemoryThresholdStore();
   readonly predictor = new MemoryPredictStore();
   readonly #keys = redisKeys('dry');
+  /** The service's dyno observer writes this after each delivery; here, after each batch. */
+  readonly #life = new MemoryLifeStore();
   constructor(readonly ruleSet: CompiledRuleSet, private readonly onCounting?: EvaluationDeps['onCounting'], private readonly onPredicting?: EvaluationDeps['onPredicting']) {}
 
-  evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
-    return evaluateEvents(events, {
-      ruleSet: this.ruleSet, store: this.#store, predictor: this.predictor, keys: this.#keys, clock: (e) => e.receivedAt,
+  async evaluate(events: readonly DrainEvent[]): Promise<Evaluation> {
+    const evaluation = await evaluateEvents(events, {
+      ruleSet: this.ruleSet, store: this.#store, predictor: this.predictor, keys: this.#keys, clock: (e) => e.receivedAt, life: this.#life,
       ...(this.onCounting ? { onCounting: this.onCounting } : {}),
       ...(this.onPredicting ? { onPredicting: this.onPredicting } : {}),
     });
+    for (const [app, batch] of lifeBatchOfEvents(events)) this.#life.writeNow(app, batch);
+    return evaluation;
   }
 }
 

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { Firing } from './Firing.js';
 import type { Evaluation } from './evaluate.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { countEvaluation, evaluateEvents, finishEvaluation, prepareEvaluation, voteOf } from './evaluate.js';
+import { countEvaluation, evaluateEvents, finishEvaluation, livesOf, prepareEvaluation, voteOf } from './evaluate.js';
 import { boundVotes } from './voteBounds.js';
 import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResult } from './thresholdScript.js';
 import { part } from '../keys.js';
@@ -16,6 +16,7 @@ import { RedisPredictStore } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
+import type { LifeStore } from '../dynos/instanceLife.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
@@ -28,6 +29,11 @@ export interface RulesEngineOptions {
   readonly getRuleSet: () => CompiledRuleSet;
   /** The time a line counts at in windows and cooldowns; default: when its body arrived. */
   readonly clock?: (event: DrainEvent) => number;
+  /**
+   * The dyno lifecycle the rules read (instance-exact stops, grace, a restart's fresh window); the
+   * dyno observer must write the same store (service.ts passes one to both). Absent: none of those.
+   */
+  readonly life?: LifeStore;
 }
 
 /** Judges drain events against the current rules; thresholds and cooldowns live in Redis. */
@@ -38,6 +44,7 @@ export class RulesEngine {
   readonly #clock: (event: DrainEvent) => number;
   readonly #log: ThrottledLog;
   readonly #budget: TargetBudget;
+  readonly #life: LifeStore | undefined;
 
   constructor(opts: RulesEngineOptions) {
     this.#opts = opts;
@@ -46,6 +53,7 @@ export class RulesEngine {
     this.#store = new RedisThresholdStore(opts.redis, opts.keys);
     this.#predictor = new RedisPredictStore(opts.redis);
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
+    this.#life = opts.life;
   }
 
   /**
@@ -61,6 +69,7 @@ export class RulesEngine {
       clock: this.#clock,
       log: this.#log,
       bounds: { maxVotesPerBody: WORK_BOUNDS.maxVotesPerBody, budget: this.#budget },
+      ...(this.#life ? { life: this.#life } : {}),
     });
     return { firings: evaluation.firings, count: () => countEvaluation(evaluation, this.#opts.metrics, this.#log) };
   }
@@ -70,9 +79,11 @@ export class RulesEngine {
    * (src/server/bodyScript.ts), and `finish` to read their replies, in order, into the judgement.
    * The same decisions as judge(), in the same order: the budget admits the capped votes'
    * targets (most matched lines first), then the admitted votes are cast in line order.
-   * Undefined for a body that needs judge() (a predict rule matched).
+   * Undefined for a body that needs judge() (a predict rule matched). A body whose votes name
+   * dynos first reads their lifecycle (grace, instance, a restart's fresh window): one read
+   * before the script, as judge() does.
    */
-  prepareBody(events: readonly DrainEvent[]): BodyJudgement | undefined {
+  async prepareBody(events: readonly DrainEvent[]): Promise<BodyJudgement | undefined> {
     const prepared = prepareEvaluation(events, { ruleSet: this.#opts.getRuleSet(), clock: this.#clock, log: this.#log });
     if (prepared === undefined) return NOTHING_MATCHED;
     const { result, pending, rejections } = prepared;
@@ -93,7 +104,8 @@ export class RulesEngine {
       parts.push({ name: 'budget', keys: [this.#opts.keys.appTargets(app)], args: [Math.trunc(now), WORK_BOUNDS.targetWindowMs, WORK_BOUNDS.maxTargetsPerApp, ...targets.map(part)] });
     }
     const gate = new Map(targets.map((t, i) => [t, i + 1]));
-    const votes = kept.map((p) => voteOf(p, this.#opts.keys));
+    const lives = this.#life && kept.length > 0 ? await livesOf(events, kept, this.#life) : undefined;
+    const votes = kept.map((p, i) => voteOf(p, this.#opts.keys, lives?.[i]));
     for (let i = 0; i < votes.length; i++) parts.push({ ...thresholdPart(votes[i]!, this.#opts.keys), gate: gate.get(kept[i]!.target)! });
     for (const r of rejectionParts(rejections, this.#opts.keys)) parts.push(r);
     const store = this.#store;
@@ -104,16 +116,18 @@ export class RulesEngine {
         const refused = targets.filter((_t, i) => admitted[i] !== 1);
         const castPending = [];
         const castVotes = [];
+        const castLives = [];
         const answers: ThresholdResult[] = [];
         for (let i = 0; i < kept.length; i++) {
           const reply = replies[1 + i] as unknown[];
           if (reply[0] === 'dropped') continue;
           castPending.push(kept[i]!);
           castVotes.push(votes[i]!);
+          castLives.push(lives?.[i]);
           answers.push(parseThresholdReply(reply));
         }
         if (refused.length > 0) (result.dropped as Evaluation['dropped'][number][]).push({ reason: 'targets-per-app', app, votes: kept.length - castVotes.length, targets: refused.length });
-        finishEvaluation(result, castPending, castVotes, answers, {});
+        finishEvaluation(result, castPending, castVotes, answers, {}, castLives);
         return { firings: result.firings, count: () => countEvaluation(result, this.#opts.metrics, this.#log) };
       },
       stored: () => store.registerApps(votes, rejections),

@@ -1,4 +1,6 @@
 import { instanceOf, withInstance } from './instance.js';
+import { judgeLifecycle, type LifeJudgement } from './grace.js';
+import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
@@ -33,6 +35,11 @@ export interface EvaluationDeps {
    * Absent in `mallet test` / `replay`, whose batches span simulated time.
    */
   readonly bounds?: { readonly maxVotesPerBody: number; readonly budget: TargetBudget };
+  /**
+   * The dyno lifecycle the rules read (src/rules/grace.ts): instance-exact stops for lines that name
+   * no instance, `grace`, and a restart starting the window afresh. Absent: none of the three.
+   */
+  readonly life?: LifeStore;
   /** Told of each matched line that counted without firing (`mallet replay --explain`'s near misses). */
   readonly onCounting?: (c: { rule: string; app: string; target: string; size: number; count: number; withinMs: number; time: number }) => void;
   /** Told of each sample of a predict rule that did not predict the limit in time (replay's near misses). */
@@ -47,6 +54,8 @@ export interface Evaluation {
   /** Matched lines per rule name. */
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
+  /** Matches inside their rule's grace (`start:<ms>` / `release:<ms>` spell): not counted. */
+  readonly graces: { rule: string; app: string; target: string; spell: string }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
   /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
@@ -78,12 +87,18 @@ export async function evaluateEvents(events: readonly DrainEvent[], deps: Evalua
   if (deps.bounds) pending = await withinBounds(pending, deps.bounds, prepared.result);
   // Only a body with a sample a predict rule matched pays for the predictor's round trip.
   if (pending.some((p) => p.rule.predict !== undefined)) pending = await predicted(pending, deps);
-  const votes = pending.map((p) => voteOf(p, deps.keys));
+  const lives = deps.life ? await livesOf(events, pending, deps.life) : undefined;
+  const votes = pending.map((p, i) => voteOf(p, deps.keys, lives?.[i]));
   const answers = await deps.store.vote(votes, prepared.rejections);
-  return finishEvaluation(prepared.result, pending, votes, answers, deps);
+  return finishEvaluation(prepared.result, pending, votes, answers, deps, lives);
 }
 
-const emptyEvaluation = (): Evaluation => ({ firings: [], matched: new Map(), cooldowns: [], rejected: [], dropped: [] });
+/** What the dyno lifecycle says of each pending vote's line (grace, its instance, since when). */
+export function livesOf(events: readonly DrainEvent[], pending: readonly Pending[], life: LifeStore): Promise<(LifeJudgement | undefined)[]> {
+  return judgeLifecycle(events, pending.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), life);
+}
+
+const emptyEvaluation = (): Evaluation => ({ firings: [], matched: new Map(), cooldowns: [], graces: [], rejected: [], dropped: [] });
 
 /** A body's matches resolved, before any Redis: what its votes and rejections will be. */
 export interface PreparedEvaluation {
@@ -100,7 +115,7 @@ export function prepareEvaluation(events: readonly DrainEvent[], deps: Pick<Eval
   for (let i = 0; i < events.length; i++) matchEvent(ruleSet.rules, events[i]!, matches);
   if (matches.length === 0) return undefined;
   const matched = new Map<string, number>();
-  const result: Evaluation = { firings: [], matched, cooldowns: [], rejected: [], dropped: [] };
+  const result: Evaluation = { firings: [], matched, cooldowns: [], graces: [], rejected: [], dropped: [] };
 
   const pending: Pending[] = [];
   const rejections: Rejection[] = [];
@@ -121,7 +136,7 @@ export function prepareEvaluation(events: readonly DrainEvent[], deps: Pick<Eval
   return { result, pending, rejections };
 }
 
-export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pending, keys: RedisKeys): ThresholdVote {
+export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pending, keys: RedisKeys, life?: LifeJudgement): ThresholdVote {
   return {
     keys: keys.threshold(rule.name, event.app, target),
     eventId: event.id,
@@ -135,6 +150,8 @@ export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pe
     app: event.app,
     target,
     recordLine: truncateUtf8(triggerLine, HISTORY_BOUNDS.lineBytes),
+    ...(life?.grace !== undefined ? { grace: life.grace } : {}),
+    ...(life?.sinceMs !== undefined ? { sinceMs: life.sinceMs } : {}),
   };
 }
 
@@ -142,13 +159,17 @@ export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pe
  * The votes' answers (answers[i] for pending[i]) into the body's firings and cooldowns. The same
  * firing reached twice in one body (a window member seen again) is returned once.
  */
-export function finishEvaluation(result: Evaluation, pending: readonly Pending[], votes: readonly ThresholdVote[], answers: readonly ThresholdResult[], deps: Pick<EvaluationDeps, 'onCounting'>): Evaluation {
+export function finishEvaluation(result: Evaluation, pending: readonly Pending[], votes: readonly ThresholdVote[], answers: readonly ThresholdResult[], deps: Pick<EvaluationDeps, 'onCounting'>, lives?: readonly (LifeJudgement | undefined)[]): Evaluation {
   const seen = new Set<string>();
   answers.forEach((a, i) => {
     const p = pending[i]!;
     const { rule, event } = p.match;
     if (a.status === 'cooldown') {
       result.cooldowns.push({ rule: rule.name, app: event.app, target: p.target, window: a.window });
+      return;
+    }
+    if (a.status === 'grace') {
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell });
       return;
     }
     if (a.status === 'counting') {
@@ -175,7 +196,7 @@ export function finishEvaluation(result: Evaluation, pending: readonly Pending[]
       firedAt: Number(a.window),
       receivedAt,
       triggerLines: Object.freeze(triggerLines),
-      actions: withInstance(p.actions, instanceOf(event, p.target)),
+      actions: withInstance(p.actions, lives?.[i]?.instance ?? instanceOf(event, p.target)),
       ...(p.onFailure.length > 0 ? { onFailure: p.onFailure } : {}),
       ...(p.prediction !== undefined ? { prediction: p.prediction } : {}),
       dryRun: rule.dryRun,
@@ -206,7 +227,7 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
     if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
     voteOf.set(i, votes.length);
     votes.push({
-      keys: deps.keys.predict(p.rule.name, e.app, p.target, instance), eventId: e.id, time: Math.trunc(time),
+      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
       value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
     });
   });
@@ -281,6 +302,7 @@ export function countEvaluation(e: Evaluation, metrics: Metrics, log?: Throttled
   for (const [rule, n] of e.matched) metrics.ruleMatchesTotal.inc({ rule }, n);
   for (const r of e.rejected) metrics.firingsTotal.inc({ rule: r.rule, outcome: 'rejected' });
   for (const c of e.cooldowns) metrics.firingsTotal.inc({ rule: c.rule, outcome: 'cooldown' });
+  for (const g of e.graces) metrics.firingsTotal.inc({ rule: g.rule, outcome: 'grace' });
   for (const d of e.dropped) {
     metrics.votesDroppedTotal.inc({ reason: d.reason }, d.votes);
     const why = d.reason === 'votes-per-body'

@@ -7,7 +7,8 @@ import { isFirDyno } from './shapes.js';
  * deploy: the old, bloated `web.1` and the fresh one), and a stop key for `web.1` could be taken
  * by the fresh one. A runtime-metrics line names its instance (`dyno=heroku.<app id>.<uuid>`), so
  * a firing completed by such a line for that dyno writes ` instance=<uuid>` after the stop key's
- * value; the Puma plugin and mallet/agent compare it with their own `HEROKU_DYNO_ID` (assumed
+ * value (a line naming no instance, an R14, is attributed from the dyno lifecycle: see
+ * src/dynos/instanceAt.ts); the Puma plugin and mallet/agent compare it with their own `HEROKU_DYNO_ID` (assumed
  * equal to that uuid: see README) and leave a key meant for another instance alone. Without an
  * id on either side, the key is taken as before.
  */

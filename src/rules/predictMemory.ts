@@ -1,11 +1,11 @@
 import { PREDICT_BOUNDS } from './predict.js';
-import type { PredictResult, PredictStore, PredictVote } from './predictScript.js';
+import { predictMember, type PredictResult, type PredictStore, type PredictVote } from './predictScript.js';
 
 /** `order`: the members in Redis sorted-set order, kept sorted as samples arrive (mostly appended). */
 interface Series { members: Map<string, number>; values: Map<string, number>; answers: Map<string, PredictResult>; order: string[] }
 
 /**
- * PREDICT_LUA's semantics in memory, for `mallet test` and `mallet replay` (the lines' own
+ * PREDICT_LUA's semantics in memory (a series per rule+app+target, fitted per instance), for `mallet test` and `mallet replay` (the lines' own
  * timestamps are the clock). Mirrors the script step by step, summing in the same order, so the
  * doubles agree bit for bit; test/rules/predictEquivalence.test.ts holds the two equal.
  */
@@ -20,14 +20,15 @@ export class MemoryPredictStore implements PredictStore {
 
   predictOne(v: PredictVote): PredictResult {
     const t = Math.trunc(v.time);
+    const member = predictMember(v);
     let s = this.#series.get(v.keys.points);
-    const prev = s?.answers.get(v.eventId);
+    const prev = s?.answers.get(member);
     if (prev) return prev;
     if (!s) this.#series.set(v.keys.points, (s = { members: new Map(), values: new Map(), answers: new Map(), order: [] }));
-    if (!s.members.has(v.eventId)) {
-      s.members.set(v.eventId, t);
-      s.values.set(v.eventId, v.value);
-      insertSorted(s.order, s.members, v.eventId, t);
+    if (!s.members.has(member)) {
+      s.members.set(member, t);
+      s.values.set(member, v.value);
+      insertSorted(s.order, s.members, member, t);
     }
     const forget = (id: string) => { s.members.delete(id); s.values.delete(id); s.answers.delete(id); };
 
@@ -40,7 +41,8 @@ export class MemoryPredictStore implements PredictStore {
       for (const id of s.order.slice(0, drop)) forget(id);
       s.order.splice(0, drop);
     }
-    const ordered = s.order;
+    const prefix = `${v.instance}/`;
+    const ordered = s.order.filter((m) => m.startsWith(prefix));
 
     const n = ordered.length;
     let answer: PredictResult;
@@ -66,7 +68,7 @@ export class MemoryPredictStore implements PredictStore {
         answer = { status: etaMs <= v.withinMs ? 'reaches' : 'below', samples: n, slope, etaMs, fitted, limit: v.limit };
       }
     }
-    if (s.members.has(v.eventId)) s.answers.set(v.eventId, answer);
+    if (s.members.has(member)) s.answers.set(member, answer);
     this.last.set(v.keys.last, { instance: v.instance, time: t, answer });
     return answer;
   }

@@ -9,17 +9,19 @@ import { PREDICT_BOUNDS } from './predict.js';
  * the two equal (test/rules/predictEquivalence.test.ts), as for thresholds.
  */
 export const PREDICT_LUA = `--[[
-  predict: a sample joins its instance's series; the least-squares line through the series
-  (the newest ARGV[8] samples within ARGV[6] of the newest) is asked when it reaches the limit.
+  predict: a sample joins its rule+app+target's samples; the least-squares line through the
+  samples of its instance (of the target's newest ARGV[8] samples within ARGV[6] of the newest)
+  is asked when it reaches the limit. Per target, not per instance, so a flood of made-up
+  instance ids cannot make keys: the target budget bounds the targets, ARGV[8] each.
   Times are the lines' own timestamps (ms); real-time expiry only collects garbage.
 
-  KEYS[1] points  sorted set: event id -> sample time (ms)
-  KEYS[2] values  hash: event id -> sample value (MB); 'a:' .. event id -> the answer it got (JSON)
-  KEYS[3] last    string: the last answer for rule+app+target, for mallet explain (JSON)
+  KEYS[1] points  sorted set: '<instance>/<event id>' -> sample time (ms)
+  KEYS[2] values  hash: member -> sample value (MB); 'a:' .. member -> the answer it got (JSON)
+  KEYS[3] last    string: the last answer, for mallet explain (JSON [instance, time, answer])
 
-  ARGV[1] event id   ARGV[2] sample time (ms)   ARGV[3] value (MB)   ARGV[4] limit (MB)
-  ARGV[5] within (ms)   ARGV[6] over (ms)   ARGV[7] min samples   ARGV[8] max points
-  ARGV[9] instance (for KEYS[3] only)
+  ARGV[1] member ('<instance>/<event id>')   ARGV[2] sample time (ms)   ARGV[3] value (MB)
+  ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (ms)   ARGV[7] min samples
+  ARGV[8] max points   ARGV[9] instance
 
   A sample seen again (a logplex retry, another replica) gets the answer it got the first time
   and changes nothing: the threshold vote after it must not see a different verdict.
@@ -71,11 +73,14 @@ if size > maxPoints then
 end
 
 local flat = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local prefix = ARGV[9] .. '/'
 local ids = {}
 local times = {}
 for i = 1, #flat, 2 do
-  ids[#ids + 1] = flat[i]
-  times[#times + 1] = tonumber(flat[i + 1])
+  if string.sub(flat[i], 1, #prefix) == prefix then
+    ids[#ids + 1] = flat[i]
+    times[#times + 1] = tonumber(flat[i + 1])
+  end
 end
 local n = #ids
 local f = function(x) return string.format('%.17g', x) end
@@ -136,6 +141,11 @@ export type PredictResult =
   | { readonly status: 'below'; readonly samples: number; readonly slope: number; readonly etaMs?: number; readonly fitted: number; readonly limit: number }
   | { readonly status: 'reaches'; readonly samples: number; readonly slope: number; readonly etaMs: number; readonly fitted: number; readonly limit: number };
 
+/** A sample's member in its target's set: the instance, so the fit can keep to one. */
+export function predictMember(v: PredictVote): string {
+  return `${v.instance}/${v.eventId}`;
+}
+
 /** Where the series live: Redis in the service, memory in `mallet test` / `replay`. */
 export interface PredictStore {
   /** Votes in order; the result at i answers votes[i]. */
@@ -170,7 +180,7 @@ export class RedisPredictStore implements PredictStore {
     for (const v of votes) {
       (pipeline as unknown as WithPredict)[COMMAND](
         v.keys.points, v.keys.values, v.keys.last,
-        v.eventId, Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, v.instance,
+        predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, v.instance,
       );
     }
     const replies = await pipeline.exec();

@@ -70,6 +70,8 @@ export const ruleSchema = z.strictObject({
   threshold: z.strictObject({ count, within: duration.optional() }).optional(),
   predict: predictSchema.optional(),
   cooldown: duration.optional(),
+  /** Matches from an instance this soon after its start or the app's release count as `grace` (src/rules/grace.ts). */
+  grace: z.strictObject({ after_start: duration.optional(), after_release: duration.optional() }).optional(),
   dry_run: z.boolean().optional(),
   actions: z.array(action).min(1, { error: 'a rule needs at least one action' }),
   /** Escalation: actions run once when a step of the rule's job has failed for good. */

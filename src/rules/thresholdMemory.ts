@@ -1,7 +1,7 @@
 import { RULE_BOUNDS } from './defaults.js';
 import type { ThresholdResult, ThresholdStore, ThresholdVote } from './thresholdScript.js';
 
-interface WindowState { members: Map<string, number>; lines: Map<string, string> }
+interface WindowState { members: Map<string, number>; lines: Map<string, string>; since: number }
 
 /**
  * The threshold script's semantics in memory, for dry evaluation (`mallet test`, `mallet replay`)
@@ -24,12 +24,18 @@ export class MemoryThresholdStore implements ThresholdStore {
     const prev = fired?.get('e:' + v.eventId);
     if (prev !== undefined) return { status: 'fired', window: prev, lines: JSON.parse(fired!.get('w:' + prev) ?? '[]') as string[] };
 
+    if (v.grace !== undefined && v.grace !== '') return { status: 'grace', spell: v.grace };
+
     const cool = this.#cooldown.get(v.keys.cooldown);
     if (cool && t < cool.until) return { status: 'cooldown', window: cool.window };
 
     let w = this.#windows.get(v.keys.window);
-    if (!w) this.#windows.set(v.keys.window, (w = { members: new Map(), lines: new Map() }));
-    if (!w.members.has(v.eventId)) {
+    if (!w) this.#windows.set(v.keys.window, (w = { members: new Map(), lines: new Map(), since: -1 }));
+    if (v.sinceMs !== undefined && Math.trunc(v.sinceMs) > w.since) {
+      w.since = Math.trunc(v.sinceMs);
+      for (const [m, s] of w.members) if (s < w.since) { w.members.delete(m); w.lines.delete(m); }
+    }
+    if (t >= w.since && !w.members.has(v.eventId)) {
       w.members.set(v.eventId, t);
       w.lines.set(v.eventId, v.line);
     }

@@ -25,31 +25,58 @@ if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
 end
 
+-- A spell's records, counted once per event id (a retry adds nothing): cooldown and grace alike.
+local function spellDecision(kind, sid, seenKey, ttl, fields)
+  local entry = histOpen(KEYS[5], kind, sid, 1e15, t)
+  if not entry then redis.call('DEL', seenKey) end
+  if redis.call('PFADD', seenKey, id) == 1 then
+    redis.call('PEXPIRE', seenKey, ttl)
+    local n = redis.call('PFCOUNT', seenKey)
+    local before = 0
+    if entry then
+      before = histCount(KEYS[5], entry)
+      histFold(KEYS[5], kind, entry, math.max(n, before), t)
+    else
+      histNew(KEYS[7], KEYS[5], kind, sid, t, fields, ARGV[12], tonumber(ARGV[13]))
+    end
+    histStat(KEYS[8], rule, kind, n - before)
+    histStat(KEYS[8], rule, 'matches', n - before)
+  end
+end
+
+local grace = ARGV[15]
+if grace ~= '' then
+  spellDecision('grace', grace, KEYS[9], within + cooldown, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'spell', grace, 'line', ARGV[14]})
+  return {'grace', grace}
+end
+
 local cool = redis.call('GET', KEYS[4])
 if cool then
   local sep = string.find(cool, ':', 1, true)
   if sep and t < tonumber(string.sub(cool, sep + 1)) then
     local w = string.sub(cool, 1, sep - 1)
-    local entry = histOpen(KEYS[5], 'cooldown', w, 1e15, t)
-    if not entry then redis.call('DEL', KEYS[6]) end
-    if redis.call('PFADD', KEYS[6], id) == 1 then
-      redis.call('PEXPIRE', KEYS[6], cooldown + within)
-      local n = redis.call('PFCOUNT', KEYS[6])
-      local before = 0
-      if entry then
-        before = histCount(KEYS[5], entry)
-        histFold(KEYS[5], 'cooldown', entry, math.max(n, before), t)
-      else
-        histNew(KEYS[7], KEYS[5], 'cooldown', w, t, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', ARGV[14]}, ARGV[12], tonumber(ARGV[13]))
-      end
-      histStat(KEYS[8], rule, 'cooldown', n - before)
-      histStat(KEYS[8], rule, 'matches', n - before)
-    end
+    spellDecision('cooldown', w, KEYS[6], cooldown + within, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', ARGV[14]})
     return {'cooldown', w}
   end
 end
 
-if redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
+local since = tonumber(redis.call('HGET', KEYS[2], '~since') or '-1')
+if ARGV[16] ~= '' and tonumber(ARGV[16]) > since then
+  since = tonumber(ARGV[16])
+  redis.call('HSET', KEYS[2], '~since', ARGV[16])
+  local before = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[16])
+  if #before > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[16])
+    redis.call('HDEL', KEYS[2], unpack(before))
+  end
+end
+
+if t < since then
+  -- From the previous instance, arriving late: it cannot count towards this one's window.
+  if redis.call('ZSCORE', KEYS[1], id) == false and redis.call('HSETNX', KEYS[2], '~late:' .. id, '1') == 1 then
+    histStat(KEYS[8], rule, 'matches', 1)
+  end
+elseif redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
   redis.call('HSET', KEYS[2], id, ARGV[6])
   histStat(KEYS[8], rule, 'matches', 1)
 end
@@ -114,20 +141,27 @@ export const THRESHOLD_LUA = `--[[
   KEYS[6] seen      HyperLogLog: event ids counted in the current cooldown spell
   KEYS[7] history   stream of firing decisions
   KEYS[8] stats     hash: rule|outcome -> count in the 10-minute bucket of the event time
+  KEYS[9] graceSeen HyperLogLog: event ids counted in the current grace spell
 
   ARGV[1] event id          ARGV[2] event time (ms)   ARGV[3] count     ARGV[4] within (ms)
   ARGV[5] cooldown (ms)     ARGV[6] trigger line      ARGV[7] max lines ARGV[8] firedBy ttl (ms)
   ARGV[9] rule  ARGV[10] app  ARGV[11] target  ARGV[12] history max entries  ARGV[13] history retention (ms)
   ARGV[14] the trigger line as the history keeps it (cut to its bound)
+  ARGV[15] the grace spell the line is in ('' = none): counted as \`grace\`, not toward the threshold
+  ARGV[16] since (ms, '' = unknown): the line's instance started then; window members older no longer count
 
   A line in cooldown is a \`cooldown\` decision: the first of a cooldown spell appends a history
   record, later ones only raise its count, which is the HyperLogLog's count of distinct event ids
   (exact for a line seen again, so a retry adds nothing; approximate, ±1 %, past a few hundred).
   A matched line seen for the first time adds to the rule's \`matches\` in the stats bucket.
+  A line in grace is recorded the same way as a \`grace\` decision (one record per spell).
+  The window keeps the newest \`since\` it was told in KEYS[2] under '~since': a restarted dyno's
+  first line drops the previous instance's, and a late line from before the restart is not added.
 
   Returns one of
     {'fired', windowId, linesJson}  this line completed the window, or belonged to a window that fired
     {'cooldown', windowId}          cooling down after windowId; the line is not counted
+    {'grace', spell}                inside the rule's grace; the line is not counted
     {'counting', size}              counted (or already counted once); size = lines in the window
 ]]
 ${HISTORY_LUA}
@@ -150,11 +184,16 @@ export interface ThresholdVote {
   readonly target: string;
   /** The trigger line as a history record keeps it (cut to HISTORY_BOUNDS.lineBytes). */
   readonly recordLine: string;
+  /** The grace spell the line is in (src/rules/grace.ts): a `grace` decision, not counted. */
+  readonly grace?: string;
+  /** Engine time its instance started: window members older than this no longer count. */
+  readonly sinceMs?: number;
 }
 
 export type ThresholdResult =
   | { readonly status: 'fired'; readonly window: string; readonly lines: readonly string[] }
   | { readonly status: 'cooldown'; readonly window: string }
+  | { readonly status: 'grace'; readonly spell: string }
   | { readonly status: 'counting'; readonly size: number };
 
 /** Where thresholds and cooldowns live: Redis in the service, memory in `mallet test`/`replay`. */
@@ -175,17 +214,23 @@ export function parseThresholdReply(reply: unknown): ThresholdResult {
   const r = reply as [string, string | number, string?];
   if (r[0] === 'fired') return { status: 'fired', window: String(r[1]), lines: JSON.parse(r[2] ?? '[]') as string[] };
   if (r[0] === 'cooldown') return { status: 'cooldown', window: String(r[1]) };
+  if (r[0] === 'grace') return { status: 'grace', spell: String(r[1]) };
   if (r[0] === 'counting') return { status: 'counting', size: Number(r[1]) };
   throw new Error(`threshold script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
 }
+
+const COMMAND = 'malletThreshold';
+const REJECT = 'malletRejection';
+type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown; [REJECT](...args: (string | number)[]): unknown };
 
 /** One vote's keys and args, as the threshold script takes them (here or as a part of the drain's body script). */
 export function thresholdPart(v: ThresholdVote, k: RedisKeys): { name: 'threshold'; keys: string[]; args: (string | number)[] } {
   return {
     name: 'threshold',
-    keys: [v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time))],
+    keys: [v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time)), v.keys.graceSeen],
     args: [v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
-      v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine],
+      v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
+      v.grace ?? '', v.sinceMs === undefined ? '' : Math.trunc(v.sinceMs)],
   };
 }
 
@@ -218,10 +263,6 @@ export function rejectionParts(rejections: readonly Rejection[], k: RedisKeys): 
   return out;
 }
 
-const COMMAND = 'malletThreshold';
-const REJECT = 'malletRejection';
-type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown; [REJECT](...args: (string | number)[]): unknown };
-
 export class RedisThresholdStore implements ThresholdStore {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
@@ -229,7 +270,7 @@ export class RedisThresholdStore implements ThresholdStore {
     this.#redis = redis;
     this.#keys = keys;
     // defineCommand: EVALSHA with the script loaded on demand, in pipelines too.
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 8, lua: THRESHOLD_LUA });
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 9, lua: THRESHOLD_LUA });
     if (!(REJECT in redis)) redis.defineCommand(REJECT, { numberOfKeys: 4, lua: REJECTION_LUA });
   }
 

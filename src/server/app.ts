@@ -56,6 +56,7 @@ export interface AppDeps {
   readonly connectionMaxRequests?: number;
   /** … or on the first request once the connection is this old; 0: never. */
   readonly connectionMaxAgeMs?: number;
+  /** The service's clock: connection ages and the arrival time of drain and OTLP bodies. */
   readonly clock?: Clock;
 }
 
@@ -114,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ingest: deps.ingest,
     deadlineMs: deps.drainDeadlineMs,
     log: deps.log,
+    clock: deps.clock,
   });
   if (deps.alertProviders && deps.alertContext) {
     await app.register(alertRoutes, {
@@ -123,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.getFir) {
     await app.register(otlpRoutes, {
       metrics: deps.metrics, logger: deps.logger, getApps: deps.getApps, getFir: deps.getFir, ingest: deps.ingest,
-      capture: deps.otlpCapture, log: deps.log, deadlineMs: deps.drainDeadlineMs,
+      capture: deps.otlpCapture, log: deps.log, deadlineMs: deps.drainDeadlineMs, now: deps.clock,
     });
   }
   if (deps.queue && deps.adminPassword) {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
+import { LIFE_LUA } from '../dynos/lifeScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
@@ -21,7 +22,7 @@ import { RECENT_FRAMES } from './recentFrames.js';
  * (BullMQ) before its frame is done, so a body whose firing could not be stored is retried whole.
  * Then the caller submits and marks the frame itself (RecentFrames.markDone).
  */
-export type BodyPartName = 'budget' | 'threshold' | 'rejection' | 'dynos';
+export type BodyPartName = 'budget' | 'threshold' | 'rejection' | 'dynos' | 'life';
 
 export interface BodyPart {
   readonly name: BodyPartName;
@@ -60,7 +61,10 @@ end
 local function dynosPart(KEYS, ARGV)
 ${DYNO_LUA}
 end
-local parts = { budget = budgetPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart }
+local function lifePart(KEYS, ARGV)
+${LIFE_LUA}
+end
+local parts = { budget = budgetPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart, life = lifePart }
 
 local frameId = ARGV[1]
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
@@ -74,7 +78,7 @@ for p = 1, tonumber(ARGV[6]) do
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
-  elseif fired and name == 'dynos' then
+  elseif fired and (name == 'dynos' or name == 'life') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = {'deferred'}
   else

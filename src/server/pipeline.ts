@@ -21,7 +21,7 @@ import { RecentFrames } from './recentFrames.js';
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
-  prepareBody?(events: readonly DrainEvent[]): BodyJudgement | undefined;
+  prepareBody?(events: readonly DrainEvent[]): Promise<BodyJudgement | undefined>;
 }
 
 const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
@@ -90,7 +90,7 @@ export class Pipeline {
   async #ingestBody(batch: IngestBatch): Promise<IngestResult> {
     const { app, drainToken, frameId, dedupe } = batch;
     const events = drainEvents(batch);
-    const body = this.deps.engine.prepareBody!(events);
+    const body = await this.deps.engine.prepareBody!(events);
     if (body === undefined) return this.#ingestJudged(batch, events);
     const observers = this.deps.observers ?? [];
     const observation = observeAll(observers, app, events, NO_FIRINGS);
@@ -118,6 +118,8 @@ export class Pipeline {
       await seen.store();
     } else if (observed === undefined) {
       await observation.store();
+    } else {
+      observation.written?.();
     }
     if (dedupe && !marked && !(await this.#frames.markDone(app, drainToken, frameId, batch.receivedAt))) return { duplicate: true, lines: 0, firings: 0 };
     count();

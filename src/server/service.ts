@@ -22,6 +22,7 @@ import { alertContext, alertProvidersFrom } from './alertProviders.js';
 import { Pipeline } from './pipeline.js';
 import { DynoObserver } from '../dynos/DynoObserver.js';
 import { RedisDynoStore } from '../dynos/dynoScript.js';
+import { RedisLifeStore } from '../dynos/lifeScript.js';
 import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
@@ -30,7 +31,7 @@ import { SilenceStore } from '../console/silenceStore.js';
 import type { RulesStatus } from '../console/RulesStatus.js';
 import { ADMIN_PATH } from '../console/adminRoutes.js';
 import { DASHBOARD_PATH } from './dashboard.js';
-import { systemClock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { ThrottledLog } from '../throttledLog.js';
 
 /**
@@ -42,6 +43,12 @@ export interface ServiceOptions {
   readonly logger?: Logger;
   readonly http?: boolean;
   readonly worker?: boolean;
+  /**
+   * The arrival time of drain bodies, which the rules count in, and the clock of the limits and
+   * silences (default: the system clock). Tests step it to deliver a captured log as a live
+   * drain would, each body at its lines' time.
+   */
+  readonly clock?: Clock;
 }
 
 export interface Service {
@@ -77,6 +84,7 @@ function readyWithin(redis: Redis, ms: number): Promise<boolean> {
 
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config } = opts;
+  const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const keys = redisKeys(config.keyPrefix, config.queuePrefix);
@@ -138,7 +146,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     process.on('SIGHUP', onHup);
     closers.push(() => process.off('SIGHUP', onHup));
 
-    const silences = new SilenceStore(redis, keys, systemClock);
+    const silences = new SilenceStore(redis, keys, clock);
     const queue = new ActionQueue({
       connection: redis,
       queuePrefix: config.queuePrefix,
@@ -148,6 +156,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       dryRun: config.dryRun,
       getLimits: () => ruleSet.limits,
       getSilences: () => silences.active(),
+      clock,
     });
     closers.push(() => queue.close());
 
@@ -187,9 +196,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
       const log = new ThrottledLog(logger);
       closers.push(() => log.flush());
-      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet });
+      // The observer writes the lifecycle after each delivery, the engine reads it for the next.
+      const life = new RedisLifeStore(redis, keys);
+      const engine = new RulesEngine({ redis, keys, metrics, logger, log, getRuleSet: () => ruleSet, life });
       const dynoStore = new RedisDynoStore(redis, keys);
-      const observers = [new DynoObserver(dynoStore)];
+      const observers = [new DynoObserver(dynoStore, undefined, life)];
       const pipeline = new Pipeline({ redis, keys, engine, sink: queue, observers, metrics, logger });
       app = await buildApp({
         logger,
@@ -209,11 +220,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         getFir: () => ruleSet.fir,
         otlpCapture: config.otlpCaptureDir === undefined ? undefined : new OtlpCapture(config.otlpCaptureDir, logger),
         // `sections`: other parts add their own section to the status page here (rendered last).
-        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock: systemClock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000, suspectStore)] },
+        console: { redis, keys, getRuleSet: () => ruleSet, getRulesStatus: () => rulesStatus, silences, clock, sections: async () => [await leakReportSection(dynoStore, [...(ruleSet.apps?.keys() ?? [])], 7 * 24 * 60 * 60 * 1000, suspectStore)] },
         connectionMaxRequests: config.connectionMaxRequests,
         connectionMaxAgeMs: config.connectionMaxAgeMs,
         dynoStore,
         suspectStore,
+        clock,
       });
       if (config.otlpCaptureDir !== undefined) logger.warn({ dir: config.otlpCaptureDir }, 'MALLET_OTLP_CAPTURE is set: OTLP requests are written to files (headers without secrets)');
       // The drain connection fails fast while down; listening before it is up would answer the
@@ -246,7 +258,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
               metrics.framesInvalidTotal.inc({ reason: 'unknown-drain-token' }, messages.length);
               return;
             }
-            await pipeline.ingest({ app: appName, drainToken, frameId: `s${Date.now().toString(36)}${(seq++).toString(36)}`, dedupe: false, receivedAt: Date.now(), messages });
+            await pipeline.ingest({ app: appName, drainToken, frameId: `s${Date.now().toString(36)}${(seq++).toString(36)}`, dedupe: false, receivedAt: clock(), messages });
           },
         });
         syslogPort = (await syslog.listen()).port;

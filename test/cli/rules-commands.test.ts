@@ -24,7 +24,7 @@ describe('mallet check', () => {
   it('accepts the example rules with no environment at all', async () => {
     const c = io();
     expect(await runCheck([], c.io)).toBe(0);
-    expect(c.out()).toContain('config/rules.example.yml: ok (7 rules, 2 warnings)');
+    expect(c.out()).toContain('config/rules.example.yml: ok (8 rules, 2 warnings)');
   });
 
   it('prints file:line:col lines and exits 1 on a bad file', async () => {
@@ -44,7 +44,7 @@ describe('mallet test', () => {
   it('passes the example rule tests', async () => {
     const c = io();
     expect(await runTest(['config/rules.test.yml'], c.io)).toBe(0);
-    expect(c.out()).toMatch(/12 passed, 0 failed/);
+    expect(c.out()).toMatch(/15 passed, 0 failed/);
   });
 
   it('fails with a readable diff when a firing differs', async () => {

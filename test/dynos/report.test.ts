@@ -14,6 +14,7 @@ import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import type { FiringSink } from '../../src/rules/Firing.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { buildReport, type LeakReport } from '../../src/dynos/report.js';
 import { reportRoutes, REPORT_PATH } from '../../src/server/reportRoute.js';
 import { runReplayReport } from '../../src/cli/replayReport.js';
@@ -57,9 +58,10 @@ beforeAll(async () => {
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   const logger = pino({ level: 'silent' });
   const metrics = createMetrics(undefined, { defaults: false });
-  const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet });
+  const life = new RedisLifeStore(redis, keys);
+  const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet, life });
   const sink: FiringSink = { async submit(f) { return f.map(() => 'enqueued' as const); } };
-  const pipeline = new Pipeline({ redis, keys, engine, sink, observers: [new DynoObserver(store)], metrics, logger });
+  const pipeline = new Pipeline({ redis, keys, engine, sink, observers: [new DynoObserver(store, undefined, life)], metrics, logger });
   // As a live drain delivers it: a body per ten seconds of log, received at its last line's time.
   let body: string[] = [];
   let second = '';

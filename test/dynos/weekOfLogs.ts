@@ -2,7 +2,8 @@
  * A generated week of an app's `heroku logs`, with known leak rates: web.1 and web.2 grow 20 MB/h
  * from 150 MB (quota 512), worker.1 60 MB/h from 200 MB (quota 1024), clock.1 stays at 100 MB and
  * is cycled daily. A dyno over quota logs R14 every sample; a minute later it is restarted (as
- * mallet's stop would make it), and a new instance starts. Deterministic.
+ * mallet's stop would make it), and a new instance starts. Deterministic. Lines as `heroku logs`
+ * prints them: `2024-11-04T00:00:20.000140+00:00 heroku[web.1]: …`.
  */
 export const WEEK_START = Date.parse('2024-11-04T00:00:00Z');
 const H = 3_600_000;
@@ -16,7 +17,8 @@ const DYNOS: Dyno[] = [
   { name: 'clock.1', slope: 0, base: 100, quota: 512, offsetMs: 11 * H },
 ];
 
-const iso = (t: number) => new Date(t).toISOString().replace('Z', '+00:00');
+/** As `heroku logs` prints it: microseconds (a few made up below the ms) and `+00:00`. */
+const iso = (t: number) => new Date(t).toISOString().replace('Z', `${String((Math.floor(t / 1000) * 7919) % 1000).padStart(3, '0')}+00:00`);
 const uuid = (d: number, life: number) => `${String(d).padStart(8, '0')}-0000-4000-8000-${String(life).padStart(12, '0')}`;
 
 export function weekOfLogs(days = 7): string[] {

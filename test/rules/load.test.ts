@@ -35,6 +35,7 @@ const BAD: Record<string, [number, number, string][]> = {
   'literal-telemetry-token': [[4, 22, 'telemetry_token must be an environment reference like ${MY_APP_TELEMETRY_TOKEN}']],
   'bad-fir-glob': [[4, 41, 'bad metric-name glob "memory[usage]"']],
   'bad-fir-attribute': [[3, 21, 'attribute name: expected [A-Za-z0-9._-]{1,100}'], [4, 3, 'unknown key "colour"']],
+  'bad-grace': [[5, 27, 'rule boot: after_start must be between 1s and 1h'], [5, 31, 'rule boot: unknown key "after_relase"'], [9, 12, 'rule empty: grace needs after_start, after_release or both']],
   'bad-predict': [
     [5, 55, 'rule leak: bad reaches "100 percent": expected a percentage of a field of the same line'],
     [5, 78, 'rule leak: bad duration'],

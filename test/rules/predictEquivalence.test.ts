@@ -12,7 +12,8 @@ beforeAll(() => { redis = testRedis(); });
 afterAll(async () => { await cleanupPrefix(redis, ...prefixes); await redis.quit(); });
 
 /**
- * Random series for two instances: rising, flat or noisy values (fractional MB as Heroku writes
+ * Random series for two targets of two instances each (a target's set holds both; the fit keeps
+ * to one): rising, flat or noisy values (fractional MB as Heroku writes
  * them, and arbitrary doubles), repeated ids (retries), out-of-order and equal times, windows
  * short enough to slide, and runs long enough to meet the point cap.
  */
@@ -25,7 +26,8 @@ const runs = fc.record({
     id: fc.integer({ min: 0, max: 500 }),
     dt: fc.integer({ min: -30_000, max: 60_000 }),
     value: fc.oneof(fc.integer({ min: 0, max: 60_000 }).map((c) => c / 100), fc.double({ min: 0, max: 8192, noNaN: true })),
-    instance: fc.constantFrom('a', 'b'),
+    target: fc.constantFrom('a', 'b'),
+    instance: fc.constantFrom('x', 'y'),
   }), { minLength: 1, maxLength: 120 }),
 });
 
@@ -39,9 +41,9 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
       let t = 1_700_000_000_000;
       const list: PredictVote[] = steps.map((s) => {
         t += s.dt;
-        const k = `${prefix}:${s.instance}`;
+        const k = `${prefix}:${s.target}`;
         return {
-          keys: { points: `${k}:p`, values: `${k}:v`, last: `${prefix}:last` },
+          keys: { points: `${k}:p`, values: `${k}:v`, last: `${k}:last` },
           eventId: `e${s.id}`, time: t, value: s.value, limit, withinMs, overMs, minSamples, instance: s.instance,
         };
       });
@@ -73,5 +75,27 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     // Each kept sample: its value and the answer it got, nothing more.
     expect(await redis.hlen(keys.values)).toBe(2 * PREDICT_BOUNDS.maxPoints);
     expect(await redis.pttl(keys.points)).toBeGreaterThan(6 * 3_600_000);
+  });
+
+  it('a flood of made-up instance ids on one target is one bounded set, not a key per id', async () => {
+    const prefix = uniquePrefix('peq');
+    prefixes.push(prefix);
+    const store = new RedisPredictStore(redis);
+    const keys = { points: `${prefix}:p`, values: `${prefix}:v`, last: `${prefix}:last` };
+    const list: PredictVote[] = Array.from({ length: 2000 }, (_, i) => ({
+      keys, eventId: `e${i}`, time: 1_700_000_000_000 + i, value: 100, limit: 512,
+      withinMs: 1_800_000, overMs: 900_000, minSamples: 10, instance: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    }));
+    for (let i = 0; i < list.length; i += 500) await store.predict(list.slice(i, i + 500));
+    expect(await redis.zcard(keys.points)).toBe(PREDICT_BOUNDS.maxPoints);
+    expect(await redis.hlen(keys.values)).toBe(2 * PREDICT_BOUNDS.maxPoints);
+    let cursor = '0';
+    const found: string[] = [];
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+    expect(found.sort()).toEqual([keys.last, keys.points, keys.values].sort());
   });
 });

@@ -16,7 +16,12 @@ const votes = fc.record({
   count: fc.integer({ min: 1, max: 25 }),
   withinMs: fc.integer({ min: 1, max: 60_000 }),
   cooldownMs: fc.integer({ min: 1000, max: 120_000 }),
-  steps: fc.array(fc.record({ id: fc.integer({ min: 0, max: 40 }), dt: fc.integer({ min: -5_000, max: 30_000 }), target: fc.constantFrom('a', 'b') }), { minLength: 1, maxLength: 60 }),
+  steps: fc.array(fc.record({
+    id: fc.integer({ min: 0, max: 40 }), dt: fc.integer({ min: -5_000, max: 30_000 }), target: fc.constantFrom('a', 'b'),
+    // Sometimes in a grace spell; sometimes from an instance that started a while before the line.
+    grace: fc.option(fc.constantFrom('start:1', 'release:2'), { freq: 5 }),
+    age: fc.option(fc.integer({ min: 0, max: 90_000 }), { freq: 3 }),
+  }), { minLength: 1, maxLength: 60 }),
 });
 
 describe('threshold: the Lua script and its in-memory mirror agree', () => {
@@ -31,9 +36,11 @@ describe('threshold: the Lua script and its in-memory mirror agree', () => {
         t += s.dt;
         const k = `${prefix}:${s.target}`;
         return {
-          keys: { window: `${k}:w`, lines: `${k}:l`, firedBy: `${k}:f`, cooldown: `${k}:c`, spell: `${k}:s`, seen: `${k}:n` },
+          keys: { window: `${k}:w`, lines: `${k}:l`, firedBy: `${k}:f`, cooldown: `${k}:c`, spell: `${k}:s`, seen: `${k}:n`, graceSeen: `${k}:g` },
           eventId: `e${s.id}`, time: t, count, withinMs, cooldownMs, line: `line ${s.id} é/"\\`,
           rule: 'r', app: 'a', target: s.target, recordLine: `line ${s.id}`,
+          ...(s.grace !== null ? { grace: s.grace } : {}),
+          ...(s.age !== null ? { sinceMs: t - s.age } : {}),
         };
       });
       // Half in one pipeline, the rest one by one: batching must not change the answers.
@@ -45,7 +52,7 @@ describe('threshold: the Lua script and its in-memory mirror agree', () => {
     }), {
       numRuns: 60,
       // Found by this property: a 1 ms window expired in real time between two calls at one event time.
-      examples: [[{ count: 2, withinMs: 1, cooldownMs: 1000, steps: [{ id: 1, dt: 0, target: 'b' as const }, { id: 0, dt: 0, target: 'b' as const }] }]],
+      examples: [[{ count: 2, withinMs: 1, cooldownMs: 1000, steps: [{ id: 1, dt: 0, target: 'b' as const, grace: null, age: null }, { id: 0, dt: 0, target: 'b' as const, grace: null, age: null }] }]],
     });
   });
 });

@@ -98,9 +98,8 @@ describe('Fir memory metrics → the leak report and the console', () => {
 
     let n = 0;
     for (const [dyno, points] of sends) {
-      // An hour of samples an export (hours of history in seconds), then from 480 MB one sample an
-      // export as Fir's interval would send them: a body's samples of one rule and dyno fold into
-      // one vote (src/rules/voteBounds.ts), so a predict series needs its samples in separate bodies.
+      // An hour of samples an export (hours of history in seconds), then from 480 MB, where the
+      // rules act, one sample an export as Fir's interval would send them.
       const batches: SeriesPoint[][] = [];
       const late = points.findIndex((p) => p.usageBytes >= 480 * MB);
       const early = late === -1 ? points : points.slice(0, late);

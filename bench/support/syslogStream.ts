@@ -1,0 +1,44 @@
+/**
+ * The syslog benchmarks' stream: the benchmark corpus (HTTPS-drain bodies) rewritten to the syslog
+ * drain's header, one octet-counted frame per line, then a marker frame.
+ *   HTTPS-drain MSG `<PRI>1 TS host APP PROC - TEXT` → syslog-drain MSG `<PRI>1 TS d.token APP PROC - - TEXT`
+ */
+import { readFileSync } from 'node:fs';
+import { ensureCorpus } from '../corpus.js';
+
+export const BENCH_TOKEN = 'd.8c1e5c1a-1d2e-4a47-9d6f-0b3a4c5d6e7f';
+export const BENCH_MARKER = 'MALLET-BENCH-MARKER';
+const LF = Buffer.from('\n');
+
+export async function syslogStream(lines: number): Promise<{ stream: Buffer; frames: number }> {
+  const corpus = await ensureCorpus(lines);
+  const data = readFileSync(corpus.file);
+  const parts: Buffer[] = [];
+  let frames = 0;
+  for (const b of corpus.index) {
+    const body = data.subarray(b.offset, b.offset + b.length);
+    let i = 0;
+    while (i < body.length) {
+      let len = 0;
+      while (body[i]! >= 0x30 && body[i]! <= 0x39) len = len * 10 + body[i++]! - 0x30;
+      const msg = body.subarray(i + 1, i + 1 + len);
+      i += 1 + len;
+      // Fields: PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID; the rest is TEXT.
+      let sp = -1;
+      const cuts: number[] = [];
+      for (let f = 0; f < 6; f++) { sp = msg.indexOf(0x20, sp + 1); cuts.push(sp); }
+      if (cuts.includes(-1)) continue;
+      const head = `${msg.subarray(0, cuts[1]! + 1).toString('latin1')}${BENCH_TOKEN} ${msg.subarray(cuts[2]! + 1, cuts[5]!).toString('latin1')} - `;
+      // Syslog drains end every message in LF (the listener breaks the stream on one that does
+      // not); the HTTPS corpus has chunks and L10 notices without one.
+      const text = msg.subarray(cuts[5]! + 1);
+      const rest = text[text.length - 1] === 0x0a ? text : Buffer.concat([text, LF]);
+      const headBuf = Buffer.from(head, 'latin1');
+      parts.push(Buffer.from(`${headBuf.length + rest.length} `), headBuf, rest);
+      frames++;
+    }
+  }
+  const marker = `<134>1 ${new Date().toISOString()} ${BENCH_TOKEN} app web.1 - - ${BENCH_MARKER}\n`;
+  parts.push(Buffer.from(`${Buffer.byteLength(marker)} ${marker}`));
+  return { stream: Buffer.concat(parts), frames: frames + 1 };
+}

@@ -1,0 +1,141 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../keys.js';
+import { DYNO_BOUNDS } from './bounds.js';
+import { batchByDyno, decodeDyno, decodeTimes, isEmptyBatch, LIFE_BOUNDS, type AppLife, type DynoLife, type LifeBatch, type LifeStore } from './instanceLife.js';
+
+/**
+ * The rules' view of the lifecycle (instanceLife.ts) in Redis, written by the dyno observer after
+ * each delivery, atomic across replicas. MemoryLifeStore (lifeMemory.ts) mirrors it and
+ * test/dynos/lifeStoreEquivalence.test.ts keeps the two equal.
+
+  KEYS[1] life   hash: 'r' -> release times 't1,t2'; 'd:<dyno>' -> 's1,s2|uuid,first,last;…'
+  KEYS[2] index  sorted set: dyno -> newest time heard of (which names go first past the bound)
+
+  ARGV[1] max releases  ARGV[2] max starts  ARGV[3] max instances  ARGV[4] max dynos  ARGV[5] real-time ttl ms
+  ARGV[6] n releases, then the release times
+  then per dyno: dyno, n starts, the starts, n samples, then n x (uuid, at)
+ */
+export const LIFE_LUA = `
+local maxRel, maxStarts, maxInst, maxDynos, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function fmt(x) return string.format('%.0f', x) end
+local function times(text)
+  local out = {}
+  if text then for p in string.gmatch(text, '[^,|]+') do out[#out + 1] = tonumber(p) end end
+  return out
+end
+-- The newest n distinct times, ascending, as 't1,t2'.
+local function newest(list, n)
+  table.sort(list)
+  local uniq = {}
+  for i = 1, #list do if i == 1 or list[i] ~= list[i - 1] then uniq[#uniq + 1] = list[i] end end
+  local out = {}
+  for i = math.max(1, #uniq - n + 1), #uniq do out[#out + 1] = fmt(uniq[i]) end
+  return table.concat(out, ',')
+end
+
+local a = 7
+local nRel = tonumber(ARGV[6])
+if nRel > 0 then
+  local rel = times(redis.call('HGET', KEYS[1], 'r') or nil)
+  for i = 1, nRel do rel[#rel + 1] = tonumber(ARGV[a + i - 1]) end
+  redis.call('HSET', KEYS[1], 'r', newest(rel, maxRel))
+end
+a = a + nRel
+
+while a <= #ARGV do
+  local dyno = ARGV[a]
+  local field = 'd:' .. dyno
+  local cur = redis.call('HGET', KEYS[1], field)
+  local starts, inst = {}, {}
+  local heard = 0
+  if cur then
+    local bar = string.find(cur, '|', 1, true)
+    starts = times(string.sub(cur, 1, bar - 1))
+    for part in string.gmatch(string.sub(cur, bar + 1), '[^;]+') do
+      local id, f, l = string.match(part, '^([^,]+),([^,]+),([^,]+)$')
+      if id then inst[id] = {id, tonumber(f), tonumber(l)} end
+    end
+  end
+  local n = tonumber(ARGV[a + 1])
+  for i = 1, n do
+    local s = tonumber(ARGV[a + 1 + i])
+    starts[#starts + 1] = s
+    if s > heard then heard = s end
+  end
+  a = a + 2 + n
+  n = tonumber(ARGV[a])
+  for i = 1, n do
+    local id, at = ARGV[a + 2 * i - 1], tonumber(ARGV[a + 2 * i])
+    local x = inst[id]
+    if not x then inst[id] = {id, at, at} else
+      if at < x[2] then x[2] = at end
+      if at > x[3] then x[3] = at end
+    end
+    if at > heard then heard = at end
+  end
+  a = a + 1 + 2 * n
+  local list = {}
+  for _, x in pairs(inst) do list[#list + 1] = x end
+  table.sort(list, function(x, y)
+    if x[3] ~= y[3] then return x[3] > y[3] end
+    return x[1] < y[1]
+  end)
+  local parts = {}
+  for i = 1, math.min(#list, maxInst) do parts[#parts + 1] = list[i][1] .. ',' .. fmt(list[i][2]) .. ',' .. fmt(list[i][3]) end
+  redis.call('HSET', KEYS[1], field, newest(starts, maxStarts) .. '|' .. table.concat(parts, ';'))
+  local prev = redis.call('ZSCORE', KEYS[2], dyno)
+  if not prev or tonumber(prev) < heard then redis.call('ZADD', KEYS[2], heard, dyno) end
+end
+
+local card = redis.call('ZCARD', KEYS[2])
+if card > maxDynos then
+  local gone = redis.call('ZRANGE', KEYS[2], 0, card - maxDynos - 1)
+  for i = 1, #gone do redis.call('HDEL', KEYS[1], 'd:' .. gone[i]) end
+  redis.call('ZREM', KEYS[2], unpack(gone))
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`;
+
+const COMMAND = 'malletLife';
+type WithLife = { [COMMAND](...args: (string | number)[]): Promise<unknown> };
+/** Real-time expiry: as the trends (an app that stops sending is collected). */
+export const LIFE_TTL_MS = DYNO_BOUNDS.retentionMs + 24 * 60 * 60 * 1000;
+
+/** The script's arguments after the keys (shared with the equivalence test). */
+export function lifeArgs(batch: LifeBatch): (string | number)[] {
+  const b = LIFE_BOUNDS;
+  const args: (string | number)[] = [b.releases, b.starts, b.instances, b.dynos, LIFE_TTL_MS, batch.releases.length, ...batch.releases];
+  for (const [dyno, g] of batchByDyno(batch)) {
+    args.push(dyno, g.starts.length, ...g.starts, g.samples.length);
+    for (const [id, at] of g.samples) args.push(id, at);
+  }
+  return args;
+}
+
+export class RedisLifeStore implements LifeStore {
+  constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: LIFE_LUA });
+  }
+
+  async write(app: string, batch: LifeBatch): Promise<void> {
+    if (isEmptyBatch(batch)) return;
+    const k = this.keys.dynoLife(app);
+    await (this.redis as unknown as WithLife)[COMMAND](k.life, k.index, ...lifeArgs(batch));
+  }
+
+  part(app: string, batch: LifeBatch): { name: 'life'; keys: string[]; args: (string | number)[] } | undefined {
+    if (isEmptyBatch(batch)) return undefined;
+    const k = this.keys.dynoLife(app);
+    return { name: 'life', keys: [k.life, k.index], args: lifeArgs(batch) };
+  }
+
+  async read(app: string, dynos: readonly string[]): Promise<AppLife> {
+    const k = this.keys.dynoLife(app);
+    const got = await this.redis.hmget(k.life, 'r', ...dynos.map((d) => `d:${d}`));
+    const map = new Map<string, DynoLife>();
+    dynos.forEach((d, i) => { map.set(d, decodeDyno(got[i + 1])); });
+    return { releases: decodeTimes(got[0]), dynos: map };
+  }
+}
