@@ -44,7 +44,7 @@ describe('mallet test', () => {
   it('passes the example rule tests', async () => {
     const c = io();
     expect(await runTest(['config/rules.test.yml'], c.io)).toBe(0);
-    expect(c.out()).toMatch(/14 passed, 0 failed/);
+    expect(c.out()).toMatch(/15 passed, 0 failed/);
   });
 
   it('fails with a readable diff when a firing differs', async () => {
