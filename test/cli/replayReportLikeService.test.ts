@@ -33,7 +33,6 @@ const queuePrefix = uniquePrefix('replay-reportq');
 const dir = mkdtempSync(join(tmpdir(), 'mallet-replay-report-'));
 const PASSWORD = 'drain-secret-week';
 const ADMIN = 'admin-secret-week';
-const DAY = 86_400_000;
 const BUILT = join(REPO, 'dist', 'cli', 'main.js');
 
 const RULES = `version: 1
