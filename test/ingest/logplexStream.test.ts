@@ -23,6 +23,29 @@ describe('LogplexStream', () => {
     expect(r.errors).toEqual([]);
   });
 
+  it('holds only the unfinished frame when a read finishes a cut frame and carries many more', () => {
+    const frame = (n: number) => {
+      const msg = `<134>1 2024-01-01T00:00:00+00:00 d.8c1e5c1a-1d2e-4a47-9d6f-0b3a4c5d6e7f app web.1 - - line ${n}\n`;
+      return Buffer.from(`${Buffer.byteLength(msg)} ${msg}`);
+    };
+    const frames = Array.from({ length: 200 }, (_, n) => frame(n));
+    const bytes = Buffer.concat(frames);
+    const stream = new LogplexStream();
+    // Cut inside frame 0's LEN, then inside frame 1, then a big read that ends inside frame 199.
+    const cuts = [1, frames[0]!.length + 10, bytes.length - 5];
+    const got: string[] = [];
+    let from = 0;
+    for (const cut of cuts) {
+      for (const m of stream.push(bytes.subarray(from, cut)).messages) got.push(m.message);
+      from = cut;
+    }
+    expect(stream.bufferedBytes).toBe(frames[199]!.length - 5);
+    for (const m of stream.push(bytes.subarray(from)).messages) got.push(m.message);
+    expect(stream.bufferedBytes).toBe(0);
+    expect(got).toEqual(frames.map((_, n) => `line ${n}`));
+    expect(stream.end().errors).toEqual([]);
+  });
+
   it.each([1, 2, 3, 7, 64, 300, 4096])('reads syslog-stream.bin in random pieces of up to %i bytes', (max) => {
     for (let seed = 1; seed <= 20; seed++) {
       const r = feed(new LogplexStream(), randomChunks(sample.bytes, seededRandom(seed * 7919 + max), max));
