@@ -59,6 +59,13 @@ export interface ActionWorker {
 export type { StepRecord } from './StepLedger.js';
 
 const UNLIMITED_STALLS = 1_000_000;
+/**
+ * Jobs one worker runs at once. A job mostly waits (a stop key watched until it is taken or its
+ * TTL, Sidekiq's busy jobs, a restart's backoff), and what bounds remediations is the rolling
+ * lease (limits.per_process_type), not this: with 4, four stop keys nobody took held every slot
+ * for their 60 s TTL and a new trigger waited behind them (the latency bench saw 22–171 s).
+ */
+export const WORKER_CONCURRENCY = 64;
 /** Connect and command timeout on an app's Redis (stop keys, Sidekiq): each command is small. */
 const APP_REDIS_TIMEOUT_MS = 5000;
 
@@ -233,7 +240,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       const sentAt = ledger.sentAt(field);
       if (executor.repeatable === false && sentAt !== undefined) return notRepeated(sentAt);
 
-      await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
+      // Shown on the dashboard only: not waited for, so the step's own write (a stop key) is not
+      // one round trip later. Sent first on its connection, so the step's later progress follows it.
+      job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' }).catch(() => {});
       const outcome = await executeStep(executor, action, stepContext(label, i, field, action));
       switch (outcome.kind) {
         case 'done':
@@ -365,7 +374,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,
-    concurrency: opts.concurrency ?? 4,
+    concurrency: opts.concurrency ?? WORKER_CONCURRENCY,
     // Deaths are counted against the job's attempts in processJob (attemptsSpent), where the
     // last one is failed and notified like any failure; BullMQ's own limit would fail it silently.
     maxStalledCount: UNLIMITED_STALLS,
