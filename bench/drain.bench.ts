@@ -21,6 +21,7 @@ import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
 import { probeStopKey, startServe, treeCpuUs } from './support/serveProcess.js';
 import { percentile, runProbes, type ProbeSpan } from './support/latencyProbe.js';
+import { watchHealth } from './support/serviceHealth.js';
 import { Redis } from 'ioredis';
 import { buildApp } from '../src/server/app.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
@@ -191,6 +192,7 @@ const rate = Math.max(1, Math.floor(malletRps / 2));
 const probeGapMs = 100;
 const background = load(serve1.url, { durationS: Math.ceil(((PROBES + 5) * (probeGapMs + 60)) / 1000) + 4, rate, connections: 32 });
 await new Promise((r) => setTimeout(r, 1000));
+const health = await watchHealth(serve1.url, serve1.pid);
 // The first firings of a process run code nothing ran before (admission, the BullMQ add, the
 // worker, the executor): measured apart, as "cold", and left out of the figures.
 const COLD = 5;
@@ -199,6 +201,7 @@ const run = await runProbes({
   stopKey: (dyno) => probeStopKey(serve1.prefix).replace('{{target}}', dyno), app: 'bench-probe', rule: 'latency-probe',
   count: PROBES + COLD, gapMs: probeGapMs, timeoutMs: Number(process.env.BENCH_PROBE_TIMEOUT_MS ?? 30_000),
 });
+const healthLine = await health.end();
 const backgroundResult = await background;
 const spans = run.spans.filter((p) => p.n > COLD);
 const sorted = (f: (p: ProbeSpan) => number) => spans.map(f).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
@@ -209,6 +212,7 @@ console.log(fmt(byKey));
 console.log(`same probes, line received → wake PUBLISH seen by a separate subscriber process: ${fmt(sorted((p) => p.woke))}`);
 console.log(`split (p50 / p99): → job stored ${percentile(sorted((p) => p.enqueued), 50)} / ${percentile(sorted((p) => p.enqueued), 99)} ms, → taken by the worker ${percentile(sorted((p) => p.taken), 50)} / ${percentile(sorted((p) => p.taken), 99)} ms, → key written ${percentile(byKey, 50)} / ${percentile(byKey, 99)} ms`);
 console.log(`the first ${COLD} firings (cold code, not in the figures): ${run.spans.filter((p) => p.n <= COLD).map((p) => p.keyWritten.toFixed(0)).join(', ')} ms`);
+console.log(`the service process during the probes (its /metrics and /proc schedstat): ${healthLine}`);
 if (run.misses.length) {
   console.log(`\n${run.misses.length} probe(s) missed:`);
   for (const m of run.misses) console.log(`  probe ${m.n}: ${m.why}`);
