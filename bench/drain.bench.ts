@@ -227,7 +227,7 @@ for (const p of [...spans].sort((a, b) => b.keyWritten - a.keyWritten).slice(0, 
 // Clean up the benchmark's keys (the serve processes' too, once they have stopped).
 await serve1.stop();
 await serve2?.stop();
-for (const pattern of ['mallet-bench::stop::*', `${prefix}*`, `${serve1.prefix}::stop::*`, `${serve1.prefix}*`, ...(serve2 ? [`${serve2.prefix}*`] : [])]) {
+for (const pattern of [`${prefix}*`, `${serve1.prefix}*`, ...(serve2 ? [`${serve2.prefix}*`] : [])]) {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
