@@ -136,12 +136,37 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     return mode;
   }
 
-  /** Rolling lease: one of the app + process type's slots, or the job waits its turn as delayed. */
-  async function rollingLease(job: Job<ActionJobData>, token: string | undefined, ledger: StepLedger): Promise<RollingLease> {
+  /** One of the app + process type's rolling slots, or undefined when all are held. */
+  function takeRollingSlot(job: Job<ActionJobData>): Promise<RollingLease | undefined> {
+    const data = job.data;
+    return RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, opts.getLimits().perProcessType.concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
+  }
+
+  /**
+   * The step ledger and, for a job that acts, its rolling slot, read in the same round trip
+   * (both come before the first step, and neither depends on the other); without a slot the job
+   * waits its turn as delayed. A slot taken while the ledger could not be read is given back.
+   */
+  async function ledgerAndLease(job: Job<ActionJobData>, token: string | undefined, runsActions: boolean): Promise<{ ledger: StepLedger; lease: RollingLease | undefined }> {
+    const jobId = job.id!;
+    const [opened, slot] = await Promise.allSettled([
+      StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId),
+      runsActions ? takeRollingSlot(job) : Promise.resolve(undefined),
+    ]);
+    if (opened.status === 'rejected') {
+      if (slot.status === 'fulfilled') await slot.value?.end(logger);
+      throw opened.reason;
+    }
+    if (slot.status === 'rejected') throw slot.reason;
+    const ledger = opened.value;
+    if (!runsActions) return { ledger, lease: undefined };
+    return { ledger, lease: slot.value ?? await waitForSlot(job, token, ledger) };
+  }
+
+  /** All of the process type's slots are held: the job waits its turn as delayed. */
+  async function waitForSlot(job: Job<ActionJobData>, token: string | undefined, ledger: StepLedger): Promise<never> {
     const data = job.data;
     const concurrency = opts.getLimits().perProcessType.concurrency;
-    const lease = await RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
-    if (lease) return lease;
     // Looked at again every few seconds: said once, and again only when it says something new.
     const waiting = `waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`;
     if (await ledger.noteChanged('waiting', waiting)) await job.log(waiting);
@@ -160,8 +185,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps: [] };
     }
 
-    const ledger = await StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId);
-    const lease = mode.runsActions ? await rollingLease(job, token, ledger) : undefined;
+    const { ledger, lease } = await ledgerAndLease(job, token, mode.runsActions);
     // A run whose slot lease or job lock was lost stops its waits too.
     const signal = AbortSignal.any([shutdown.signal, ...(lease ? [lease.lost] : []), ...(cancel ? [cancel] : [])]);
     const steps: StepRecord[] = [];
