@@ -103,6 +103,7 @@ describe('the status page in a browser', () => {
     await expect.poll(() => page.locator('body').textContent(), { timeout: 15_000 }).toContain('web-memory-quota');
     await page.screenshot({ path: join(OUT, 'job.png') });
     // bull-board in English in a German browser, every label translated (no `JOB.ADDED_AT`).
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's rendered text, not the DOM property
     const jobText = await page.locator('body').innerText();
     expect(jobText).toContain('Added at');
     expect(jobText).not.toMatch(/\b[A-Z][A-Z0-9_-]*(\.[A-Z0-9_-]+)+\b/);

@@ -31,6 +31,7 @@ const RAW_KEY = /\b[A-Z][A-Z0-9_-]*(\.[A-Z0-9_-]+)+\b/;
 /** The page's text and the labels people only see on hover or hear read out. */
 async function visibleText(page: import('playwright-core').Page): Promise<string> {
   return page.evaluate(() => {
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text, as an operator reads it (textContent has <style> too)
     const bits = [document.body.innerText, document.title];
     for (const el of Array.from(document.querySelectorAll('[title], [aria-label], [placeholder], [alt]'))) {
       for (const a of ['title', 'aria-label', 'placeholder', 'alt']) bits.push(el.getAttribute(a) ?? '');
