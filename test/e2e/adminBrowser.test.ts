@@ -67,6 +67,8 @@ describe('the status page in a browser', () => {
     const page = await context.newPage();
     const requested: string[] = [];
     page.on('request', (r) => requested.push(r.url()));
+    const refused: string[] = [];
+    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text()); });
     expect((await page.goto(`${s.url}/admin`))?.status()).toBe(200);
     expect(await page.locator('#decisions').textContent()).toContain('No firing decision recorded yet');
     const { body, headers } = sampleBody('r14-web');
@@ -143,6 +145,8 @@ describe('the status page in a browser', () => {
     expect(await alert.textContent()).toContain('bad duration');
     await page.screenshot({ path: join(OUT, 'admin-refused-reload.png') });
     expect(requested.filter((u) => !u.startsWith('data:') && new URL(u).origin !== origin)).toEqual([]);
+    // bull-board's policy (this host only) refused nothing it needs, on the job page either.
+    expect(refused).toEqual([]);
     await context.close();
   });
 
