@@ -15,9 +15,15 @@ export const GENERATED_DRAIN_PASSWORD_FILE = join('.mallet', 'drain-password');
 export function generateDrainPassword(logger: Logger, port: number, cwd = process.cwd()): string {
   const password = randomBytes(18).toString('base64url');
   const file = join(cwd, GENERATED_DRAIN_PASSWORD_FILE);
-  mkdirSync(join(cwd, '.mallet'), { recursive: true });
-  writeFileSync(file, `${password}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600); // an existing file keeps its mode on write
+  try {
+    mkdirSync(join(cwd, '.mallet'), { recursive: true });
+    writeFileSync(file, `${password}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600); // an existing file keeps its mode on write
+  } catch (err) {
+    // A read-only working directory (a container image): serve anyway; no drain can log in.
+    logger.warn({ err: (err as Error).message }, `MALLET_DRAIN_PASSWORD is not set and ${GENERATED_DRAIN_PASSWORD_FILE} cannot be written: drains are refused until MALLET_DRAIN_PASSWORD is set`);
+    return password;
+  }
   logger.warn(
     { file: GENERATED_DRAIN_PASSWORD_FILE, drain: `http://localhost:${port}/drains/<app>` },
     `MALLET_DRAIN_PASSWORD is not set: generated one for this run only, in ${GENERATED_DRAIN_PASSWORD_FILE} (not printed). `
