@@ -29,5 +29,8 @@ export function generateDrainPassword(logger: Logger, port: number, cwd = proces
     `MALLET_DRAIN_PASSWORD is not set: generated one for this run only, in ${GENERATED_DRAIN_PASSWORD_FILE} (not printed). `
       + `Drains: http://localhost:${port}/drains/<app> with basic auth, any user name and that password. Set MALLET_DRAIN_PASSWORD before registering a drain.`,
   );
+  // SPEC §2 prints the drain URL once. A person at a terminal gets it there (a terminal is not
+  // kept); output that is captured (a pipe, a file, a platform's log) never does.
+  if (process.stdout.isTTY) process.stdout.write(`Drain URL (shown once, on this terminal only): http://mallet:${password}@localhost:${port}/drains/<app>\n`);
   return password;
 }
