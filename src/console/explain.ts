@@ -180,7 +180,7 @@ function graceRows(g: GraceState): string[] {
   const rows = g.now ? [`grace now   ${g.now.text}`] : [];
   if (g.line) {
     // A log line is the sender's text: no control characters reach the operator's terminal.
-    const clean = g.line.text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+    const clean = g.line.text.replace(/\p{Cc}/gu, '?');
     const shown = clean.length > 160 ? `${clean.slice(0, 160)}…` : clean;
     rows.push(`line        ${shown}${g.line.from === 'last decision' ? '  (the last decision\'s line)' : ''}`);
     rows.push(`grace line  ${g.line.verdict ? g.line.verdict.text : `not judged: ${g.line.notJudged}`}`);
