@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findSidekiqProcesses, sidekiqKeys } from '../../src/actions/sidekiq/index.js';
 import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
-import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { spawnSidekiq, startPrivateRedis, startPuma, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { httpGet } from '../support/httpGet.js';
 import { eventually } from '../support/eventually.js';
@@ -28,6 +28,7 @@ let appRedis: Redis;
 let redis: Redis;
 let service: Service;
 let queue: Queue;
+let closeService: (() => Promise<void>) | undefined;
 let dir: string;
 const prefix = uniquePrefix('grace');
 const queuePrefix = uniquePrefix('graceq');
@@ -67,7 +68,7 @@ rules:
 `);
   dir = made.dir;
   const rules = made.file;
-  ({ service, queue } = await startTestService({
+  ({ service, queue, close: closeService } = await startTestService({
     redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: rules, dir,
     env: { APP_REDIS_URL: priv.url, HOOK_URL: hook.url, HEROKU_API_URL: api.url, HEROKU_API_TOKEN: 'e2e-token' },
   }));
@@ -78,9 +79,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await service?.close();
-  await queue?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await closeService?.();
   redis?.disconnect();
   await priv?.stop();
   await api?.close();

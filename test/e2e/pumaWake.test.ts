@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
-import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { startPrivateRedis, startPuma, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { eventually } from '../support/eventually.js';
 import { tempRulesFile } from '../support/rulesFile.js';
@@ -26,6 +26,7 @@ let appRedis: Redis;
 let redis: Redis;
 let service: Service;
 let queue: Queue;
+let closeService: (() => Promise<void>) | undefined;
 let dir: string;
 const prefix = uniquePrefix('wake');
 const queuePrefix = uniquePrefix('wakeq');
@@ -56,7 +57,7 @@ rules:
       - type: redis-stop-key
 `);
   dir = made.dir;
-  ({ service, queue } = await startTestService({
+  ({ service, queue, close: closeService } = await startTestService({
     redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: made.file, dir,
     env: { APP_REDIS_URL: priv.url, APP_REDIS_NOPUBLISH_URL: userUrl('nopublish', 'pw1') },
   }));
@@ -67,9 +68,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await service?.close();
-  await queue?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await closeService?.();
   redis?.disconnect();
   await priv?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
 import { ACTION_QUEUE } from '../../src/keys.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
 import { restartableRedis } from '../support/restartableRedis.js';
+import { startSilentService } from '../support/testService.js';
 
 /**
  * SPEC §3/§6: Redis down during a POST → 503 inside logplex's 5 s, so logplex retries; after
@@ -31,10 +30,7 @@ rules:
     match: { process: "web.*", message: '^Error R14 ' }
     actions: [ { type: redis-stop-key, ttl: 60s } ]
 `);
-  service = await startService({
-    config: loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules, LOG_LEVEL: 'silent' }, dir),
-    logger: pino({ level: 'silent' }),
-  });
+  service = await startSilentService({ REDIS_URL: own.url, MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules }, dir);
 });
 
 afterAll(async () => {

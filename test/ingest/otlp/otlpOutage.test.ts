@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { loadConfig } from '../../../src/config.js';
 import { ACTION_QUEUE } from '../../../src/keys.js';
-import { startService, type Service } from '../../../src/server/service.js';
+import type { Service } from '../../../src/server/service.js';
 import { eventually } from '../../support/eventually.js';
 import { sendLogs } from '../../support/otelSdk.js';
 import { restartableRedis } from '../../support/restartableRedis.js';
+import { startSilentService } from '../../support/testService.js';
 
 /**
  * Redis away while a Fir telemetry drain exports: mallet answers 503 with Retry-After, the SDK's
@@ -41,10 +40,7 @@ rules:
     match: { source: app, process: "web-*", message: 'FATAL boom' }
     actions: [ { type: redis-stop-key, ttl: 60s } ]
 `);
-  service = await startService({
-    config: loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: 'outage-drain-pw', MALLET_RULES: rules, FIR_TOKEN: TOKEN, MALLET_OTLP_CAPTURE: captureDir, LOG_LEVEL: 'silent' }, dir),
-    logger: pino({ level: 'silent' }),
-  });
+  service = await startSilentService({ REDIS_URL: own.url, MALLET_DRAIN_PASSWORD: 'outage-drain-pw', MALLET_RULES: rules, FIR_TOKEN: TOKEN, MALLET_OTLP_CAPTURE: captureDir }, dir);
 });
 
 afterAll(async () => {
