@@ -14,12 +14,10 @@
  *     does not change.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { loadRules } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
@@ -27,11 +25,8 @@ import type { LifeBatch, LifeStore } from '../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../src/dynos/dynoScript.js';
 import { redisKeys } from '../src/keys.js';
 import { ensureCorpus } from './corpus.js';
+import { exampleRulesAndCorpus, numberArg } from './support/benchInputs.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const option = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,16 +39,10 @@ if (flag('callgrind')) {
 }
 
 const contender = option('contender');
-const LINES = arg('lines', contender ? 20_000 : 200_000);
-const ROUNDS = arg('rounds', 9);
+const LINES = numberArg('lines', contender ? 20_000 : 200_000);
+const ROUNDS = numberArg('rounds', 9);
 
-const loaded = await loadRules('config/rules.example.yml', {});
-if (!loaded.ok) throw new Error('example rules invalid');
-const rules = loaded.ruleSet.rules;
-const corpus = await ensureCorpus(LINES);
-const data = readFileSync(corpus.file);
-const bodies = corpus.index.map((b) => data.subarray(b.offset, b.offset + b.length));
-const totalLines = corpus.index.reduce((n, b) => n + b.msgCount, 0);
+const { rules, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
 
 let writes = 0;
 let writeArgs = 0;
@@ -92,7 +81,7 @@ if (contender !== undefined) {
   // A child of --callgrind: warm up, then count instructions over the measured passes only.
   const observe = contender === 'observers';
   await run(observe); await run(observe);
-  const passes = arg('passes', 3);
+  const passes = numberArg('passes', 3);
   const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   ctl(true);
   for (let i = 0; i < passes; i++) await run(observe);
@@ -138,8 +127,8 @@ console.log(`target ≥ 0.90 × parse + match: ${ratio >= 0.9 ? 'met' : 'NOT met
 if (sink < 0) console.log(sink);
 
 async function callgrind(): Promise<void> {
-  const lines = arg('lines', 20_000);
-  const passes = arg('passes', 3);
+  const lines = numberArg('lines', 20_000);
+  const passes = numberArg('passes', 3);
   await ensureCorpus(lines);
   const self = fileURLToPath(import.meta.url);
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};
