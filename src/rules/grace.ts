@@ -31,7 +31,7 @@ export interface LifeQuery {
 }
 
 /** Lifecycle targets are dyno names: Cedar `web.1` only (the lifecycle lines are Cedar's). */
-const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
+export const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
 
 /**
  * Judges each query against the stored lifecycle and the lines of this same body before it (the
