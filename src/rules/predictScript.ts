@@ -77,7 +77,7 @@ local prefix = ARGV[9] .. '/'
 local ids = {}
 local times = {}
 for i = 1, #flat, 2 do
-  if string.sub(flat[i], 1, #prefix) == prefix then
+  if string.find(flat[i], prefix, 1, true) == 1 then
     ids[#ids + 1] = flat[i]
     times[#times + 1] = tonumber(flat[i + 1])
   end
