@@ -38,7 +38,8 @@ export const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
  * rules run before the observers store a delivery, so a `Starting process` line and an R14 in one
  * body must still meet). Only the lines before a match count, whatever the body boundaries, so
  * the service, `mallet test` (one line a body) and `mallet replay` (batches) judge alike.
- * One read per app with such targets; none when no query has one.
+ * One read per app with such targets; none when no query has one. The drain's body script does
+ * the same in Lua, in its one call (graceScript.ts; test/server/bodyScriptEquivalence.test.ts).
  */
 export async function judgeLifecycle(events: readonly DrainEvent[], queries: readonly LifeQuery[], store: LifeStore): Promise<(LifeJudgement | undefined)[]> {
   const out: (LifeJudgement | undefined)[] = queries.map(() => undefined);

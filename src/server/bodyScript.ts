@@ -16,8 +16,8 @@ import { RECENT_FRAMES } from './recentFrames.js';
  * then the frame marked done, all in one script call. A part that needs another's answer takes
  * it inside the script: a vote is cast only if the budget admitted its target (`gate`) and, for a
  * predict rule's sample, only if its prediction reaches the limit (`predicted`); it takes its
- * grace and window start from the `lives` part's judgement (`life`). Every key a body touches is its app's (`{app}` hash tag,
- * src/keys.ts), so the call stays in one Redis Cluster slot.
+ * grace and window start from the `lives` part's judgement (`life`). Every key a body touches is
+ * its app's (`{app}` hash tag, src/keys.ts), so the call stays in one Redis Cluster slot.
  *
  * Each part is one of the service's own scripts, pasted in as a function of its own KEYS and
  * ARGV, so each keeps the contract its header documents (and the tests that pin it). Run in one
@@ -62,8 +62,9 @@ export const BODY_LUA = `--[[
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
-  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an observer's part after a vote that fired replies {'deferred'} (observer
-  parts come last: the observers are told the firings once those are stored).
+  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an
+  observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
+  observers are told the firings once those are stored).
 ]]
 ${HISTORY_LUA}
 local function budgetPart(KEYS, ARGV)
