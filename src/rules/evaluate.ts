@@ -219,19 +219,12 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
   const voteOf = new Map<number, number>();
   const instances: (string | undefined)[] = [];
   pending.forEach((p, i) => {
-    const cond = p.rule.predict;
-    if (cond === undefined) return;
-    const e = p.match.event;
-    const instance = seriesInstanceOf(e);
-    instances[i] = instance;
-    const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
-    const time = timestampMs(e.timestamp);
-    if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
+    if (p.rule.predict === undefined) return;
+    const s = predictVoteOf(p, deps.keys);
+    instances[i] = s.instance;
+    if (s.vote === undefined) return;
     voteOf.set(i, votes.length);
-    votes.push({
-      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
-      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
-    });
+    votes.push(s.vote);
   });
   const answers = votes.length > 0 ? await deps.predictor.predict(votes) : [];
   const kept: Pending[] = [];
@@ -246,13 +239,42 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
       deps.onPredicting?.({ rule: p.rule.name, app: p.match.event.app, target: p.target, instance: instances[i], answer: a, time: p.time });
       return;
     }
-    const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
-    const r = resolveMatch(p.match, prediction);
-    // The same templates resolved before without the prediction; its text goes only into notify texts.
-    if (!r.ok) return;
-    kept.push({ ...p, actions: r.actions, onFailure: r.onFailure, prediction });
+    const q = withPrediction(p, a);
+    if (q !== undefined) kept.push(q);
   });
   return kept;
+}
+
+/**
+ * A predict rule's sample as the predictor's vote, and the instance its series is of; no vote
+ * when the line names no instance, or lacks the sample or the limit's field, or a valid time.
+ * The series' clock is the line's own timestamp, in the service as in replay.
+ */
+export function predictVoteOf(p: Pending, keys: RedisKeys): { vote?: PredictVote; instance: string | undefined } {
+  const cond = p.rule.predict!;
+  const e = p.match.event;
+  const instance = seriesInstanceOf(e);
+  const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
+  const time = timestampMs(e.timestamp);
+  if (instance === undefined || sample === undefined || !Number.isFinite(time)) return { instance };
+  return {
+    instance,
+    vote: {
+      keys: keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
+      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
+    },
+  };
+}
+
+/**
+ * A predicted sample's match with its actions rendered again now that `{{prediction}}` is known
+ * (its text goes only where no shape is checked: load refuses it in keys and names).
+ */
+export function withPrediction(p: Pending, a: Extract<PredictResult, { status: 'reaches' }>): Pending | undefined {
+  const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
+  const r = resolveMatch(p.match, prediction);
+  if (!r.ok) return undefined;
+  return { ...p, actions: r.actions, onFailure: r.onFailure, prediction };
 }
 
 /**

@@ -33,14 +33,15 @@ export interface LifeQuery {
 }
 
 /** Lifecycle targets are dyno names: Cedar `web.1` only (the lifecycle lines are Cedar's). */
-const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
+export const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
 
 /**
  * Judges each query against the stored lifecycle and the lines of this same body before it (the
  * rules run before the observers store a delivery, so a `Starting process` line and an R14 in one
  * body must still meet). Only the lines before a match count, whatever the body boundaries, so
  * the service, `mallet test` (one line a body) and `mallet replay` (batches) judge alike.
- * One read per app with such targets; none when no query has one.
+ * One read per app with such targets; none when no query has one. The drain's body script does
+ * the same in Lua, in its one call (graceScript.ts; test/server/bodyScriptEquivalence.test.ts).
  */
 export async function judgeLifecycle(events: readonly DrainEvent[], queries: readonly LifeQuery[], store: LifeStore): Promise<(LifeJudgement | undefined)[]> {
   const out: (LifeJudgement | undefined)[] = queries.map(() => undefined);

@@ -21,7 +21,7 @@ import { RecentFrames } from './recentFrames.js';
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
-  prepareBody?(events: readonly DrainEvent[]): Promise<BodyJudgement | undefined>;
+  prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
 }
 
 const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
@@ -48,10 +48,11 @@ export class Pipeline {
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     if (this.deps.engine.prepareBody) return this.#ingestBody(batch);
-    return this.#ingestJudged(batch, drainEvents(batch));
+    return this.#ingestJudged(batch);
   };
 
-  async #ingestJudged(batch: IngestBatch, events: readonly DrainEvent[]): Promise<IngestResult> {
+  async #ingestJudged(batch: IngestBatch): Promise<IngestResult> {
+    const events = drainEvents(batch);
     const { engine, sink } = this.deps;
     const frames = this.#frames;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
@@ -90,8 +91,7 @@ export class Pipeline {
   async #ingestBody(batch: IngestBatch): Promise<IngestResult> {
     const { app, drainToken, frameId, dedupe } = batch;
     const events = drainEvents(batch);
-    const body = await this.deps.engine.prepareBody!(events);
-    if (body === undefined) return this.#ingestJudged(batch, events);
+    const body = this.deps.engine.prepareBody!(events);
     const observers = this.deps.observers ?? [];
     const observation = observeAll(observers, app, events, NO_FIRINGS);
     const observed = observation.parts?.();
