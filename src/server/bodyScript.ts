@@ -53,12 +53,15 @@ export interface BodyPart {
 
 export const BODY_LUA = `--[[
   body: one drain body's writes (src/server/bodyScript.ts).
-  KEYS[1] the drain's recent frames (recentFrames.ts), then each part's keys in order
+  KEYS[1] the drain's recent frames (recentFrames.ts), then each distinct key of the parts once
   ARGV[1] frame id ('' = no de-duplication: nothing checked or marked)
   ARGV[2] now (ms)  ARGV[3] frames window (ms)  ARGV[4] max frames kept
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
-  ARGV[6] number of parts, then per part: name, number of keys, number of args, gate, predicted,
-  life, its args
+  ARGV[6] number of parts P   ARGV[7] number of values V   ARGV[8 .. 7+V] each distinct argument
+  of the parts once, then one descriptor per part: space-separated code, gate, predicted, life,
+  number of keys, the KEYS index of each key, the ARGV index of each argument (codes: b budget,
+  p predict, v lives, t threshold, r rejection, d dynos, l life). A part is called with the
+  KEYS and ARGV its descriptor names, in its order: the same call as its own script's.
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
@@ -88,7 +91,7 @@ end
 local function lifePart(KEYS, ARGV)
 ${LIFE_LUA}
 end
-local parts = { budget = budgetPart, predict = predictPart, lives = livesPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart, life = lifePart }
+local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart }
 
 local frameId = ARGV[1]
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
@@ -96,34 +99,32 @@ local out = {'open'}
 local admitted = nil
 local lives = nil
 local fired = false
-local k, a = 2, 7
+local d = 8 + tonumber(ARGV[7])
 for p = 1, tonumber(ARGV[6]) do
-  local name, nk, na, gate = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local predicted, life = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  a = a + 6
+  local f, n = {}, 0
+  for x in string.gmatch(ARGV[d + p - 1], '%S+') do n = n + 1; f[n] = x end
+  local name, gate, predicted, life, nk = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
   elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' then
     r = {'unpredicted'}
-  elseif fired and (name == 'dynos' or name == 'life') then
+  elseif fired and (name == 'd' or name == 'l') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = {'deferred'}
   else
     local pk, pa = {}, {}
-    for i = 1, nk do pk[i] = KEYS[k + i - 1] end
-    for i = 1, na do pa[i] = ARGV[a + i - 1] end
+    for i = 1, nk do pk[i] = KEYS[tonumber(f[5 + i])] end
+    for i = 6 + nk, n do pa[i - 5 - nk] = ARGV[tonumber(f[i])] end
     if life > 0 then
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
     end
     r = parts[name](pk, pa)
-    if name == 'budget' then admitted = r
-    elseif name == 'lives' then lives = r
-    elseif name == 'threshold' and r[1] == 'fired' then fired = true end
+    if name == 'b' then admitted = r
+    elseif name == 'v' then lives = r
+    elseif name == 't' and r[1] == 'fired' then fired = true end
   end
-  k = k + nk
-  a = a + na
   out[#out + 1] = r
 end
 if frameId == '' then
@@ -148,7 +149,7 @@ export interface BodyReply {
 }
 
 const COMMAND = 'malletBody';
-type WithBody = { [COMMAND](numKeys: number, ...args: (string | number)[]): Promise<unknown[]> };
+type WithBody = { [COMMAND](call: (string | number)[]): Promise<unknown[]> };
 
 export class BodyScript {
   constructor(private readonly redis: Redis) {
@@ -158,14 +159,54 @@ export class BodyScript {
 
   /** `frameId` '' for a body that is not de-duplicated; `mark` false when the caller marks the frame. */
   async run(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): Promise<BodyReply> {
-    const keys: string[] = [framesKey];
-    const args: (string | number)[] = [frameId, Math.trunc(now), RECENT_FRAMES.windowMs, RECENT_FRAMES.maxFrames, mark ? 1 : 0, parts.length];
-    for (const p of parts) {
-      args.push(p.name, p.keys.length, p.args.length, p.gate ?? 0, p.predicted ?? 0, p.life ?? 0);
-      for (const key of p.keys) keys.push(key);
-      for (const arg of p.args) args.push(arg);
-    }
-    const reply = await (this.redis as unknown as WithBody)[COMMAND](keys.length, ...keys, ...args);
+    const call = encodeBody(framesKey, frameId, now, mark, parts);
+    const reply = await (this.redis as unknown as WithBody)[COMMAND](call);
     return { status: reply[0] as BodyStatus, replies: reply.slice(1) };
   }
+}
+
+const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: 'v', threshold: 't', rejection: 'r', dynos: 'd', life: 'l' };
+
+/**
+ * The script call's arguments (numkeys first, then KEYS, then ARGV) with each distinct key and
+ * each distinct argument sent once: a body's votes repeat their rule's settings, the app's history
+ * and stats keys, and a line two rules matched; a part refers to them by index. Only what differs
+ * between parts is sent per part: the indices, a few bytes each.
+ */
+export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): (string | number)[] {
+  const keys = new Map<string, number>();
+  const values = new Map<string, number>();
+  const keyList: string[] = [];
+  const valueList: string[] = [];
+  const descriptors: string[] = [];
+  // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
+  for (const p of parts) {
+    let d = `${CODE[p.name]} ${p.gate ?? 0} ${p.predicted ?? 0} ${p.life ?? 0} ${p.keys.length}`;
+    for (const key of p.keys) {
+      let i = keys.get(key);
+      if (i === undefined) {
+        keyList.push(key);
+        i = keyList.length + 1;
+        keys.set(key, i);
+      }
+      d += ` ${i}`;
+    }
+    for (const arg of p.args) {
+      const text = typeof arg === 'string' ? arg : String(arg);
+      let i = values.get(text);
+      if (i === undefined) {
+        valueList.push(text);
+        i = valueList.length + 7;
+        values.set(text, i);
+      }
+      d += ` ${i}`;
+    }
+    descriptors.push(d);
+  }
+  const call: (string | number)[] = [keyList.length + 1, framesKey];
+  for (const key of keyList) call.push(key);
+  call.push(frameId, Math.trunc(now), RECENT_FRAMES.windowMs, RECENT_FRAMES.maxFrames, mark ? 1 : 0, parts.length, valueList.length);
+  for (const v of valueList) call.push(v);
+  for (const d of descriptors) call.push(d);
+  return call;
 }
