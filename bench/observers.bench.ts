@@ -38,6 +38,9 @@ const option = (name: string) => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 
+/** Warm-up passes before callgrind counts (see callgrind() for why this many). */
+const WARMUP = 2;
+
 if (flag('callgrind')) {
   await callgrind();
   process.exit(0);
@@ -91,13 +94,13 @@ async function run(observe: boolean): Promise<void> {
 if (contender !== undefined) {
   // A child of --callgrind: warm up, then count instructions over the measured passes only.
   const observe = contender === 'observers';
-  await run(observe); await run(observe);
+  for (let i = 0; i < arg('warmup', WARMUP); i++) await run(observe);
   const passes = arg('passes', 3);
   const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   ctl(true);
   for (let i = 0; i < passes; i++) await run(observe);
   ctl(false);
-  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + 2) }));
+  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + arg('warmup', WARMUP)) }));
   process.exit(0);
 }
 
@@ -140,12 +143,13 @@ if (sink < 0) console.log(sink);
 async function callgrind(): Promise<void> {
   const lines = arg('lines', 20_000);
   const passes = arg('passes', 3);
+  const warmup = arg('warmup', WARMUP);
   await ensureCorpus(lines);
   const self = fileURLToPath(import.meta.url);
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};
   for (const c of ['baseline', 'observers']) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
-      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const ir = /Collected : (\d+)/.exec(r.stderr ?? '');
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !ir || !out.startsWith('{')) throw new Error(`callgrind run of ${c} failed (${r.status}): ${r.error ?? ''}\n${r.stderr?.slice(-2000)}`);
@@ -153,7 +157,7 @@ async function callgrind(): Promise<void> {
     count[c] = { ir: Number(ir[1]), ...parsed };
   }
   const b = count.baseline!, o = count.observers!;
-  console.log(`callgrind, ${lines}-line corpus, ${passes} measured passes after 2 warm-up passes; the observers wrote ${o.writes} times per pass`);
+  console.log(`callgrind, ${lines}-line corpus, ${passes} measured passes after ${warmup} warm-up passes; the observers wrote ${o.writes} times per pass`);
   console.log('| contender | instructions/line | ratio |');
   console.log('|---|---:|---:|');
   console.log(`| parse + match (baseline) | ${Math.round(b.ir / b.lines).toLocaleString('en')} | 1.00 |`);

@@ -65,7 +65,7 @@ export type DynoLine = { readonly sample: MemorySample } | { readonly event: Lif
 
 /** A wanted line read: a memory sample, a lifecycle event, or nothing (not one of ours after all). */
 export function readDynoLine(e: DrainEvent): DynoLine {
-  const at = timestampMs(e.timestamp);
+  const at = e.timeMs ?? timestampMs(e.timestamp);
   if (!Number.isFinite(at)) return undefined;
   const text = e.message;
   if (e.source !== 'heroku') {
