@@ -1,12 +1,11 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { NOTHING, type Observation, type Observer } from '../observe/Observer.js';
-import { LINE_API, LINE_PLATFORM } from '../ingest/lineClass.js';
 import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
 import type { BodyPart } from '../server/bodyScript.js';
-import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
@@ -73,7 +72,7 @@ export class DynoObserver implements Observer {
   ) {}
 
   /** Runtime metrics and lifecycle lines come from `heroku` dyno PROCIDs, releases from `app[api]`. */
-  readonly lineClasses = LINE_PLATFORM | LINE_API;
+  readonly lineClasses = DYNO_LINE_CLASSES;
 
   wants(e: DrainEvent): boolean {
     const source = e.source;
