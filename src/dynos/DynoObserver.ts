@@ -44,9 +44,11 @@ function startsWith(e: DrainEvent, text: string, bytes: Buffer): boolean {
   return e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text);
 }
 
-/** `bytes` at byte offset `at` of the text, which starts with `text` (ASCII, so `at` is its length too). */
-function startsAt(e: DrainEvent, text: string, bytes: Buffer, at: number): boolean {
-  return e.messageStartsWith ? e.messageStartsWith(bytes, at) : e.message.startsWith(text);
+/** Whether the line is a memory sample of the remembered instance (its text starts with memoryText). */
+function ofInstance(e: DrainEvent, k: Stored): boolean {
+  // lineText is ASCII (`source=<PROCID> dyno=…`), so its length is its byte length too.
+  if (e.messageStartsWith) return e.messageStartsWith(MEMORY_FIELD_BYTES, k.lineBytes.length) && e.messageStartsWith(k.lineBytes);
+  return e.message.startsWith(k.memoryText);
 }
 
 /**
@@ -85,12 +87,12 @@ export class DynoObserver implements Observer {
     if (known !== undefined) {
       for (let i = 0; i < known.length; i++) {
         const k = known[i]!;
-        if (!startsWith(e, k.lineText, k.lineBytes)) continue;
-        // The platform writes memory_total first: a line of this instance without it is its load average.
-        if (!startsAt(e, k.memoryText, MEMORY_FIELD_BYTES, k.lineBytes.length)) return false;
-        return Math.floor((e.timeMs ?? timestampMs(e.timestamp)) / MINUTE_MS) !== k.minute;
+        // memory_total right after this instance's prefix: the field first (a load average fails
+        // it within a few bytes, and any instance's prefix of this dyno has the same length).
+        if (ofInstance(e, k)) return Math.floor((e.timeMs ?? timestampMs(e.timestamp)) / MINUTE_MS) !== k.minute;
       }
     }
+    // A load average, an instance not remembered yet, or a line laid out otherwise.
     return isMemoryLine(e);
   }
 

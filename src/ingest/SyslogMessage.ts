@@ -1,7 +1,7 @@
 import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
 import { TIMESTAMP_HEAD, timestampText } from './syslogTimestamp.js';
-import { timestampMs } from './timestampMs.js';
+import { headZoneMs } from './timestampMs.js';
 
 /**
  * One syslog message as logplex frames it, read straight from the bytes it arrived in.
@@ -157,7 +157,7 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     const head = this.tsHead;
     const zone = this.tsZone;
     if (head !== lastHead || zone !== lastZone) {
-      lastHeadMs = head.length === TIMESTAMP_HEAD ? timestampMs(head + zone) : Number.NaN;
+      lastHeadMs = headZoneMs(head, zone);
       lastHead = head;
       lastZone = zone;
     }
