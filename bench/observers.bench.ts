@@ -8,9 +8,9 @@
  *   node --import tsx --expose-gc bench/observers.bench.ts [--lines 200000] [--rounds 9]
  *     alternating rounds (which contender goes first alternates too); per round the ratio of the
  *     two CPU times, then the median of the rounds. On a loaded machine prefer:
- *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3]
+ *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3] [--warmup 8]
  *     each contender in its own `valgrind --tool=callgrind` process, instructions counted only
- *     over the measured passes (after two warm-up passes): a count that the neighbours' load
+ *     over the measured passes (after the warm-up passes): a count that the neighbours' load
  *     does not change.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -38,8 +38,13 @@ const option = (name: string) => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 
-/** Warm-up passes before callgrind counts (see callgrind() for why this many). */
-const WARMUP = 2;
+/**
+ * Warm-up passes before callgrind counts. With 2, TurboFan was still compiling the observer code
+ * during the measured passes (its threads' instructions were a third or more of that contender's
+ * count, and two runs of the same code differed by 40 %): the count measured the JIT warming up,
+ * not the drain's steady cost. After 8 the compiles are done in both contenders.
+ */
+const WARMUP = 8;
 
 if (flag('callgrind')) {
   await callgrind();
