@@ -155,6 +155,7 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
    */
   get timeMs(): number {
     const head = this.tsHead;
+    if (head.length !== TIMESTAMP_HEAD) return Number.NaN; // `-`
     const zone = this.tsZone;
     if (head !== lastHead || zone !== lastZone) {
       lastHeadMs = headZoneMs(head, zone);
@@ -162,13 +163,13 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
       lastZone = zone;
     }
     const buf = this.buf;
-    let i = this.tsStart + TIMESTAMP_HEAD;
-    if (buf[i] !== DOT) return lastHeadMs;
-    const end = this.hostStart - 1 - zone.length;
-    let ms = 0;
-    for (let scale = 100; scale >= 1; scale /= 10) {
-      if (++i < end) ms += (buf[i]! - 0x30) * scale;
-    }
+    const dot = this.tsStart + TIMESTAMP_HEAD;
+    if (buf[dot] !== DOT) return lastHeadMs;
+    // Digits run from dot + 1 to the offset (1–6 of them, checked by the parser).
+    const digits = this.hostStart - 1 - zone.length - dot - 1;
+    let ms = (buf[dot + 1]! - 0x30) * 100;
+    if (digits >= 2) ms += (buf[dot + 2]! - 0x30) * 10;
+    if (digits >= 3) ms += buf[dot + 3]! - 0x30;
     return lastHeadMs + ms;
   }
 
