@@ -91,8 +91,11 @@ export class DynoObserver implements Observer {
         // it within a few bytes, and any instance's prefix of this dyno has the same length).
         if (ofInstance(e, k)) return Math.floor((e.timeMs ?? timestampMs(e.timestamp)) / MINUTE_MS) !== k.minute;
       }
+      // The platform writes memory_total first: a line of a remembered instance without it is its
+      // load average (a prefix compare, cheaper than searching the line for memory_total).
+      for (let i = 0; i < known.length; i++) if (startsWith(e, known[i]!.lineText, known[i]!.lineBytes)) return false;
     }
-    // A load average, an instance not remembered yet, or a line laid out otherwise.
+    // An instance not remembered yet, or a line laid out otherwise.
     return isMemoryLine(e);
   }
 
