@@ -14,12 +14,10 @@
  *     does not change.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { loadRules } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
@@ -27,11 +25,8 @@ import type { LifeBatch, LifeStore } from '../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../src/dynos/dynoScript.js';
 import { redisKeys } from '../src/keys.js';
 import { ensureCorpus } from './corpus.js';
+import { exampleRulesAndCorpus, numberArg } from './support/benchInputs.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const option = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +37,8 @@ const option = (name: string) => {
  * Warm-up passes before callgrind counts. With 2, TurboFan was still compiling the observer code
  * during the measured passes (its threads' instructions were a third or more of that contender's
  * count, and two runs of the same code differed by 40 %): the count measured the JIT warming up,
- * not the drain's steady cost. After 8 the compiles are done in both contenders.
+ * not the drain's steady cost. After 8 they are mostly done (a run can still catch a late compile
+ * or a collection: repeat one that looks off).
  */
 const WARMUP = 8;
 
@@ -52,16 +48,10 @@ if (flag('callgrind')) {
 }
 
 const contender = option('contender');
-const LINES = arg('lines', contender ? 20_000 : 200_000);
-const ROUNDS = arg('rounds', 9);
+const LINES = numberArg('lines', contender ? 20_000 : 200_000);
+const ROUNDS = numberArg('rounds', 9);
 
-const loaded = await loadRules('config/rules.example.yml', {});
-if (!loaded.ok) throw new Error('example rules invalid');
-const rules = loaded.ruleSet.rules;
-const corpus = await ensureCorpus(LINES);
-const data = readFileSync(corpus.file);
-const bodies = corpus.index.map((b) => data.subarray(b.offset, b.offset + b.length));
-const totalLines = corpus.index.reduce((n, b) => n + b.msgCount, 0);
+const { rules, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
 
 let writes = 0;
 let writeArgs = 0;
@@ -99,13 +89,13 @@ async function run(observe: boolean): Promise<void> {
 if (contender !== undefined) {
   // A child of --callgrind: warm up, then count instructions over the measured passes only.
   const observe = contender === 'observers';
-  for (let i = 0; i < arg('warmup', WARMUP); i++) await run(observe);
-  const passes = arg('passes', 3);
+  for (let i = 0; i < numberArg('warmup', WARMUP); i++) await run(observe);
+  const passes = numberArg('passes', 3);
   const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   ctl(true);
   for (let i = 0; i < passes; i++) await run(observe);
   ctl(false);
-  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + arg('warmup', WARMUP)) }));
+  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + numberArg('warmup', WARMUP)) }));
   process.exit(0);
 }
 
@@ -146,9 +136,9 @@ console.log(`target ≥ 0.90 × parse + match: ${ratio >= 0.9 ? 'met' : 'NOT met
 if (sink < 0) console.log(sink);
 
 async function callgrind(): Promise<void> {
-  const lines = arg('lines', 20_000);
-  const passes = arg('passes', 3);
-  const warmup = arg('warmup', WARMUP);
+  const lines = numberArg('lines', 20_000);
+  const passes = numberArg('passes', 3);
+  const warmup = numberArg('warmup', WARMUP);
   await ensureCorpus(lines);
   const self = fileURLToPath(import.meta.url);
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};

@@ -1,5 +1,5 @@
 import { instanceOf, withInstance } from './instance.js';
-import { judgeLifecycle, type LifeJudgement } from './grace.js';
+import { judgeLifecycle, type LifeAt, type LifeJudgement } from './grace.js';
 import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
@@ -55,7 +55,7 @@ export interface Evaluation {
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
   /** Matches inside their rule's grace (`start:<ms>` / `release:<ms>` spell): not counted. */
-  readonly graces: { rule: string; app: string; target: string; spell: string }[];
+  readonly graces: { rule: string; app: string; target: string; spell: string; at: number; facts?: LifeAt }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
   /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
@@ -169,7 +169,9 @@ export function finishEvaluation(result: Evaluation, pending: readonly Pending[]
       return;
     }
     if (a.status === 'grace') {
-      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell });
+      // The line's own time and the lifecycle facts it was judged on: what `mallet replay --explain` says.
+      const facts = lives?.[i]?.facts;
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell, at: timestampMs(event.timestamp), ...(facts ? { facts } : {}) });
       return;
     }
     if (a.status === 'counting') {
