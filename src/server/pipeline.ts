@@ -9,7 +9,7 @@ import type { FiringSink } from '../rules/Firing.js';
 import type { BodyJudgement, Judgement } from '../rules/engine.js';
 import type { Firing } from '../rules/Firing.js';
 import { BodyScript, type BodyPart } from './bodyScript.js';
-import { observeAll, type Observer } from '../observe/Observer.js';
+import { observeAll, withFirings, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
 
 /**
@@ -114,7 +114,7 @@ export class Pipeline {
       await this.deps.sink.submit(firings);
       // The observers are told the firings (remediations) once they are stored; their writes are
       // idempotent, so what the script already wrote is written again unchanged.
-      seen = observeAll(observers, app, events, firings);
+      seen = withFirings(observation, observers, app, firings);
       await seen.store();
     } else if (observed === undefined) {
       await observation.store();
