@@ -1,7 +1,8 @@
 /**
  * The pipeline's own cost per body, without HTTP: corpus bodies through the rules engine (the
  * example rules), the dyno observer and the frame de-dup on real Redis, one after another, firings
- * to a sink that only answers. Prints CPU µs per body. Steadier than a load test on a busy
+ * to a sink that only answers. Prints CPU µs, Redis commands and bytes sent to Redis per body
+ * (the socket's own count: a shared Redis's total_net_input_bytes counts everyone's traffic). Steadier than a load test on a busy
  * machine, and deterministic enough to count instructions under `valgrind --tool=callgrind`
  * (run it for two body counts and take the difference, which removes start-up).
  *
@@ -39,15 +40,17 @@ const life = process.env.COST_NO_LIFE ? undefined : new RedisLifeStore(redis, ke
 const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet, ...(life ? { life } : {}) });
 const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => f.map(() => 'enqueued' as const) }, observers: [new DynoObserver(new RedisDynoStore(redis, keys), undefined, life)], metrics, logger });
 const run = Date.now().toString(16);
+const socket = () => (redis as unknown as { stream: { bytesWritten: number } }).stream.bytesWritten;
 const t0 = process.cpuUsage();
 const sent0 = sent;
+const bytes0 = socket();
 for (let i = 0; i < bodies; i++) {
   const b = corpus.index[i % corpus.index.length]!;
   const body = bytes.subarray(b.offset, b.offset + b.length);
   await pipeline.ingest({ app: 'cost-app', drainToken: 'd.1', frameId: `${run}-${i}`, dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
 }
 const t = process.cpuUsage(t0);
-console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies }));
+console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies, redisBytesPerBody: Math.round((socket() - bytes0) / bodies) }));
 let cursor = '0';
 do {
   const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
