@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +19,10 @@ import { pino } from 'pino';
 import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
-import { startServe, treeCpuUs } from './support/serveProcess.js';
+import { probeStopKey, startServe, treeCpuUs } from './support/serveProcess.js';
+import { percentile, runProbes, type ProbeSpan } from './support/latencyProbe.js';
+import { watchHealth } from './support/serviceHealth.js';
+import { Redis } from 'ioredis';
 import { buildApp } from '../src/server/app.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
@@ -70,12 +72,11 @@ const bareUrl = await new Promise<string>((resolve) => { bareProc.stdout!.once('
 const bareCpuUs = () => treeCpuUs(bareProc.pid!);
 process.once('exit', () => { if (bareProc.exitCode === null) bareProc.kill('SIGTERM'); });
 
-// mallet with the example rules, plus a probe rule for the latency run, limits opened up so the
-// benchmark measures the path rather than the storm guard.
+// mallet in the bench process, for the staged routes below (their rules and Redis): the example
+// rules, limits opened up so the benchmark measures the path rather than the storm guard.
 const dir = mkdtempSync(join(tmpdir(), 'mallet-bench-'));
 const rules = parse(readFileSync(new URL('../config/rules.example.yml', import.meta.url), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
 delete rules.apps;
-rules.rules.push({ name: 'latency-probe', match: { source: 'heroku', process: 'probe.*', message: '^Error R14 ' }, cooldown: '1h', actions: [{ type: 'redis-stop-key', key: 'mallet-bench::stop::{{target}}', ttl: '60s', watch: false }] });
 rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
 const rulesPath = join(dir, 'rules.yml');
 writeFileSync(rulesPath, stringify(rules));
@@ -84,31 +85,20 @@ fakeApi.delete('/*', async (_req, reply) => reply.code(202).header('RateLimit-Re
 const fakeApiUrl = await fakeApi.listen({ port: 0, host: '127.0.0.1' });
 
 const prefix = `mallet-bench-${process.pid}`;
-/** When mallet logged each probe's firing as stored (its info line), to split the time before the 204. */
-const storedAt = new Map<string, number>();
-const serviceLogger = pino({ level: 'info' }, {
-  write(line: string) {
-    if (!line.includes('"firing stored"')) return;
-    const target = /"target":"(probe\.\d+)"/.exec(line)?.[1];
-    if (target) storedAt.set(target, performance.now());
-  },
-});
 const redisUrl = process.env.REDIS_URL ?? ((await pingRedis(6379)) ? 'redis://127.0.0.1:6379' : undefined);
 const service = await startService({
   config: loadConfig({
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}), PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rulesPath,
     MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, HEROKU_API_URL: fakeApiUrl, HEROKU_API_TOKEN: 'bench-token', LOG_LEVEL: 'info',
   }),
-  logger: serviceLogger,
+  logger: pino({ level: 'silent' }),
 });
 // The service measured: `mallet serve` as it runs on a dyno, in its own process(es), with the
-// in-process worker; WEB_CONCURRENCY=1 and 2 (src/cli/serveProcesses.ts). The in-process service
-// above gives the staged routes their rules and Redis, and takes the trigger-latency probes.
+// in-process worker; WEB_CONCURRENCY=1 and 2 (src/cli/serveProcesses.ts). serve1 also takes the
+// trigger-latency probes.
 const serveEnv = { HEROKU_API_URL: fakeApiUrl, HEROKU_API_TOKEN: 'bench-token' };
 const serve1 = await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 1, env: serveEnv });
-const serve2 = await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 2, env: serveEnv });
-// The trigger-latency probes go to the in-process service, whose log tells when each firing was stored.
-const malletUrl = service.url!;
+const serve2 = LATENCY_ONLY ? undefined : await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 2, env: serveEnv });
 
 // Where the time goes: mallet's own drain route (auth, hooks, frame and header parse) with the
 // rest of the pipeline cut off at two points, so each stage's cost shows against the bare route.
@@ -131,12 +121,12 @@ const matchOnlyUrl = await stage(async (batch) => {
 
 let malletRps: number;
 if (LATENCY_ONLY) {
-  await load(malletUrl, { durationS: 2, connections: 32 });
-  malletRps = (await load(malletUrl, { durationS: DURATION_S, connections: 32 })).rps;
+  await load(serve1.url, { durationS: 2, connections: 32 });
+  malletRps = (await load(serve1.url, { durationS: DURATION_S, connections: 32 })).rps;
   console.log(`(BENCH_LATENCY_ONLY: mallet's maximum from one ${DURATION_S} s round at 32 connections: ${malletRps.toFixed(0)} req/s)`);
 } else {
   // Warm up every server (JIT, connection pools) before measuring.
-  for (const u of [bareUrl, parseOnlyUrl, matchOnlyUrl, serve1.url, serve2.url]) await load(u, { durationS: 2, connections: 8 });
+  for (const u of [bareUrl, parseOnlyUrl, matchOnlyUrl, serve1.url, serve2!.url]) await load(u, { durationS: 2, connections: 8 });
 
   const heapAfter: number[] = [];
   let linesPerBody = 0;
@@ -163,7 +153,7 @@ if (LATENCY_ONLY) {
       keep('mallet', m);
       errors += m.non2xx + m.errors;
       linesPerBody = m.linesPerBody;
-      const m2 = await measure(serve2.url, connections, serve2.cpuUs);
+      const m2 = await measure(serve2!.url, connections, serve2!.cpuUs);
       keep('mallet2', m2);
       errors += m2.non2xx + m2.errors;
       // SPEC §6 "memory stays flat under sustained load": the heap after each round, after a GC.
@@ -193,73 +183,51 @@ if (LATENCY_ONLY) {
   if (errors > 0) console.log(`\n(non-2xx or errors from mallet: ${errors})`);
 }
 
-// Trigger latency under load at half the measured maximum. Each probe is split at the points
-// seen from outside the route: the firing stored (mallet's own "firing stored" log line), the
-// 204, the stop key written; and the GC pauses and event-loop stalls of this process (mallet,
-// its worker and the probe client share it) that fall inside the probe are recorded beside it.
-const gcPauses: Array<{ start: number; end: number }> = [];
-const gcObserver = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, end: e.startTime + e.duration });
-});
-gcObserver.observe({ entryTypes: ['gc'] });
-const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-const redis = service.redis.duplicate();
+// Trigger latency under load at half the measured maximum, of `mallet serve` as it runs on a dyno
+// (WEB_CONCURRENCY=1: the worker in the service's process, src/server/service.ts), timed by the
+// service's own clocks and a separate subscriber process (bench/support/latencyProbe.ts). The
+// background load is the corpus (example rules: their stop keys are watched, as in production).
+const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { connectionName: 'mallet-bench-probe' });
 const rate = Math.max(1, Math.floor(malletRps / 2));
-const background = load(malletUrl, { durationS: Math.ceil(((PROBES + 5) * 150) / 1000) + 2, rate, connections: 32 });
-await new Promise((r) => setTimeout(r, 500));
-interface Probe { i: number; total: number; toStored: number; toResponse: number; toKey: number; gcMs: number; loopMaxMs: number }
-const probes: Probe[] = [];
-let missed = 0;
-// The first firings of a process run code that nothing ran before (the firing path: admission,
-// the BullMQ add, the worker, the executor) and cost several times the later ones, with or
-// without the scripts cached in Redis: measured apart, as "cold", and left out of the figures.
+const probeGapMs = 100;
+const background = load(serve1.url, { durationS: Math.ceil(((PROBES + 5) * (probeGapMs + 60)) / 1000) + 4, rate, connections: 32 });
+await new Promise((r) => setTimeout(r, 1000));
+const health = await watchHealth(serve1.url, serve1.pid);
+// The first firings of a process run code nothing ran before (admission, the BullMQ add, the
+// worker, the executor): measured apart, as "cold", and left out of the figures.
 const COLD = 5;
-const cold: number[] = [];
-for (let i = 0; i < PROBES + COLD; i++) {
-  const dyno = `probe.${i + 1}`;
-  const ts = new Date().toISOString().replace('Z', '+00:00');
-  const text = `<134>1 ${ts} host heroku ${dyno} - Error R14 (Memory quota exceeded)\n`;
-  const body = Buffer.concat([Buffer.from(`${Buffer.byteLength(text)} `), Buffer.from(text)]);
-  loopDelay.reset();
-  loopDelay.enable();
-  const started = performance.now();
-  const res = await fetch(`${malletUrl}/drains/bench-app`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: auth }, body: new Uint8Array(body) });
-  const responded = performance.now();
-  if (res.status !== 204) { missed++; loopDelay.disable(); continue; }
-  let seen = false;
-  while (performance.now() - started < 10_000) {
-    if (await redis.exists(`mallet-bench::stop::${dyno}`)) { seen = true; break; }
-  }
-  const keyAt = performance.now();
-  loopDelay.disable();
-  if (seen) {
-    const gcMs = gcPauses.filter((g) => g.end > started && g.start < keyAt).reduce((sum, g) => sum + Math.min(g.end, keyAt) - Math.max(g.start, started), 0);
-    const stored = storedAt.get(dyno) ?? NaN;
-    if (i < COLD) cold.push(keyAt - started);
-    else probes.push({ i: i + 1, total: keyAt - started, toStored: stored - started, toResponse: responded - started, toKey: keyAt - responded, gcMs, loopMaxMs: loopDelay.max / 1e6 });
-  } else missed++;
-  await new Promise((r) => setTimeout(r, 100));
+const run = await runProbes({
+  url: serve1.url, auth, redis, redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', prefix: serve1.prefix,
+  stopKey: (dyno) => probeStopKey(serve1.prefix).replace('{{target}}', dyno), app: 'bench-probe', rule: 'latency-probe',
+  count: PROBES + COLD, gapMs: probeGapMs, timeoutMs: Number(process.env.BENCH_PROBE_TIMEOUT_MS ?? 30_000),
+});
+const healthLine = await health.end();
+const backgroundResult = await background;
+const spans = run.spans.filter((p) => p.n > COLD);
+const sorted = (f: (p: ProbeSpan) => number) => spans.map(f).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+const byKey = sorted((p) => p.keyWritten);
+const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(0)} ms, p90 ${percentile(xs, 90).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms, max ${(xs.at(-1) ?? NaN).toFixed(0)} ms`;
+console.log(`\ntrigger latency of mallet serve (1 process, worker in it), line received (drain route) → stop key written (step ledger), service clocks, ${spans.length} probes under background load at ${rate} req/s (half the maximum; achieved ${backgroundResult.rps.toFixed(0)} req/s):`);
+console.log(fmt(byKey));
+console.log(`same probes, line received → wake PUBLISH seen by a separate subscriber process: ${fmt(sorted((p) => p.woke))}`);
+console.log(`split (p50 / p99): → job stored ${percentile(sorted((p) => p.enqueued), 50)} / ${percentile(sorted((p) => p.enqueued), 99)} ms, → taken by the worker ${percentile(sorted((p) => p.taken), 50)} / ${percentile(sorted((p) => p.taken), 99)} ms, → key written ${percentile(byKey, 50)} / ${percentile(byKey, 99)} ms`);
+console.log(`the first ${COLD} firings (cold code, not in the figures): ${run.spans.filter((p) => p.n <= COLD).map((p) => p.keyWritten.toFixed(0)).join(', ')} ms`);
+console.log(`the service process during the probes (its /metrics and /proc schedstat): ${healthLine}`);
+if (run.misses.length) {
+  console.log(`\n${run.misses.length} probe(s) missed:`);
+  for (const m of run.misses) console.log(`  probe ${m.n}: ${m.why}`);
 }
-await background;
-gcObserver.disconnect();
-const byTotal = [...probes].sort((a, b) => a.total - b.total);
-const pct = (p: number) => byTotal[Math.min(byTotal.length - 1, Math.max(0, Math.ceil((p / 100) * byTotal.length) - 1))]?.total ?? NaN;
-console.log(`\ntrigger latency (R14 line posted → stop key written), ${probes.length} probes under background load at ${rate} req/s (half the maximum):`);
-console.log(`p50 ${pct(50).toFixed(1)} ms, p90 ${pct(90).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${byTotal.at(-1)?.total.toFixed(1)} ms${missed ? `, ${missed} missed` : ''}`);
-console.log(`the process's first ${COLD} firings (cold code, not in the figures above): ${cold.map((c) => c.toFixed(1)).join(', ')} ms`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-console.log(`median split: posted → firing stored ${median(probes.map((p) => p.toStored)).toFixed(1)} ms, → 204 ${median(probes.map((p) => p.toResponse)).toFixed(1)} ms, 204 → key written ${median(probes.map((p) => p.toKey)).toFixed(1)} ms`);
-console.log('\nthe slowest probes (ms; GC = pauses of this process inside the probe, loop = its longest event-loop stall):\n');
-console.log('| probe | total | → firing stored | → 204 | 204 → key | GC | loop |');
-console.log('|---:|---:|---:|---:|---:|---:|---:|');
-for (const p of byTotal.slice(-8).reverse()) {
-  console.log(`| ${p.i} | ${p.total.toFixed(1)} | ${p.toStored.toFixed(1)} | ${p.toResponse.toFixed(1)} | ${p.toKey.toFixed(1)} | ${p.gcMs.toFixed(1)} | ${p.loopMaxMs.toFixed(1)} |`);
+console.log('\nthe slowest probes (ms after the line was received; active = jobs running in the worker when it was posted):\n');
+console.log('| probe | job stored | taken by the worker | key written | wake seen | active |');
+console.log('|---:|---:|---:|---:|---:|---:|');
+for (const p of [...spans].sort((a, b) => b.keyWritten - a.keyWritten).slice(0, 8)) {
+  console.log(`| ${p.n} | ${p.enqueued} | ${p.taken} | ${p.keyWritten} | ${p.woke.toFixed(1)} | ${p.activeBefore} |`);
 }
 
 // Clean up the benchmark's keys (the serve processes' too, once they have stopped).
 await serve1.stop();
-await serve2.stop();
-for (const pattern of ['mallet-bench::stop::*', `${prefix}*`, `${serve1.prefix}*`, `${serve2.prefix}*`]) {
+await serve2?.stop();
+for (const pattern of [`${prefix}*`, `${serve1.prefix}*`, ...(serve2 ? [`${serve2.prefix}*`] : [])]) {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

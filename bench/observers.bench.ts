@@ -8,18 +8,16 @@
  *   node --import tsx --expose-gc bench/observers.bench.ts [--lines 200000] [--rounds 9]
  *     alternating rounds (which contender goes first alternates too); per round the ratio of the
  *     two CPU times, then the median of the rounds. On a loaded machine prefer:
- *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3]
+ *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3] [--warmup 8]
  *     each contender in its own `valgrind --tool=callgrind` process, instructions counted only
- *     over the measured passes (after two warm-up passes): a count that the neighbours' load
+ *     over the measured passes (after the warm-up passes): a count that the neighbours' load
  *     does not change.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { loadRules } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
@@ -27,16 +25,22 @@ import type { LifeBatch, LifeStore } from '../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../src/dynos/dynoScript.js';
 import { redisKeys } from '../src/keys.js';
 import { ensureCorpus } from './corpus.js';
+import { exampleRulesAndCorpus, numberArg } from './support/benchInputs.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const option = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
+
+/**
+ * Warm-up passes before callgrind counts. With 2, TurboFan was still compiling the observer code
+ * during the measured passes (its threads' instructions were a third or more of that contender's
+ * count, and two runs of the same code differed by 40 %): the count measured the JIT warming up,
+ * not the drain's steady cost. After 8 they are mostly done (a run can still catch a late compile
+ * or a collection: repeat one that looks off).
+ */
+const WARMUP = 8;
 
 if (flag('callgrind')) {
   await callgrind();
@@ -44,16 +48,10 @@ if (flag('callgrind')) {
 }
 
 const contender = option('contender');
-const LINES = arg('lines', contender ? 20_000 : 200_000);
-const ROUNDS = arg('rounds', 9);
+const LINES = numberArg('lines', contender ? 20_000 : 200_000);
+const ROUNDS = numberArg('rounds', 9);
 
-const loaded = await loadRules('config/rules.example.yml', {});
-if (!loaded.ok) throw new Error('example rules invalid');
-const rules = loaded.ruleSet.rules;
-const corpus = await ensureCorpus(LINES);
-const data = readFileSync(corpus.file);
-const bodies = corpus.index.map((b) => data.subarray(b.offset, b.offset + b.length));
-const totalLines = corpus.index.reduce((n, b) => n + b.msgCount, 0);
+const { rules, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
 
 let writes = 0;
 let writeArgs = 0;
@@ -91,13 +89,13 @@ async function run(observe: boolean): Promise<void> {
 if (contender !== undefined) {
   // A child of --callgrind: warm up, then count instructions over the measured passes only.
   const observe = contender === 'observers';
-  await run(observe); await run(observe);
-  const passes = arg('passes', 3);
+  for (let i = 0; i < numberArg('warmup', WARMUP); i++) await run(observe);
+  const passes = numberArg('passes', 3);
   const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
   ctl(true);
   for (let i = 0; i < passes; i++) await run(observe);
   ctl(false);
-  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + 2) }));
+  console.log(JSON.stringify({ lines: totalLines * passes, writes: writes / (passes + numberArg('warmup', WARMUP)) }));
   process.exit(0);
 }
 
@@ -138,14 +136,15 @@ console.log(`target ≥ 0.90 × parse + match: ${ratio >= 0.9 ? 'met' : 'NOT met
 if (sink < 0) console.log(sink);
 
 async function callgrind(): Promise<void> {
-  const lines = arg('lines', 20_000);
-  const passes = arg('passes', 3);
+  const lines = numberArg('lines', 20_000);
+  const passes = numberArg('passes', 3);
+  const warmup = numberArg('warmup', WARMUP);
   await ensureCorpus(lines);
   const self = fileURLToPath(import.meta.url);
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};
   for (const c of ['baseline', 'observers']) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
-      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const ir = /Collected : (\d+)/.exec(r.stderr ?? '');
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !ir || !out.startsWith('{')) throw new Error(`callgrind run of ${c} failed (${r.status}): ${r.error ?? ''}\n${r.stderr?.slice(-2000)}`);
@@ -153,7 +152,7 @@ async function callgrind(): Promise<void> {
     count[c] = { ir: Number(ir[1]), ...parsed };
   }
   const b = count.baseline!, o = count.observers!;
-  console.log(`callgrind, ${lines}-line corpus, ${passes} measured passes after 2 warm-up passes; the observers wrote ${o.writes} times per pass`);
+  console.log(`callgrind, ${lines}-line corpus, ${passes} measured passes after ${warmup} warm-up passes; the observers wrote ${o.writes} times per pass`);
   console.log('| contender | instructions/line | ratio |');
   console.log('|---|---:|---:|');
   console.log(`| parse + match (baseline) | ${Math.round(b.ir / b.lines).toLocaleString('en')} | 1.00 |`);

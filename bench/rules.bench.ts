@@ -5,31 +5,19 @@
  * against a backtracking-bait pattern (RE2 keeps it linear).
  *   node --import tsx bench/rules.bench.ts [--lines 200000] [--rounds 7]
  */
-import { readFileSync } from 'node:fs';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
 import type { DrainEvent } from '../src/ingest/DrainEvent.js';
 import type { SyslogMessage } from '../src/ingest/SyslogMessage.js';
 import type { IngestBatch } from '../src/ingest/IngestBatch.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { loadRules, loadRulesText } from '../src/rules/load.js';
+import { loadRulesText } from '../src/rules/load.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
-import { ensureCorpus } from './corpus.js';
+import { exampleRulesAndCorpus, numberArg } from './support/benchInputs.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const LINES = arg('lines', 200_000);
-const ROUNDS = arg('rounds', 7);
+const LINES = numberArg('lines', 200_000);
+const ROUNDS = numberArg('rounds', 7);
 
-const loaded = await loadRules('config/rules.example.yml', {});
-if (!loaded.ok) throw new Error('example rules invalid');
-const rules = loaded.ruleSet.rules;
-
-const corpus = await ensureCorpus(LINES);
-const data = readFileSync(corpus.file);
-const bodies = corpus.index.map((b) => data.subarray(b.offset, b.offset + b.length));
-const totalLines = corpus.index.reduce((n, b) => n + b.msgCount, 0);
+const { rules, data, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
 
 /** What ingest hands the rules: the pipeline's own DrainEvent over the lazily decoded message. */
 function batchOf(messages: readonly SyslogMessage[], now: number): IngestBatch {

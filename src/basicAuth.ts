@@ -40,9 +40,36 @@ export function requirePassword(password: string, realm: string) {
  * as the digest to compare with, so the comparison stays constant-time whichever applies.
  */
 export function requireDigest(digestFor: (req: FastifyRequest) => Buffer, realm: string) {
+  const verified = new VerifiedHeaders();
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!passwordMatches(req.headers.authorization, digestFor(req))) {
-      await reply.code(401).header('WWW-Authenticate', `Basic realm="${realm}"`).send({ error: 'unauthorized' });
-    }
+    const header = req.headers.authorization;
+    const digest = digestFor(req);
+    if (header !== undefined && verified.has(header, digest)) return;
+    if (passwordMatches(header, digest)) verified.add(header!, digest);
+    else await reply.code(401).header('WWW-Authenticate', `Basic realm="${realm}"`).send({ error: 'unauthorized' });
   };
+}
+
+/** Headers kept at once: a drain's few senders send the same header on every request. */
+const MAX_VERIFIED = 64;
+
+/**
+ * Authorization headers that matched, and the digest each matched (by identity: a reload that
+ * changes a password makes a new digest, so the old header is checked afresh). A drain sends
+ * the same header with every body, so the decode and the hash are done once per header rather
+ * than per request. Only headers that matched are kept, and a lookup hashes the whole header
+ * before comparing to a key whose hash is equal: a wrong guess takes no longer the nearer it is
+ * to a kept one, so the comparison stays as constant-time as the hashed one.
+ */
+class VerifiedHeaders {
+  readonly #byHeader = new Map<string, Buffer>();
+
+  has(header: string, digest: Buffer): boolean {
+    return this.#byHeader.get(header) === digest;
+  }
+
+  add(header: string, digest: Buffer): void {
+    if (this.#byHeader.size >= MAX_VERIFIED) this.#byHeader.clear();
+    this.#byHeader.set(header, digest);
+  }
 }

@@ -120,8 +120,21 @@ export function hashTag(key: string): string {
 }
 
 export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
-  const k = (...parts: string[]) => [prefix, ...parts].join(':');
-  const tag = (value: string) => `{${part(value)}}`;
+  const k = (...parts: string[]) => {
+    let key = prefix;
+    for (let i = 0; i < parts.length; i++) key += `:${parts[i]!}`;
+    return key;
+  };
+  // A drain body is one app: its keys are built many times in a row with the same tag.
+  let lastTagged = '';
+  let lastTag = `{${part('')}}`;
+  const tag = (value: string) => {
+    if (value !== lastTagged) {
+      lastTag = `{${part(value)}}`;
+      lastTagged = value;
+    }
+    return lastTag;
+  };
   // Not part(): the queue prefix is configuration, and the tag must be the very one BullMQ's keys hash by.
   const queueTag = `{${hashTag(queuePrefix)}}`;
   return Object.freeze({

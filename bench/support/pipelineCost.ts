@@ -18,6 +18,7 @@ import { redisKeys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 
 const bodies = Number(process.argv[2] ?? 1000);
@@ -33,8 +34,10 @@ const prefix = `mallet-cost-${process.pid}`;
 const keys = redisKeys(prefix);
 const metrics = createMetrics(undefined, { defaults: false });
 const logger = pino({ level: 'silent' });
-const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet });
-const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => f.map(() => 'enqueued' as const) }, observers: [new DynoObserver(new RedisDynoStore(redis, keys))], metrics, logger });
+// Wired as service.ts wires them: the observer writes the dyno lifecycle, the rules read it.
+const life = process.env.COST_NO_LIFE ? undefined : new RedisLifeStore(redis, keys);
+const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => loaded.ruleSet, ...(life ? { life } : {}) });
+const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => f.map(() => 'enqueued' as const) }, observers: [new DynoObserver(new RedisDynoStore(redis, keys), undefined, life)], metrics, logger });
 const run = Date.now().toString(16);
 const t0 = process.cpuUsage();
 const sent0 = sent;

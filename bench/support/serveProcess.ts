@@ -5,30 +5,30 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { freePort } from '../../test/support/freePort.js';
+
+export { freePort };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+/** The stop key of the latency probes of one serve process (`{{target}}`: the probe's dyno). */
+export function probeStopKey(prefix: string): string {
+  return `${prefix}::stop::{{target}}`;
 }
 
-/** The example rules plus a probe rule for latency runs, limits opened up. */
-export function benchRules(dir: string): string {
+/**
+ * The example rules plus a probe rule for latency runs, limits opened up. The probe's stop key is
+ * not watched for consumption (nobody consumes it: a watched key would hold a worker slot for its
+ * TTL); the example rules' keys are, as they are in production.
+ */
+export function benchRules(dir: string, stopKey = 'mallet-bench::stop::{{target}}'): string {
   const rules = parse(readFileSync(join(root, 'config/rules.example.yml'), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
   delete rules.apps;
-  rules.rules.push({ name: 'latency-probe', match: { source: 'heroku', process: 'probe.*', message: '^Error R14 ' }, cooldown: '1h', actions: [{ type: 'redis-stop-key', key: 'mallet-bench::stop::{{target}}', ttl: '60s' }] });
+  rules.rules.push({ name: 'latency-probe', match: { source: 'heroku', process: 'probe.*', message: '^Error R14 ' }, cooldown: '1h', actions: [{ type: 'redis-stop-key', key: stopKey, ttl: '60s', watch: false }] });
   rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
   const path = join(dir, 'rules.yml');
   writeFileSync(path, stringify(rules));
@@ -77,7 +77,7 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
   const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(root, 'bin/mallet.js'), 'serve'], {
     env: {
       ...process.env, REDIS_URL: opts.redisUrl, PORT: String(port), HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: opts.password,
-      MALLET_RULES: benchRules(dir), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
+      MALLET_RULES: benchRules(dir, probeStopKey(prefix)), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
       MALLET_LOG_FORMAT: 'json', WEB_CONCURRENCY: String(opts.processes ?? 1), ...opts.env,
     },
     stdio: ['ignore', process.env.BENCH_SERVE_LOG ? 'inherit' : 'ignore', 'inherit'],

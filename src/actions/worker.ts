@@ -59,6 +59,13 @@ export interface ActionWorker {
 export type { StepRecord } from './StepLedger.js';
 
 const UNLIMITED_STALLS = 1_000_000;
+/**
+ * Jobs one worker runs at once. A job mostly waits (a stop key watched until it is taken or its
+ * TTL, Sidekiq's busy jobs, a restart's backoff), and what bounds remediations is the rolling
+ * lease (limits.per_process_type), not this: with 4, four stop keys nobody took held every slot
+ * for their 60 s TTL and a new trigger waited behind them (the latency bench saw 22–171 s).
+ */
+export const WORKER_CONCURRENCY = 64;
 /** Connect and command timeout on an app's Redis (stop keys, Sidekiq): each command is small. */
 const APP_REDIS_TIMEOUT_MS = 5000;
 
@@ -129,12 +136,37 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
     return mode;
   }
 
-  /** Rolling lease: one of the app + process type's slots, or the job waits its turn as delayed. */
-  async function rollingLease(job: Job<ActionJobData>, token: string | undefined, ledger: StepLedger): Promise<RollingLease> {
+  /** One of the app + process type's rolling slots, or undefined when all are held. */
+  function takeRollingSlot(job: Job<ActionJobData>): Promise<RollingLease | undefined> {
+    const data = job.data;
+    return RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, opts.getLimits().perProcessType.concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
+  }
+
+  /**
+   * The step ledger and, for a job that acts, its rolling slot, read in the same round trip
+   * (both come before the first step, and neither depends on the other); without a slot the job
+   * waits its turn as delayed. A slot taken while the ledger could not be read is given back.
+   */
+  async function ledgerAndLease(job: Job<ActionJobData>, token: string | undefined, runsActions: boolean): Promise<{ ledger: StepLedger; lease: RollingLease | undefined }> {
+    const jobId = job.id!;
+    const [opened, slot] = await Promise.allSettled([
+      StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId),
+      runsActions ? takeRollingSlot(job) : Promise.resolve(undefined),
+    ]);
+    if (opened.status === 'rejected') {
+      if (slot.status === 'fulfilled') await slot.value?.end(logger);
+      throw opened.reason;
+    }
+    if (slot.status === 'rejected') throw slot.reason;
+    const ledger = opened.value;
+    if (!runsActions) return { ledger, lease: undefined };
+    return { ledger, lease: slot.value ?? await waitForSlot(job, token, ledger) };
+  }
+
+  /** All of the process type's slots are held: the job waits its turn as delayed. */
+  async function waitForSlot(job: Job<ActionJobData>, token: string | undefined, ledger: StepLedger): Promise<never> {
     const data = job.data;
     const concurrency = opts.getLimits().perProcessType.concurrency;
-    const lease = await RollingLease.take(redis, keys.rolling(data.app, data.processType), job.id!, concurrency, clock, logger.child({ app: data.app, processType: data.processType }));
-    if (lease) return lease;
     // Looked at again every few seconds: said once, and again only when it says something new.
     const waiting = `waiting: ${concurrency} remediation(s) of ${data.app} ${data.processType} already running (limits.per_process_type)`;
     if (await ledger.noteChanged('waiting', waiting)) await job.log(waiting);
@@ -153,8 +185,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps: [] };
     }
 
-    const ledger = await StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId);
-    const lease = mode.runsActions ? await rollingLease(job, token, ledger) : undefined;
+    const { ledger, lease } = await ledgerAndLease(job, token, mode.runsActions);
     // A run whose slot lease or job lock was lost stops its waits too.
     const signal = AbortSignal.any([shutdown.signal, ...(lease ? [lease.lost] : []), ...(cancel ? [cancel] : [])]);
     const steps: StepRecord[] = [];
@@ -233,7 +264,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       const sentAt = ledger.sentAt(field);
       if (executor.repeatable === false && sentAt !== undefined) return notRepeated(sentAt);
 
-      await job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' });
+      // Shown on the dashboard only: not waited for, so the step's own write (a stop key) is not
+      // one round trip later. Sent first on its connection, so the step's later progress follows it.
+      job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' }).catch(() => {});
       const outcome = await executeStep(executor, action, stepContext(label, i, field, action));
       switch (outcome.kind) {
         case 'done':
@@ -365,7 +398,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   const worker = new Worker<ActionJobData>(ACTION_QUEUE, processJob, {
     connection: workerConnection,
     prefix: opts.queuePrefix,
-    concurrency: opts.concurrency ?? 4,
+    concurrency: opts.concurrency ?? WORKER_CONCURRENCY,
     // Deaths are counted against the job's attempts in processJob (attemptsSpent), where the
     // last one is failed and notified like any failure; BullMQ's own limit would fail it silently.
     maxStalledCount: UNLIMITED_STALLS,

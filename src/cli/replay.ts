@@ -7,6 +7,8 @@ import type { SyslogMessage } from '../ingest/SyslogMessage.js';
 import { LogplexStream } from '../ingest/logplexStream.js';
 import type { ParsedBody } from '../ingest/logplexFrames.js';
 import { parseSyslogHeader } from '../ingest/syslogHeader.js';
+import { fromHerokuLogsLine } from '../ingest/herokuLogsLine.js';
+import { graceVerdictOf } from '../console/graceVerdict.js';
 import { formatRuleError, loadRules } from '../rules/load.js';
 import { defaultRulesPath } from '../rules/defaultPath.js';
 import { DryEvaluator, describeAction } from '../rules/dryRun.js';
@@ -23,7 +25,6 @@ const USAGE = 'usage: mallet replay FILE [--app NAME] [--rules RULES] [--explain
 const MAX_LINE = 64 * 1024 + 512;
 const BATCH = 500;
 const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
-const HEROKU_LOGS = /^(\S+) ([A-Za-z0-9_.-]+)\[([^\]\s]+)\]: ?(.*)$/s;
 
 /**
  * `mallet replay FILE`: a captured log through the rules and the limits as the service applies
@@ -87,6 +88,7 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
   let lines = 0;
   const outcomes = new Map<string, number>();
   const fired = new Map<string, number>();
+  const graced = new Map<string, number>();
   const cooling = new Set<string>();
   let batch: DrainEvent[] = [];
   const tally = (o: string) => outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
@@ -122,12 +124,16 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
     }
     for (const g of evaluation.graces) {
       tally('grace lines');
+      graced.set(g.rule, (graced.get(g.rule) ?? 0) + 1);
       // One line per grace spell (a start or a release); its matches are only counted.
       const key = `grace\u0000${g.rule}\u0000${g.app}\u0000${g.target}\u0000${g.spell}`;
       if (cooling.has(key)) continue;
       cooling.add(key);
       const [kind, at] = g.spell.split(':');
-      io.stdout.write(`${iso(Number(at))} ${g.rule} ${g.app} ${g.target}: grace: matches within the rule's grace after this ${kind === 'release' ? 'release' : 'start'} are counted, not towards the threshold\n`);
+      const grace = explain ? loaded.ruleSet.rules.find((r) => r.name === g.rule)?.grace : undefined;
+      // --explain: why, for the spell's first line, in the words `mallet explain` uses.
+      const why = grace ? `: first at ${iso(g.at)}: ${graceVerdictOf(grace, g.target, g.at, g.spell, g.facts).text}` : '';
+      io.stdout.write(`${iso(Number(at))} ${g.rule} ${g.app} ${g.target}: grace: matches within the rule's grace after this ${kind === 'release' ? 'release' : 'start'} are counted, not towards the threshold${why}\n`);
     }
     for (const r of evaluation.rejected) {
       tally('rejected');
@@ -163,7 +169,7 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
     const onLine = async (buf: Buffer) => {
       if (buf.length === 0) return;
       const line = buf.length > MAX_LINE ? buf.subarray(0, MAX_LINE) : buf;
-      await add(format === 'syslog-lines' ? fromSyslogLine(line, app, lines) : fromHerokuLogs(line.toString('utf8'), app, lines));
+      await add(format === 'syslog-lines' ? fromSyslogLine(line, app, lines) : fromHerokuLogsLine(line.toString('utf8'), app, `replay:${lines}`));
     };
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
@@ -185,6 +191,8 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
     for (const rule of loaded.ruleSet.rules) {
       const n = near.get(rule.name);
       const firedN = fired.get(rule.name) ?? 0;
+      const g = graced.get(rule.name);
+      const inGrace = g ? `; ${g} match${g === 1 ? '' : 'es'} counted as grace` : '';
       if (rule.predict) {
         const p = nearPredict.get(rule.name);
         const head = firedN > 0 ? `fired ${firedN} time${firedN === 1 ? '' : 's'}; ` : '';
@@ -193,12 +201,12 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
           : p.etaMs !== undefined ? `closest forecast without firing: ${Math.round(p.limit)} MB in ${formatEta(p.etaMs)} (needed within ${formatDuration(rule.predict.withinMs)}; ${p.target}, at ${iso(p.time)})`
             : p.samples < min ? `at most ${p.samples} of ${min} samples of one instance within ${formatDuration(rule.predict.overMs)} (${p.target}, at ${iso(p.time)})`
               : `no rising line (${p.target}, at ${iso(p.time)})`;
-        io.stdout.write(`${rule.name}: ${head}${closest}\n`);
+        io.stdout.write(`${rule.name}: ${head}${closest}${inGrace}\n`);
         continue;
       }
       const closest = n ? `at most ${n.size} of ${n.count} within ${formatDuration(n.withinMs)} without firing (${n.target}, at ${iso(n.time)})` : 'no window that did not fire';
       const head = firedN > 0 ? `fired ${firedN} time${firedN === 1 ? '' : 's'}; ` : '';
-      io.stdout.write(`${rule.name}: ${head}${n || firedN > 0 ? closest : 'no line matched'}\n`);
+      io.stdout.write(`${rule.name}: ${head}${n || firedN > 0 ? closest : g ? 'no line counted' : 'no line matched'}${inGrace}\n`);
     }
   }
   const total = [...fired.values()].reduce((a, b) => a + b, 0);
@@ -208,7 +216,7 @@ export async function runReplay(argv: string[], io: CliIo, observe?: ReplayObser
 }
 
 /** The summary's order: what would run first, then what would not, then lines that did not fire. */
-const OUTCOME_ORDER = ['executed', 'waited', 'dry run', 'held', 'flapping', 'cooldown lines', 'rejected'];
+const OUTCOME_ORDER = ['executed', 'waited', 'dry run', 'held', 'flapping', 'cooldown lines', 'grace lines', 'rejected'];
 
 interface NearMiss { size: number; count: number; withinMs: number; time: number; target: string }
 interface PredictNearMiss { etaMs: number | undefined; samples: number; limit: number; time: number; target: string }
@@ -251,12 +259,6 @@ function fromSyslogLine(line: Buffer, app: string, n: number): DrainEvent | unde
   return m ? fromSyslog(m, app, n) : undefined;
 }
 
-function fromHerokuLogs(line: string, app: string, n: number): DrainEvent | undefined {
-  const m = HEROKU_LOGS.exec(line.endsWith('\r') ? line.slice(0, -1) : line);
-  if (!m) return undefined;
-  const at = Date.parse(m[1]!);
-  return { app, id: `replay:${n}`, receivedAt: Number.isFinite(at) ? at : 0, timestamp: m[1]!, source: m[2]!, process: m[3]!, message: m[4]! };
-}
 
 /** A percentage bar on stderr, only for a terminal or a file over a few MB. */
 function progressBar(io: CliIo, total: number): (bytes: number, done?: boolean) => void {

@@ -21,7 +21,7 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
   if (mode === 'serve' && !isServeChild()) {
     const { count, note } = processCount(config);
     if (note) logger.warn(note);
-    if (count > 1) return runServeProcesses(count, config, logger, io);
+    if (count > 1) return runServeProcesses(count, config, logger);
   }
   let service: Service;
   try {

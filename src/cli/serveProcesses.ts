@@ -1,8 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
-import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { CliIo } from './CliIo.js';
+import { generateDrainPassword } from '../server/generatedDrainPassword.js';
 
 /**
  * `mallet serve` on every core (WEB_CONCURRENCY). All state is in Redis, so N HTTP processes on
@@ -33,14 +32,10 @@ const HARD_EXIT_MS = 24_000;
 /** A child that exits this soon after starting failed to start (bad rules, port taken): stop all. */
 const STARTUP_FAILURE_MS = 10_000;
 
-export function runServeProcesses(count: number, config: Config, logger: Logger, io: CliIo): Promise<number> {
+export function runServeProcesses(count: number, config: Config, logger: Logger): Promise<number> {
   // Every child must accept the same drain password: one is generated here when none is set.
   let drainPassword = config.drainPassword;
-  if (drainPassword === undefined) {
-    drainPassword = randomBytes(18).toString('base64url');
-    logger.warn('MALLET_DRAIN_PASSWORD is not set: generated one for these processes only. Set it before registering a drain.');
-    io.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
-  }
+  if (drainPassword === undefined) drainPassword = generateDrainPassword(logger, config.port);
   logger.info({ processes: count, worker: config.inProcessWorker ? 'in process 1' : 'off (MALLET_WORKER=0)' }, `mallet serve: starting ${count} HTTP processes (WEB_CONCURRENCY)`);
 
   return new Promise<number>((done) => {

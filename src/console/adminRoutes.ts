@@ -74,7 +74,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       const v = q[name];
       if (typeof v !== 'string' || !re.test(v)) return reply.code(400).send(bad(name, v === undefined ? 'is required' : `expected ${what}`));
     }
-    const e = await explain(opts.redis, opts.keys, opts.getRuleSet(), await opts.silences.active(), { app: q.app as string, rule: q.rule as string, target: q.target as string }, opts.clock());
+    // `line`: a `heroku logs` line to judge (its grace); as long as a line may be (64 KiB).
+    const line = q.line;
+    if (line !== undefined && (typeof line !== 'string' || line.length > 65_536)) return reply.code(400).send(bad('line', 'expected one `heroku logs` line, at most 64 KiB'));
+    const e = await explain(opts.redis, opts.keys, opts.getRuleSet(), await opts.silences.active(), { app: q.app as string, rule: q.rule as string, target: q.target as string, ...(line !== undefined ? { line } : {}) }, opts.clock());
     return e;
   });
 

@@ -7,6 +7,9 @@ import { firingId } from '../rules/firingId.js';
 import { readHistory, type FiringRecord } from './history.js';
 import { silenceMatcher, type Silence } from './Silence.js';
 import { parsePredictReply, type PredictResult } from '../rules/predictScript.js';
+import { RedisLifeStore } from '../dynos/lifeScript.js';
+import { fromHerokuLogsLine } from '../ingest/herokuLogsLine.js';
+import { graceVerdict, hasLifecycle, lineMatch, type GraceVerdict } from './graceVerdict.js';
 
 /**
  * "Why did (or didn't) rule R act on target T?" answered from the state the engine itself
@@ -19,7 +22,7 @@ export interface Explanation {
   readonly target: string;
   readonly now: number;
   /** What stands between the target and an action, in one word (`held`/`flapping`: what the next firing would be). */
-  readonly verdict: 'unknown-rule' | 'silenced' | 'cooldown' | 'flapping' | 'held' | 'counting';
+  readonly verdict: 'unknown-rule' | 'grace' | 'silenced' | 'cooldown' | 'flapping' | 'held' | 'counting';
   /** The short condition, in words ("2 of 3 matches within 90s; next needed before 03:14:10"). */
   readonly summary: string;
   readonly threshold?: { readonly count: number; readonly withinMs: number; readonly inWindow: number; readonly oldestAt?: number; readonly neededBefore?: number };
@@ -31,6 +34,22 @@ export interface Explanation {
   readonly recent: readonly FiringRecord[];
   /** A predict rule: its last answer for the target (the instance's fit at its last sample). */
   readonly prediction?: PredictionState;
+  /** A rule with `grace:`: what the dyno lifecycle says of a match now and of the line asked about. */
+  readonly grace?: GraceState;
+}
+
+export interface GraceState {
+  readonly afterStartMs: number;
+  readonly afterReleaseMs: number;
+  /** Why grace cannot apply to this target at all (not a Cedar dyno name); then no verdicts. */
+  readonly never?: string;
+  /** A match of the target arriving now (it names no instance, as an R14 does not). */
+  readonly now?: GraceVerdict;
+  /**
+   * The line asked about (`--line`, else the line of the last decision recorded for the target):
+   * its verdict, or why it is not judged (it does not match, another target, no timestamp).
+   */
+  readonly line?: { readonly text: string; readonly from: 'given' | 'last decision'; readonly verdict?: GraceVerdict; readonly notJudged?: string };
 }
 
 export interface PredictionState {
@@ -43,7 +62,7 @@ export interface PredictionState {
 
 export async function explain(
   redis: Redis, keys: RedisKeys, ruleSet: CompiledRuleSet, silences: readonly Silence[],
-  q: { rule: string; app: string; target: string }, now: number,
+  q: { rule: string; app: string; target: string; line?: string }, now: number,
 ): Promise<Explanation> {
   const rule = ruleSet.rules.find((r) => r.name === q.rule);
   const limits = ruleSet.limits;
@@ -86,8 +105,11 @@ export async function explain(
     if (now < until) cooldown = { cooldownMs: rule.cooldownMs, active: true, firedAt: Number(w), until, remainingMs: until - now, job: firingId(q.rule, q.app, q.target, w) };
   }
   const prediction = rule.predict ? predictionState(rule.predict, lastPrediction) : undefined;
-  const all = { ...base, threshold, cooldown, ...(prediction ? { prediction } : {}) };
+  const grace = rule.grace ? await graceState(redis, keys, rule, q, now, recent[0]?.line) : undefined;
+  const all = { ...base, threshold, cooldown, ...(prediction ? { prediction } : {}), ...(grace ? { grace } : {}) };
   const windowText = `${threshold.inWindow} of ${rule.count} match${rule.count === 1 ? '' : 'es'} within ${formatDuration(rule.withinMs)}`;
+  // The threshold script judges grace first: a line in grace is neither cooled down nor counted.
+  if (grace?.now?.inGrace) return { ...all, verdict: 'grace', summary: `a match now is in its grace: ${grace.now.text}` };
   if (covering.length > 0) {
     const s = covering[0]!;
     return { ...all, verdict: 'silenced', summary: `silenced by ${s.id} until ${clock(s.endsAt)} (${s.comment}): a firing is recorded as silenced and runs nothing` };
@@ -108,6 +130,26 @@ export async function explain(
   }
   const slots = more === 1 && rolling.length >= limits.perProcessType.concurrency ? `; when it fires, it waits its turn: every ${processType} slot is taken (${rolling.join(', ')})` : '';
   return { ...all, verdict: 'counting', summary: short + slots };
+}
+
+/** The lifecycle as the engine reads it (one HMGET), judged by the engine's own grace code. */
+async function graceState(
+  redis: Redis, keys: RedisKeys, rule: CompiledRuleSet['rules'][number], q: { app: string; target: string; line?: string }, now: number, lastLine: string | undefined,
+): Promise<GraceState> {
+  const g = rule.grace!;
+  const base = { afterStartMs: g.afterStartMs, afterReleaseMs: g.afterReleaseMs };
+  if (!hasLifecycle(q.target)) return { ...base, never: `${q.target} is not a Cedar dyno name (web.1): it has no lifecycle, so grace never applies` };
+  const life = await new RedisLifeStore(redis, keys).read(q.app, [q.target]);
+  const text = q.line ?? lastLine;
+  let line: GraceState['line'];
+  if (text !== undefined) {
+    const from = q.line !== undefined ? 'given' : 'last decision';
+    const m = lineMatch(rule, fromHerokuLogsLine(text, q.app, 'explain'), q.target);
+    line = m.matches
+      ? { text, from, verdict: graceVerdict(life, g, q.target, m.time, m.instance, 'line') }
+      : { text, from, notJudged: m.reason };
+  }
+  return { ...base, now: graceVerdict(life, g, q.target, now, undefined, 'now'), ...(line ? { line } : {}) };
 }
 
 function predictionState(p: NonNullable<CompiledRuleSet['rules'][number]['predict']>, raw: string | null): PredictionState {
@@ -133,6 +175,19 @@ function predictionSummary(p: PredictionState, target: string): string {
   return `${line}: reaches ${Math.round(a.limit)} MB in ${human(a.etaMs)}, later than ${formatDuration(p.withinMs)}: not yet`;
 }
 
+function graceRows(g: GraceState): string[] {
+  if (g.never !== undefined) return [`grace       ${g.never}`];
+  const rows = g.now ? [`grace now   ${g.now.text}`] : [];
+  if (g.line) {
+    // A log line is the sender's text: no control characters reach the operator's terminal.
+    const clean = g.line.text.replace(/\p{Cc}/gu, '?');
+    const shown = clean.length > 160 ? `${clean.slice(0, 160)}…` : clean;
+    rows.push(`line        ${shown}${g.line.from === 'last decision' ? '  (the last decision\'s line)' : ''}`);
+    rows.push(`grace line  ${g.line.verdict ? g.line.verdict.text : `not judged: ${g.line.notJudged}`}`);
+  }
+  return rows;
+}
+
 /** HH:MM:SS in UTC: the operator reads it next to Heroku's log times, which are UTC. */
 export function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
@@ -151,6 +206,7 @@ export function human(ms: number): string {
 export function explainText(e: Explanation): string {
   const lines = [`${e.rule} on ${e.app} ${e.target}: ${e.summary}`, ''];
   if (e.prediction) lines.push(`predict     ${predictionSummary(e.prediction, e.target)}`);
+  if (e.grace) lines.push(...graceRows(e.grace));
   if (e.threshold) {
     lines.push(`threshold   ${e.threshold.inWindow}/${e.threshold.count} matches within ${formatDuration(e.threshold.withinMs)}${e.threshold.oldestAt !== undefined ? ` (oldest at ${clock(e.threshold.oldestAt)}, counts until ${clock(e.threshold.neededBefore!)})` : ''}`);
   }

@@ -1,11 +1,11 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import type { Observation, Observer } from '../observe/Observer.js';
+import { NOTHING, type Observation, type Observer } from '../observe/Observer.js';
 import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
 import type { BodyPart } from '../server/bodyScript.js';
-import { instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
@@ -25,7 +25,6 @@ interface Stored {
   readonly lineText: string;
   readonly lineBytes: Buffer;
   readonly memoryText: string;
-  readonly memoryBytes: Buffer;
   minute: number;
 }
 
@@ -39,7 +38,18 @@ const SOURCE = 'source=';
 const SOURCE_BYTES = Buffer.from(SOURCE);
 const MEMORY_FIELD = 'sample#memory_total=';
 
-const startsWith = (e: DrainEvent, text: string, bytes: Buffer) => (e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text));
+const MEMORY_FIELD_BYTES = Buffer.from(MEMORY_FIELD);
+
+function startsWith(e: DrainEvent, text: string, bytes: Buffer): boolean {
+  return e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text);
+}
+
+/** Whether the line is a memory sample of the remembered instance (its text starts with memoryText). */
+function ofInstance(e: DrainEvent, k: Stored): boolean {
+  // lineText is ASCII (`source=<PROCID> dyno=…`), so its length is its byte length too.
+  if (e.messageStartsWith) return e.messageStartsWith(MEMORY_FIELD_BYTES, k.lineBytes.length) && e.messageStartsWith(k.lineBytes);
+  return e.message.startsWith(k.memoryText);
+}
 
 /**
  * Lifecycle and memory trends from the drain, and mallet's own remediations (the firings the
@@ -53,6 +63,8 @@ const startsWith = (e: DrainEvent, text: string, bytes: Buffer) => (e.messageSta
  */
 export class DynoObserver implements Observer {
   readonly #stored = new Map<string, Map<string, Stored[]>>();
+  #lastApp: string | undefined = undefined;
+  #lastKnown: Map<string, Stored[]> | undefined = undefined;
 
   constructor(
     private readonly store: DynoStore,
@@ -61,23 +73,39 @@ export class DynoObserver implements Observer {
     private readonly life?: LifeStore,
   ) {}
 
+  /** Runtime metrics and lifecycle lines come from `heroku` dyno PROCIDs, releases from `app[api]`. */
+  readonly lineClasses = DYNO_LINE_CLASSES;
+
   wants(e: DrainEvent): boolean {
     const source = e.source;
     if (source !== 'heroku') return source === 'app' && wantsRelease(e);
     const p = e.process;
     if (p === 'router') return false;
-    const known = this.#stored.get(e.app)?.get(p);
+    const known = this.#knownOf(e.app)?.get(p);
     if (known === undefined && !isDynoProcess(p)) return false;
     if (!startsWith(e, SOURCE, SOURCE_BYTES)) return wantsLifecycle(e);
     if (known !== undefined) {
       for (let i = 0; i < known.length; i++) {
         const k = known[i]!;
-        if (startsWith(e, k.memoryText, k.memoryBytes)) return Math.floor(timestampMs(e.timestamp) / MINUTE_MS) !== k.minute;
-        // The platform writes memory_total first: a line of this instance without it is its load average.
-        if (startsWith(e, k.lineText, k.lineBytes)) return false;
+        // memory_total right after this instance's prefix: the field first (a load average fails
+        // it within a few bytes, and any instance's prefix of this dyno has the same length).
+        if (ofInstance(e, k)) return Math.floor((e.timeMs ?? timestampMs(e.timestamp)) / MINUTE_MS) !== k.minute;
       }
+      // The platform writes memory_total first: a line of a remembered instance without it is its
+      // load average (a prefix compare, cheaper than searching the line for memory_total).
+      for (let i = 0; i < known.length; i++) if (startsWith(e, known[i]!.lineText, known[i]!.lineBytes)) return false;
     }
+    // An instance not remembered yet, or a line laid out otherwise.
     return isMemoryLine(e);
+  }
+
+  /** The app's remembered instances; the last app asked for is kept (a body's lines share theirs). */
+  #knownOf(app: string): Map<string, Stored[]> | undefined {
+    if (app !== this.#lastApp) {
+      this.#lastApp = app;
+      this.#lastKnown = this.#stored.get(app);
+    }
+    return this.#lastKnown;
   }
 
   observe(app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation {
@@ -93,18 +121,26 @@ export class DynoObserver implements Observer {
         (lines ??= []).push(e);
       } else (lifecycle ??= []).push(r.event);
     }
+    if (firings.length > 0) lifecycle = this.remediations(app, firings, lifecycle);
+    if (samples === undefined && lifecycle === undefined) return NOTHING;
+    return new DynoObservation(this, app, samples ?? NONE, lines ?? NONE, lifecycle ?? NONE);
+  }
+
+  /** `events` with the firings for a dyno of this app added as remediations (a copy; undefined when none). */
+  remediations(app: string, firings: readonly Firing[], events?: readonly LifecycleEvent[]): LifecycleEvent[] | undefined {
+    let out: LifecycleEvent[] | undefined;
     for (const f of firings) {
       if (f.app !== app || !SHAPES.dyno.test(f.target)) continue;
-      (lifecycle ??= []).push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
+      (out ??= events === undefined ? [] : [...events]).push({ kind: 'remediation', dyno: f.target, at: firedAtLineTime(f), detail: `${f.rule}/${f.actions.map((a) => a.type).join('+')}` });
     }
-    if (samples === undefined && lifecycle === undefined) return NOTHING;
-    return new DynoObservation(this, app, samples ?? [], lines ?? [], lifecycle ?? []);
+    return out ?? (events === undefined ? undefined : [...events]);
   }
 
   /** Writes one delivery's records, then remembers what it wrote. */
   async write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
     const life = this.life;
-    await Promise.all([this.store.write(app, { samples, events }), life?.write(app, lifeBatchOf(samples, events))]);
+    const stored = this.store.write(app, { samples, events });
+    await (life === undefined ? stored : Promise.all([stored, life.write(app, lifeBatchOf(samples, events))]));
     this.written(app, samples, lines);
   }
 
@@ -138,12 +174,13 @@ export class DynoObserver implements Observer {
     if (byDyno === undefined) {
       if (this.#stored.size >= MAX_APPS) this.#stored.clear();
       this.#stored.set(app, (byDyno = new Map()));
+      this.#lastApp = undefined;
     }
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;
       const minute = Math.floor(s.at / MINUTE_MS);
       let known = byDyno.get(s.dyno);
-      const k = known?.find((x) => x.instance === s.instance);
+      const k = known === undefined ? undefined : storedOf(known, s.instance);
       if (k !== undefined) {
         if (minute > k.minute) k.minute = minute;
         continue;
@@ -159,7 +196,7 @@ export class DynoObserver implements Observer {
         byDyno.set(s.dyno, (known = []));
       }
       if (known.length >= MAX_INSTANCES_PER_DYNO) known.shift();
-      known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
+      known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, minute });
     }
   }
 }
@@ -179,7 +216,12 @@ export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, Li
   return new Map([...by].map(([app, g]) => [app, lifeBatchOf(g.samples, g.events)]));
 }
 
-const NOTHING: Observation = { store: async () => {}, count: () => {} };
+const NONE: readonly never[] = Object.freeze([]);
+
+function storedOf(known: readonly Stored[], instance: string): Stored | undefined {
+  for (let i = 0; i < known.length; i++) if (known[i]!.instance === instance) return known[i];
+  return undefined;
+}
 
 /** One delivery's records (a class, not closures: one is made per body with dyno lines). */
 class DynoObservation implements Observation {
@@ -205,6 +247,11 @@ class DynoObservation implements Observation {
 
   count(): void {
     this.observer.counted(this.app, { samples: this.samples.length, events: this.events.length });
+  }
+
+  withFirings(firings: readonly Firing[]): Observation {
+    const events = this.observer.remediations(this.app, firings, this.events);
+    return events === undefined || events.length === this.events.length ? this : new DynoObservation(this.observer, this.app, this.samples, this.lines, events);
   }
 }
 

@@ -54,6 +54,12 @@ export interface InstanceGroup {
 const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
 
 export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] {
+  // Most deliveries carry one sample a minute has not seen yet: no map, no sort.
+  if (samples.length === 1) {
+    const raw = samples[0]!;
+    if (!Number.isFinite(raw.at) || !Number.isFinite(raw.valueMb)) return [];
+    return [{ instance: raw.instance, dyno: raw.dyno, minutes: [minuteSample(raw)] }];
+  }
   const by = new Map<string, { dyno: string; samples: MemorySample[] }>();
   for (const s of samples) {
     if (!Number.isFinite(s.at) || !Number.isFinite(s.valueMb)) continue;
@@ -72,11 +78,15 @@ export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] 
       const m = Math.floor(at / 60_000);
       if (m === minute) continue;
       minute = m;
-      minutes.push({ at, valueMb: mb2(raw.valueMb)!, limitMb: mb2(raw.limitMb), swapMb: mb2(raw.swapMb) });
+      minutes.push(minuteSample(raw));
     }
     groups.push({ instance, dyno: g.dyno, minutes });
   }
   return groups;
+}
+
+function minuteSample(raw: MemorySample): MinuteSample {
+  return { at: Math.trunc(raw.at), valueMb: mb2(raw.valueMb)!, limitMb: mb2(raw.limitMb), swapMb: mb2(raw.swapMb) };
 }
 
 /** An event's identity in the events set: the same line seen twice is one member. */

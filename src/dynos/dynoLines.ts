@@ -1,5 +1,6 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { timestampMs } from '../ingest/timestampMs.js';
+import { LINE_API, LINE_PLATFORM } from '../ingest/lineClass.js';
 import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 
@@ -28,6 +29,9 @@ function startsWith(e: DrainEvent, text: string, bytes: Buffer): boolean {
   return e.messageStartsWith ? e.messageStartsWith(bytes) : e.message.startsWith(text);
 }
 
+/** The line classes (src/ingest/lineClass.ts) a dyno line can be of: `heroku` dyno PROCIDs and `app[api]`. */
+export const DYNO_LINE_CLASSES = LINE_PLATFORM | LINE_API;
+
 /** A PROCID the runtime lines may come under: a dyno name, not the router or logplex. */
 export function isDynoProcess(p: string): boolean {
   return p !== 'router' && p !== 'logplex' && SHAPES.dyno.test(p);
@@ -40,6 +44,9 @@ export function isMemoryLine(e: DrainEvent): boolean {
 
 /** The prefilter: header fields and byte prefixes only, the message is not decoded. */
 export function wantsDynoLine(e: DrainEvent): boolean {
+  // Router and app output (most lines) by one bit test, when the producer gave the class.
+  const c = e.lineClass;
+  if (c !== undefined && (c & DYNO_LINE_CLASSES) === 0) return false;
   const source = e.source;
   if (source === 'heroku') {
     if (!isDynoProcess(e.process)) return false;
@@ -65,7 +72,7 @@ export type DynoLine = { readonly sample: MemorySample } | { readonly event: Lif
 
 /** A wanted line read: a memory sample, a lifecycle event, or nothing (not one of ours after all). */
 export function readDynoLine(e: DrainEvent): DynoLine {
-  const at = timestampMs(e.timestamp);
+  const at = e.timeMs ?? timestampMs(e.timestamp);
   if (!Number.isFinite(at)) return undefined;
   const text = e.message;
   if (e.source !== 'heroku') {

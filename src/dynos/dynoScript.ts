@@ -115,6 +115,18 @@ export function seriesOf(m: MetaJson, points: Array<[number, number]>): Instance
 }
 
 export class RedisDynoStore implements DynoStore {
+  #lastApp = '';
+  #lastKeys: ReturnType<RedisKeys['dynos']> | undefined;
+
+  /** The app's keys, kept for the last app (consecutive bodies are mostly one app's). */
+  #dynoKeys(app: string): ReturnType<RedisKeys['dynos']> {
+    if (this.#lastKeys === undefined || app !== this.#lastApp) {
+      this.#lastKeys = this.keys.dynos(app);
+      this.#lastApp = app;
+    }
+    return this.#lastKeys;
+  }
+
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys, private readonly bounds: DynoBounds = DYNO_BOUNDS) {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: DYNO_LUA });
   }
@@ -128,7 +140,7 @@ export class RedisDynoStore implements DynoStore {
   /** write()'s script call as keys and args (a part of the drain's body script); undefined: nothing to write. */
   part(app: string, batch: DynoBatch): { name: 'dynos'; keys: string[]; args: (string | number)[] } | undefined {
     if (batch.samples.length === 0 && batch.events.length === 0) return undefined;
-    const k = this.keys.dynos(app);
+    const k = this.#dynoKeys(app);
     const b = this.bounds;
     const keys = [k.instances, k.meta, k.events];
     const args: (string | number)[] = [b.maxInstances, b.retentionMs, b.maxEvents, b.fineSlots, b.coarseStepMinutes, b.coarseSlots, b.maxMb, REAL_TTL_MS, batch.events.length];

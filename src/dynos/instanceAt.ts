@@ -1,7 +1,7 @@
 import { LIFE_BOUNDS, type AppLife, type DynoLife } from './instanceLife.js';
 
 /** How long before an instance's first sample its `Starting process` line may be (boot, release phase). */
-const START_BEFORE_FIRST_SAMPLE_MS = 5 * 60_000;
+export const START_BEFORE_FIRST_SAMPLE_MS = 5 * 60_000;
 
 export interface InstanceAt {
   /** The instance the line is taken to be from: named by the line, or attributed (below). */

@@ -21,6 +21,12 @@ export interface DrainEvent {
   readonly source: string;
   /** PROCID: `web.1`, `router`, `worker.3`, `api`, `heroku-postgres`, ... */
   readonly process: string;
+  /**
+   * Who wrote the line (lineClass.ts: one bit of LINE_APP, LINE_API, LINE_ROUTER, LINE_PLATFORM,
+   * LINE_OTHER), always lineClassOf(source, process); a producer may omit it, then readers
+   * compute it.
+   */
+  readonly lineClass?: number;
   /** Message text without the one trailing LF; UTF-8 decoded with replacement, BOM kept. */
   readonly message: string;
   /**
@@ -32,5 +38,8 @@ export interface DrainEvent {
    * replaced bad byte would also produce).
    */
   messageIncludes?(needle: Buffer): boolean;
-  messageStartsWith?(needle: Buffer): boolean;
+  /** `at`: a byte offset into the text (only for needles after an ASCII prefix already matched). */
+  messageStartsWith?(needle: Buffer, at?: number): boolean;
+  /** timestampMs(timestamp) (src/ingest/timestampMs.ts), when the producer can tell it without making the text. */
+  readonly timeMs?: number;
 }

@@ -1,6 +1,7 @@
 import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
-import { timestampText } from './syslogTimestamp.js';
+import { TIMESTAMP_HEAD, timestampText } from './syslogTimestamp.js';
+import { headZoneMs } from './timestampMs.js';
 
 /**
  * One syslog message as logplex frames it, read straight from the bytes it arrived in.
@@ -18,6 +19,8 @@ export interface SyslogMessage {
   readonly appName: string;
   readonly procId: string;
   readonly msgId: string;
+  /** As DrainEvent's: lineClassOf(appName, procId), when the producer knows it already. */
+  readonly lineClass?: number;
   /** Syslog drains: the STRUCTURED-DATA field (`-` from logplex). HTTPS drains have none: undefined. */
   readonly structuredData: string | undefined;
   /**
@@ -27,7 +30,7 @@ export interface SyslogMessage {
   readonly message: string;
   /** As DrainEvent's: literal tests over the text's bytes, so a rejected line is never decoded. */
   messageIncludes?(needle: Buffer, scan?: LiteralScan): boolean;
-  messageStartsWith?(needle: Buffer): boolean;
+  messageStartsWith?(needle: Buffer, at?: number): boolean;
 }
 
 /**
@@ -64,6 +67,11 @@ export class LiteralScan {
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 const LF = 0x0a;
+const DOT = 0x2e;
+/** The head and offset strings timeMs last saw (identity: the parser shares them) and their time. */
+let lastHead = '';
+let lastZone = '';
+let lastHeadMs = Number.NaN;
 
 declare global {
   interface Buffer {
@@ -89,6 +97,8 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
   /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
   constructor(
     readonly pri: number,
+    /** lineClassAt over APP-NAME and PROCID, decided by the parser while it read them. */
+    readonly lineClass: number,
     /** TIMESTAMP up to the seconds (or `-`) and its offset, shared with neighbouring lines. */
     private readonly tsHead: string,
     private readonly tsZone: string,
@@ -138,6 +148,31 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     return (this._timestamp ??= timestampText(this.tsHead, this.tsZone, this.buf, this.tsStart, this.hostStart - 1));
   }
 
+  /**
+   * timestampMs(timestamp) without making the text: the head and offset strings are shared by
+   * the lines of a body, so their time is computed once (lastHeadMs), and the milliseconds are
+   * the fraction's first three digits (timestampMs floors the rest away).
+   */
+  get timeMs(): number {
+    const head = this.tsHead;
+    if (head.length !== TIMESTAMP_HEAD) return Number.NaN; // `-`
+    const zone = this.tsZone;
+    if (head !== lastHead || zone !== lastZone) {
+      lastHeadMs = headZoneMs(head, zone);
+      lastHead = head;
+      lastZone = zone;
+    }
+    const buf = this.buf;
+    const dot = this.tsStart + TIMESTAMP_HEAD;
+    if (buf[dot] !== DOT) return lastHeadMs;
+    // Digits run from dot + 1 to the offset (1–6 of them, checked by the parser).
+    const digits = this.hostStart - 1 - zone.length - dot - 1;
+    let ms = (buf[dot + 1]! - 0x30) * 100;
+    if (digits >= 2) ms += (buf[dot + 2]! - 0x30) * 10;
+    if (digits >= 3) ms += buf[dot + 3]! - 0x30;
+    return lastHeadMs + ms;
+  }
+
   get hostname(): string {
     return (this._hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
   }
@@ -180,9 +215,9 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     return this.buf.subarray(this.textStart, end).indexOf(needle) !== -1;
   }
 
-  /** `message.startsWith(literal)` without decoding; see messageIncludes for the needle. */
-  messageStartsWith(needle: Buffer): boolean {
-    const start = this.textStart;
+  /** `message.startsWith(literal, at)` without decoding, `at` in bytes; see messageIncludes for the needle. */
+  messageStartsWith(needle: Buffer, at = 0): boolean {
+    const start = this.textStart + at;
     const n = needle.length;
     if (this._textEnd() - start < n) return false;
     const buf = this.buf;

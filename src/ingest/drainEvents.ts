@@ -1,5 +1,6 @@
 import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
+import { lineClassOf } from './lineClass.js';
 import { BufferedSyslogMessage, LiteralScan, type SyslogMessage } from './SyslogMessage.js';
 
 /** A parsed message seen as a DrainEvent; the id and message are only built when read. */
@@ -16,6 +17,7 @@ class MessageEvent implements DrainEvent {
   get timestamp() { return this.msg.timestamp; }
   get source() { return this.msg.appName; }
   get process() { return this.msg.procId; }
+  get lineClass() { return this.msg.lineClass ?? lineClassOf(this.msg.appName, this.msg.procId); }
   get message() { return this.msg.message; }
 }
 
@@ -31,7 +33,7 @@ class ByteMessageEvent extends MessageEvent {
     super(batch, msg, index);
   }
   messageIncludes(needle: Buffer): boolean { return this.msg.messageIncludes(needle, this.scan); }
-  messageStartsWith(needle: Buffer): boolean { return this.msg.messageStartsWith(needle); }
+  messageStartsWith(needle: Buffer, at?: number): boolean { return this.msg.messageStartsWith(needle, at); }
 }
 
 /**

@@ -10,6 +10,7 @@ import type { IngestHandler } from './IngestBatch.js';
 import { countFrameIssues, parseLogplexBody } from './logplexFrames.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { headerValue } from './headerValue.js';
+import { rawBodyParser } from './rawBody.js';
 import { withDeadline } from '../deadline.js';
 
 /**
@@ -59,7 +60,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   // Only logplex bodies here: any other type is 415, and the raw bytes are kept (never decoded
   // before framing: LEN counts bytes).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/logplex-1', { parseAs: 'buffer' }, keepRawBody);
+  app.addContentTypeParser('application/logplex-1', rawBodyParser(app.initialConfig.bodyLimit ?? MAX_BODY_BYTES));
 
   const log = opts.log ?? new ThrottledLog(logger);
   // The reason a handler gave for its 404, read back when the refusal is logged.
@@ -70,9 +71,16 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   const sharedDigest = secretDigest(opts.drainPassword);
   const auth = requireDigest((req) => opts.getApps()?.get(appParam(req))?.drainPasswordDigest ?? sharedDigest, 'mallet drain');
   app.addHook('onRequest', auth);
+  // The counter's child per status, resolved once (a drain answers a handful of statuses).
+  const byStatus = new Map<number, { inc(): void }>();
+  const requestsWith = (status: number) => {
+    let c = byStatus.get(status);
+    if (c === undefined) byStatus.set(status, (c = metrics.drainRequestsTotal.labels(String(status))));
+    return c;
+  };
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
-    metrics.drainRequestsTotal.inc({ status: String(status) });
+    requestsWith(status).inc();
     metrics.drainRequestDuration.observe(reply.elapsedTime / 1000);
     const reason = REFUSED[status];
     if (reason !== undefined) {

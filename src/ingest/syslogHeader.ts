@@ -1,5 +1,6 @@
 import { BufferedSyslogMessage, type SyslogMessage } from './SyslogMessage.js';
 import { readTimestamp, timestampParts } from './syslogTimestamp.js';
+import { lineClassAt } from './lineClass.js';
 
 /**
  * The header logplex writes in front of every line, read from bytes:
@@ -91,7 +92,8 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else if (buf[i] === LF) textStart = i;
   else return undefined;
 
-  return new BufferedSyslogMessage(pri, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end);
+  const lineClass = lineClassAt(buf, appStart, procStart - 1, procStart, msgIdStart - 1);
+  return new BufferedSyslogMessage(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end);
 }
 
 function isDigit(c: number): boolean {

@@ -1,5 +1,6 @@
 import type { BodyPart } from '../server/bodyScript.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
+import { lineClassOf } from '../ingest/lineClass.js';
 import type { Firing } from '../rules/Firing.js';
 
 /**
@@ -12,12 +13,20 @@ import type { Firing } from '../rules/Firing.js';
  */
 export interface Observer {
   /**
-   * Cheap prefilter, called for every line: it reads the header fields (source, process) and at
-   * most byte-level prefix tests, never the decoded message, so a line no observer wants costs
-   * nothing else.
+   * The line classes (src/ingest/lineClass.ts) it may want, as a mask: a line of any other class
+   * is passed over with one bit test, never shown to `wants`. Most of a drain is router and app
+   * output, so most lines cost an observer nothing.
+   */
+  readonly lineClasses: number;
+  /**
+   * Cheap prefilter, called for every line of those classes: it reads the header fields (source,
+   * process) and at most byte-level prefix tests, never the decoded message.
    */
   wants(event: DrainEvent): boolean;
-  /** The wanted events of one delivery, in order, and the firings the rules decided for it. */
+  /**
+   * The wanted events of one delivery, in order, and the firings the rules decided for it. The
+   * array is the caller's scratch, reused for the next delivery: keep what it holds, not it.
+   */
   observe(app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation;
 }
 
@@ -32,21 +41,63 @@ export interface Observation {
   parts?(): readonly BodyPart[] | undefined;
   /** Told once the parts were written by the body script (what store() does after its write). */
   written?(): void;
+  /**
+   * This observation with the delivery's firings added (the remediations the rules decided once
+   * they are stored), without reading the lines again; absent: the firings add nothing.
+   */
+  withFirings?(firings: readonly Firing[]): Observation;
 }
 
-const NOTHING: Observation = { store: async () => {}, count: () => {}, parts: () => [] };
+const STORED: Promise<void> = Promise.resolve();
+const NO_PARTS: readonly BodyPart[] = Object.freeze([]);
+const NO_EVENTS: readonly DrainEvent[] = Object.freeze([]);
+
+/** A delivery no observer wants a line of (most of them): nothing to write, nothing allocated. */
+export const NOTHING: Observation = Object.freeze({ store: () => STORED, count: () => {}, parts: () => NO_PARTS });
+
+/** The wanted lines of one delivery, reused: observe() is synchronous and keeps none of it. */
+const scratch: DrainEvent[] = [];
 
 /** One observation over several observers, each seeing only the events it wants. */
 export function observeAll(observers: readonly Observer[], app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation {
+  if (observers.length === 1) return observeOne(observers[0]!, app, events, firings) ?? NOTHING;
   if (observers.length === 0) return NOTHING;
-  const parts: Observation[] = [];
-  for (const o of observers) {
-    const wanted: DrainEvent[] = [];
-    for (let i = 0; i < events.length; i++) if (o.wants(events[i]!)) wanted.push(events[i]!);
-    if (wanted.length > 0 || firings.length > 0) parts.push(o.observe(app, wanted, firings));
+  return combined(observers.map((o) => [o, observeOne(o, app, events, firings)] as const), app) ?? NOTHING;
+}
+
+/**
+ * `observation` (observeAll's, for the same delivery) with its firings: what observeAll would
+ * give for the events and the firings, without the lines being filtered and read again.
+ */
+export function withFirings(observation: Observation, observers: readonly Observer[], app: string, firings: readonly Firing[]): Observation {
+  if (firings.length === 0) return observation;
+  if (observation === NOTHING) return observeAll(observers, app, NO_EVENTS, firings);
+  return observation.withFirings?.(firings) ?? observation;
+}
+
+function observeOne(o: Observer, app: string, events: readonly DrainEvent[], firings: readonly Firing[]): Observation | undefined {
+  const mask = o.lineClasses;
+  const wanted = scratch;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    // A bit test, no call, for the lines of classes the observer never reads.
+    if (((e.lineClass ?? lineClassOf(e.source, e.process)) & mask) !== 0 && o.wants(e)) wanted.push(e);
   }
-  if (parts.length === 0) return NOTHING;
-  if (parts.length === 1) return parts[0]!;
+  if (wanted.length === 0 && firings.length === 0) return undefined;
+  try {
+    return o.observe(app, wanted, firings);
+  } finally {
+    wanted.length = 0;
+  }
+}
+
+type Entry = readonly [Observer, Observation | undefined];
+
+/** Several observers' observations as one; undefined when none has any. */
+function combined(entries: readonly Entry[], app: string): Observation | undefined {
+  const parts: Observation[] = [];
+  for (const [, p] of entries) if (p !== undefined) parts.push(p);
+  if (parts.length === 0) return undefined;
   return {
     store: async () => { await Promise.all(parts.map((p) => p.store())); },
     count: () => { for (const p of parts) p.count(); },
@@ -60,5 +111,6 @@ export function observeAll(observers: readonly Observer[], app: string, events: 
       return all;
     },
     written: () => { for (const p of parts) p.written?.(); },
+    withFirings: (firings) => combined(entries.map(([o, p]) => [o, p === undefined ? observeOne(o, app, NO_EVENTS, firings) : (p.withFirings?.(firings) ?? p)] as const), app) ?? NOTHING,
   };
 }

@@ -259,6 +259,7 @@ function compileRule(raw: RawRule, rawPredict: Partial<RawPredict> | undefined, 
 
   const target = tpl(raw.target ?? RULE_DEFAULTS.target, [...at, 'target']);
   if (target && templateUses(target, 'target')) bad([...at, 'target'], 'target cannot use {{target}}');
+  if (target) refuseShapedPrediction(target, [...at, 'target'], bad);
 
   const count = raw.threshold?.count ?? RULE_DEFAULTS.thresholdCount;
   if (count > RULE_BOUNDS.maxThresholdCount) bad([...at, 'threshold', 'count'], `count is at most ${RULE_BOUNDS.maxThresholdCount}`);
@@ -357,6 +358,16 @@ function templatesOf(a: ActionTemplate): Template[] {
   }
 }
 
+/**
+ * The prediction is a sentence (spaces), so a shape-checked value (target, key, hostname, dyno)
+ * that holds it would reject every predicted firing. Refused at load: the body script casts a
+ * predicted sample's vote before the firing's templates are rendered with the prediction, so a
+ * rendering that could fail there would make it differ from judge().
+ */
+function refuseShapedPrediction(t: Template, at: YamlPath, bad: Report): void {
+  if (templateUses(t, 'prediction')) bad(at, '{{prediction}} is a sentence with spaces: a key or a name cannot hold it (use it in a notify text or a stop key value)');
+}
+
 function compileAction(
   a: RawAction, at: YamlPath,
   tpl: (s: string, p: YamlPath) => Template | undefined,
@@ -367,6 +378,7 @@ function compileAction(
     case 'redis-stop-key': {
       if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);
       const key = tpl(a.key ?? RULE_DEFAULTS.stopKey, [...at, 'key']);
+      if (key) refuseShapedPrediction(key, [...at, 'key'], bad);
       const value = tpl(a.value ?? RULE_DEFAULTS.stopKeyValue, [...at, 'value']);
       if (!key || !value) return undefined;
       return { type: a.type, key, value, ttlMs: ms(a.ttl, RULE_DEFAULTS.stopKeyTtl), ...(a.redis_url !== undefined ? { redisUrlRef: a.redis_url } : {}), ...(a.watch === false ? { watch: false as const } : {}) };
@@ -374,6 +386,7 @@ function compileAction(
     case 'sidekiq-stop': {
       if (a.redis_url !== undefined) checkSecret(a.redis_url, REDIS_URL, [...at, 'redis_url'], env, bad);
       const hostname = tpl(a.hostname ?? RULE_DEFAULTS.sidekiqHostname, [...at, 'hostname']);
+      if (hostname) refuseShapedPrediction(hostname, [...at, 'hostname'], bad);
       if (!hostname) return undefined;
       return {
         type: a.type, hostname,
@@ -387,6 +400,7 @@ function compileAction(
     case 'heroku-restart': {
       if (a.token !== undefined) checkSecret(a.token, ACTION_TOKEN, [...at, 'token'], env, bad);
       const dyno = tpl(a.dyno ?? RULE_DEFAULTS.herokuRestartDyno, [...at, 'dyno']);
+      if (dyno) refuseShapedPrediction(dyno, [...at, 'dyno'], bad);
       if (!dyno) return undefined;
       return { type: a.type, scope: a.scope ?? RULE_DEFAULTS.herokuRestartScope, dyno, ...(a.token !== undefined ? { tokenRef: a.token } : {}) };
     }

@@ -6,13 +6,15 @@ import type { Metrics } from '../metrics.js';
 import type { Firing } from './Firing.js';
 import type { Evaluation } from './evaluate.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
-import { countEvaluation, evaluateEvents, finishEvaluation, livesOf, prepareEvaluation, voteOf } from './evaluate.js';
+import { countEvaluation, evaluateEvents, finishEvaluation, predictVoteOf, prepareEvaluation, voteOf, withPrediction, type Pending } from './evaluate.js';
+import { lifecyclePart, lifeJudgementOf } from './graceScript.js';
+import type { LifeJudgement } from './grace.js';
 import { boundVotes } from './voteBounds.js';
 import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResult } from './thresholdScript.js';
 import { part } from '../keys.js';
 import type { BodyPart } from '../server/bodyScript.js';
 import { RedisThresholdStore } from './thresholdScript.js';
-import { RedisPredictStore } from './predictScript.js';
+import { RedisPredictStore, parsePredictReply, predictPart } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
@@ -78,55 +80,98 @@ export class RulesEngine {
    * judge() without its own round trips: the body's Redis work as parts of the drain's body script
    * (src/server/bodyScript.ts), and `finish` to read their replies, in order, into the judgement.
    * The same decisions as judge(), in the same order: the budget admits the capped votes'
-   * targets (most matched lines first), then the admitted votes are cast in line order.
-   * Undefined for a body that needs judge() (a predict rule matched). A body whose votes name
-   * dynos first reads their lifecycle (grace, instance, a restart's fresh window): one read
-   * before the script, as judge() does.
+   * targets (most matched lines first), then the admitted predict rules' samples are predicted,
+   * then the lifecycle is read and each vote judged by it, then the admitted votes (a predicted
+   * sample's only when it reaches the limit) are cast in line order. All in the one script call.
    */
-  async prepareBody(events: readonly DrainEvent[]): Promise<BodyJudgement | undefined> {
+  prepareBody(events: readonly DrainEvent[]): BodyJudgement {
     const prepared = prepareEvaluation(events, { ruleSet: this.#opts.getRuleSet(), clock: this.#clock, log: this.#log });
     if (prepared === undefined) return NOTHING_MATCHED;
     const { result, pending, rejections } = prepared;
-    // A predict rule's sample needs the predictor's answer before its vote: judge() (two round trips).
-    if (pending.some((p) => p.rule.predict !== undefined)) return undefined;
+    const keys = this.#opts.keys;
     const parts: BodyPart[] = [];
     const capped = boundVotes(pending, WORK_BOUNDS.maxVotesPerBody);
     const app = events[0]!.app;
-    if (capped.droppedVotes > 0) (result.dropped as Evaluation['dropped'][number][]).push({ reason: 'votes-per-body', app, votes: capped.droppedVotes, targets: capped.droppedTargets });
+    const dropped = result.dropped as Evaluation['dropped'][number][];
+    if (capped.droppedVotes > 0) dropped.push({ reason: 'votes-per-body', app, votes: capped.droppedVotes, targets: capped.droppedTargets });
     const kept = capped.kept;
     let targets: string[] = [];
+    const gate = new Map<string, number>();
     if (kept.length > 0) {
       const lines = new Map<string, number>();
       for (const p of pending) lines.set(p.target, (lines.get(p.target) ?? 0) + 1);
       targets = [...new Set(kept.map((p) => p.target))].sort((a, b) => lines.get(b)! - lines.get(a)!);
       let now = 0;
       for (const p of kept) if (p.time > now) now = p.time;
-      parts.push({ name: 'budget', keys: [this.#opts.keys.appTargets(app)], args: [Math.trunc(now), WORK_BOUNDS.targetWindowMs, WORK_BOUNDS.maxTargetsPerApp, ...targets.map(part)] });
+      parts.push({ name: 'budget', keys: [keys.appTargets(app)], args: [Math.trunc(now), WORK_BOUNDS.targetWindowMs, WORK_BOUNDS.maxTargetsPerApp, ...targets.map(part)] });
+      for (let i = 0; i < targets.length; i++) gate.set(targets[i]!, i + 1);
     }
-    const gate = new Map(targets.map((t, i) => [t, i + 1]));
-    const lives = this.#life && kept.length > 0 ? await livesOf(events, kept, this.#life) : undefined;
-    const votes = kept.map((p, i) => voteOf(p, this.#opts.keys, lives?.[i]));
-    for (let i = 0; i < votes.length; i++) parts.push({ ...thresholdPart(votes[i]!, this.#opts.keys), gate: gate.get(kept[i]!.target)! });
-    for (const r of rejectionParts(rejections, this.#opts.keys)) parts.push(r);
+    // A predict rule's sample: its prediction first (a part of its own, gated by the budget), and
+    // its vote only when that reaches the limit. One that cannot be predicted on is not voted.
+    const predictAt: number[] = kept.map(() => 0);
+    let voted: Pending[] = kept;
+    if (kept.some((p) => p.rule.predict !== undefined)) {
+      voted = [];
+      for (let i = 0; i < kept.length; i++) {
+        const p = kept[i]!;
+        if (p.rule.predict === undefined) {
+          voted.push(p);
+          continue;
+        }
+        const { vote } = predictVoteOf(p, keys);
+        if (vote === undefined) continue;
+        parts.push({ ...predictPart(vote), gate: gate.get(p.target)! });
+        predictAt[voted.length] = parts.length;
+        voted.push(p);
+      }
+    }
+    const life = this.#life && voted.length > 0
+      ? lifecyclePart(events, voted.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), keys)
+      : undefined;
+    let livesAt = 0;
+    if (life !== undefined) {
+      parts.push({ name: 'lives', keys: life.keys, args: life.args });
+      livesAt = parts.length;
+    }
+    const votes = voted.map((p) => voteOf(p, keys));
+    const votesAt = parts.length;
+    for (let i = 0; i < votes.length; i++) {
+      const t = thresholdPart(votes[i]!, keys);
+      parts.push({ name: 'threshold', keys: t.keys, args: t.args, gate: gate.get(voted[i]!.target)!, predicted: predictAt[i]!, life: life?.slots[i] ?? 0 });
+    }
+    for (const r of rejectionParts(rejections, keys)) parts.push(r);
     const store = this.#store;
     return {
       parts,
       finish: (replies) => {
         const admitted = kept.length > 0 ? (replies[0] as number[]) : [];
-        const refused = targets.filter((_t, i) => admitted[i] !== 1);
-        const castPending = [];
+        let refusedVotes = 0;
+        let refusedTargets = 0;
+        for (let i = 0; i < targets.length; i++) if (admitted[i] !== 1) refusedTargets++;
+        if (refusedTargets > 0) for (const p of kept) if (admitted[gate.get(p.target)! - 1] !== 1) refusedVotes++;
+        const lives = livesAt > 0 ? (replies[livesAt - 1] as string[]) : undefined;
+        const castPending: Pending[] = [];
         const castVotes = [];
-        const castLives = [];
+        const castLives: (LifeJudgement | undefined)[] = [];
         const answers: ThresholdResult[] = [];
-        for (let i = 0; i < kept.length; i++) {
-          const reply = replies[1 + i] as unknown[];
-          if (reply[0] === 'dropped') continue;
-          castPending.push(kept[i]!);
+        for (let i = 0; i < voted.length; i++) {
+          const reply = replies[votesAt + i] as unknown[];
+          if (reply[0] === 'dropped' || reply[0] === 'unpredicted') continue;
+          let p = voted[i]!;
+          if (predictAt[i]! > 0) {
+            const a = parsePredictReply(replies[predictAt[i]! - 1]);
+            // 'reaches', or the script would not have cast the vote.
+            if (a.status !== 'reaches') throw new Error('body script: a vote cast for a sample that was not predicted');
+            const q = withPrediction(p, a);
+            if (q === undefined) continue;
+            p = q;
+          }
+          castPending.push(p);
           castVotes.push(votes[i]!);
-          castLives.push(lives?.[i]);
+          castLives.push(lives === undefined ? undefined : lifeJudgementOf(lives, life!.slots[i]!));
           answers.push(parseThresholdReply(reply));
         }
-        if (refused.length > 0) (result.dropped as Evaluation['dropped'][number][]).push({ reason: 'targets-per-app', app, votes: kept.length - castVotes.length, targets: refused.length });
+        if (refusedTargets > 0) dropped.push({ reason: 'targets-per-app', app, votes: refusedVotes, targets: refusedTargets });
         finishEvaluation(result, castPending, castVotes, answers, {}, castLives);
         return { firings: result.firings, count: () => countEvaluation(result, this.#opts.metrics, this.#log) };
       },

@@ -1,5 +1,5 @@
 import { instanceOf, withInstance } from './instance.js';
-import { judgeLifecycle, type LifeJudgement } from './grace.js';
+import { judgeLifecycle, type LifeAt, type LifeJudgement } from './grace.js';
 import type { LifeStore } from '../dynos/instanceLife.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
@@ -55,7 +55,7 @@ export interface Evaluation {
   readonly matched: ReadonlyMap<string, number>;
   readonly cooldowns: { rule: string; app: string; target: string; window: string }[];
   /** Matches inside their rule's grace (`start:<ms>` / `release:<ms>` spell): not counted. */
-  readonly graces: { rule: string; app: string; target: string; spell: string }[];
+  readonly graces: { rule: string; app: string; target: string; spell: string; at: number; facts?: LifeAt }[];
   readonly rejected: { rule: string; app: string; reason: string }[];
   /** Lines cut by a work bound: `votes` lines over `targets` distinct targets. */
   readonly dropped: { reason: DropReason; app: string; votes: number; targets: number }[];
@@ -169,7 +169,9 @@ export function finishEvaluation(result: Evaluation, pending: readonly Pending[]
       return;
     }
     if (a.status === 'grace') {
-      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell });
+      // The line's own time and the lifecycle facts it was judged on: what `mallet replay --explain` says.
+      const facts = lives?.[i]?.facts;
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell, at: timestampMs(event.timestamp), ...(facts ? { facts } : {}) });
       return;
     }
     if (a.status === 'counting') {
@@ -217,19 +219,12 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
   const voteOf = new Map<number, number>();
   const instances: (string | undefined)[] = [];
   pending.forEach((p, i) => {
-    const cond = p.rule.predict;
-    if (cond === undefined) return;
-    const e = p.match.event;
-    const instance = seriesInstanceOf(e);
-    instances[i] = instance;
-    const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
-    const time = timestampMs(e.timestamp);
-    if (instance === undefined || sample === undefined || !Number.isFinite(time)) return;
+    if (p.rule.predict === undefined) return;
+    const s = predictVoteOf(p, deps.keys);
+    instances[i] = s.instance;
+    if (s.vote === undefined) return;
     voteOf.set(i, votes.length);
-    votes.push({
-      keys: deps.keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
-      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
-    });
+    votes.push(s.vote);
   });
   const answers = votes.length > 0 ? await deps.predictor.predict(votes) : [];
   const kept: Pending[] = [];
@@ -244,13 +239,42 @@ async function predicted(pending: Pending[], deps: EvaluationDeps): Promise<Pend
       deps.onPredicting?.({ rule: p.rule.name, app: p.match.event.app, target: p.target, instance: instances[i], answer: a, time: p.time });
       return;
     }
-    const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
-    const r = resolveMatch(p.match, prediction);
-    // The same templates resolved before without the prediction; its text goes only into notify texts.
-    if (!r.ok) return;
-    kept.push({ ...p, actions: r.actions, onFailure: r.onFailure, prediction });
+    const q = withPrediction(p, a);
+    if (q !== undefined) kept.push(q);
   });
   return kept;
+}
+
+/**
+ * A predict rule's sample as the predictor's vote, and the instance its series is of; no vote
+ * when the line names no instance, or lacks the sample or the limit's field, or a valid time.
+ * The series' clock is the line's own timestamp, in the service as in replay.
+ */
+export function predictVoteOf(p: Pending, keys: RedisKeys): { vote?: PredictVote; instance: string | undefined } {
+  const cond = p.rule.predict!;
+  const e = p.match.event;
+  const instance = seriesInstanceOf(e);
+  const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
+  const time = timestampMs(e.timestamp);
+  if (instance === undefined || sample === undefined || !Number.isFinite(time)) return { instance };
+  return {
+    instance,
+    vote: {
+      keys: keys.predict(p.rule.name, e.app, p.target), eventId: e.id, time: Math.trunc(time),
+      value: sample.value, limit: sample.limit, withinMs: cond.withinMs, overMs: cond.overMs, minSamples: cond.minSamples, instance,
+    },
+  };
+}
+
+/**
+ * A predicted sample's match with its actions rendered again now that `{{prediction}}` is known
+ * (its text goes only where no shape is checked: load refuses it in keys and names).
+ */
+export function withPrediction(p: Pending, a: Extract<PredictResult, { status: 'reaches' }>): Pending | undefined {
+  const prediction = predictionText(p.match.event.process, a.limit, a.etaMs, a.slope);
+  const r = resolveMatch(p.match, prediction);
+  if (!r.ok) return undefined;
+  return { ...p, actions: r.actions, onFailure: r.onFailure, prediction };
 }
 
 /**

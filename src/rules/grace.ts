@@ -20,6 +20,8 @@ export interface LifeJudgement {
    * so a restarted dyno (a new instance) starts its window afresh.
    */
   readonly sinceMs?: number;
+  /** The facts it was judged on, in the line's time: for saying why (`mallet replay --explain`). */
+  readonly facts?: LifeAt;
 }
 
 export interface LifeQuery {
@@ -31,21 +33,22 @@ export interface LifeQuery {
 }
 
 /** Lifecycle targets are dyno names: Cedar `web.1` only (the lifecycle lines are Cedar's). */
-const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
+export const CEDAR_DYNO = /^[a-z][a-z0-9_]*\.[0-9]{1,6}$/;
 
 /**
  * Judges each query against the stored lifecycle and the lines of this same body before it (the
  * rules run before the observers store a delivery, so a `Starting process` line and an R14 in one
  * body must still meet). Only the lines before a match count, whatever the body boundaries, so
  * the service, `mallet test` (one line a body) and `mallet replay` (batches) judge alike.
- * One read per app with such targets; none when no query has one.
+ * One read per app with such targets; none when no query has one. The drain's body script does
+ * the same in Lua, in its one call (graceScript.ts; test/server/bodyScriptEquivalence.test.ts).
  */
 export async function judgeLifecycle(events: readonly DrainEvent[], queries: readonly LifeQuery[], store: LifeStore): Promise<(LifeJudgement | undefined)[]> {
   const out: (LifeJudgement | undefined)[] = queries.map(() => undefined);
   const perApp = new Map<string, Set<string>>();
   const byEvent = new Map<DrainEvent, number[]>();
   queries.forEach((q, i) => {
-    if (!CEDAR_DYNO.test(q.target)) return;
+    if (!hasLifecycle(q.target)) return;
     let set = perApp.get(q.event.app);
     if (!set) perApp.set(q.event.app, (set = new Set()));
     set.add(q.target);
@@ -81,14 +84,45 @@ function apply(s: { releases: number[]; dynos: Map<string, DynoLife> }, e: Drain
 function judgeOne(s: AppLife, q: LifeQuery): LifeJudgement | undefined {
   const t = timestampMs(q.event.timestamp);
   if (!Number.isFinite(t)) return undefined;
-  const at = instanceAt(s.dynos.get(q.target) ?? EMPTY_DYNO, t, instanceOf(q.event, q.target));
-  const grace = q.grace ? graceSpell(q.grace, at.start, releaseAt(s, t), t) : undefined;
+  const at = lifeAt(s, q.target, t, instanceOf(q.event, q.target), q.grace);
   return {
     ...(at.instance !== undefined ? { instance: at.instance } : {}),
-    ...(grace !== undefined ? { grace } : {}),
+    ...(at.grace !== undefined ? { grace: at.grace } : {}),
     // Line time and engine time differ by the delivery's delay: the instance's age at the line,
     // taken back from the vote's engine time.
     ...(at.start !== undefined ? { sinceMs: Math.trunc(q.time - (t - at.start)) } : {}),
+    facts: at,
+  };
+}
+
+/** Whether a target has a dyno lifecycle at all (grace, instance attribution, a restart's fresh window). */
+export function hasLifecycle(target: string): boolean {
+  return CEDAR_DYNO.test(target);
+}
+
+/** What the lifecycle says of a line of `target` at `t`, with the facts behind it (`mallet explain` says them in words). */
+export interface LifeAt {
+  readonly instance?: string;
+  /** The line itself names the instance (a runtime-metrics line); else it was attributed, or none. */
+  readonly named?: boolean;
+  /** The instance's start (instanceAt.ts); undefined = unknown. */
+  readonly start?: number;
+  /** The app's newest release at or before `t`. */
+  readonly release?: number;
+  /** The grace spell the line is in, as judgeLifecycle answers it. */
+  readonly grace?: string;
+}
+
+export function lifeAt(s: AppLife, target: string, t: number, named: string | undefined, grace: RuleGrace | undefined): LifeAt {
+  const at = instanceAt(s.dynos.get(target) ?? EMPTY_DYNO, t, named);
+  const release = releaseAt(s, t);
+  const spell = grace ? graceSpell(grace, at.start, release, t) : undefined;
+  return {
+    ...(at.instance !== undefined ? { instance: at.instance } : {}),
+    ...(named !== undefined ? { named: true } : {}),
+    ...(at.start !== undefined ? { start: at.start } : {}),
+    ...(release !== undefined ? { release } : {}),
+    ...(spell !== undefined ? { grace: spell } : {}),
   };
 }
 

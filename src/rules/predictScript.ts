@@ -77,7 +77,7 @@ local prefix = ARGV[9] .. '/'
 local ids = {}
 local times = {}
 for i = 1, #flat, 2 do
-  if string.sub(flat[i], 1, #prefix) == prefix then
+  if string.find(flat[i], prefix, 1, true) == 1 then
     ids[#ids + 1] = flat[i]
     times[#times + 1] = tonumber(flat[i + 1])
   end
@@ -163,6 +163,15 @@ export function parsePredictReply(reply: unknown): PredictResult {
   throw new Error(`predict script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
 }
 
+/** One sample's keys and args, as the predict script takes them (here or as a part of the drain's body script). */
+export function predictPart(v: PredictVote): { name: 'predict'; keys: string[]; args: (string | number)[] } {
+  return {
+    name: 'predict',
+    keys: [v.keys.points, v.keys.values, v.keys.last],
+    args: [predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, v.instance],
+  };
+}
+
 const COMMAND = 'malletPredict';
 type WithPredict = { [COMMAND](...args: (string | number)[]): unknown };
 
@@ -178,10 +187,8 @@ export class RedisPredictStore implements PredictStore {
     if (votes.length === 0) return [];
     const pipeline = this.#redis.pipeline();
     for (const v of votes) {
-      (pipeline as unknown as WithPredict)[COMMAND](
-        v.keys.points, v.keys.values, v.keys.last,
-        predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, v.instance,
-      );
+      const p = predictPart(v);
+      (pipeline as unknown as WithPredict)[COMMAND](...p.keys, ...p.args);
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error('predict pipeline was discarded');

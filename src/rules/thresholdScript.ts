@@ -20,6 +20,9 @@ local cooldown = tonumber(ARGV[5])
 local maxLines = tonumber(ARGV[7])
 
 local rule = ARGV[9]
+-- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
+local recordLine = ARGV[14]
+if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
 local prev = redis.call('HGET', KEYS[3], 'e:' .. id)
 if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
@@ -46,7 +49,7 @@ end
 
 local grace = ARGV[15]
 if grace ~= '' then
-  spellDecision('grace', grace, KEYS[9], within + cooldown, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'spell', grace, 'line', ARGV[14]})
+  spellDecision('grace', grace, KEYS[9], within + cooldown, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'spell', grace, 'line', recordLine})
   return {'grace', grace}
 end
 
@@ -55,7 +58,7 @@ if cool then
   local sep = string.find(cool, ':', 1, true)
   if sep and t < tonumber(string.sub(cool, sep + 1)) then
     local w = string.sub(cool, 1, sep - 1)
-    spellDecision('cooldown', w, KEYS[6], cooldown + within, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', ARGV[14]})
+    spellDecision('cooldown', w, KEYS[6], cooldown + within, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', recordLine})
     return {'cooldown', w}
   end
 end
@@ -146,7 +149,8 @@ export const THRESHOLD_LUA = `--[[
   ARGV[1] event id          ARGV[2] event time (ms)   ARGV[3] count     ARGV[4] within (ms)
   ARGV[5] cooldown (ms)     ARGV[6] trigger line      ARGV[7] max lines ARGV[8] firedBy ttl (ms)
   ARGV[9] rule  ARGV[10] app  ARGV[11] target  ARGV[12] history max entries  ARGV[13] history retention (ms)
-  ARGV[14] the trigger line as the history keeps it (cut to its bound)
+  ARGV[14] the trigger line as the history keeps it (cut to its bound); '' when that is ARGV[6]
+           after its arrival time (the line was short enough): the common case is sent once
   ARGV[15] the grace spell the line is in ('' = none): counted as \`grace\`, not toward the threshold
   ARGV[16] since (ms, '' = unknown): the line's instance started then; window members older no longer count
 
@@ -225,11 +229,13 @@ type WithThreshold = { [COMMAND](...args: (string | number)[]): unknown; [REJECT
 
 /** One vote's keys and args, as the threshold script takes them (here or as a part of the drain's body script). */
 export function thresholdPart(v: ThresholdVote, k: RedisKeys): { name: 'threshold'; keys: string[]; args: (string | number)[] } {
+  // `line` is '<arrival ms> <trigger line>'; the history's copy is usually that line itself.
+  const record = v.recordLine === v.line.slice(v.line.indexOf(' ') + 1) ? '' : v.recordLine;
   return {
     name: 'threshold',
     keys: [v.keys.window, v.keys.lines, v.keys.firedBy, v.keys.cooldown, v.keys.spell, v.keys.seen, k.history(v.app), k.stats(v.app, statsBucket(v.time)), v.keys.graceSeen],
     args: [v.eventId, Math.trunc(v.time), v.count, v.withinMs, v.cooldownMs, v.line, RULE_BOUNDS.maxTriggerLines, firedByTtlMs(v),
-      v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, v.recordLine,
+      v.rule, v.app, v.target, HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, record,
       v.grace ?? '', v.sinceMs === undefined ? '' : Math.trunc(v.sinceMs)],
   };
 }

@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
 import { LIFE_LUA } from '../dynos/lifeScript.js';
+import { LIVES_LUA } from '../rules/graceScript.js';
+import { PREDICT_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
@@ -9,9 +11,13 @@ import { RECENT_FRAMES } from './recentFrames.js';
 
 /**
  * One drain body's Redis work in one round trip: the frame check, the app's target budget, the
- * threshold votes, the rejections' history records and the observers' writes, then the frame
- * marked done, all in one script call. Every key a body touches is its app's (`{app}` hash tag,
- * src/keys.ts), so the call stays in one Redis Cluster slot.
+ * predict rules' samples, the lifecycle the votes are judged by (grace, instance, a restart's
+ * fresh window), the threshold votes, the rejections' history records and the observers' writes,
+ * then the frame marked done, all in one script call. A part that needs another's answer takes
+ * it inside the script: a vote is cast only if the budget admitted its target (`gate`) and, for a
+ * predict rule's sample, only if its prediction reaches the limit (`predicted`); it takes its
+ * grace and window start from the `lives` part's judgement (`life`). Every key a body touches is
+ * its app's (`{app}` hash tag, src/keys.ts), so the call stays in one Redis Cluster slot.
  *
  * Each part is one of the service's own scripts, pasted in as a function of its own KEYS and
  * ARGV, so each keeps the contract its header documents (and the tests that pin it). Run in one
@@ -22,7 +28,7 @@ import { RECENT_FRAMES } from './recentFrames.js';
  * (BullMQ) before its frame is done, so a body whose firing could not be stored is retried whole.
  * Then the caller submits and marks the frame itself (RecentFrames.markDone).
  */
-export type BodyPartName = 'budget' | 'threshold' | 'rejection' | 'dynos' | 'life';
+export type BodyPartName = 'budget' | 'predict' | 'lives' | 'threshold' | 'rejection' | 'dynos' | 'life';
 
 export interface BodyPart {
   readonly name: BodyPartName;
@@ -33,6 +39,16 @@ export interface BodyPart {
    * targets; the vote is cast only when the budget admitted it (0: no budget).
    */
   readonly gate?: number;
+  /**
+   * A threshold vote of a predict rule's sample: the 1-based index of the body's part that
+   * predicted it; the vote is cast only when that answer is 'reaches' (0: not a prediction).
+   */
+  readonly predicted?: number;
+  /**
+   * A threshold vote's judgement in the body's `lives` part (1-based, graceScript.ts): its grace
+   * spell and window start (ARGV[15], ARGV[16]) are taken from that reply (0: none).
+   */
+  readonly life?: number;
 }
 
 export const BODY_LUA = `--[[
@@ -41,12 +57,14 @@ export const BODY_LUA = `--[[
   ARGV[1] frame id ('' = no de-duplication: nothing checked or marked)
   ARGV[2] now (ms)  ARGV[3] frames window (ms)  ARGV[4] max frames kept
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
-  ARGV[6] number of parts, then per part: name, number of keys, number of args, gate, its args
+  ARGV[6] number of parts, then per part: name, number of keys, number of args, gate, predicted,
+  life, its args
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
-  replies {'dropped'}; an observer's part after a vote that fired replies {'deferred'} (observer
-  parts come last: the observers are told the firings once those are stored).
+  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an
+  observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
+  observers are told the firings once those are stored).
 ]]
 ${HISTORY_LUA}
 local function budgetPart(KEYS, ARGV)
@@ -54,6 +72,12 @@ ${TARGET_BUDGET_LUA}
 end
 local function thresholdPart(KEYS, ARGV)
 ${THRESHOLD_BODY_LUA}
+end
+local function predictPart(KEYS, ARGV)
+${PREDICT_LUA}
+end
+local function livesPart(KEYS, ARGV)
+${LIVES_LUA}
 end
 local function rejectionPart(KEYS, ARGV)
 ${REJECTION_BODY_LUA}
@@ -64,20 +88,24 @@ end
 local function lifePart(KEYS, ARGV)
 ${LIFE_LUA}
 end
-local parts = { budget = budgetPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart, life = lifePart }
+local parts = { budget = budgetPart, predict = predictPart, lives = livesPart, threshold = thresholdPart, rejection = rejectionPart, dynos = dynosPart, life = lifePart }
 
 local frameId = ARGV[1]
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
 local out = {'open'}
 local admitted = nil
+local lives = nil
 local fired = false
 local k, a = 2, 7
 for p = 1, tonumber(ARGV[6]) do
   local name, nk, na, gate = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  a = a + 4
+  local predicted, life = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  a = a + 6
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
+  elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' then
+    r = {'unpredicted'}
   elseif fired and (name == 'dynos' or name == 'life') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = {'deferred'}
@@ -85,8 +113,13 @@ for p = 1, tonumber(ARGV[6]) do
     local pk, pa = {}, {}
     for i = 1, nk do pk[i] = KEYS[k + i - 1] end
     for i = 1, na do pa[i] = ARGV[a + i - 1] end
+    if life > 0 then
+      pa[15] = lives[3 * life - 1]
+      pa[16] = lives[3 * life]
+    end
     r = parts[name](pk, pa)
     if name == 'budget' then admitted = r
+    elseif name == 'lives' then lives = r
     elseif name == 'threshold' and r[1] == 'fired' then fired = true end
   end
   k = k + nk
@@ -128,7 +161,7 @@ export class BodyScript {
     const keys: string[] = [framesKey];
     const args: (string | number)[] = [frameId, Math.trunc(now), RECENT_FRAMES.windowMs, RECENT_FRAMES.maxFrames, mark ? 1 : 0, parts.length];
     for (const p of parts) {
-      args.push(p.name, p.keys.length, p.args.length, p.gate ?? 0);
+      args.push(p.name, p.keys.length, p.args.length, p.gate ?? 0, p.predicted ?? 0, p.life ?? 0);
       for (const key of p.keys) keys.push(key);
       for (const arg of p.args) args.push(arg);
     }

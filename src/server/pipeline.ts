@@ -9,7 +9,7 @@ import type { FiringSink } from '../rules/Firing.js';
 import type { BodyJudgement, Judgement } from '../rules/engine.js';
 import type { Firing } from '../rules/Firing.js';
 import { BodyScript, type BodyPart } from './bodyScript.js';
-import { observeAll, type Observer } from '../observe/Observer.js';
+import { observeAll, withFirings, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
 
 /**
@@ -21,7 +21,7 @@ import { RecentFrames } from './recentFrames.js';
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
-  prepareBody?(events: readonly DrainEvent[]): Promise<BodyJudgement | undefined>;
+  prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
 }
 
 const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
@@ -48,10 +48,11 @@ export class Pipeline {
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     if (this.deps.engine.prepareBody) return this.#ingestBody(batch);
-    return this.#ingestJudged(batch, drainEvents(batch));
+    return this.#ingestJudged(batch);
   };
 
-  async #ingestJudged(batch: IngestBatch, events: readonly DrainEvent[]): Promise<IngestResult> {
+  async #ingestJudged(batch: IngestBatch): Promise<IngestResult> {
+    const events = drainEvents(batch);
     const { engine, sink } = this.deps;
     const frames = this.#frames;
     // Per app as well as per drain token: an alert webhook has no token of its own, and the same
@@ -90,8 +91,7 @@ export class Pipeline {
   async #ingestBody(batch: IngestBatch): Promise<IngestResult> {
     const { app, drainToken, frameId, dedupe } = batch;
     const events = drainEvents(batch);
-    const body = await this.deps.engine.prepareBody!(events);
-    if (body === undefined) return this.#ingestJudged(batch, events);
+    const body = this.deps.engine.prepareBody!(events);
     const observers = this.deps.observers ?? [];
     const observation = observeAll(observers, app, events, NO_FIRINGS);
     const observed = observation.parts?.();
@@ -114,7 +114,7 @@ export class Pipeline {
       await this.deps.sink.submit(firings);
       // The observers are told the firings (remediations) once they are stored; their writes are
       // idempotent, so what the script already wrote is written again unchanged.
-      seen = observeAll(observers, app, events, firings);
+      seen = withFirings(observation, observers, app, firings);
       await seen.store();
     } else if (observed === undefined) {
       await observation.store();

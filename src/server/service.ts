@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -31,6 +30,7 @@ import { SilenceStore } from '../console/silenceStore.js';
 import type { RulesStatus } from '../console/RulesStatus.js';
 import { ADMIN_PATH } from '../console/adminRoutes.js';
 import { DASHBOARD_PATH } from './dashboard.js';
+import { generateDrainPassword } from './generatedDrainPassword.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ThrottledLog } from '../throttledLog.js';
 
@@ -187,11 +187,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     let syslogPort: number | undefined;
     let drainPassword = config.drainPassword ?? '';
     if (opts.http !== false) {
-      if (!config.drainPassword) {
-        drainPassword = randomBytes(18).toString('base64url');
-        logger.warn('MALLET_DRAIN_PASSWORD is not set: generated one for this process only. Set it before registering a drain.');
-        process.stdout.write(`\nDrain URL (shown once): http://mallet:${drainPassword}@localhost:${config.port}/drains/<app>\n\n`);
-      }
+      if (!config.drainPassword) drainPassword = generateDrainPassword(logger, config.port);
       if (!config.adminPassword) logger.info('MALLET_ADMIN_PASSWORD is not set: the /admin status page and the /admin/queues dashboard are off');
       // One facility for the warnings a sender controls the rate of (bad lines, refused drains).
       const log = new ThrottledLog(logger);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,30 @@ describe('mallet serve', () => {
     const { code } = await m.exited;
     expect(code).toBe(0);
     expect(m.output()).toMatch(/shutting down/);
+  });
+
+  it('without MALLET_DRAIN_PASSWORD: the generated one is in .mallet/drain-password (owner only) and opens the drain; no password and no URL with credentials in the start-up output', async () => {
+    const prefix = uniquePrefix('servepw');
+    prefixes.push(prefix);
+    const cwd = mkdtempSync(join(tmpdir(), 'mallet-drainpw-'));
+    const env = baseEnv({ REDIS_URL: testRedisUrl(), MALLET_RULES: rulesFile(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, MALLET_ADMIN_PASSWORD: 'admin-secret-startup', MALLET_LOG_FORMAT: 'json' });
+    delete env.MALLET_DRAIN_PASSWORD;
+    const m = spawnMallet(['serve'], { cwd, env });
+    const url = String((await m.waitForLog(/mallet is listening/)).url);
+    await m.waitForLog(/^status page: /);
+    const file = join(cwd, '.mallet/drain-password');
+    const password = readFileSync(file, 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await postDrain(url, 'my-app', frame(drainLine('heroku', 'web.9', 'State changed from starting to up')), { password })).status).toBe(204);
+    m.child.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+    const out = m.output();
+    expect(out).toContain('MALLET_DRAIN_PASSWORD is not set: generated one for this run only, in .mallet/drain-password (not printed)');
+    expect(out).not.toContain(password);
+    expect(out).not.toContain('admin-secret-startup');
+    // No user:password@host anywhere (the drain URL used to be printed so).
+    expect(out).not.toMatch(/\/\/[^/\s"@]*:[^/\s"@]*@/);
   });
 
   it('without REDIS_URL starts an embedded redis-server on a unix socket and stops it on exit', async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { ACTION_QUEUE } from '../../src/keys.js';
@@ -36,7 +39,9 @@ rules:
       - type: redis-stop-key
         key: "${prefix}:stop:{{target}}"
 `);
+    const cwd = mkdtempSync(join(tmpdir(), 'mallet-webconc-'));
     const m = spawnMallet(['serve'], {
+      cwd,
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', WEB_CONCURRENCY: '2', MALLET_LOG_FORMAT: 'json',
         REDIS_URL: testRedisUrl(), MALLET_RULES: rules, MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix,
@@ -51,9 +56,11 @@ rules:
     expect(first.pid).not.toBe(second.pid);
     // node:cluster shares one port among the children, even for PORT=0.
     expect(second.url).toBe(first.url);
-    const password = /Drain URL \(shown once\): http:\/\/mallet:([^@]+)@/.exec(m.output())?.[1];
-    expect(password).toBeDefined();
-    expect(m.output().match(/Drain URL \(shown once\)/g)).toHaveLength(1);
+    // Generated once by the primary, shared by the children, kept in a file and never printed.
+    const password = readFileSync(join(cwd, '.mallet/drain-password'), 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(m.output().match(/MALLET_DRAIN_PASSWORD is not set: generated one/g)).toHaveLength(1);
+    expect(m.output()).not.toContain(password);
 
     // Nine R14 lines for web.1, each its own frame on a new connection (round-robin over the
     // children), two at a time.

@@ -6,6 +6,7 @@ import type { StepContext } from '../../src/actions/Executor.js';
 import type { StopKeyActionSpec } from '../../src/rules/Firing.js';
 import { watchStopKey } from '../../src/agent/index.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { memoryStopRule } from '../support/rulesFile.js';
 import { eventsOf, memoryLine, UUID_A, UUID_B } from './events.js';
 
 /** A preboot overlap (two web.1 at once) cannot stop the wrong one. */
@@ -15,15 +16,7 @@ afterAll(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); }
 
 const loaded = loadRulesText(`version: 1
 rules:
-  - name: web-memory-high
-    match:
-      process: "web.*"
-      fields: { "sample#memory_total": "> 90% sample#memory_quota" }
-    threshold: { count: 3, within: 2m }
-    actions:
-      - type: redis-stop-key
-        key: "${prefix}:puma::stop::{{target}}"
-  - name: r14
+${memoryStopRule({ name: 'web-memory-high', process: 'web.*', over: '> 90%', count: 3, within: '2m', keyPrefix: prefix })}  - name: r14
     match: { source: heroku, process: "web.*", message: '^Error R14 ' }
     actions: [ { type: redis-stop-key, key: "${prefix}:r14::{{target}}" } ]
 `, 'rules.yml', {});

@@ -1,14 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { Pipeline } from '../../src/server/pipeline.js';
-import { RulesEngine } from '../../src/rules/engine.js';
-import { loadRulesText } from '../../src/rules/load.js';
-import { redisKeys } from '../../src/keys.js';
-import { createMetrics } from '../../src/metrics.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import type { Firing, FiringSink } from '../../src/rules/Firing.js';
 import { DynoObserver, type DynoCounts } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { compiledRules, realPipeline } from '../support/realPipeline.js';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { herokuLogsBody, memoryLine, UUID_A, UUID_B } from './events.js';
 
@@ -17,24 +12,20 @@ const redis = testRedis();
 const prefix = uniquePrefix('dynpipe');
 afterAll(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); });
 
-const loaded = loadRulesText(`version: 1
+const ruleSet = compiledRules(`version: 1
 rules:
   - name: r14
     match: { source: heroku, process: "web.*", message: '^Error R14 ' }
     actions: [ { type: redis-stop-key } ]
-`, 'rules.yml', {});
-if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-const ruleSet = loaded.ruleSet;
+`);
 
 function setup(sink: FiringSink) {
-  const logger = pino({ level: 'silent' });
-  const metrics = createMetrics(undefined, { defaults: false });
-  const keys = redisKeys(prefix);
-  const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
-  const store = new RedisDynoStore(redis, keys);
+  let store!: RedisDynoStore;
   const counted: DynoCounts[] = [];
-  const observer = new DynoObserver(store, (_app, c) => counted.push(c));
-  const pipeline = new Pipeline({ redis, keys, engine, sink, observers: [observer], metrics, logger });
+  const { pipeline } = realPipeline({
+    redis, prefix, ruleSet, sink,
+    observers: (keys) => { store = new RedisDynoStore(redis, keys); return [new DynoObserver(store, (_app, c) => counted.push(c))]; },
+  });
   return { pipeline, store, counted };
 }
 

@@ -11,7 +11,9 @@ import { ADMIN, DRAIN, consoleService, post } from '../console/consoleService.js
  * The status page in a real browser (issue #9): headless Chromium (Debian's `chromium`, driven by
  * playwright-core) logs in to /admin, sees a posted R14 firing with its outcome, follows its link
  * to the job in bull-board, and sees a silence added from the CLI. Screenshots at laptop and
- * phone widths go to .ci/out/browser.
+ * phone widths go to .ci/out/browser. The browser is a German one and every request it makes is
+ * recorded: none goes to another host, and bull-board's job page is in English with no raw
+ * translation key.
  */
 const OUT = join(REPO, '.ci/out/browser');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -61,8 +63,12 @@ afterAll(async () => {
 
 describe('the status page in a browser', () => {
   it('shows a posted R14 firing with its outcome, links to its job, and lists a silence added from the CLI', async () => {
-    const context = await browser.newContext({ httpCredentials: { username: 'mallet', password: ADMIN }, viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ locale: 'de-DE', httpCredentials: { username: 'mallet', password: ADMIN }, viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(r.url()));
+    const refused: string[] = [];
+    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text()); });
     expect((await page.goto(`${s.url}/admin`))?.status()).toBe(200);
     expect(await page.locator('#decisions').textContent()).toContain('No firing decision recorded yet');
     const { body, headers } = sampleBody('r14-web');
@@ -98,6 +104,15 @@ describe('the status page in a browser', () => {
     await page.waitForURL(/\/admin\/queues\/queue\/mallet-actions\/f[0-9a-f]{40}$/);
     await expect.poll(() => page.locator('body').textContent(), { timeout: 15_000 }).toContain('web-memory-quota');
     await page.screenshot({ path: join(OUT, 'job.png') });
+    // bull-board in English in a German browser, every label translated (no `JOB.ADDED_AT`).
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's rendered text, not the DOM property
+    const jobText = await page.locator('body').innerText();
+    expect(jobText).toContain('Added at');
+    expect(jobText).not.toMatch(/\b[A-Z][A-Z0-9_-]*(\.[A-Z0-9_-]+)+\b/);
+    // Status page and dashboard alike: nothing from another host (bull-board's page linked Google Fonts).
+    const origin = new URL(s.url).origin;
+    expect(requested.some((u) => u.includes('/admin/queues/static/'))).toBe(true);
+    expect(requested.filter((u) => !u.startsWith('data:') && new URL(u).origin !== origin)).toEqual([]);
 
     // A silence from the CLI (a real `mallet silence add` process against the same Redis).
     const cli = spawnMallet(['silence', 'add', '--app', 'my-app', '--target', 'web.*', '--for', '2h', '--comment', 'deploying the fix for the image-cache leak', '--by', 'ana'], {
@@ -129,6 +144,9 @@ describe('the status page in a browser', () => {
     expect(await alert.textContent()).toContain('stay in force');
     expect(await alert.textContent()).toContain('bad duration');
     await page.screenshot({ path: join(OUT, 'admin-refused-reload.png') });
+    expect(requested.filter((u) => !u.startsWith('data:') && new URL(u).origin !== origin)).toEqual([]);
+    // bull-board's policy (this host only) refused nothing it needs, on the job page either.
+    expect(refused).toEqual([]);
     await context.close();
   });
 

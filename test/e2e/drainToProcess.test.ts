@@ -1,18 +1,16 @@
 import { rmSync } from 'node:fs';
-import { Queue, type Job } from 'bullmq';
+import type { Queue, Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findSidekiqProcesses, sidekiqKeys } from '../../src/actions/sidekiq/index.js';
-import { loadConfig } from '../../src/config.js';
-import { ACTION_QUEUE } from '../../src/keys.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain, sampleBody } from '../support/drainClient.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
-import { freePort, spawnPuma, spawnSidekiq, startPrivateRedis, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
+import { spawnSidekiq, startPrivateRedis, startPuma, type PrivateRedis, type Spawned, stopAll } from '../support/rubyProcesses.js';
 import { httpGet } from '../support/httpGet.js';
 import { eventually } from '../support/eventually.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { startTestService } from '../support/testService.js';
 import { startFakeHerokuApi, type FakeHerokuApi } from '../support/fakeHerokuApi.js';
 import { startNotifyReceiver } from '../support/notifyReceiver.js';
 
@@ -30,6 +28,7 @@ let appRedis: Redis;
 let redis: Redis;
 let service: Service;
 let queue: Queue;
+let closeService: (() => Promise<void>) | undefined;
 let dir: string;
 const prefix = uniquePrefix('grace');
 const queuePrefix = uniquePrefix('graceq');
@@ -69,13 +68,10 @@ rules:
 `);
   dir = made.dir;
   const rules = made.file;
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
-    PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules,
-    APP_REDIS_URL: priv.url, LOG_LEVEL: 'silent', HOOK_URL: hook.url, HEROKU_API_URL: api.url, HEROKU_API_TOKEN: 'e2e-token',
-  }, dir);
-  service = await startService({ config, logger: pino({ level: 'silent' }) });
-  queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
+  ({ service, queue, close: closeService } = await startTestService({
+    redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: rules, dir,
+    env: { APP_REDIS_URL: priv.url, HOOK_URL: hook.url, HEROKU_API_URL: api.url, HEROKU_API_TOKEN: 'e2e-token' },
+  }));
 });
 
 afterEach(async () => {
@@ -83,9 +79,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await service?.close();
-  await queue?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await closeService?.();
   redis?.disconnect();
   await priv?.stop();
   await api?.close();
@@ -110,9 +104,7 @@ async function expectCompleted(job: Job): Promise<void> {
 
 describe('R14 drained into mallet stops the real process gracefully', () => {
   it('Puma on web.1: the in-flight request finishes with 200 and Puma exits 0', async () => {
-    const port = await freePort();
-    const puma = spawnPuma({ PORT: String(port), DYNO: 'web.1', MALLET_REDIS_URL: priv.url, MALLET_POLL_INTERVAL: '0.2' });
-    running.push(puma);
+    const { puma, port } = await startPuma(running, 'web.1', priv.url, { MALLET_POLL_INTERVAL: '0.2' });
     await puma.waitForOutput('mallet: watching stop key puma::stop::web.1');
     await puma.waitForOutput('Use Ctrl-C to stop');
     const inFlight = httpGet(port, '/slow');

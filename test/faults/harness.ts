@@ -2,29 +2,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { basic, drainLine, frame } from '../support/drainClient.js';
 import { spawnMallet, type MalletProcess } from '../support/malletProcess.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { freePort } from '../support/freePort.js';
+
+export { freePort };
 
 /**
  * Break it and count (after Jepsen): drain load whose every body carries one R14 line for a dyno
  * of its own, so each body is exactly one expected firing; a fault in the middle; then every
  * firing is counted where it lands (the notify receiver, the stop keys), never sampled.
  */
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

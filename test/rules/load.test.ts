@@ -82,6 +82,22 @@ describe('loadRules: every mistake reported with its position', () => {
     expect(r.ruleSet.apps).toBeUndefined();
   });
 
+  it('refuses {{prediction}} where a key or a name is rendered (a sentence never has that shape), accepts it in a value or a text', () => {
+    const rule = (action: string) => `version: 1
+rules:
+  - name: leak
+    match: { process: "web.*" }
+    predict: { value: "sample#memory_total", reaches: "100% sample#memory_quota", within: 30m, over: 15m }
+    actions: [ ${action} ]
+`;
+    for (const action of ['{ type: redis-stop-key, key: "stop::{{prediction}}" }', '{ type: sidekiq-stop, hostname: "{{prediction}}" }', '{ type: heroku-restart, dyno: "{{prediction}}" }']) {
+      const r = loadRulesText(rule(action), 'r.yml', {});
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.errors.map((e) => e.message).join('\n')).toContain('{{prediction}} is a sentence with spaces');
+    }
+    expect(loadRulesText(rule('{ type: redis-stop-key, value: "stop {{prediction}}" }'), 'r.yml', {}).ok).toBe(true);
+  });
+
   it('keeps secrets as ${VAR} references and checks they are set', () => {
     const text = `version: 1
 apps:

@@ -1,15 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { Pipeline } from '../../src/server/pipeline.js';
-import { RulesEngine } from '../../src/rules/engine.js';
-import { loadRulesText } from '../../src/rules/load.js';
-import { redisKeys } from '../../src/keys.js';
-import { createMetrics } from '../../src/metrics.js';
+import type { createMetrics } from '../../src/metrics.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import type { Firing, FiringSink } from '../../src/rules/Firing.js';
+import { compiledRules, realPipeline, TWICE_AND_ONCE } from '../support/realPipeline.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
 
@@ -22,18 +18,7 @@ const admin = testRedis();
 const prefix = uniquePrefix('trips');
 afterAll(async () => { await cleanupPrefix(admin, prefix); admin.disconnect(); });
 
-const loaded = loadRulesText(`version: 1
-rules:
-  - name: twice
-    match: { process: "web.1", message: '^Error R14 ' }
-    threshold: { count: 2, within: 5m }
-    actions: [ { type: redis-stop-key } ]
-  - name: once
-    match: { process: "web.2", message: '^Error R14 ' }
-    actions: [ { type: redis-stop-key } ]
-`, 'rules.yml', {});
-if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-const ruleSet = loaded.ruleSet;
+const ruleSet = compiledRules(TWICE_AND_ONCE);
 
 /** A drain connection as the service opens it (fails fast while down), counting the commands it sends. */
 function countingRedis(): { redis: Redis; commands: () => string[]; reset: () => void } {
@@ -49,12 +34,11 @@ function countingRedis(): { redis: Redis; commands: () => string[]; reset: () =>
 
 function setup(sink: FiringSink) {
   const conn = countingRedis();
-  const logger = pino({ level: 'silent' });
-  const metrics = createMetrics(undefined, { defaults: false });
-  const keys = redisKeys(prefix);
-  const engine = new RulesEngine({ redis: conn.redis, keys, metrics, logger, getRuleSet: () => ruleSet });
-  const store = new RedisDynoStore(conn.redis, keys);
-  const pipeline = new Pipeline({ redis: conn.redis, keys, engine, sink, observers: [new DynoObserver(store)], metrics, logger });
+  let store!: RedisDynoStore;
+  const { pipeline, metrics, keys } = realPipeline({
+    redis: conn.redis, prefix, ruleSet, sink,
+    observers: (k) => { store = new RedisDynoStore(conn.redis, k); return [new DynoObserver(store)]; },
+  });
   return { ...conn, pipeline, metrics, store, keys };
 }
 

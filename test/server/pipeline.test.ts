@@ -1,12 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { Pipeline } from '../../src/server/pipeline.js';
-import { RulesEngine } from '../../src/rules/engine.js';
-import { loadRulesText } from '../../src/rules/load.js';
-import { redisKeys } from '../../src/keys.js';
-import { createMetrics } from '../../src/metrics.js';
+import type { createMetrics } from '../../src/metrics.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import type { Firing, FiringSink } from '../../src/rules/Firing.js';
+import { compiledRules, realPipeline, TWICE_AND_ONCE } from '../support/realPipeline.js';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
 
@@ -15,27 +11,10 @@ const redis = testRedis();
 const prefix = uniquePrefix('pipe');
 afterAll(async () => { await cleanupPrefix(redis, prefix); redis.disconnect(); });
 
-const loaded = loadRulesText(`version: 1
-rules:
-  - name: twice
-    match: { process: "web.1", message: '^Error R14 ' }
-    threshold: { count: 2, within: 5m }
-    actions: [ { type: redis-stop-key } ]
-  - name: once
-    match: { process: "web.2", message: '^Error R14 ' }
-    actions: [ { type: redis-stop-key } ]
-`, 'rules.yml', {});
-if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-const ruleSet = loaded.ruleSet;
+const ruleSet = compiledRules(TWICE_AND_ONCE);
 
 /** The pipeline with the real engine on real Redis, storing firings in `sink`. */
-function realPipeline(sink: FiringSink) {
-  const logger = pino({ level: 'silent' });
-  const metrics = createMetrics(undefined, { defaults: false });
-  const keys = redisKeys(prefix);
-  const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet });
-  return { pipeline: new Pipeline({ redis, keys, engine, sink, metrics, logger }), metrics, keys };
-}
+const pipelineTo = (sink: FiringSink) => realPipeline({ redis, prefix, ruleSet, sink });
 
 describe('a logplex retry that gains an L10 line in front', () => {
   it('counts each line once: the retry does not reach a threshold the first delivery did not', async () => {
@@ -48,7 +27,7 @@ describe('a logplex retry that gains an L10 line in front', () => {
         return f.map(() => 'enqueued' as const);
       },
     };
-    const { pipeline, metrics } = realPipeline(sink);
+    const { pipeline, metrics } = pipelineTo(sink);
     const r14 = 'Error R14 (Memory quota exceeded)';
     const lines = [drainLine('heroku', 'web.1', r14), drainLine('heroku', 'web.2', r14)];
     const batch = (body: Buffer) => ({ app: 'my-app', drainToken: 'd.1', frameId: 'ABC123', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
@@ -72,7 +51,7 @@ describe('a logplex retry that gains an L10 line in front', () => {
 describe('a delivery already done', () => {
   it('is skipped whole, even after the threshold records of its lines have expired', async () => {
     const submitted: Firing[] = [];
-    const { pipeline, keys } = realPipeline({ async submit(f) { submitted.push(...f); return f.map(() => 'enqueued' as const); } });
+    const { pipeline, keys } = pipelineTo({ async submit(f) { submitted.push(...f); return f.map(() => 'enqueued' as const); } });
     const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'));
     const batch = () => ({ app: 'other-app', drainToken: 'd.2', frameId: 'DONE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
     expect((await pipeline.ingest(batch())).firings).toBe(1);
@@ -89,7 +68,7 @@ describe('two deliveries of one frame in flight at once', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
     const submitted: string[] = [];
-    const { pipeline, metrics } = realPipeline({ async submit(f) { await gate; submitted.push(...f.map((x) => x.id)); return f.map(() => 'enqueued' as const); } });
+    const { pipeline, metrics } = pipelineTo({ async submit(f) { await gate; submitted.push(...f.map((x) => x.id)); return f.map(() => 'enqueued' as const); } });
     const body = frame(drainLine('heroku', 'web.2', 'Error R14 (Memory quota exceeded)'), drainLine('app', 'web.2', 'hello'));
     const batch = () => ({ app: 'race-app', drainToken: 'd.3', frameId: 'RACE1', dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
     const both = Promise.all([pipeline.ingest(batch()), pipeline.ingest(batch())]);

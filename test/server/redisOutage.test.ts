@@ -1,15 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
 import { ACTION_QUEUE } from '../../src/keys.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
+import { restartableRedis } from '../support/restartableRedis.js';
+import { startSilentService } from '../support/testService.js';
 
 /**
  * SPEC §3/§6: Redis down during a POST → 503 inside logplex's 5 s, so logplex retries; after
@@ -17,29 +16,13 @@ import { drainLine, frame, postDrain } from '../support/drainClient.js';
  * redis-server, since it has to stop it.
  */
 const PASSWORD = 'outage-drain-password';
-const port = 30000 + Math.floor(Math.random() * 20000);
 const dir = mkdtempSync(join(tmpdir(), 'mallet-outage-'));
-let redisProc: ChildProcess | undefined;
+const own = restartableRedis(dir);
+const port = own.port;
 let service: Service;
 
-async function startRedis(): Promise<void> {
-  redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let i = 0; i < 100; i++) {
-    try { await probe.connect(); if ((await probe.ping()) === 'PONG') break; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  probe.disconnect();
-}
-
-async function stopRedis(): Promise<void> {
-  const p = redisProc!;
-  await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGTERM'); });
-}
-
 beforeAll(async () => {
-  await startRedis();
+  await own.start();
   const rules = join(dir, 'rules.yml');
   writeFileSync(rules, `version: 1
 rules:
@@ -47,15 +30,12 @@ rules:
     match: { process: "web.*", message: '^Error R14 ' }
     actions: [ { type: redis-stop-key, ttl: 60s } ]
 `);
-  service = await startService({
-    config: loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules, LOG_LEVEL: 'silent' }, dir),
-    logger: pino({ level: 'silent' }),
-  });
+  service = await startSilentService({ REDIS_URL: own.url, MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: rules }, dir);
 });
 
 afterAll(async () => {
   await service?.close();
-  if (redisProc && redisProc.exitCode === null) await stopRedis();
+  await own.stopIfRunning();
 });
 
 describe('Redis outage during a drain POST', () => {
@@ -63,7 +43,7 @@ describe('Redis outage during a drain POST', () => {
     const body = frame(drainLine('heroku', 'web.1', 'Process running mem=600M(117.2%)'), drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)'));
     const headers = { 'Logplex-Frame-Id': 'DEADBEEF' + Date.now().toString(16).toUpperCase(), 'Logplex-Drain-Token': 'd.11111111-2222-4333-8444-555555555555', 'Logplex-Msg-Count': '2' };
 
-    await stopRedis();
+    await own.stop();
     const started = Date.now();
     const down = await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers });
     const elapsed = Date.now() - started;
@@ -73,7 +53,7 @@ describe('Redis outage during a drain POST', () => {
     expect(elapsed).toBeLessThan(5000);
     expect((await fetch(`${service.url}/readyz`)).status).toBe(503);
 
-    await startRedis();
+    await own.start();
     for (let i = 0; i < 100 && (await fetch(`${service.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
 
     for (let attempt = 0; attempt < 3; attempt++) {

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './freePort.js';
+
+export { freePort };
 
 /**
  * Spawning the real processes mallet controls (redis-server, puma, sidekiq) for tests. Sidekiq 6
@@ -77,18 +79,6 @@ export function spawnLogged(cmd: string, args: readonly string[], opts: { cwd?: 
 }
 
 /** A TCP port nobody listens on right now (the caller binds it shortly after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export interface PrivateRedis {
   readonly url: string;
   client(): Redis;
@@ -142,6 +132,17 @@ export function spawnPuma(env: Record<string, string>): Spawned {
     ['-I', join(REPO, 'contrib/puma/lib'), '-C', join(REPO, 'test/e2e/fixtures/puma/puma.rb'), join(REPO, 'test/e2e/fixtures/puma/config.ru')],
     { cwd: REPO, env: { ...process.env, RACK_ENV: 'production', ...env } },
   );
+}
+
+/**
+ * Puma as "the dyno" `dyno` on a free port, its plugin watching the app's Redis at `redisUrl`,
+ * added to `running` so that the test's afterEach stops it.
+ */
+export async function startPuma(running: Spawned[], dyno: string, redisUrl: string, env: Record<string, string> = {}): Promise<{ puma: Spawned; port: number }> {
+  const port = await freePort();
+  const puma = spawnPuma({ PORT: String(port), DYNO: dyno, MALLET_REDIS_URL: redisUrl, ...env });
+  running.push(puma);
+  return { puma, port };
 }
 
 /**

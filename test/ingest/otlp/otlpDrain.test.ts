@@ -1,14 +1,12 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { pino } from 'pino';
-import { loadConfig } from '../../../src/config.js';
-import { ACTION_QUEUE } from '../../../src/keys.js';
-import { startService, type Service } from '../../../src/server/service.js';
+import type { Queue } from 'bullmq';
+import type { Service } from '../../../src/server/service.js';
 import { startFakeHerokuApi, type FakeHerokuApi } from '../../support/fakeHerokuApi.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../../support/redis.js';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../../support/redis.js';
 import { eventually } from '../../support/eventually.js';
-import { tempRulesFile } from '../../support/rulesFile.js';
+import { memoryStopRule, tempRulesFile } from '../../support/rulesFile.js';
+import { startTestService } from '../../support/testService.js';
 import { memoryGauges, sendLogs } from '../../support/otelSdk.js';
 
 /**
@@ -39,26 +37,14 @@ apps:
   other-app:
     telemetry_token: \${OTHER_TOKEN}
 rules:
-  - name: fir-web-memory
-    match:
-      process: "web-*"
-      fields: { "sample#memory_total": ">= 90% sample#memory_quota" }
-    threshold: { count: 3, within: 10m }
-    actions:
-      - type: redis-stop-key
-        key: "${prefix}:puma::stop::{{target}}"
-      - type: heroku-restart
-  - name: app-boom
+${memoryStopRule({ name: 'fir-web-memory', process: 'web-*', over: '>= 90%', count: 3, within: '10m', keyPrefix: prefix, moreActions: '      - type: heroku-restart\n' })}  - name: app-boom
     match: { source: app, message: 'FATAL boom' }
     actions: [ { type: redis-stop-key, key: "${prefix}:boom::{{target}}" } ]
 `);
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
-    PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: 'drain-password-otlp', HEROKU_API_URL: api.url,
-    MALLET_RULES: rules, FIR_TOKEN, OTHER_TOKEN, TEST_HEROKU_TOKEN: 'heroku-token-otlp', LOG_LEVEL: 'silent',
-  }, dir);
-  service = await startService({ config, logger: pino({ level: 'silent' }) });
-  queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
+  ({ service, queue } = await startTestService({
+    redis, prefix, queuePrefix, drainPassword: 'drain-password-otlp', rulesFile: rules, dir,
+    env: { HEROKU_API_URL: api.url, FIR_TOKEN, OTHER_TOKEN, TEST_HEROKU_TOKEN: 'heroku-token-otlp' },
+  }));
 });
 
 afterAll(async () => {

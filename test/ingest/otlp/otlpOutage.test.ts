@@ -1,16 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { loadConfig } from '../../../src/config.js';
 import { ACTION_QUEUE } from '../../../src/keys.js';
-import { startService, type Service } from '../../../src/server/service.js';
+import type { Service } from '../../../src/server/service.js';
 import { eventually } from '../../support/eventually.js';
 import { sendLogs } from '../../support/otelSdk.js';
+import { restartableRedis } from '../../support/restartableRedis.js';
+import { startSilentService } from '../../support/testService.js';
 
 /**
  * Redis away while a Fir telemetry drain exports: mallet answers 503 with Retry-After, the SDK's
@@ -18,27 +17,11 @@ import { sendLogs } from '../../support/otelSdk.js';
  * own redis-server, since it has to stop it. The capture folder records what arrived.
  */
 const TOKEN = 'fir-outage-token-0123456789';
-const port = 30000 + Math.floor(Math.random() * 20000);
 const dir = mkdtempSync(join(tmpdir(), 'mallet-otlp-outage-'));
+const own = restartableRedis(dir);
+const port = own.port;
 const captureDir = join(dir, 'capture');
-let redisProc: ChildProcess | undefined;
 let service: Service;
-
-async function startRedis(): Promise<void> {
-  redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let i = 0; i < 100; i++) {
-    try { await probe.connect(); if ((await probe.ping()) === 'PONG') break; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  probe.disconnect();
-}
-
-async function stopRedis(): Promise<void> {
-  const p = redisProc!;
-  await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGTERM'); });
-}
 
 async function counted(status: string): Promise<number> {
   const m = (await service.metrics.registry.getSingleMetric('mallet_otlp_requests_total')?.get()) as { values: { labels: Record<string, string>; value: number }[] };
@@ -46,7 +29,7 @@ async function counted(status: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  await startRedis();
+  await own.start();
   const rules = join(dir, 'rules.yml');
   writeFileSync(rules, `version: 1
 apps:
@@ -57,25 +40,22 @@ rules:
     match: { source: app, process: "web-*", message: 'FATAL boom' }
     actions: [ { type: redis-stop-key, ttl: 60s } ]
 `);
-  service = await startService({
-    config: loadConfig({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: 'outage-drain-pw', MALLET_RULES: rules, FIR_TOKEN: TOKEN, MALLET_OTLP_CAPTURE: captureDir, LOG_LEVEL: 'silent' }, dir),
-    logger: pino({ level: 'silent' }),
-  });
+  service = await startSilentService({ REDIS_URL: own.url, MALLET_DRAIN_PASSWORD: 'outage-drain-pw', MALLET_RULES: rules, FIR_TOKEN: TOKEN, MALLET_OTLP_CAPTURE: captureDir }, dir);
 });
 
 afterAll(async () => {
   await service?.close();
-  if (redisProc && redisProc.exitCode === null) await stopRedis();
+  await own.stopIfRunning();
 });
 
 describe('Redis away during an OTLP export', () => {
   it('answers 503 with Retry-After; the exporter retries and the line fires exactly once', async () => {
-    await stopRedis();
+    await own.stop();
     const dyno = 'web-9a8b7c6d5-out01';
     const sent = sendLogs({ url: `${service.url}/otlp/fir-app/v1/logs`, token: TOKEN, encoding: 'protobuf', gzip: true, timeoutMillis: 30_000 },
       { 'service.name': 'fir-app', 'heroku.dyno.name': dyno }, [{ body: 'FATAL boom while Redis is away' }]);
     await eventually('a 503 to the exporter', async () => ((await counted('503')) > 0 ? true : undefined));
-    await startRedis();
+    await own.start();
     const results = await sent;
     expect(results.map((r) => r.code)).toEqual([0]);
     expect(await counted('200')).toBe(1);

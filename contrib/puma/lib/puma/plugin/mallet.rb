@@ -22,10 +22,18 @@ require "redis"
 # the fallback. The message carries nothing: the poll thread reads the key with the same rules.
 #
 # Redis being down never stops or crashes Puma: the error is logged and polling backs off.
+#
+# SIGTERM, outside the trap: Puma 5's TERM trap logs, in trap context, on the main thread. A TERM
+# that lands while that thread is itself writing to the same IO (a boot that logs, the cluster
+# master's worker lines) makes the write lock recursive: "deadlock; recursive locking"
+# (ThreadError) comes out of the interrupted write and Puma dies instead of stopping gracefully.
+# So the plugin replaces Puma's TERM trap with one that only pushes onto a Queue (no Mutex, no
+# IO: safe in a trap), and a thread of its own does the graceful stop Puma would have done.
 Puma::Plugin.create do
   # No constants here: this block is class_eval'd, so they would land on Object.
   def start(launcher)
     @launcher = launcher
+    guard_sigterm(launcher)
     dyno = ENV["DYNO"].to_s
     url = env_value("MALLET_REDIS_URL") || env_value("REDIS_URL")
     if dyno.empty? || url.nil?
@@ -41,6 +49,73 @@ Puma::Plugin.create do
     @woken = false
     log "mallet: watching stop key #{key} every #{interval}s#{@instance_id.empty? ? "" : " (instance #{printable(@instance_id)})"}, woken by #{channel}"
     in_background { watch(url, key, interval, channel) }
+  end
+
+  # Puma traps TERM right after starting plugins (Launcher#setup_signals), and in cluster mode the
+  # master traps it again when its runner starts, before it starts background threads: take it
+  # over after each.
+  def guard_sigterm(launcher)
+    return unless Signal.list.key?("TERM")
+
+    plugin = self
+    if launcher.respond_to?(:setup_signals, true)
+      launcher.singleton_class.prepend(Module.new do
+        define_method(:setup_signals) do |*args|
+          result = super(*args)
+          plugin.take_sigterm
+          result
+        end
+        private :setup_signals
+      end)
+    end
+    in_background { take_sigterm }
+  end
+
+  # Idempotent. Leaves TERM alone when Puma has no handler of its own for it.
+  def take_sigterm
+    @sigterms ||= Queue.new
+    @sigterm_trap ||= begin
+      master = Process.pid
+      queue = @sigterms
+      plugin = self
+      proc do
+        if Process.pid == master
+          queue << :term
+        else
+          # A process forked from this one before it trapped TERM itself (a cluster worker
+          # booting): Puma's own handler, which ends it.
+          plugin.puma_sigterm&.call
+        end
+      end
+    end
+    previous = Signal.trap("TERM", @sigterm_trap)
+    return if previous.equal?(@sigterm_trap)
+    unless previous.respond_to?(:call)
+      Signal.trap("TERM", previous)
+      return
+    end
+    @puma_sigterm = previous
+    @sigterm_thread ||= Thread.new { on_sigterm }
+  end
+
+  attr_reader :puma_sigterm
+
+  # What Puma's trap does, from a plain thread: the graceful stop (no new connections, in-flight
+  # requests finish), then, unless raise_exception_on_sigterm is false, the process ends by
+  # SIGTERM as Puma's would. Stop is asked again until the process is gone: a TERM during boot
+  # comes before there is a server to stop (it stops once booted), and asking again is harmless.
+  def on_sigterm
+    @sigterms.pop
+    log "mallet: SIGTERM: stopping gracefully"
+    options = @launcher.respond_to?(:options) ? @launcher.options : {}
+    at_exit { raise SignalException, "TERM" } unless options[:raise_exception_on_sigterm] == false
+    loop do
+      @launcher.stop
+      sleep 0.5
+    end
+  rescue StandardError => e
+    log "mallet: SIGTERM handling failed (#{e.class}: #{printable(e.message)}); stopping Puma"
+    @launcher.stop
   end
 
   def wake!
