@@ -7,11 +7,12 @@
  * the moment a marker frame sent last has been processed (mallet: its rule wrote a stop key;
  * rsyslog: its file action wrote the marker), and the CPU each server spent is read beside it.
  *
- *   node --import tsx bench/syslog.bench.ts [--lines 1000000] [--rounds 3]
+ *   node --import tsx bench/syslog.bench.ts [--lines 1000000] [--rounds 3] [--profile out.cpuprofile]
  * Needs Debian's `rsyslog` (`rsyslogd` on PATH or in /usr/sbin); without it only mallet runs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createConnection } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,9 @@ const arg = (name: string, fallback: number) => {
 };
 const LINES = arg('lines', Number(process.env.BENCH_SYSLOG_LINES ?? 1_000_000));
 const ROUNDS = arg('rounds', Number(process.env.BENCH_ROUNDS ?? 3));
+const pi = process.argv.indexOf('--profile');
+/** A CPU profile of the measured mallet rounds only (`--profile out.cpuprofile`). */
+const PROFILE = pi >= 0 ? process.argv[pi + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'mallet-syslog-bench-'));
 
 // ---------------------------------------------------------------- the stream
@@ -84,9 +88,24 @@ const service = await startService({
   logger: pino({ level: 'silent' }),
 });
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+// The service's Redis commands and body-script calls, counted per round: what one batch costs.
+let commands = 0;
+let scripts = 0;
+const sendCommand = service.redis.sendCommand.bind(service.redis);
+service.redis.sendCommand = ((cmd: { name?: string }, ...rest: unknown[]) => {
+  commands++;
+  if (cmd?.name === 'evalsha' || cmd?.name === 'eval') scripts++;
+  return (sendCommand as (...x: unknown[]) => unknown)(cmd, ...rest);
+}) as typeof service.redis.sendCommand;
+const session = PROFILE ? new Session() : undefined;
+const post = (method: string) => new Promise((resolve, reject) => session!.post(method, (err, res) => (err ? reject(err) : resolve(res))));
+if (session) { session.connect(); await post('Profiler.enable'); }
 
-async function runMallet(): Promise<{ ms: number; cpuMs: number } | undefined> {
+async function runMallet(measured = true): Promise<{ ms: number; cpuMs: number } | undefined> {
   await redis.del('mallet-bench-syslog::marker');
+  if (measured && session) await post('Profiler.start');
+  const c0 = commands;
+  const s0 = scripts;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const sender = send(service.syslogPort!);
@@ -94,6 +113,11 @@ async function runMallet(): Promise<{ ms: number; cpuMs: number } | undefined> {
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   sender.kill();
+  if (measured) console.log(`mallet: ${commands - c0} Redis commands (${scripts - s0} script calls) for ${frames} lines: ${((commands - c0) / frames * 1000).toFixed(2)} per 1000 lines`);
+  if (measured && session) {
+    const { profile } = await post('Profiler.stop') as { profile: unknown };
+    writeFileSync(PROFILE!, JSON.stringify(profile));
+  }
   // The marker fires once per cooldown; let it pass so the next round fires again.
   await new Promise((r) => setTimeout(r, 1100));
   return ok ? { ms, cpuMs: (cpu.user + cpu.system) / 1000 } : undefined;
@@ -139,7 +163,7 @@ ruleset(name="bench") {
 }
 
 // ---------------------------------------------------------------- rounds, alternating
-await runMallet(); // warm-up: JIT, scripts loaded
+await runMallet(false); // warm-up: JIT, scripts loaded
 const m: Array<{ ms: number; cpuMs: number }> = [];
 const r: Array<{ ms: number; cpuMs: number }> = [];
 for (let round = 0; round < ROUNDS; round++) {

@@ -14,8 +14,9 @@ export interface SyslogListenerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**
-   * Messages of one drain, in stream order. The connection is paused until it settles; a
-   * rejection closes the connection so logplex buffers and reconnects instead of sending on.
+   * Messages of one drain, in stream order, one batch at a time per connection (see
+   * MAX_BATCH_LINES); a rejection closes the connection so logplex buffers and reconnects
+   * instead of sending on.
    */
   onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
   /** Connections that have not shown a known drain token yet, and (apart) connections that have. */
@@ -29,6 +30,10 @@ export interface SyslogListenerOptions {
    */
   readonly isKnownToken?: (drainToken: string) => boolean;
   readonly unprovenTimeoutMs?: number;
+  /** Batch bounds (MAX_BATCH_LINES, MAX_BATCH_BYTES, BATCH_WAIT_MS by default). */
+  readonly maxBatchLines?: number;
+  readonly maxBatchBytes?: number;
+  readonly batchWaitMs?: number;
 }
 
 export interface SyslogListener {
@@ -58,8 +63,15 @@ export const DEFAULT_MAX_PER_TOKEN = 4;
 const UNPROVEN_TIMEOUT_MS = 10_000;
 /** logplex closes an idle drain connection after 240 s plus up to 15 s of fuzz; allow a little more. */
 const IDLE_TIMEOUT_MS = 300_000;
-/** Bytes read into the next batch while one is stored, before the socket is paused. */
-const MAX_PENDING_BYTES = 1024 * 1024;
+/**
+ * A batch (one body-script call downstream) is handed over once it holds this many lines or read
+ * bytes, or once its first line has waited BATCH_WAIT_MS, whichever comes first; while one is
+ * stored the next one fills, and the socket is paused when that one is full.
+ */
+export const MAX_BATCH_LINES = 4096;
+export const MAX_BATCH_BYTES = 1024 * 1024;
+/** How long a line may wait for more to join its batch: the most the batching adds to a trigger. */
+export const BATCH_WAIT_MS = 2;
 /** How long close() lets connections finish their batch before cutting them. */
 const CLOSE_GRACE_MS = 5_000;
 /** HOSTNAME of a syslog-drain message: the drain token, `d.` and a UUID. */
@@ -205,97 +217,121 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   }, opts.unprovenTimeoutMs ?? UNPROVEN_TIMEOUT_MS);
   unproven.unref();
   const stream = new LogplexStream({ structuredData: true });
-  // One batch per connection is handed over at a time, in stream order. While it is stored the
-  // socket keeps being read into the next batch, up to MAX_PENDING_BYTES; past that it is paused,
-  // so TCP pushes back on logplex. Reading on instead of pausing at every batch lets batches grow
-  // with the load (one Redis round trip per batch instead of one per 64 KiB read).
-  let busy = false;
-  let ended = false;
-  let pending: ParsedBody | undefined;
+  const maxLines = opts.maxBatchLines ?? MAX_BATCH_LINES;
+  const maxBytes = opts.maxBatchBytes ?? MAX_BATCH_BYTES;
+  const waitMs = opts.batchWaitMs ?? BATCH_WAIT_MS;
+  // Whole frames read and not handed over yet, in stream order. One batch per connection is
+  // stored at a time; the socket is read on into the next one meanwhile, and paused once that one
+  // is full, so TCP pushes back on logplex and a connection holds at most two batches.
+  let pending: SyslogMessage[] = [];
   let pendingBytes = 0;
+  let busy = false;
+  /** The oldest pending line has waited waitMs: hand the batch as soon as none is being stored. */
+  let due = false;
+  let timer: NodeJS.Timeout | undefined;
+  /** No more bytes will come: 'end' (then the stream's tail is read) or 'close'. */
+  let ended = false;
+  let closed = false;
+  /** A batch could not be stored: the connection is closed and nothing more is handed over. */
+  let failed = false;
 
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
-  socket.on('close', () => { clearTimeout(unproven); bounds.remove(socket, state); });
 
-  const deliver = async (parsed: ParsedBody): Promise<void> => {
-    countFrameIssues(parsed, opts.metrics);
-    if (parsed.messages.length === 0) return;
-    for (const [token, messages] of byDrainToken(parsed.messages, opts.metrics)) {
+  const full = (): boolean => pending.length >= maxLines || pendingBytes >= maxBytes;
+
+  const deliver = async (messages: SyslogMessage[]): Promise<void> => {
+    for (const [token, group] of byDrainToken(messages, opts.metrics)) {
       if (state.token === undefined && isKnown(token)) {
         bounds.prove(socket, state, token);
         clearTimeout(unproven);
       }
-      await opts.onBatch(token, messages);
+      await opts.onBatch(token, group);
     }
   };
 
-  /** What to do once nothing is in flight and nothing is pending. */
-  const settle = (): void => {
-    if (stream.broken) {
-      // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
-      // logplex back on a frame boundary.
-      log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
-      socket.destroy();
-    } else if (ended) {
-      const last = stream.end();
-      if (last.messages.length > 0 || last.errors.length > 0 || last.warnings.length > 0) {
-        ended = false; // end() is done; the next settle closes the connection.
-        hand(last, () => socket.end());
-      } else socket.end();
-    } else if (!socket.destroyed) socket.resume();
-  };
-
-  const hand = (parsed: ParsedBody, then: () => void): void => {
-    if (parsed.messages.length === 0) {
-      void deliver(parsed);
-      then();
-      return;
+  const hand = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    due = false;
+    let messages = pending;
+    if (messages.length > maxLines) {
+      pending = messages.slice(maxLines);
+      messages = messages.slice(0, maxLines);
+      // The bytes left behind are not known per line; a full batch's worth stays counted.
+      pendingBytes = Math.min(pendingBytes, maxBytes);
+      due = true;
+    } else {
+      pending = [];
+      pendingBytes = 0;
     }
     busy = true;
-    const delivery = deliver(parsed);
+    const delivery = deliver(messages);
     inFlight.add(delivery);
     delivery.finally(() => inFlight.delete(delivery)).catch(() => {});
     delivery.then(
-      () => {
-        busy = false;
-        const next = pending;
-        pending = undefined;
-        pendingBytes = 0;
-        if (next !== undefined) hand(next, settleUnlessBusy);
-        else then();
-      },
+      () => { busy = false; pump(); },
       (err: unknown) => {
         busy = false;
-        pending = undefined;
+        failed = true;
+        pending = [];
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
         socket.destroy();
       },
     );
   };
-  const settleUnlessBusy = (): void => { if (!busy) settle(); };
+
+  /** Called on every change (bytes read, the wait over, a batch stored, end, close). */
+  const pump = (): void => {
+    if (failed) return;
+    if (busy) {
+      if (full() || stream.broken) socket.pause();
+      return;
+    }
+    if (pending.length > 0) {
+      if (due || full() || ended || closed || stream.broken) hand();
+      else if (!socket.destroyed) socket.resume();
+      return;
+    }
+    if (stream.broken) {
+      // Where the next frame starts cannot be known (logplexFrames.ts): reconnecting puts
+      // logplex back on a frame boundary.
+      log.warn({ remote: socket.remoteAddress }, 'broken frame on a syslog connection: dropping the rest and closing it');
+      socket.destroy();
+    } else if (ended && !closed) socket.end();
+    else if (!socket.destroyed) socket.resume();
+  };
+
+  /** Frames read, into the pending batch; its first line starts the wait. */
+  const take = (parsed: ParsedBody, bytes: number): void => {
+    countFrameIssues(parsed, opts.metrics);
+    if (parsed.messages.length === 0) return;
+    if (pending.length === 0) pending = parsed.messages;
+    else for (const m of parsed.messages) pending.push(m);
+    pendingBytes += bytes;
+    if (timer === undefined && !due) {
+      timer = setTimeout(() => { timer = undefined; due = true; pump(); }, waitMs);
+    }
+  };
 
   socket.on('data', (chunk: Buffer) => {
     bounds.active(state);
-    if (stream.broken) return;
-    const parsed = stream.push(chunk);
-    if (busy) {
-      if (pending === undefined) pending = parsed;
-      else {
-        for (const m of parsed.messages) pending.messages.push(m);
-        for (const e of parsed.errors) pending.errors.push(e);
-        for (const w of parsed.warnings) pending.warnings.push(w);
-      }
-      pendingBytes += chunk.length;
-      if (pendingBytes >= MAX_PENDING_BYTES || stream.broken) socket.pause();
-      return;
-    }
-    hand(parsed, settleUnlessBusy);
-    if (busy && stream.broken) socket.pause();
+    if (stream.broken || failed) return;
+    take(stream.push(chunk), chunk.length);
+    pump();
   });
   socket.on('end', () => {
+    // A frame cut off by the end is counted (incomplete) and dropped; every whole one is handed.
+    take(stream.end(), 0);
     ended = true;
-    if (!busy) settle();
+    pump();
+  });
+  socket.on('close', () => {
+    clearTimeout(unproven);
+    bounds.remove(socket, state);
+    // A reset or a cut connection: the whole frames already read are still handed over.
+    closed = true;
+    pump();
   });
 }
 

@@ -239,3 +239,37 @@ describe('syslog listener under a connection flood', () => {
     expect([a, b, c, d].map((s) => s.destroyed)).toEqual([false, true, true, false]);
   });
 });
+
+describe('syslog listener batches', () => {
+  it('hands batches of at most maxBatchLines lines, one at a time, in stream order, and the whole frames of a reset connection too', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const h = await start(false, async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 3));
+      inFlight--;
+    }, { maxBatchLines: 2 });
+    const socket = await dial(h.port, false);
+    socket.on('error', () => {});
+    // Every frame whole, then a frame cut in half: the reset must not lose the whole ones.
+    await writeInPieces(socket, [sample.bytes, Buffer.from('80 <190>1 2024')]);
+    await new Promise((r) => setTimeout(r, 20));
+    socket.resetAndDestroy();
+    await h.received(sample.expected.length);
+    expect(h.batches.every((b) => b.messages.length <= 2)).toBe(true);
+    expect(most).toBe(1);
+    expect(h.batches.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+  });
+
+  it('a lone line waits at most batchWaitMs for company', async () => {
+    const h = await start(false, undefined, { batchWaitMs: 50 });
+    const socket = await dial(h.port, false);
+    const t0 = performance.now();
+    await writeInPieces(socket, [sample.bytes.subarray(0, 299)]);
+    await h.received(1);
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(45);
+    expect(waited).toBeLessThan(1000);
+    socket.end();
+  });
+});
