@@ -86,15 +86,16 @@ export interface RedisKeys {
   suspects(app: string): { index: string; snapshots: string };
   /**
    * A predict rule's state of rule+app+target (src/rules/predictScript.ts): the `points` sorted
-   * set of `<instance>/<event id>` (score = sample time; at most 360), the `values` hash (member
-   * → MB, and the answer each sample got) and the `last` answer, read by `mallet explain`.
+   * set of `<instance>/<event id>\0<MB>` (score = sample time; at most 360), the `answers` hash
+   * (the answer each sample got) and the `last` answer, read by `mallet explain`. The points and
+   * answers keys were renamed when the value moved into the member: a series restarts once.
    */
   predict(rule: string, app: string, target: string): PredictKeySet;
 }
 
 export interface PredictKeySet {
   readonly points: string;
-  readonly values: string;
+  readonly answers: string;
   readonly last: string;
 }
 
@@ -163,8 +164,8 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
     predict: (rule: string, app: string, target: string) => ({
-      points: k('pred', tag(app), part(rule), part(target)),
-      values: k('predval', tag(app), part(rule), part(target)),
+      points: k('predpts', tag(app), part(rule), part(target)),
+      answers: k('predans', tag(app), part(rule), part(target)),
       last: k('predlast', tag(app), part(rule), part(target)),
     }),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),

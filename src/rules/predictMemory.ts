@@ -1,5 +1,5 @@
 import { PREDICT_BOUNDS } from './predict.js';
-import { predictMember, type PredictResult, type PredictStore, type PredictVote } from './predictScript.js';
+import { predictInstance, predictMember, type PredictResult, type PredictStore, type PredictVote } from './predictScript.js';
 
 /** `order`: the members in Redis sorted-set order, kept sorted as samples arrive (mostly appended). */
 interface Series { members: Map<string, number>; values: Map<string, number>; answers: Map<string, PredictResult>; order: string[] }
@@ -41,7 +41,7 @@ export class MemoryPredictStore implements PredictStore {
       for (const id of s.order.slice(0, drop)) forget(id);
       s.order.splice(0, drop);
     }
-    const prefix = `${v.instance}/`;
+    const prefix = `${predictInstance(v)}/`;
     const ordered = s.order.filter((m) => m.startsWith(prefix));
 
     const n = ordered.length;
@@ -69,7 +69,7 @@ export class MemoryPredictStore implements PredictStore {
       }
     }
     if (s.members.has(member)) s.answers.set(member, answer);
-    this.last.set(v.keys.last, { instance: v.instance, time: t, answer });
+    this.last.set(v.keys.last, { instance: predictInstance(v), time: t, answer });
     return answer;
   }
 }

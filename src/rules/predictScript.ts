@@ -15,11 +15,18 @@ export const PREDICT_LUA = `--[[
   instance ids cannot make keys: the target budget bounds the targets, ARGV[8] each.
   Times are the lines' own timestamps (ms); real-time expiry only collects garbage.
 
-  KEYS[1] points  sorted set: '<instance>/<event id>' -> sample time (ms)
-  KEYS[2] values  hash: member -> sample value (MB); 'a:' .. member -> the answer it got (JSON)
-  KEYS[3] last    string: the last answer, for mallet explain (JSON [instance, time, answer])
+  KEYS[1] points   sorted set: '<instance>/<event id>\\0<value MB>' -> sample time (ms); the value
+                   rides in the member, so the one range read that finds the instance's samples
+                   has their values too (no second lookup per point). \\0 sorts below every other
+                   byte, so the set's order is that of '<instance>/<event id>' (ids hold no \\0).
+  KEYS[2] answers  hash: '<instance>/<event id>' -> the answer it got (JSON). A sample has an
+                   answer exactly while it is in the set (its call stores it, trimming deletes it),
+                   so "no answer" also says "not in the set" and the insert needs no NX check.
+  KEYS[3] last     string: the last answer, for mallet explain (JSON [instance, time, answer])
+  (Keys and members changed format once, from a values hash; the old keys are simply not read
+  again and expire: a series restarts after that upgrade, as it would after \`over\` of silence.)
 
-  ARGV[1] member ('<instance>/<event id>')   ARGV[2] sample time (ms)   ARGV[3] value (MB)
+  ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (ms)   ARGV[3] value (MB)
   ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (ms)   ARGV[7] min samples
   ARGV[8] max points   ARGV[9] instance
 
@@ -41,27 +48,30 @@ local over = tonumber(ARGV[6])
 local minN = tonumber(ARGV[7])
 local maxPoints = tonumber(ARGV[8])
 
-local prev = redis.call('HGET', KEYS[2], 'a:' .. id)
+local prev = redis.call('HGET', KEYS[2], id)
 if prev then return cjson.decode(prev) end
 
-if redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
-  redis.call('HSET', KEYS[2], id, ARGV[3])
-end
+local member = id .. '\\0' .. ARGV[3]
+redis.call('ZADD', KEYS[1], t, member)
 
-local function forget(ids)
-  local fields = {}
-  for i = 1, #ids do
-    fields[#fields + 1] = ids[i]
-    fields[#fields + 1] = 'a:' .. ids[i]
+-- the answers of trimmed members: a member's id is what precedes its (only) \\0
+local function forget(members)
+  local ids = {}
+  for i = 1, #members do
+    ids[#ids + 1] = string.sub(members[i], 1, string.find(members[i], '\\0', 1, true) - 1)
   end
-  redis.call('HDEL', KEYS[2], unpack(fields))
+  redis.call('HDEL', KEYS[2], unpack(ids))
 end
 
 local newest = t
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if top[2] and tonumber(top[2]) > newest then newest = tonumber(top[2]) end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', newest - over)
-if #old > 0 then
+if tonumber(top[2]) > newest then newest = tonumber(top[2]) end
+-- Housekeeping keeps the set exactly the window, at most maxPoints: the oldest is read first
+-- (one O(log n) lookup) and the range only removed when it has slid out, which is once per
+-- sample interval at most; the cap only binds after the insert made it maxPoints + 1.
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if tonumber(oldest[2]) <= newest - over then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', newest - over)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - over)
   forget(old)
 end
@@ -74,25 +84,28 @@ end
 
 local flat = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local prefix = ARGV[9] .. '/'
-local ids = {}
+local plen = #prefix
 local times = {}
+local vals = {}
+local kept = false
 for i = 1, #flat, 2 do
-  if string.find(flat[i], prefix, 1, true) == 1 then
-    ids[#ids + 1] = flat[i]
+  local m = flat[i]
+  if string.sub(m, 1, plen) == prefix then
     times[#times + 1] = tonumber(flat[i + 1])
+    vals[#vals + 1] = tonumber(string.sub(m, string.find(m, '\\0', plen + 1, true) + 1)) or 0
+    if m == member then kept = true end
   end
 end
-local n = #ids
+local n = #times
 local f = function(x) return string.format('%.17g', x) end
 local answer
 if n < minN then
   answer = {'few', tostring(n), '', '', '', f(limit)}
 else
-  local vals = redis.call('HMGET', KEYS[2], unpack(ids))
   local sx, sy, sxx, sxy = 0, 0, 0, 0
   for i = 1, n do
     local x = (times[i] - newest) / 3600000
-    local y = tonumber(vals[i]) or 0
+    local y = vals[i]
     sx = sx + x
     sy = sy + y
     sxx = sxx + x * x
@@ -114,7 +127,7 @@ else
 end
 
 local json = cjson.encode(answer)
-if redis.call('ZSCORE', KEYS[1], id) then redis.call('HSET', KEYS[2], 'a:' .. id, json) end
+if kept then redis.call('HSET', KEYS[2], id, json) end
 redis.call('PEXPIRE', KEYS[1], over + 60000)
 redis.call('PEXPIRE', KEYS[2], over + 60000)
 redis.call('SET', KEYS[3], cjson.encode({ARGV[9], ARGV[2], answer}), 'PX', over + 60000)
@@ -141,10 +154,18 @@ export type PredictResult =
   | { readonly status: 'below'; readonly samples: number; readonly slope: number; readonly etaMs?: number; readonly fitted: number; readonly limit: number }
   | { readonly status: 'reaches'; readonly samples: number; readonly slope: number; readonly etaMs: number; readonly fitted: number; readonly limit: number };
 
-/** A sample's member in its target's set: the instance, so the fit can keep to one. */
+/** A sample's id in its target's set: the instance, so the fit can keep to one. A NUL (which
+ * the script's member uses as the id's end) becomes U+FFFD, in both stores alike. */
 export function predictMember(v: PredictVote): string {
-  return `${v.instance}/${v.eventId}`;
+  return `${predictInstance(v)}/${noNul(v.eventId)}`;
 }
+
+/** The instance as the series knows it (see predictMember). */
+export function predictInstance(v: PredictVote): string {
+  return noNul(v.instance);
+}
+
+const noNul = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);
 
 /** Where the series live: Redis in the service, memory in `mallet test` / `replay`. */
 export interface PredictStore {
@@ -167,8 +188,8 @@ export function parsePredictReply(reply: unknown): PredictResult {
 export function predictPart(v: PredictVote): { name: 'predict'; keys: string[]; args: (string | number)[] } {
   return {
     name: 'predict',
-    keys: [v.keys.points, v.keys.values, v.keys.last],
-    args: [predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, v.instance],
+    keys: [v.keys.points, v.keys.answers, v.keys.last],
+    args: [predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, predictInstance(v)],
   };
 }
 
