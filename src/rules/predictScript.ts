@@ -15,10 +15,14 @@ export const PREDICT_LUA = `--[[
   instance ids cannot make keys: the target budget bounds the targets, ARGV[8] each.
   Times are the lines' own timestamps (ms); real-time expiry only collects garbage.
 
-  KEYS[1] points   sorted set: '<instance>/<event id>\\0<value MB>' -> sample time (ms); the value
-                   rides in the member, so the one range read that finds the instance's samples
-                   has their values too (no second lookup per point). \\0 sorts below every other
-                   byte, so the set's order is that of '<instance>/<event id>' (ids hold no \\0).
+  KEYS[1] points   sorted set: '<instance>/<event id>\\0' .. struct.pack('<dd', value MB, time ms)
+                   -> sample time (ms). The value and the time ride in the member as two raw
+                   doubles, so the one plain range read that finds the instance's samples has them
+                   without WITHSCORES (Redis formatting every score as text and Lua parsing it
+                   back cost more than the rest of the fit) and without a lookup per point.
+                   \\0 sorts below every other byte and ids hold none, so the set's order is
+                   that of '<instance>/<event id>' as before, and the id is what precedes the
+                   first \\0.
   KEYS[2] answers  hash: '<instance>/<event id>' -> the answer it got (JSON). A sample has an
                    answer exactly while it is in the set (its call stores it, trimming deletes it),
                    so "no answer" also says "not in the set" and the insert needs no NX check.
@@ -51,10 +55,10 @@ local maxPoints = tonumber(ARGV[8])
 local prev = redis.call('HGET', KEYS[2], id)
 if prev then return cjson.decode(prev) end
 
-local member = id .. '\\0' .. ARGV[3]
+local member = id .. '\\0' .. struct.pack('<dd', tonumber(ARGV[3]) or 0, t)
 redis.call('ZADD', KEYS[1], t, member)
 
--- the answers of trimmed members: a member's id is what precedes its (only) \\0
+-- the answers of trimmed members: a member's id is what precedes its first \\0
 local function forget(members)
   local ids = {}
   for i = 1, #members do
@@ -82,17 +86,17 @@ if size > maxPoints then
   forget(extra)
 end
 
-local flat = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local flat = redis.call('ZRANGE', KEYS[1], 0, -1)
 local prefix = ARGV[9] .. '/'
-local plen = #prefix
 local times = {}
 local vals = {}
 local kept = false
-for i = 1, #flat, 2 do
+for i = 1, #flat do
   local m = flat[i]
-  if string.sub(m, 1, plen) == prefix then
-    times[#times + 1] = tonumber(flat[i + 1])
-    vals[#vals + 1] = tonumber(string.sub(m, string.find(m, '\\0', plen + 1, true) + 1)) or 0
+  if string.find(m, prefix, 1, true) == 1 then
+    local y, x = struct.unpack('<dd', m, #m - 15)
+    times[#times + 1] = x
+    vals[#vals + 1] = y
     if m == member then kept = true end
   end
 end
