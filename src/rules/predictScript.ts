@@ -58,40 +58,31 @@ if prev then return cjson.decode(prev) end
 local member = id .. '\\0' .. struct.pack('<dd', tonumber(ARGV[3]) or 0, t)
 redis.call('ZADD', KEYS[1], t, member)
 
--- the answers of trimmed members: a member's id is what precedes its first \\0
-local function forget(members)
+-- One plain read gets everything: the order is by time, so the newest is the last member and
+-- what slides out of the window or past the cap is a prefix, removed by rank in one call (only
+-- when there is one: once per sample interval in a steady series).
+local flat = redis.call('ZRANGE', KEYS[1], 0, -1)
+local total = #flat
+local function timeOf(m)
+  local _, x = struct.unpack('<dd', m, #m - 15)
+  return x
+end
+local newest = timeOf(flat[total])
+local drop = 0
+while drop < total and timeOf(flat[drop + 1]) <= newest - over do drop = drop + 1 end
+if total - drop > maxPoints then drop = total - maxPoints end
+if drop > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, drop - 1)
   local ids = {}
-  for i = 1, #members do
-    ids[#ids + 1] = string.sub(members[i], 1, string.find(members[i], '\\0', 1, true) - 1)
-  end
+  for i = 1, drop do ids[i] = string.sub(flat[i], 1, string.find(flat[i], '\\0', 1, true) - 1) end
   redis.call('HDEL', KEYS[2], unpack(ids))
 end
 
-local newest = t
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if tonumber(top[2]) > newest then newest = tonumber(top[2]) end
--- Housekeeping keeps the set exactly the window, at most maxPoints: the oldest is read first
--- (one O(log n) lookup) and the range only removed when it has slid out, which is once per
--- sample interval at most; the cap only binds after the insert made it maxPoints + 1.
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if tonumber(oldest[2]) <= newest - over then
-  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', newest - over)
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - over)
-  forget(old)
-end
-local size = redis.call('ZCARD', KEYS[1])
-if size > maxPoints then
-  local extra = redis.call('ZRANGE', KEYS[1], 0, size - maxPoints - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, size - maxPoints - 1)
-  forget(extra)
-end
-
-local flat = redis.call('ZRANGE', KEYS[1], 0, -1)
 local prefix = ARGV[9] .. '/'
 local times = {}
 local vals = {}
 local kept = false
-for i = 1, #flat do
+for i = drop + 1, total do
   local m = flat[i]
   if string.find(m, prefix, 1, true) == 1 then
     local y, x = struct.unpack('<dd', m, #m - 15)
