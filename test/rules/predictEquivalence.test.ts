@@ -98,4 +98,28 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     } while (cursor !== '0');
     expect(found.sort()).toEqual([keys.last, keys.points, keys.answers].sort());
   });
+
+  it('ids the packed member must not confuse (a NUL, a shorter id, a retry at another value) agree with memory', async () => {
+    const prefix = uniquePrefix('peq');
+    prefixes.push(prefix);
+    const store = new RedisPredictStore(redis);
+    const memory = new MemoryPredictStore();
+    const keys = { points: `${prefix}:p`, answers: `${prefix}:v`, last: `${prefix}:last` };
+    const t0 = 1_700_000_000_000;
+    // Same times on purpose: ties are ordered by the id, and 'e1' must sort before 'e1!' and 'e10'.
+    const base = (i: number, eventId: string, instance: string, value: number): PredictVote => ({
+      keys, eventId, time: t0 + Math.floor(i / 3) * 20_000, value, limit: 512,
+      withinMs: 3_600_000, overMs: 600_000, minSamples: 3, instance,
+    });
+    const list: PredictVote[] = [];
+    for (let i = 0; i < 120; i++) {
+      const instance = i % 4 === 0 ? 'x\0y' : 'x';
+      list.push(base(i, `e${i % 40}${['', '!', '0'][i % 3]}`, instance, 100 + i * 0.7));
+      if (i % 9 === 0) list.push(base(i, `e${i % 40}`, instance, 999)); // a retry (or a reused id) at another value
+    }
+    const fromRedis = await store.predict(list);
+    const fromMemory = await memory.predict(list);
+    expect(fromRedis).toEqual(fromMemory);
+    expect(fromRedis.filter((r) => r.status !== 'few').length).toBeGreaterThan(50);
+  });
 });
