@@ -5,7 +5,7 @@ import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
 import type { BodyPart } from '../server/bodyScript.js';
-import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, readMemorySample, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
@@ -114,16 +114,6 @@ export class DynoObserver implements Observer {
     let lifecycle: LifecycleEvent[] | undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      // Memory samples (most wanted lines) read straight, without readDynoLine's wrapper object.
-      if (e.source === 'heroku' && startsWith(e, SOURCE, SOURCE_BYTES)) {
-        const at = e.timeMs ?? timestampMs(e.timestamp);
-        const s = Number.isFinite(at) ? readMemorySample(e.message, e.process, at) : undefined;
-        if (s !== undefined) {
-          (samples ??= []).push(s);
-          (lines ??= []).push(e);
-        }
-        continue;
-      }
       const r = readDynoLine(e);
       if (r === undefined) continue;
       if ('sample' in r) {
@@ -147,13 +137,11 @@ export class DynoObserver implements Observer {
   }
 
   /** Writes one delivery's records, then remembers what it wrote. */
-  write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
-    // Not async, and no Promise.all without a lifecycle store: one body's write is a few
-    // promises fewer (it runs for most bodies with dyno lines).
+  async write(app: string, samples: readonly MemorySample[], lines: readonly DrainEvent[], events: readonly LifecycleEvent[]): Promise<void> {
     const life = this.life;
     const stored = this.store.write(app, { samples, events });
-    const both = life === undefined ? stored : Promise.all([stored, life.write(app, lifeBatchOf(samples, events))]);
-    return both.then(() => this.written(app, samples, lines));
+    await (life === undefined ? stored : Promise.all([stored, life.write(app, lifeBatchOf(samples, events))]));
+    this.written(app, samples, lines);
   }
 
   /**
