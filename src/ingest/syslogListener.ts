@@ -14,9 +14,11 @@ export interface SyslogListenerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**
-   * Messages of one drain, in stream order, one batch at a time per connection (see
-   * MAX_BATCH_LINES); a rejection closes the connection so logplex buffers and reconnects
-   * instead of sending on.
+   * Messages of one drain, in stream order (see MAX_BATCH_LINES). Up to `maxBatchesInFlight`
+   * calls per connection are unsettled at once: the next call is made as soon as the previous one
+   * has returned its promise, not once that settled, so a caller keeps stream order by issuing its
+   * writes before its first await (the pipeline's body script is one ordered Redis command). A
+   * rejection closes the connection so logplex buffers and reconnects instead of sending on.
    */
   onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
   /** Connections that have not shown a known drain token yet, and (apart) connections that have. */
@@ -34,6 +36,8 @@ export interface SyslogListenerOptions {
   readonly maxBatchLines?: number;
   readonly maxBatchBytes?: number;
   readonly batchWaitMs?: number;
+  /** Batches of one connection handed over and not settled yet (MAX_BATCHES_IN_FLIGHT by default). */
+  readonly maxBatchesInFlight?: number;
 }
 
 export interface SyslogListener {
@@ -65,11 +69,19 @@ const UNPROVEN_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 300_000;
 /**
  * A batch (one body-script call downstream) is handed over once it holds this many lines or read
- * bytes, or once its first line has waited BATCH_WAIT_MS, whichever comes first; while one is
- * stored the next one fills, and the socket is paused when that one is full.
+ * bytes, or once its first line has waited BATCH_WAIT_MS, whichever comes first; while batches
+ * are stored the next one fills, and the socket is paused when MAX_BATCHES_IN_FLIGHT are being
+ * stored and the filling one is full.
  */
 export const MAX_BATCH_LINES = 4096;
 export const MAX_BATCH_BYTES = 1024 * 1024;
+/**
+ * Batches of one connection being stored at once. Waiting for each batch's round trip (the body
+ * script runs for milliseconds) before handing the next left the connection idle half the time;
+ * a few in flight keep Redis busy. Each holds up to a batch's worth of lines, so a connection
+ * holds at most MAX_BATCHES_IN_FLIGHT + 1 batches.
+ */
+export const MAX_BATCHES_IN_FLIGHT = 4;
 /** How long a line may wait for more to join its batch: the most the batching adds to a trigger. */
 export const BATCH_WAIT_MS = 2;
 /** How long close() lets connections finish their batch before cutting them. */
@@ -220,13 +232,16 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   const maxLines = opts.maxBatchLines ?? MAX_BATCH_LINES;
   const maxBytes = opts.maxBatchBytes ?? MAX_BATCH_BYTES;
   const waitMs = opts.batchWaitMs ?? BATCH_WAIT_MS;
-  // Whole frames read and not handed over yet, in stream order. One batch per connection is
-  // stored at a time; the socket is read on into the next one meanwhile, and paused once that one
-  // is full, so TCP pushes back on logplex and a connection holds at most two batches.
+  const maxInFlight = Math.max(1, opts.maxBatchesInFlight ?? MAX_BATCHES_IN_FLIGHT);
+  // Whole frames read and not handed over yet, in stream order. Up to maxInFlight batches per
+  // connection are stored at once; the socket is read on into the next one meanwhile, and paused
+  // once that one is full with maxInFlight in flight, so TCP pushes back on logplex and a
+  // connection holds at most maxInFlight + 1 batches.
   let pending: SyslogMessage[] = [];
   let pendingBytes = 0;
-  let busy = false;
-  /** The oldest pending line has waited waitMs: hand the batch as soon as none is being stored. */
+  /** Batches handed over and not settled yet. */
+  let storing = 0;
+  /** The oldest pending line has waited waitMs: hand the batch as soon as a slot is free. */
   let due = false;
   let timer: NodeJS.Timeout | undefined;
   /** No more bytes will come: 'end' (then the stream's tail is read) or 'close'. */
@@ -240,14 +255,22 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
 
   const full = (): boolean => pending.length >= maxLines || pendingBytes >= maxBytes;
 
-  const deliver = async (messages: SyslogMessage[]): Promise<void> => {
+  // Every group's call is made before this returns (none waits for another to settle): the next
+  // batch's calls then come after all of this one's, whatever each call awaits.
+  const deliver = (messages: SyslogMessage[]): Promise<void> => {
+    const calls: Promise<void>[] = [];
     for (const [token, group] of byDrainToken(messages, opts.metrics)) {
       if (state.token === undefined && isKnown(token)) {
         bounds.prove(socket, state, token);
         clearTimeout(unproven);
       }
-      await opts.onBatch(token, group);
+      try {
+        calls.push(opts.onBatch(token, group));
+      } catch (err) {
+        calls.push(Promise.reject(err));
+      }
     }
+    return calls.length === 1 ? calls[0]! : Promise.all(calls).then(() => {});
   };
 
   const hand = (): void => {
@@ -265,14 +288,18 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
       pending = [];
       pendingBytes = 0;
     }
-    busy = true;
+    storing++;
     const delivery = deliver(messages);
     inFlight.add(delivery);
     delivery.finally(() => inFlight.delete(delivery)).catch(() => {});
     delivery.then(
-      () => { busy = false; pump(); },
+      () => { storing--; pump(); },
       (err: unknown) => {
-        busy = false;
+        storing--;
+        if (failed) return;
+        // The batches handed after this one were issued already and may be applied; logplex
+        // resends from where the connection broke, and the event ids keep a line that arrives
+        // twice from being counted twice.
         failed = true;
         pending = [];
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
@@ -284,12 +311,9 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   /** Called on every change (bytes read, the wait over, a batch stored, end, close). */
   const pump = (): void => {
     if (failed) return;
-    if (busy) {
+    while (pending.length > 0 && storing < maxInFlight && (due || full() || ended || closed || stream.broken)) hand();
+    if (pending.length > 0 || storing > 0) {
       if (full() || stream.broken) socket.pause();
-      return;
-    }
-    if (pending.length > 0) {
-      if (due || full() || ended || closed || stream.broken) hand();
       else if (!socket.destroyed) socket.resume();
       return;
     }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSyslogListener, type SyslogListener, type SyslogListenerOptions } from '../../src/ingest/syslogListener.js';
 import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { fieldsOf, randomChunks, seededRandom, syslogStream } from './sampleBodies.js';
 
 const sample = syslogStream();
@@ -31,7 +32,10 @@ interface Harness {
   listener: SyslogListener;
   port: number;
   metrics: Metrics;
+  /** Batches whose call settled, in the order they settled. */
   batches: Array<{ token: string; messages: SyslogMessage[] }>;
+  /** Every call, in the order it was made. */
+  calls: Array<{ token: string; messages: SyslogMessage[] }>;
   /** Resolves once `count` messages have been handed over. */
   received(count: number): Promise<void>;
 }
@@ -39,15 +43,17 @@ interface Harness {
 const open: SyslogListener[] = [];
 afterAll(async () => { await Promise.all(open.map((l) => l.close())); });
 
-async function start(tls: boolean, onBatch?: () => Promise<void>, extra: Partial<SyslogListenerOptions> = {}): Promise<Harness> {
+async function start(tls: boolean, onBatch?: (messages: SyslogMessage[]) => Promise<void>, extra: Partial<SyslogListenerOptions> = {}): Promise<Harness> {
   const metrics = createMetrics(new Registry(), { defaults: false });
   const batches: Harness['batches'] = [];
+  const calls: Harness['calls'] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const total = () => batches.reduce((n, b) => n + b.messages.length, 0);
   const listener = createSyslogListener({
     port: 0, host: '127.0.0.1', tls: tls ? cert : undefined, logger: pino({ level: 'silent' }), metrics, ...extra,
     onBatch: async (token, messages) => {
-      await onBatch?.();
+      calls.push({ token, messages });
+      await onBatch?.(messages);
       batches.push({ token, messages });
       for (const w of waiters) if (total() >= w.count) w.resolve();
     },
@@ -55,7 +61,7 @@ async function start(tls: boolean, onBatch?: () => Promise<void>, extra: Partial
   open.push(listener);
   const { port } = await listener.listen();
   return {
-    listener, port, metrics, batches,
+    listener, port, metrics, batches, calls,
     received: (count) => new Promise((resolve) => { if (total() >= count) resolve(); else waiters.push({ count, resolve }); }),
   };
 }
@@ -91,9 +97,10 @@ describe.each([false, true])('syslog listener (tls: %s)', (tls) => {
       socket.end();
       await h.received(before + sample.expected.length);
     }
-    const all = h.batches.flatMap((b) => b.messages);
+    // In the order of the calls: with batches in flight, a slow one settles after the next.
+    const all = h.calls.flatMap((b) => b.messages);
     expect(all.map((m) => fieldsOf(m, true))).toEqual([...sample.expected, ...sample.expected, ...sample.expected]);
-    expect(new Set(h.batches.map((b) => b.token))).toEqual(new Set([sample.drainToken]));
+    expect(new Set(h.calls.map((b) => b.token))).toEqual(new Set([sample.drainToken]));
     expect(await invalid(h.metrics, 'overrun')).toBe(0);
   });
 
@@ -241,24 +248,86 @@ describe('syslog listener under a connection flood', () => {
 });
 
 describe('syslog listener batches', () => {
-  it('hands batches of at most maxBatchLines lines, one at a time, in stream order, and the whole frames of a reset connection too', async () => {
+  it('hands batches of at most maxBatchLines lines, at most maxBatchesInFlight at once, in stream order, and the whole frames of a reset connection too', async () => {
     let inFlight = 0;
     let most = 0;
+    let n = 0;
     const h = await start(false, async () => {
       most = Math.max(most, ++inFlight);
-      await new Promise((r) => setTimeout(r, 3));
+      // Later batches settle first now and then: the calls must still be made in stream order.
+      await new Promise((r) => setTimeout(r, n++ % 2 ? 5 : 40));
       inFlight--;
-    }, { maxBatchLines: 2 });
+    }, { maxBatchLines: 2, maxBatchesInFlight: 3 });
     const socket = await dial(h.port, false);
     socket.on('error', () => {});
-    // Every frame whole, then a frame cut in half: the reset must not lose the whole ones.
+    // Every frame whole, then a frame cut in half: the reset, with batches in flight and more
+    // waiting for a slot, must not lose the whole ones.
     await writeInPieces(socket, [sample.bytes, Buffer.from('80 <190>1 2024')]);
     await new Promise((r) => setTimeout(r, 20));
+    expect(inFlight).toBeGreaterThan(0);
     socket.resetAndDestroy();
     await h.received(sample.expected.length);
-    expect(h.batches.every((b) => b.messages.length <= 2)).toBe(true);
-    expect(most).toBe(1);
-    expect(h.batches.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+    expect(h.calls.every((b) => b.messages.length <= 2)).toBe(true);
+    expect(most).toBe(3);
+    expect(h.calls.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).toEqual(sample.expected);
+    // The settling order differed from the call order, so the order above is the listener's.
+    expect(h.batches.flatMap((b) => b.messages).map((m) => fieldsOf(m, true))).not.toEqual(sample.expected);
+  });
+
+  it('with several batches in flight, writes issued at each call reach Redis in stream order', async () => {
+    const redis = testRedis();
+    const key = `${uniquePrefix('syslog-order')}:lines`;
+    try {
+      const lines = Array.from({ length: 200 }, (_, i) => {
+        const m = `<190>1 2024-11-14T03:12:07Z ${sample.drainToken} app web.1 - - line ${i}\n`;
+        return `${Buffer.byteLength(m)} ${m}`;
+      });
+      let n = 0;
+      let inFlight = 0;
+      let most = 0;
+      // Like the pipeline: the Redis command is issued before the first await. A counter kept in
+      // Redis gives each line the count before it: a line applied out of order gets a wrong one.
+      const h = await start(false, async (messages) => {
+        most = Math.max(most, ++inFlight);
+        const reply = redis.eval(
+          "for i, v in ipairs(ARGV) do local n = redis.call('RPUSH', KEYS[1], v) if tostring(n - 1) ~= string.match(v, '%d+$') then redis.call('RPUSH', KEYS[1], 'out of order: ' .. v) end end return 1",
+          1, key, ...messages.map((m) => m.message.trim()));
+        await new Promise((r) => setTimeout(r, n++ % 3 ? 2 : 15));
+        await reply;
+        inFlight--;
+      }, { maxBatchLines: 7, maxBatchesInFlight: 4 });
+      const socket = await dial(h.port, false);
+      await writeInPieces(socket, lines.map((l) => Buffer.from(l)));
+      socket.end();
+      await h.received(lines.length);
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(4);
+      expect(await redis.lrange(key, 0, -1)).toEqual(lines.map((_, i) => `line ${i}`));
+    } finally {
+      await cleanupPrefix(redis, key);
+      redis.disconnect();
+    }
+  });
+
+  it('pauses the socket while maxBatchesInFlight are stored and the filling batch is full', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let calls = 0;
+    const h = await start(false, async () => { calls++; await gate; }, { maxBatchLines: 1000, maxBatchesInFlight: 2 });
+    const socket = await dial(h.port, false);
+    socket.on('error', () => {});
+    const frame = sample.bytes.subarray(0, 299);
+    // 70 batches' worth, about 21 MB: more than the socket buffers hold once the listener stops reading.
+    const count = 70_000;
+    socket.write(Buffer.concat(Array.from({ length: count }, () => frame)));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(2);
+    expect(socket.writableLength).toBeGreaterThan(0);
+    release();
+    await h.received(count);
+    expect(calls).toBeGreaterThanOrEqual(count / 1000);
+    expect(socket.writableLength).toBe(0);
+    socket.end();
   });
 
   it('a lone line waits at most batchWaitMs for company', async () => {
