@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import type { createMetrics } from '../../src/metrics.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import type { Firing, FiringSink } from '../../src/rules/Firing.js';
 import { compiledRules, realPipeline, TWICE_AND_ONCE } from '../support/realPipeline.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
+import { countingRedis } from '../support/countingRedis.js';
 
 /**
  * The drain's per-body cost: one Redis round trip per body whatever it holds (frame check, votes,
@@ -20,17 +20,6 @@ afterAll(async () => { await cleanupPrefix(admin, prefix); admin.disconnect(); }
 
 const ruleSet = compiledRules(TWICE_AND_ONCE);
 
-/** A drain connection as the service opens it (fails fast while down), counting the commands it sends. */
-function countingRedis(): { redis: Redis; commands: () => string[]; reset: () => void } {
-  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  let sent: string[] = [];
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-    sent.push(command.name);
-    return (send as (...a: unknown[]) => unknown)(command, ...rest);
-  }) as Redis['sendCommand'];
-  return { redis, commands: () => sent.filter((c) => c !== 'info'), reset: () => { sent = []; } };
-}
 
 function setup(sink: FiringSink) {
   const conn = countingRedis();

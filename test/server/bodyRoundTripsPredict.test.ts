@@ -1,5 +1,4 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Pipeline } from '../../src/server/pipeline.js';
 import { RulesEngine } from '../../src/rules/engine.js';
@@ -11,8 +10,9 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import type { Firing, FiringSink } from '../../src/rules/Firing.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
+import { countingRedis } from '../support/countingRedis.js';
 
 /**
  * A body whose lines a predict rule samples, or whose votes are judged by the dyno lifecycle
@@ -38,19 +38,9 @@ rules:
 if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
 const ruleSet = loaded.ruleSet;
 
-function countingRedis(): { redis: Redis; commands: () => string[]; reset: () => void } {
-  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  let sent: string[] = [];
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-    sent.push(command.name);
-    return (send as (...a: unknown[]) => unknown)(command, ...rest);
-  }) as Redis['sendCommand'];
-  return { redis, commands: () => sent.filter((c) => c !== 'info' && c !== 'sadd'), reset: () => { sent = []; } };
-}
 
 function setup(sink: FiringSink) {
-  const conn = countingRedis();
+  const conn = countingRedis(['info', 'sadd']);
   const logger = pino({ level: 'silent' });
   const metrics = createMetrics(undefined, { defaults: false });
   const keys = redisKeys(prefix);
