@@ -182,25 +182,8 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
   for (const p of parts) {
     let d = `${CODE[p.name]} ${p.gate ?? 0} ${p.predicted ?? 0} ${p.life ?? 0} ${p.keys.length}`;
-    for (const key of p.keys) {
-      let i = keys.get(key);
-      if (i === undefined) {
-        keyList.push(key);
-        i = keyList.length + 1;
-        keys.set(key, i);
-      }
-      d += ` ${i}`;
-    }
-    for (const arg of p.args) {
-      const text = typeof arg === 'string' ? arg : String(arg);
-      let i = values.get(text);
-      if (i === undefined) {
-        valueList.push(text);
-        i = valueList.length + 7;
-        values.set(text, i);
-      }
-      d += ` ${i}`;
-    }
+    for (const key of p.keys) d += ` ${indexOf(keys, keyList, key, 1)}`;
+    for (const arg of p.args) d += ` ${indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7)}`;
     descriptors.push(d);
   }
   const call: (string | number)[] = [keyList.length + 1, framesKey];
@@ -209,4 +192,15 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   for (const v of valueList) call.push(v);
   for (const d of descriptors) call.push(d);
   return call;
+}
+
+/** `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once. */
+function indexOf(seen: Map<string, number>, list: string[], item: string, offset: number): number {
+  let i = seen.get(item);
+  if (i === undefined) {
+    list.push(item);
+    i = list.length + offset;
+    seen.set(item, i);
+  }
+  return i;
 }
