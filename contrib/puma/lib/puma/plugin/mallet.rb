@@ -194,8 +194,13 @@ Puma::Plugin.create do
         if reason
           log "mallet: stop key #{key} found (#{printable(reason)}): stopping gracefully"
           @listener&.kill
-          @launcher.stop
-          return
+          # The key is taken: this is the only chance to act on it. A key found while Puma is
+          # still booting comes before there is a server to stop, so ask until the process is
+          # gone (as the SIGTERM thread does; asking again is harmless).
+          loop do
+            @launcher.stop
+            sleep 0.5
+          end
         end
         nap interval
       rescue StandardError => e
