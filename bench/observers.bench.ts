@@ -2,7 +2,8 @@
  * The observer stage's cost on the drain: parse + match + observers against parse + match, over
  * the same corpus in the same run (as in rules.bench.ts, the Redis round trips are left out: the
  * rules' threshold vote per matched line; the observers' write is built in full, arguments and
- * all, by the real RedisDynoStore, and handed to a Redis stand-in that only counts it).
+ * all, by the service's RedisDynoStore and RedisLifeStore, as the parts of the body script the
+ * pipeline hands on, and counted).
  * Target: ≥ 0.90 × parse + match.
  *
  *   node --import tsx --expose-gc bench/observers.bench.ts [--lines 200000] [--rounds 9]
@@ -12,6 +13,11 @@
  *     each contender in its own `valgrind --tool=callgrind` process, instructions counted only
  *     over the measured passes (after the warm-up passes): a count that the neighbours' load
  *     does not change.
+ *   node --import tsx bench/observers.bench.ts --alloc [--sites] [--lines 20000] [--passes 3]
+ *     bytes allocated per line and scavenges per pass of each contender, each in its own process
+ *     (bench/support/allocation.ts); --sites adds the allocating functions (sampling heap profile).
+ *   --store (with any mode): the observers write by store() rather than as parts of the body
+ *     script (the service's path, Pipeline.#ingestBody).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +27,8 @@ import { drainEvents } from '../src/ingest/drainEvents.js';
 import { matchEvent, type RuleMatch } from '../src/rules/match.js';
 import { observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
-import type { LifeBatch, LifeStore } from '../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../src/dynos/dynoScript.js';
+import { RedisLifeStore } from '../src/dynos/lifeScript.js';
 import { redisKeys } from '../src/keys.js';
 import { ensureCorpus } from './corpus.js';
 import { exampleRulesAndCorpus, numberArg } from './support/benchInputs.js';
@@ -46,6 +52,10 @@ if (flag('callgrind')) {
   await callgrind();
   process.exit(0);
 }
+if (flag('alloc')) {
+  await allocation();
+  process.exit(0);
+}
 
 const contender = option('contender');
 const LINES = numberArg('lines', contender ? 20_000 : 200_000);
@@ -55,17 +65,21 @@ const { rules, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
 
 let writes = 0;
 let writeArgs = 0;
-/** What RedisDynoStore needs of ioredis: the script's command, here counting its arguments. */
+/** What RedisDynoStore and RedisLifeStore need of ioredis: their scripts' commands, here counting their arguments (store()'s path). */
 const redisStandIn = {
   malletDynos: async (...args: unknown[]) => { writes++; writeArgs += args.length; return 1; },
+  malletLife: async (...args: unknown[]) => { writes++; writeArgs += args.length; return 1; },
 } as unknown as Redis;
-/** The rules' lifecycle view (instanceLife.ts), built per body as the service does; its write is a second script call. */
-const countingLife: LifeStore = {
-  async write(_app: string, b: LifeBatch) { writes++; writeArgs += b.releases.length + b.starts.length + b.samples.length; },
-  async read() { return { releases: [], dynos: new Map() }; },
-};
-// A fresh observer per pass: what it remembers of the last pass must not help the next one.
-const observers = () => [new DynoObserver(new RedisDynoStore(redisStandIn, redisKeys('bench')), undefined, countingLife)];
+const keys = redisKeys('bench');
+// A fresh observer per pass: what it remembers of the last pass must not help the next one. The
+// service's stores: the dyno records and the rules' lifecycle view (instanceLife.ts).
+const observers = () => [new DynoObserver(new RedisDynoStore(redisStandIn, keys), undefined, new RedisLifeStore(redisStandIn, keys))];
+/**
+ * The service's path (Pipeline.#ingestBody): the observation's writes as parts of the body's one
+ * script call, then written(); `--store` takes store() instead, the path of a store without parts
+ * (and the bench's before the body script).
+ */
+const viaStore = flag('store');
 
 let sink = 0;
 async function run(observe: boolean): Promise<void> {
@@ -81,9 +95,31 @@ async function run(observe: boolean): Promise<void> {
       matchEvent(rules, e, out);
     }
     sink += out.length;
-    // Awaited per body, as the pipeline awaits each delivery (both contenders pay the await).
-    await (observe ? observeAll(obs, 'acme-shop', events, []).store() : undefined);
+    if (!observe) {
+      // Awaited per body, as the pipeline awaits each delivery's script call (both contenders pay it).
+      await undefined;
+      continue;
+    }
+    const observation = observeAll(obs, 'acme-shop', events, []);
+    const parts = viaStore ? undefined : observation.parts?.();
+    if (parts === undefined) {
+      await observation.store();
+      continue;
+    }
+    // What the body script is handed; its round trip is left out, as the votes' is.
+    for (let i = 0; i < parts.length; i++) { writes++; writeArgs += parts[i]!.keys.length + parts[i]!.args.length; }
+    await undefined;
+    observation.written?.();
   }
+}
+
+if (contender !== undefined && option('measure') !== undefined) {
+  // A child of --alloc: bytes allocated per pass, scavenges, allocation sites.
+  const { measureAllocation } = await import('./support/allocation.js');
+  console.log(JSON.stringify(await measureAllocation(option('measure')!, () => run(contender === 'observers'), {
+    warmup: numberArg('warmup', WARMUP), passes: numberArg('passes', 3), lines: totalLines,
+  })));
+  process.exit(0);
 }
 
 if (contender !== undefined) {
@@ -99,7 +135,6 @@ if (contender !== undefined) {
   process.exit(0);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const gc = (globalThis as { gc?: () => void }).gc;
 const measure = async (observe: boolean) => {
   gc?.();
@@ -135,6 +170,10 @@ console.log(`| parse + match + observers | ${median(withObs).toFixed(3)} | ${Mat
 console.log(`target ≥ 0.90 × parse + match: ${ratio >= 0.9 ? 'met' : 'NOT met'}`);
 if (sink < 0) console.log(sink);
 
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 async function callgrind(): Promise<void> {
   const lines = numberArg('lines', 20_000);
   const passes = numberArg('passes', 3);
@@ -144,7 +183,7 @@ async function callgrind(): Promise<void> {
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};
   for (const c of ['baseline', 'observers']) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
-      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup), ...(flag('store') ? ['--store'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const ir = /Collected : (\d+)/.exec(r.stderr ?? '');
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !ir || !out.startsWith('{')) throw new Error(`callgrind run of ${c} failed (${r.status}): ${r.error ?? ''}\n${r.stderr?.slice(-2000)}`);
@@ -158,4 +197,46 @@ async function callgrind(): Promise<void> {
   console.log(`| parse + match (baseline) | ${Math.round(b.ir / b.lines).toLocaleString('en')} | 1.00 |`);
   console.log(`| parse + match + observers | ${Math.round(o.ir / o.lines).toLocaleString('en')} | ${(b.ir / o.ir).toFixed(3)} |`);
   console.log(`target ≥ 0.90 × parse + match: ${b.ir / o.ir >= 0.9 ? 'met' : 'NOT met'}`);
+}
+
+/**
+ * --alloc: what each contender allocates, counted in child processes (bench/support/allocation.ts):
+ * bytes per line (no collection during a pass), scavenges per pass at a fixed 16 MB semi-space,
+ * and with --sites the allocating functions of the observer contender beside the baseline's.
+ */
+async function allocation(): Promise<void> {
+  const { allocationFlags } = await import('./support/allocation.js');
+  const lines = numberArg('lines', 20_000);
+  const passes = numberArg('passes', 3);
+  const warmup = numberArg('warmup', WARMUP);
+  await ensureCorpus(lines);
+  const self = fileURLToPath(import.meta.url);
+  const child = (mode: 'bytes' | 'scavenges' | 'sites', c: string) => {
+    const r = spawnSync(process.execPath, [...allocationFlags(mode), '--import', 'tsx', self, '--contender', c, '--measure', mode,
+      '--lines', String(lines), '--passes', String(mode === 'scavenges' ? passes * 4 : passes), '--warmup', String(warmup), ...(flag('store') ? ['--store'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !out.startsWith('{')) throw new Error(`--alloc ${mode} run of ${c} failed (${r.status}):\n${r.stderr?.slice(-2000)}`);
+    return JSON.parse(out) as import('./support/allocation.js').AllocationResult;
+  };
+  const row: Record<string, { bytes: number; scavenges: number }> = {};
+  for (const c of ['baseline', 'observers']) {
+    const b = child('bytes', c);
+    const s = child('scavenges', c);
+    row[c] = { bytes: median(b.bytesPerPass!) / b.lines, scavenges: s.scavenges! / (passes * 4) };
+  }
+  const b = row.baseline!, o = row.observers!;
+  console.log(`allocation, ${lines}-line corpus, median of ${passes} passes after ${warmup} warm-up passes (scavenges: ${passes * 4} passes, 16 MB semi-space)`);
+  console.log('| contender | bytes allocated/line | scavenges/pass |');
+  console.log('|---|---:|---:|');
+  console.log(`| parse + match (baseline) | ${b.bytes.toFixed(1)} | ${b.scavenges.toFixed(2)} |`);
+  console.log(`| parse + match + observers | ${o.bytes.toFixed(1)} | ${o.scavenges.toFixed(2)} |`);
+  console.log(`the observers' extra: ${(o.bytes - b.bytes).toFixed(1)} bytes/line (${((o.bytes - b.bytes) * lines / 1024).toFixed(0)} KiB per pass)`);
+  if (!flag('sites')) return;
+  const sb = child('sites', 'baseline'), so = child('sites', 'observers');
+  const base = new Map(sb.project!);
+  console.log('sampled bytes per pass by nearest project function (observers | baseline | extra):');
+  for (const [k, v] of so.project!) console.log(`  ${String(v).padStart(10)} ${String(base.get(k) ?? 0).padStart(10)} ${String(v - (base.get(k) ?? 0)).padStart(10)}  ${k}`);
+  const baseSelf = new Map(sb.self!);
+  console.log('sampled bytes per pass by allocating function (observers | baseline | extra):');
+  for (const [k, v] of so.self!) console.log(`  ${String(v).padStart(10)} ${String(baseSelf.get(k) ?? 0).padStart(10)} ${String(v - (baseSelf.get(k) ?? 0)).padStart(10)}  ${k}`);
 }

@@ -148,15 +148,13 @@ export class DynoObserver implements Observer {
    * write()'s script calls as parts of the drain's body script (one round trip with the votes);
    * undefined when a store cannot make them (then the pipeline calls write()).
    */
-  parts(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): BodyPart[] | undefined {
+  parts(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): readonly BodyPart[] | undefined {
     const { store, life } = this;
     if (!store.part || (life && !life.part)) return undefined;
-    const out: BodyPart[] = [];
     const d = store.part(app, { samples, events });
-    if (d) out.push(d);
-    const l = life?.part?.(app, lifeBatchOf(samples, events));
-    if (l) out.push(l);
-    return out;
+    const l = life === undefined ? undefined : life.recordsPart ? life.recordsPart(app, samples, events) : life.part!(app, lifeBatchOf(samples, events));
+    if (d === undefined) return l === undefined ? NO_PARTS : [l];
+    return l === undefined ? [d] : [d, l];
   }
 
   /** After the records were written (by write() or the body script). */
@@ -217,6 +215,7 @@ export function lifeBatchOfEvents(events: readonly DrainEvent[]): Map<string, Li
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+const NO_PARTS: readonly BodyPart[] = Object.freeze([]);
 
 function storedOf(known: readonly Stored[], instance: string): Stored | undefined {
   for (let i = 0; i < known.length; i++) if (known[i]!.instance === instance) return known[i];

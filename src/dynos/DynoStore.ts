@@ -51,7 +51,7 @@ export interface InstanceGroup {
 }
 
 /** Heroku writes MB with two decimals; kept so, so that Lua's JSON (14 digits) and JS agree. */
-const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
+export const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
 
 export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] {
   // Most deliveries carry one sample a minute has not seen yet: no map, no sort.
@@ -107,4 +107,70 @@ export function sortSnapshot(instances: InstanceSeries[], events: Array<Lifecycl
   const keyed = events.map((e) => ({ e, m: eventMember(e) }));
   keyed.sort((a, b) => a.e.at - b.e.at || (a.m < b.m ? -1 : a.m > b.m ? 1 : 0));
   return { instances, events: keyed.map((k) => k.e) };
+}
+
+/** Past this many samples in one delivery the pairwise grouping below would cost more than groupSamples' map. */
+const PAIRWISE_MAX = 16;
+/** pushSampleGroups' indices of one group, reused (it is synchronous). */
+const groupScratch: number[] = [];
+
+/**
+ * groupSamples(samples) as the dyno script's arguments (dynoScript.ts: per group instance, dyno,
+ * n minutes, then n x (at, MB, quota or '', swap or '')) pushed onto `args`, and each group's
+ * instance onto `instances`, without the groups, their arrays and their minute objects: a
+ * delivery carries a sample or a few, so the groups are found pairwise. The same groups, in the
+ * same order, with the same minutes (test/dynos/sampleArgs.test.ts).
+ */
+export function pushSampleGroups(samples: readonly MemorySample[], instances: string[], args: (string | number)[]): void {
+  const n = samples.length;
+  if (n > PAIRWISE_MAX) {
+    for (const g of groupSamples(samples)) {
+      instances.push(g.instance);
+      args.push(g.instance, g.dyno, g.minutes.length);
+      for (const m of g.minutes) args.push(m.at, m.valueMb, m.limitMb ?? '', m.swapMb ?? '');
+    }
+    return;
+  }
+  const idx = groupScratch;
+  for (let i = 0; i < n; i++) {
+    const s = samples[i]!;
+    if (!usable(s) || seenBefore(samples, i, s.instance)) continue;
+    // This instance's samples in line order, then stably by whole ms (groupSamples' sort).
+    idx.length = 0;
+    for (let j = i; j < n; j++) {
+      const t = samples[j]!;
+      if (t.instance !== s.instance || !usable(t)) continue;
+      const at = Math.trunc(t.at);
+      let k = idx.length;
+      idx.push(j);
+      while (k > 0 && Math.trunc(samples[idx[k - 1]!]!.at) > at) { idx[k] = idx[k - 1]!; k--; }
+      idx[k] = j;
+    }
+    instances.push(s.instance);
+    args.push(s.instance, s.dyno, 0);
+    const count = args.length - 1;
+    let minutes = 0;
+    let minute = Number.NaN;
+    for (let k = 0; k < idx.length; k++) {
+      const raw = samples[idx[k]!]!;
+      const at = Math.trunc(raw.at);
+      const m = Math.floor(at / 60_000);
+      if (m === minute) continue;
+      minute = m;
+      minutes++;
+      args.push(at, mb2(raw.valueMb)!, mb2(raw.limitMb) ?? '', mb2(raw.swapMb) ?? '');
+    }
+    args[count] = minutes;
+  }
+  idx.length = 0;
+}
+
+function usable(s: MemorySample): boolean {
+  return Number.isFinite(s.at) && Number.isFinite(s.valueMb);
+}
+
+/** Whether a usable sample before samples[i] is of `instance` (its group is already out). */
+function seenBefore(samples: readonly MemorySample[], i: number, instance: string): boolean {
+  for (let j = 0; j < i; j++) if (samples[j]!.instance === instance && usable(samples[j]!)) return true;
+  return false;
 }

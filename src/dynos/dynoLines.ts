@@ -3,6 +3,7 @@ import { timestampMs } from '../ingest/timestampMs.js';
 import { LINE_API, LINE_PLATFORM } from '../ingest/lineClass.js';
 import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
+import { readMemorySampleBytes } from './memoryBytes.js';
 
 /**
  * The Heroku lines the dyno observer reads (texts checked against the drain-protocol notes and
@@ -74,6 +75,11 @@ export type DynoLine = { readonly sample: MemorySample } | { readonly event: Lif
 export function readDynoLine(e: DrainEvent): DynoLine {
   const at = e.timeMs ?? timestampMs(e.timestamp);
   if (!Number.isFinite(at)) return undefined;
+  if (e.source === 'heroku' && e.readMessageBytes !== undefined && e.messageStartsWith?.(SOURCE_BYTES) === true) {
+    // Most of what is read: from the bytes, the text never made.
+    const sample = e.readMessageBytes(readMemorySampleBytes, e.process, at);
+    return sample && { sample };
+  }
   const text = e.message;
   if (e.source !== 'heroku') {
     const v = releaseVersion(text);

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.js';
 import { DYNO_BOUNDS, MINUTE_MS, minuteOfSlot, type DynoBounds } from './bounds.js';
 import type { DynoBatch } from './DynoRecord.js';
-import { eventMember, groupSamples, parseEventMember, sortSnapshot, type DynoSnapshot, type DynoStore, type InstanceSeries } from './DynoStore.js';
+import { eventMember, parseEventMember, pushSampleGroups, sortSnapshot, type DynoSnapshot, type DynoStore, type InstanceSeries } from './DynoStore.js';
 
 /**
  * One delivery's dyno records for one app, atomic across replicas. `MemoryDynoStore`
@@ -139,17 +139,16 @@ export class RedisDynoStore implements DynoStore {
 
   /** write()'s script call as keys and args (a part of the drain's body script); undefined: nothing to write. */
   part(app: string, batch: DynoBatch): { name: 'dynos'; keys: string[]; args: (string | number)[] } | undefined {
-    if (batch.samples.length === 0 && batch.events.length === 0) return undefined;
+    const { samples, events } = batch;
+    if (samples.length === 0 && events.length === 0) return undefined;
     const k = this.#dynoKeys(app);
     const b = this.bounds;
     const keys = [k.instances, k.meta, k.events];
-    const args: (string | number)[] = [b.maxInstances, b.retentionMs, b.maxEvents, b.fineSlots, b.coarseStepMinutes, b.coarseSlots, b.maxMb, REAL_TTL_MS, batch.events.length];
-    for (const e of batch.events) args.push(eventMember(e), e.at);
-    for (const g of groupSamples(batch.samples)) {
-      keys.push(this.keys.memorySeries(app, g.instance));
-      args.push(g.instance, g.dyno, g.minutes.length);
-      for (const s of g.minutes) args.push(s.at, s.valueMb, s.limitMb ?? '', s.swapMb ?? '');
-    }
+    const args: (string | number)[] = [b.maxInstances, b.retentionMs, b.maxEvents, b.fineSlots, b.coarseStepMinutes, b.coarseSlots, b.maxMb, REAL_TTL_MS, events.length];
+    for (let i = 0; i < events.length; i++) args.push(eventMember(events[i]!), events[i]!.at);
+    // The groups' instances land after the three keys, then become their series keys.
+    pushSampleGroups(samples, keys, args);
+    for (let i = 3; i < keys.length; i++) keys[i] = this.keys.memorySeries(app, keys[i]!);
     return { name: 'dynos', keys, args };
   }
 

@@ -150,4 +150,6 @@ export interface LifeStore {
   write(app: string, batch: LifeBatch): Promise<void>;
   /** write() as a part of the drain's body script, when the store is that Redis (undefined: nothing to write). */
   part?(app: string, batch: LifeBatch): BodyPart | undefined;
+  /** part(app, lifeBatchOf(samples, events)) without making the batch, when the store can. */
+  recordsPart?(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): BodyPart | undefined;
 }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.js';
 import { DYNO_BOUNDS } from './bounds.js';
-import { batchByDyno, decodeDyno, decodeTimes, isEmptyBatch, LIFE_BOUNDS, type AppLife, type DynoLife, type LifeBatch, type LifeStore } from './instanceLife.js';
+import { batchByDyno, decodeDyno, decodeTimes, isEmptyBatch, LIFE_BOUNDS, lifeBatchOf, type AppLife, type DynoLife, type LifeBatch, type LifeStore } from './instanceLife.js';
+import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 
 /**
  * The rules' view of the lifecycle (instanceLife.ts) in Redis, written by the dyno observer after
@@ -114,7 +115,86 @@ export function lifeArgs(batch: LifeBatch): (string | number)[] {
   return args;
 }
 
+/** Past this many records in one delivery, lifeArgsOf's pairwise grouping gives way to batchByDyno's map. */
+const PAIRWISE_MAX = 16;
+
+const isStart = (e: LifecycleEvent) => e.kind === 'start' || e.kind === 'up';
+
+/**
+ * lifeArgs(lifeBatchOf(samples, events)) without the batch, its tuples and batchByDyno's map:
+ * what the dyno observer writes per delivery, which carries a record or a few, so the dynos are
+ * found pairwise (in batchByDyno's order: those of the starts first, then those of the samples).
+ * test/dynos/sampleArgs.test.ts holds the two equal.
+ */
+export function lifeArgsOf(samples: readonly MemorySample[], events: readonly LifecycleEvent[]): (string | number)[] {
+  if (samples.length + events.length > PAIRWISE_MAX) return lifeArgs(lifeBatchOf(samples, events));
+  const b = LIFE_BOUNDS;
+  const args: (string | number)[] = [b.releases, b.starts, b.instances, b.dynos, LIFE_TTL_MS, 0];
+  let releases = 0;
+  for (let i = 0; i < events.length; i++) {
+    if (events[i]!.kind === 'release') { args.push(Math.trunc(events[i]!.at)); releases++; }
+  }
+  args[5] = releases;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (isStart(e) && !startBefore(events, i, e.dyno)) pushDyno(args, e.dyno, samples, events);
+  }
+  for (let i = 0; i < samples.length; i++) {
+    const d = samples[i]!.dyno;
+    if (!startBefore(events, events.length, d) && !sampleBefore(samples, i, d)) pushDyno(args, d, samples, events);
+  }
+  return args;
+}
+
+/** Whether a start among events[0, i) is of `dyno`. */
+function startBefore(events: readonly LifecycleEvent[], i: number, dyno: string): boolean {
+  for (let j = 0; j < i; j++) if (events[j]!.dyno === dyno && isStart(events[j]!)) return true;
+  return false;
+}
+
+function sampleBefore(samples: readonly MemorySample[], i: number, dyno: string): boolean {
+  for (let j = 0; j < i; j++) if (samples[j]!.dyno === dyno) return true;
+  return false;
+}
+
+/** One dyno's arguments: dyno, n starts, the starts, n samples, then n x (uuid, at). */
+function pushDyno(args: (string | number)[], dyno: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): void {
+  args.push(dyno, 0);
+  let at = args.length - 1;
+  let n = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.dyno === dyno && isStart(e)) { args.push(Math.trunc(e.at)); n++; }
+  }
+  args[at] = n;
+  args.push(0);
+  at = args.length - 1;
+  n = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    if (s.dyno === dyno) { args.push(s.instance, Math.trunc(s.at)); n++; }
+  }
+  args[at] = n;
+}
+
+/** What lifeBatchOf keeps of an event: releases and starts. */
+function isLifeEvent(e: LifecycleEvent): boolean {
+  return e.kind === 'release' || isStart(e);
+}
+
 export class RedisLifeStore implements LifeStore {
+  #lastApp = '';
+  #lastKeys: ReturnType<RedisKeys['dynoLife']> | undefined;
+
+  /** The app's keys, kept for the last app (consecutive bodies are mostly one app's). */
+  #lifeKeys(app: string): ReturnType<RedisKeys['dynoLife']> {
+    if (this.#lastKeys === undefined || app !== this.#lastApp) {
+      this.#lastKeys = this.keys.dynoLife(app);
+      this.#lastApp = app;
+    }
+    return this.#lastKeys;
+  }
+
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: LIFE_LUA });
   }
@@ -129,6 +209,13 @@ export class RedisLifeStore implements LifeStore {
     if (isEmptyBatch(batch)) return undefined;
     const k = this.keys.dynoLife(app);
     return { name: 'life', keys: [k.life, k.index], args: lifeArgs(batch) };
+  }
+
+  /** part(app, lifeBatchOf(samples, events)), the batch not made (the dyno observer's write). */
+  recordsPart(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): { name: 'life'; keys: string[]; args: (string | number)[] } | undefined {
+    if (samples.length === 0 && !events.some(isLifeEvent)) return undefined;
+    const k = this.#lifeKeys(app);
+    return { name: 'life', keys: [k.life, k.index], args: lifeArgsOf(samples, events) };
   }
 
   async read(app: string, dynos: readonly string[]): Promise<AppLife> {

@@ -40,6 +40,14 @@ export interface DrainEvent {
   messageIncludes?(needle: Buffer): boolean;
   /** `at`: a byte offset into the text (only for needles after an ASCII prefix already matched). */
   messageStartsWith?(needle: Buffer, at?: number): boolean;
+  /**
+   * `read(buf, start, end, a, b)` over the bytes `message` decodes (buf[start, end), same LF and
+   * 64 KiB rules), without making the text: for readers of ASCII fields, which find them at the
+   * same places in the bytes as in the text (UTF-8 makes no ASCII byte of a non-ASCII one, nor
+   * the replacement character of an ASCII one). `a` and `b` are passed through, so that the
+   * reader can be a function made once rather than a closure per line.
+   */
+  readMessageBytes?<A, B, R>(read: (buf: Buffer, start: number, end: number, a: A, b: B) => R, a: A, b: B): R;
   /** timestampMs(timestamp) (src/ingest/timestampMs.ts), when the producer can tell it without making the text. */
   readonly timeMs?: number;
 }

@@ -225,6 +225,11 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     return true;
   }
 
+  /** DrainEvent's: the text's bytes handed to `read`, the text not made. */
+  readMessageBytes<A, B, R>(read: (buf: Buffer, start: number, end: number, a: A, b: B) => R, a: A, b: B): R {
+    return read(this.buf, this.textStart, this._textEnd(), a, b);
+  }
+
   /** End of the text: without exactly one trailing LF, at most MAX_MESSAGE_BYTES. */
   private _textEnd(): number {
     let end = this.end;
