@@ -36,6 +36,8 @@ export interface AllocationResult {
   /** sites: sampled bytes per pass, by allocating function and by nearest project function. */
   self?: Array<[string, number]>;
   project?: Array<[string, number]>;
+  /** sites: the same by allocating stack (its innermost five frames). */
+  stacks?: Array<[string, number]>;
 }
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc!();
@@ -95,19 +97,23 @@ export async function measureAllocation(mode: string, pass: () => Promise<void>,
   session.disconnect();
   const self = new Map<string, number>();
   const project = new Map<string, number>();
-  const walk = (node: typeof profile.head, nearest: string): void => {
+  const stacks = new Map<string, number>();
+  const walk = (node: typeof profile.head, nearest: string, path: readonly string[]): void => {
     const f = node.callFrame;
     const name = `${f.functionName || '(anonymous)'} ${shortUrl(f.url)}:${f.lineNumber + 1}`;
     const mine = /\/(src|bench)\//.test(f.url) && !f.url.includes('node_modules') ? name : nearest;
+    const chain = [name, ...path].slice(0, 5);
     if (node.selfSize > 0) {
       self.set(name, (self.get(name) ?? 0) + node.selfSize);
       project.set(mine, (project.get(mine) ?? 0) + node.selfSize);
+      const key = chain.join(' < ');
+      stacks.set(key, (stacks.get(key) ?? 0) + node.selfSize);
     }
-    for (const c of node.children) walk(c, mine);
+    for (const c of node.children) walk(c, mine, chain);
   };
-  walk(profile.head, '(outside the project)');
+  walk(profile.head, '(outside the project)', []);
   const top = (m: Map<string, number>) => [...m].map(([k, v]) => [k, Math.round(v / o.passes)] as [string, number]).sort((a, b) => b[1] - a[1]).slice(0, 40);
-  return { mode, lines: o.lines, self: top(self), project: top(project) };
+  return { mode, lines: o.lines, self: top(self), project: top(project), stacks: top(stacks) };
 }
 
 function shortUrl(url: string): string {

@@ -5,7 +5,7 @@ import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
 import type { BodyPart } from '../server/bodyScript.js';
-import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, readDynoLine, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
+import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, isRuntimeLine, readDynoEvent, readDynoLine, readDynoSample, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
@@ -114,12 +114,15 @@ export class DynoObserver implements Observer {
     let lifecycle: LifecycleEvent[] | undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const r = readDynoLine(e);
-      if (r === undefined) continue;
-      if ('sample' in r) {
-        (samples ??= []).push(r.sample);
+      if (isRuntimeLine(e)) {
+        const s = readDynoSample(e);
+        if (s === undefined) continue;
+        (samples ??= []).push(s);
         (lines ??= []).push(e);
-      } else (lifecycle ??= []).push(r.event);
+      } else {
+        const l = readDynoEvent(e);
+        if (l !== undefined) (lifecycle ??= []).push(l);
+      }
     }
     if (firings.length > 0) lifecycle = this.remediations(app, firings, lifecycle);
     if (samples === undefined && lifecycle === undefined) return NOTHING;

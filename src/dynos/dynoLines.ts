@@ -73,21 +73,36 @@ export type DynoLine = { readonly sample: MemorySample } | { readonly event: Lif
 
 /** A wanted line read: a memory sample, a lifecycle event, or nothing (not one of ours after all). */
 export function readDynoLine(e: DrainEvent): DynoLine {
-  const at = e.timeMs ?? timestampMs(e.timestamp);
-  if (!Number.isFinite(at)) return undefined;
-  if (e.source === 'heroku' && e.readMessageBytes !== undefined && e.messageStartsWith?.(SOURCE_BYTES) === true) {
-    // Most of what is read: from the bytes, the text never made.
-    const sample = e.readMessageBytes(readMemorySampleBytes, e.process, at);
+  if (isRuntimeLine(e)) {
+    const sample = readDynoSample(e);
     return sample && { sample };
   }
+  const event = readDynoEvent(e);
+  return event && { event };
+}
+
+/** A `heroku` line in the runtime-metrics layout (`source=` first): read by readDynoSample, the rest by readDynoEvent. */
+export function isRuntimeLine(e: DrainEvent): boolean {
+  return e.source === 'heroku' && startsWith(e, SOURCE, SOURCE_BYTES);
+}
+
+/** An isRuntimeLine line's memory sample, if it is one (readDynoLine's, without the wrapper). */
+export function readDynoSample(e: DrainEvent): MemorySample | undefined {
+  const at = e.timeMs ?? timestampMs(e.timestamp);
+  if (!Number.isFinite(at)) return undefined;
+  // Most of what is read: from the bytes, the text never made.
+  if (e.readMessageBytes !== undefined) return e.readMessageBytes(readMemorySampleBytes, e.process, at);
+  return readMemorySample(e.message, e.process, at);
+}
+
+/** Any other wanted line's lifecycle event, if it is one (readDynoLine's, without the wrapper). */
+export function readDynoEvent(e: DrainEvent): LifecycleEvent | undefined {
+  const at = e.timeMs ?? timestampMs(e.timestamp);
+  if (!Number.isFinite(at)) return undefined;
   const text = e.message;
   if (e.source !== 'heroku') {
     const v = releaseVersion(text);
     return v === undefined ? undefined : lifecycle('release', '', at, v);
-  }
-  if (text.startsWith(SOURCE)) {
-    const sample = readMemorySample(text, e.process, at);
-    return sample && { sample };
   }
   const dyno = e.process;
   // Cedar logs R15 when it kills a dyno far over quota; Fir restarts at 100 % (Dev Center, "Dyno
@@ -115,8 +130,8 @@ export function readDynoLine(e: DrainEvent): DynoLine {
   return undefined;
 }
 
-function lifecycle(kind: LifecycleKind, dyno: string, at: number, detail = ''): DynoLine {
-  return { event: { kind, dyno, at, detail } };
+function lifecycle(kind: LifecycleKind, dyno: string, at: number, detail = ''): LifecycleEvent {
+  return { kind, dyno, at, detail };
 }
 
 /** `Release vN created by …` → `vN` (1–9 digits). */

@@ -114,17 +114,34 @@ export function seriesOf(m: MetaJson, points: Array<[number, number]>): Instance
   return { instance: m.i, dyno: m.d, firstAt: m.f, lastAt: m.l, limitMb: m.q, maxSwapMb: m.s, points };
 }
 
+/** Series keys remembered (an optimisation only: past it they are made again). */
+const MAX_SERIES_KEYS = 4096;
+
 export class RedisDynoStore implements DynoStore {
   #lastApp = '';
   #lastKeys: ReturnType<RedisKeys['dynos']> | undefined;
+
+  /** The last app's series keys by instance (an instance writes a sample a minute for hours). */
+  readonly #seriesKeys = new Map<string, string>();
 
   /** The app's keys, kept for the last app (consecutive bodies are mostly one app's). */
   #dynoKeys(app: string): ReturnType<RedisKeys['dynos']> {
     if (this.#lastKeys === undefined || app !== this.#lastApp) {
       this.#lastKeys = this.keys.dynos(app);
       this.#lastApp = app;
+      this.#seriesKeys.clear();
     }
     return this.#lastKeys;
+  }
+
+  /** keys.memorySeries(app, instance) for the app #dynoKeys last gave. */
+  #seriesKey(app: string, instance: string): string {
+    let key = this.#seriesKeys.get(instance);
+    if (key === undefined) {
+      if (this.#seriesKeys.size >= MAX_SERIES_KEYS) this.#seriesKeys.clear();
+      this.#seriesKeys.set(instance, (key = this.keys.memorySeries(app, instance)));
+    }
+    return key;
   }
 
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys, private readonly bounds: DynoBounds = DYNO_BOUNDS) {
@@ -148,7 +165,7 @@ export class RedisDynoStore implements DynoStore {
     for (let i = 0; i < events.length; i++) args.push(eventMember(events[i]!), events[i]!.at);
     // The groups' instances land after the three keys, then become their series keys.
     pushSampleGroups(samples, keys, args);
-    for (let i = 3; i < keys.length; i++) keys[i] = this.keys.memorySeries(app, keys[i]!);
+    for (let i = 3; i < keys.length; i++) keys[i] = this.#seriesKey(app, keys[i]!);
     return { name: 'dynos', keys, args };
   }
 
