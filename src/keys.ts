@@ -87,10 +87,10 @@ export interface RedisKeys {
   /**
    * A predict rule's state of rule+app+target (src/rules/predictScript.ts): the `points` sorted
    * set of `<instance>/<event id>\0<MB, time, instance length>` (score = sample time; at most
-   * 360), the `state` hash (the answer each sample got, and each instance's running sums) and
-   * the `last` answer, read by `mallet explain`. The points and state keys were renamed when the
-   * fit became running sums (and once before, when the value moved into the member): a series
-   * restarts once after such an upgrade.
+   * 360) and the `state` hash (the answer each sample got, each instance's running sums, and the
+   * last answer, read by `mallet explain`). The keys were renamed when the fit became running
+   * sums (and once before, when the value moved into the member): a series restarts once after
+   * such an upgrade.
    */
   predict(rule: string, app: string, target: string): PredictKeySet;
 }
@@ -98,7 +98,6 @@ export interface RedisKeys {
 export interface PredictKeySet {
   readonly points: string;
   readonly state: string;
-  readonly last: string;
 }
 
 export interface ThresholdKeySet {
@@ -168,7 +167,6 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     predict: (rule: string, app: string, target: string) => ({
       points: k('predser', tag(app), part(rule), part(target)),
       state: k('predfit', tag(app), part(rule), part(target)),
-      last: k('predlast', tag(app), part(rule), part(target)),
     }),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
     history: (app: string) => k('history', tag(app)),

@@ -3,9 +3,9 @@
  * apart, `over` = points × 20 s, so the window holds exactly that many), with `instances` − 1
  * more instances reporting over the warm-up's last third (a preboot overlap, as in production);
  * then `samples` steps of 20 s, each one EVALSHA of the predict script per instance. Prints the
- * median and spread of each call's own time (SLOWLOG, every call logged), INFO commandstats'
- * mean and Redis's main-thread CPU. Run against a private redis-server (RESETSTAT, SLOWLOG and
- * CONFIG SET are used):
+ * median and spread of each call's own time (INFO commandstats read after each call), their mean,
+ * and Redis's main-thread CPU per call over as many more steps. Run against a private redis-server
+ * (CONFIG RESETSTAT is called):
  *   node --import tsx bench/support/predictRedisCost.ts [port] [points=135] [instances=2] [samples=200]
  */
 import { Redis } from 'ioredis';
@@ -33,25 +33,30 @@ const cpu = async (): Promise<number> => {
   const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
   return (get('used_cpu_user_main_thread') + get('used_cpu_sys_main_thread')) * 1e6;
 };
-await redis.config('SET', 'slowlog-log-slower-than', '0');
-// The script's own calls are logged too (upper-case names), so the log must hold them all.
-await redis.config('SET', 'slowlog-max-len', '200000');
-await redis.slowlog('RESET');
 await redis.config('RESETSTAT');
-const cpu0 = await cpu();
+// Each call's own time: the EVALSHA total of INFO commandstats read after every call (the INFO
+// itself is not counted in it). SLOWLOG would log the script's inner calls too and slow it.
+const evalshaUsec = async (): Promise<number> => Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(String(await redis.info('commandstats')))?.[1] ?? 0);
+const each: number[] = [];
+let before = await evalshaUsec();
 // One sample per round trip, as the drain's body script calls it.
-for (let i = points; i < points + n; i++) for (const v of step(i, false)) await store.predict([v]);
-const cpu1 = await cpu();
-const log = (await redis.slowlog('GET', 200000)) as [number, number, number, string[]][];
-await redis.config('SET', 'slowlog-log-slower-than', '10000');
-const each = log.filter((e) => String(e[3][0]) === 'evalsha').map((e) => Number(e[2])).sort((a, b) => a - b);
+for (let i = points; i < points + n; i++) {
+  for (const v of step(i, false)) {
+    await store.predict([v]);
+    const after = await evalshaUsec();
+    each.push(after - before);
+    before = after;
+  }
+}
+each.sort((a, b) => a - b);
+// Then as many more steps without INFO between calls, for Redis's main-thread CPU per call.
+const cpu0 = await cpu();
+for (let i = points + n; i < points + 2 * n; i++) for (const v of step(i, false)) await store.predict([v]);
+const cpuPerCall = (await cpu() - cpu0) / each.length;
 const q = (p: number) => each[Math.min(each.length - 1, Math.floor(p * each.length))];
-const stats = String(await redis.info('commandstats'));
-const line = stats.split('\n').find((l) => l.startsWith('cmdstat_evalsha:'));
-console.log(line?.trim());
-const usec = Number(/usec_per_call=([\d.]+)/.exec(line ?? '')?.[1]);
+const mean = each.reduce((a, b) => a + b, 0) / each.length;
 const held = await redis.zcard(keys.points);
 const memory = (await Promise.all(Object.values(keys).map((k) => redis.memory('USAGE', k) as Promise<number | null>))).reduce<number>((a, b) => a + (b ?? 0), 0);
-console.log(`predict, ${points}-point window, ${instances} instance(s), ${each.length} samples: median ${q(0.5)} us of Redis per sample (p10 ${q(0.1)}, p90 ${q(0.9)}, max ${each[each.length - 1]}; SLOWLOG), mean ${usec} (commandstats), ${((cpu1 - cpu0) / (n * instances)).toFixed(1)} us of Redis main-thread CPU per round trip; the target holds ${held} points, ${memory} bytes (MEMORY USAGE of its keys)`);
+console.log(`predict, ${points}-point window, ${instances} instance(s), ${each.length} samples: median ${q(0.5)} us of Redis per sample (p10 ${q(0.1)}, p90 ${q(0.9)}, max ${each[each.length - 1]}; commandstats after each call), mean ${mean.toFixed(1)}, ${cpuPerCall.toFixed(1)} us of Redis main-thread CPU per call (a second pass); the target holds ${held} points, ${memory} bytes (MEMORY USAGE of its keys)`);
 await redis.del(...Object.values(keys));
 redis.disconnect();

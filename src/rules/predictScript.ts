@@ -35,21 +35,24 @@ export const PREDICT_LUA = `--[[
                    deletes it), so "no answer" also says "not in the set". '\\0' .. instance ->
                    struct.pack('<dddddd', n, origin ms, sum x, sum y, sum xx, sum xy) over the
                    instance's samples in the set, x = (time - origin) / 1 h, y = MB; '\\0' ->
-                   struct.pack('<d', the set's newest time). Answer ids hold no \\0, so the
-                   fields cannot meet. At most ARGV[8] answers and ARGV[8] + 1 sums.
-  KEYS[3] last     string: the last answer, for mallet explain (JSON [instance, time, answer])
-  (Keys changed format twice, from a values hash and then to running sums; old keys are simply
-  not read again and expire: a series restarts after such an upgrade, as after \`over\` of silence.)
+                   struct.pack('<dd', the set's newest time, its number of members); '\\0\\0'
+                   -> the last answer, for mallet explain (JSON [instance, time, answer]). Ids
+                   and instances hold no \\0, so the fields cannot meet. At most ARGV[8]
+                   answers, ARGV[8] sums and the two.
+  (Keys changed format twice, from a values hash and then to running sums, when the last answer
+  also moved into the state hash; old keys are simply not read again and expire: a series
+  restarts after such an upgrade, as after \`over\` of silence.)
 
-  ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (ms)   ARGV[3] value (MB)
-  ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (ms)   ARGV[7] min samples
+  ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (integer ms)   ARGV[3] value (MB)
+  ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (integer ms)   ARGV[7] min samples
   ARGV[8] max points   ARGV[9] instance
 
   A sample seen again (a logplex retry, another replica) gets the answer it got the first time
   and changes nothing: the threshold vote after it must not see a different verdict.
 
   Returns {status, samples, slope MB/h, eta ms, fitted MB at the newest sample, limit MB}, numbers
-  as %.17g text (exact doubles; Lua numbers would be cut to integers). status is
+  as text that reads back as the exact double (%.17g; integers as %d, the limit as ARGV[4] was
+  sent; Lua numbers would be cut to integers). status is
     'few'      fewer than ARGV[7] samples (slope, eta, fitted '')
     'below'    the line does not reach the limit within ARGV[5] (eta '' when it rises less than
                ${PREDICT_BOUNDS.minSlopeMbPerHour} MB/h: flat)
@@ -67,21 +70,29 @@ local minN = tonumber(ARGV[7])
 local maxPoints = tonumber(ARGV[8])
 local inst = ARGV[9]
 local HOUR = 3600000
+local f = function(x) return string.format('%.17g', x) end
+-- Integers as %d: formatting a double with %.17g costs more than most of the commands here.
+local function int(x)
+  if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
+  return f(x)
+end
 
 local got = redis.call('HMGET', KEYS[2], id, '\\0', '\\0' .. inst)
 if got[1] then return cjson.decode(got[1]) end
 
 local y = tonumber(ARGV[3]) or 0
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
-redis.call('ZADD', KEYS[1], t, member)
+local total = redis.call('ZADD', KEYS[1], ARGV[2], member)
 local newest = t
 if got[2] then
-  local was = struct.unpack('<d', got[2])
+  local was, held = struct.unpack('<dd', got[2])
   if was > newest then newest = was end
+  total = total + held
 end
 
--- Sums by instance, read once each; touched ones are written back (or deleted) at the end.
-local sums, touched = {}, {}
+-- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
+-- the answers of the samples that left.
+local sums, touched, dels = {}, {}, {}
 local function unpackSums(raw)
   if not raw then return false end
   local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
@@ -103,21 +114,20 @@ end
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
 -- the set: read just that, take it off its instances' sums, remove it by rank.
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', newest - over))
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(newest - over))
 local drop = #gone
-local total = redis.call('ZCARD', KEYS[1])
 if total - drop > maxPoints then
-  local capped = redis.call('ZRANGE', KEYS[1], drop, total - maxPoints - 1)
+  local capped = redis.call('ZRANGE', KEYS[1], int(drop), int(total - maxPoints - 1))
   for i = 1, #capped do gone[drop + i] = capped[i] end
   drop = total - maxPoints
 end
 local kept = true
 if drop > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, drop - 1)
-  local ids = {}
+  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', int(drop - 1))
+  total = total - drop
   for i = 1, drop do
     local m = gone[i]
-    ids[i] = string.sub(m, 1, #m - 21)
+    dels[i] = string.sub(m, 1, #m - 21)
     if m == member then
       kept = false
     else
@@ -136,7 +146,6 @@ if drop > 0 then
       end
     end
   end
-  redis.call('HDEL', KEYS[2], unpack(ids))
 end
 
 if kept then
@@ -162,10 +171,9 @@ end
 local s = sums[inst]
 local n = 0
 if s then n = s[1] end
-local f = function(x) return string.format('%.17g', x) end
 local answer
 if n < minN then
-  answer = {'few', tostring(n), '', '', '', f(limit)}
+  answer = {'few', int(n), '', '', '', ARGV[4]}
 else
   local sx, sy, sxx, sxy = s[3], s[4], s[5], s[6]
   local spread = n * sxx - sx * sx
@@ -173,39 +181,43 @@ else
   if spread > ${PREDICT_BOUNDS.spreadFloor} * n * sxx then slope = (n * sxy - sx * sy) / spread end
   local fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
   if slope < ${PREDICT_BOUNDS.minSlopeMbPerHour} then
-    answer = {'below', tostring(n), f(slope), '', f(fitted), f(limit)}
+    answer = {'below', int(n), f(slope), '', f(fitted), ARGV[4]}
   else
     local eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
     if eta < 0 then eta = 0 end
     local status = 'below'
     if eta <= within then status = 'reaches' end
-    answer = {status, tostring(n), f(slope), f(eta), f(fitted), f(limit)}
+    answer = {status, int(n), f(slope), int(eta), f(fitted), ARGV[4]}
   end
 end
 
 local json = cjson.encode(answer)
-local write = {'\\0', struct.pack('<d', newest)}
-local emptied = {}
+local write = {'\\0', struct.pack('<dd', newest, total)}
 for who in pairs(touched) do
   local w = sums[who]
   if w then
     write[#write + 1] = '\\0' .. who
     write[#write + 1] = struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6])
   else
-    emptied[#emptied + 1] = '\\0' .. who
+    dels[#dels + 1] = '\\0' .. who
   end
 end
 if kept then
   write[#write + 1] = id
   write[#write + 1] = json
 end
-if #emptied > 0 then redis.call('HDEL', KEYS[2], unpack(emptied)) end
+write[#write + 1] = '\\0\\0'
+write[#write + 1] = '[' .. cjson.encode(inst) .. ',' .. cjson.encode(ARGV[2]) .. ',' .. json .. ']'
+if #dels > 0 then redis.call('HDEL', KEYS[2], unpack(dels)) end
 redis.call('HSET', KEYS[2], unpack(write))
-redis.call('PEXPIRE', KEYS[1], over + 60000)
-redis.call('PEXPIRE', KEYS[2], over + 60000)
-redis.call('SET', KEYS[3], cjson.encode({ARGV[9], ARGV[2], answer}), 'PX', over + 60000)
+local ttl = int(over + 60000)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 return answer
 `;
+
+/** The state hash's field of the last answer (`mallet explain` reads it): no id or instance holds a NUL. */
+export const PREDICT_LAST_FIELD = '\0\0';
 
 export interface PredictVote {
   readonly keys: PredictKeySet;
@@ -261,7 +273,7 @@ export function parsePredictReply(reply: unknown): PredictResult {
 export function predictPart(v: PredictVote): { name: 'predict'; keys: string[]; args: (string | number)[] } {
   return {
     name: 'predict',
-    keys: [v.keys.points, v.keys.state, v.keys.last],
+    keys: [v.keys.points, v.keys.state],
     args: [predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, predictInstance(v)],
   };
 }
@@ -273,7 +285,7 @@ export class RedisPredictStore implements PredictStore {
   readonly #redis: Redis;
   constructor(redis: Redis) {
     this.#redis = redis;
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: PREDICT_LUA });
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: PREDICT_LUA });
   }
 
   /** One round trip for the body's samples: a pipeline of EVALSHA, in order. */
