@@ -26,7 +26,7 @@ export interface ActionQueueOptions {
   /** MALLET_DRY_RUN: every firing is recorded, nothing executed. */
   dryRun: boolean;
   getLimits: () => Limits;
-  /** The silences in force (read once per submit); absent: none. */
+  /** The silences in force (once per submit; the service keeps them in memory, silenceCache.ts); absent: none. */
   getSilences?: () => Promise<readonly Silence[]>;
   clock?: Clock;
   /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
