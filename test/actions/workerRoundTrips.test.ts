@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createHarness, makeFiring, settled, type Harness } from './harness.js';
+import type { ResolvedAction } from '../../src/rules/Firing.js';
 
 /**
  * A fresh job taken by the worker, up to its stop key: on the connection that writes the key,
@@ -44,7 +45,8 @@ describe('the worker, from a job taken to its stop key', () => {
     await queue.submit([warm]);
     expect((await settled(queue, warm.id, 20_000)).state).toBe('completed');
 
-    const firing = makeFiring({ target: 'web.1', actions: [{ ...h.stopAction('web.1'), watch: false }] });
+    const unwatched: ResolvedAction = { type: 'redis-stop-key', key: h.stopKey('web.1'), value: '1', ttlMs: 60_000, watch: false };
+    const firing = makeFiring({ target: 'web.1', actions: [unwatched] });
     recording = true;
     await queue.submit([firing]);
     expect((await settled(queue, firing.id, 20_000)).state).toBe('completed');
