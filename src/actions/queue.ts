@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
-import { FIRING_MODES } from './FiringMode.js';
+import { FIRING_MODES, type ActionMode } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { decideMode, type ModeDecision } from './decideMode.js';
@@ -93,22 +93,36 @@ export class ActionQueue implements FiringSink {
       return { firing, mode, submission, job: new Job<ActionJobData>(this.queue, actionJobName(firing), data, { ...this.jobOptions, jobId: firing.id }, firing.id) };
     }));
     const client = await this.queue.backend.client;
+    try {
+      return await this.addAndReadBack(client, decided, true);
+    } catch (err) {
+      // A Redis that restarted forgot BullMQ's scripts, and a pipeline's EVALSHA does not load
+      // them again as a lone command does: the adds are sent again (a job id is added once).
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      return this.addAndReadBack(client, decided, false);
+    }
+  }
+
+  private async addAndReadBack(client: Awaited<Queue['backend']['client']>, decided: ReadonlyArray<{ firing: Firing; mode: ActionMode; submission: string; job: Job<ActionJobData> }>, pipelined: boolean): Promise<readonly FiringOutcome[]> {
+    if (!pipelined) for (const { job } of decided) await job.addJob(client);
     const pipeline = client.pipeline();
     // BullMQ ignores an add whose jobId exists (a retried frame, another replica), so each add is
     // followed on the same connection by a read of the stored data: another submission id there
     // means an earlier add won. Each command is queued synchronously, as BullMQ's own addBulk does.
-    const adds = decided.map(({ job }) => job.addJob(pipeline));
-    for (const a of adds) a.catch(() => {});
+    if (pipelined) for (const { job } of decided) job.addJob(pipeline).catch(() => {});
     // A proxy of the ioredis pipeline: commands BullMQ does not declare pass through to it.
     const reads = pipeline as unknown as { hget(key: string, field: string): unknown };
     for (const { firing } of decided) reads.hget(`${this.queue.keys['']}${firing.id}`, 'data');
     const replies = await pipeline.exec();
-    if (!replies || replies.length !== decided.length * 2) throw new Error('the job adds got no reply');
+    const adds = pipelined ? decided.length : 0;
+    if (!replies || replies.length !== adds + decided.length) throw new Error('the job adds got no reply');
     return decided.map(({ firing, mode, submission }, i) => {
-      const [addErr, added] = replies[i]!;
-      if (addErr) throw addErr;
-      if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused job ${firing.id} (code ${added})`);
-      const [readErr, stored] = replies[decided.length + i]!;
+      if (pipelined) {
+        const [addErr, added] = replies[i]!;
+        if (addErr) throw addErr;
+        if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused job ${firing.id} (code ${added})`);
+      }
+      const [readErr, stored] = replies[adds + i]!;
       if (readErr) throw readErr;
       const outcome: FiringOutcome = typeof stored === 'string' && storedSubmission(stored) !== submission ? 'duplicate' : FIRING_MODES[mode].firingOutcome;
       this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
