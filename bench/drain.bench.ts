@@ -212,7 +212,7 @@ console.log(fmt(byKey));
 console.log(`same probes, line received → wake PUBLISH seen by a separate subscriber process: ${fmt(sorted((p) => p.woke))}`);
 const pp = (f: (p: ProbeSpan) => number) => { const xs = sorted(f); return `${percentile(xs, 50)} / ${percentile(xs, 99)} ms`; };
 console.log(`split, ms after arrival (p50 / p99): body judged (its script's reply) ${pp((p) => p.judged)}, firing admitted and its job built ${pp((p) => p.enqueued)}, taken by the worker ${pp((p) => p.taken)}, key written ${percentile(byKey, 50)} / ${percentile(byKey, 99)} ms`);
-console.log(`each stage alone (p50 / p99): arrival → judged ${pp((p) => p.judged)}, → admitted ${pp((p) => p.enqueued - p.judged)}, → taken (add, worker woken, moved to active) ${pp((p) => p.taken - p.enqueued)}, → key written (step ledger and slot, SET) ${pp((p) => p.keyWritten - p.taken)}`);
+console.log(`each stage alone (p50 / p99): arrival → judged ${pp((p) => p.judged)}, → admitted ${pp((p) => p.enqueued - p.judged)}, → taken (the add, the worker woken; processedOn is taken as moveToActive is sent) ${pp((p) => p.taken - p.enqueued)}, → key written (moveToActive, step ledger + lock + slot, SET) ${pp((p) => p.keyWritten - p.taken)}`);
 console.log(`the first ${COLD} firings (cold code, not in the figures): ${run.spans.filter((p) => p.n <= COLD).map((p) => p.keyWritten.toFixed(0)).join(', ')} ms`);
 console.log(`the service process during the probes (its /metrics and /proc schedstat): ${healthLine}`);
 if (run.misses.length) {
