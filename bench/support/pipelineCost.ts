@@ -21,6 +21,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
+import { defineCountingBody, defineTimedBody, partCalls, partTimes } from './bodyPartTimes.js';
 
 const bodies = Number(process.argv[2] ?? 1000);
 const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true });
@@ -33,6 +34,11 @@ const loaded = await loadRules(new URL('../../config/rules.example.yml', import.
 if (!loaded.ok) throw new Error('example rules do not load');
 const prefix = `mallet-cost-${process.pid}`;
 const keys = redisKeys(prefix);
+// BODY_PART_TIMES=1: each part of the body script timed inside Redis (measurement only; private Redis).
+const timesKey = `${prefix}-part-times`;
+if (process.env.BODY_PART_TIMES) defineTimedBody(redis, timesKey);
+// BODY_PART_CALLS=1: the script's redis.calls counted per part and command instead.
+else if (process.env.BODY_PART_CALLS) defineCountingBody(redis, timesKey);
 const metrics = createMetrics(undefined, { defaults: false });
 const logger = pino({ level: 'silent' });
 // Wired as service.ts wires them: the observer writes the dyno lifecycle, the rules read it.
@@ -51,6 +57,8 @@ for (let i = 0; i < bodies; i++) {
 }
 const t = process.cpuUsage(t0);
 console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies, redisBytesPerBody: Math.round((socket() - bytes0) / bodies) }));
+if (process.env.BODY_PART_TIMES) console.log(JSON.stringify(await partTimes(redis, timesKey)));
+else if (process.env.BODY_PART_CALLS) console.log(JSON.stringify(await partCalls(redis, timesKey, bodies)));
 let cursor = '0';
 do {
   const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);

@@ -101,9 +101,11 @@ local lives = nil
 local fired = false
 local d = 8 + tonumber(ARGV[7])
 for p = 1, tonumber(ARGV[6]) do
-  local f, n = {}, 0
-  for x in string.gmatch(ARGV[d + p - 1], '%S+') do n = n + 1; f[n] = x end
-  local name, gate, predicted, life, nk = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+  -- The header first: a part the budget, its prediction or a firing skips is not parsed further
+  -- (most of a body's predict rule votes), and each index is read as a number once.
+  local desc = ARGV[d + p - 1]
+  local name, gate, predicted, life, nk, rest = string.match(desc, '^(%a) (%d+) (%d+) (%d+) (%d+)()')
+  gate, predicted, life, nk = tonumber(gate), tonumber(predicted), tonumber(life), tonumber(nk)
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
@@ -113,9 +115,11 @@ for p = 1, tonumber(ARGV[6]) do
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = {'deferred'}
   else
-    local pk, pa = {}, {}
-    for i = 1, nk do pk[i] = KEYS[tonumber(f[5 + i])] end
-    for i = 6 + nk, n do pa[i - 5 - nk] = ARGV[tonumber(f[i])] end
+    local pk, pa, i = {}, {}, 0
+    for x in string.gmatch(string.sub(desc, rest), '%d+') do
+      i = i + 1
+      if i <= nk then pk[i] = KEYS[tonumber(x)] else pa[i - nk] = ARGV[tonumber(x)] end
+    end
     if life > 0 then
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
