@@ -79,3 +79,23 @@ export async function partCalls(redis: Redis, statsKey: string, bodies: number):
   for (const [k, v] of Object.entries(h).sort()) out[k] = Math.round((Number(v) / bodies) * 100) / 100;
   return out;
 }
+
+/**
+ * Measurement only: the body script with one kind of part not run (a canned reply in its place:
+ * every target admitted, every sample 'few', no lifecycle, every vote 'counting'), so the
+ * difference in Redis's instructions (valgrind --tool=callgrind on the redis-server) or time is
+ * that part's cost. Later parts see the canned answers, so this is an estimate.
+ */
+export function skippingBodyLua(code: string): string {
+  if (!BODY_LUA.includes(CALL)) throw new Error('bodyPartTimes: the body script no longer calls its parts as expected');
+  const canned = `    if name == '${code}' then
+      if name == 'b' then r = {}; for i = 4, #pa do r[#r + 1] = 1 end
+      elseif name == 'p' then r = {'few', '0', '', '', '', '0'}
+      elseif name == 'v' then r = {}; for i = 1, 3 * #pa do r[i] = '' end
+      elseif name == 't' then r = {'counting', 0}
+      else r = 1 end
+    else
+${CALL}    end
+`;
+  return BODY_LUA.replace(CALL, canned);
+}

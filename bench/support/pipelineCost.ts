@@ -21,7 +21,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
-import { defineCountingBody, defineTimedBody, partCalls, partTimes } from './bodyPartTimes.js';
+import { defineCountingBody, defineTimedBody, partCalls, partTimes, skippingBodyLua } from './bodyPartTimes.js';
 
 const bodies = Number(process.argv[2] ?? 1000);
 const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true });
@@ -39,6 +39,8 @@ const timesKey = `${prefix}-part-times`;
 if (process.env.BODY_PART_TIMES) defineTimedBody(redis, timesKey);
 // BODY_PART_CALLS=1: the script's redis.calls counted per part and command instead.
 else if (process.env.BODY_PART_CALLS) defineCountingBody(redis, timesKey);
+// BODY_PART_SKIP=<code>: that kind of part not run (b, p, v, t, r, d, l), for a difference in cost.
+else if (process.env.BODY_PART_SKIP) redis.defineCommand('malletBody', { lua: skippingBodyLua(process.env.BODY_PART_SKIP) });
 const metrics = createMetrics(undefined, { defaults: false });
 const logger = pino({ level: 'silent' });
 // Wired as service.ts wires them: the observer writes the dyno lifecycle, the rules read it.

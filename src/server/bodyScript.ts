@@ -58,10 +58,13 @@ export const BODY_LUA = `--[[
   ARGV[2] now (ms)  ARGV[3] frames window (ms)  ARGV[4] max frames kept
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
   ARGV[6] number of parts P   ARGV[7] number of values V   ARGV[8 .. 7+V] each distinct argument
-  of the parts once, then one descriptor per part: space-separated code, gate, predicted, life,
-  number of keys, the KEYS index of each key, the ARGV index of each argument (codes: b budget,
-  p predict, v lives, t threshold, r rejection, d dynos, l life). A part is called with the
-  KEYS and ARGV its descriptor names, in its order: the same call as its own script's.
+  of the parts once, then one descriptor per part: its code (b budget, p predict, v lives,
+  t threshold, r rejection, d dynos, l life), the width W of its numbers ('3' or '4'), then
+  gate, predicted, life, number of keys, the KEYS index of each key and the ARGV index of each
+  argument, each number W characters of 6 bits ('0' + 0..63, most significant first): read with
+  string.byte and arithmetic, not tonumber (two strtod calls each in Redis's Lua). A part is
+  called with the KEYS and ARGV its descriptor names, in its order: the same call as its own
+  script's.
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
@@ -92,6 +95,31 @@ local function lifePart(KEYS, ARGV)
 ${LIFE_LUA}
 end
 local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart }
+-- The numbers of a descriptor from byte \`from\` on, W bytes each (at most 999 at a time: string.byte's results go on Lua's stack).
+local function numbers(desc, from, w, count)
+  local out, n = {}, 0
+  local last = #desc
+  if count then last = from + count * w - 1 end
+  while from <= last do
+    local upto = from + 999 * w - 1
+    if upto > last then upto = last end
+    local b = {string.byte(desc, from, upto)}
+    -- Unrolled per width: a loop per character costs about what tonumber did.
+    if w == 3 then
+      for k = 1, #b, 3 do
+        n = n + 1
+        out[n] = b[k] * 4096 + b[k + 1] * 64 + b[k + 2] - 199728
+      end
+    else
+      for k = 1, #b, 4 do
+        n = n + 1
+        out[n] = b[k] * 262144 + b[k + 1] * 4096 + b[k + 2] * 64 + b[k + 3] - 12782640
+      end
+    end
+    from = upto + 1
+  end
+  return out
+end
 
 local frameId = ARGV[1]
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
@@ -101,11 +129,12 @@ local lives = nil
 local fired = false
 local d = 8 + tonumber(ARGV[7])
 for p = 1, tonumber(ARGV[6]) do
-  -- The header first: a part the budget, its prediction or a firing skips is not parsed further
-  -- (most of a body's predict rule votes), and each index is read as a number once.
+  -- The header first: a part the budget, its prediction or a firing skips is not read further
+  -- (most of a body's predict rule votes).
   local desc = ARGV[d + p - 1]
-  local name, gate, predicted, life, nk, rest = string.match(desc, '^(%a) (%d+) (%d+) (%d+) (%d+)()')
-  gate, predicted, life, nk = tonumber(gate), tonumber(predicted), tonumber(life), tonumber(nk)
+  local name, w = string.sub(desc, 1, 1), string.byte(desc, 2) - 48
+  local h = numbers(desc, 3, w, 4)
+  local gate, predicted, life, nk = h[1], h[2], h[3], h[4]
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
@@ -115,11 +144,10 @@ for p = 1, tonumber(ARGV[6]) do
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = {'deferred'}
   else
-    local pk, pa, i = {}, {}, 0
-    for x in string.gmatch(string.sub(desc, rest), '%d+') do
-      i = i + 1
-      if i <= nk then pk[i] = KEYS[tonumber(x)] else pa[i - nk] = ARGV[tonumber(x)] end
-    end
+    local pk, pa = {}, {}
+    local x = numbers(desc, 3 + 4 * w, w)
+    for i = 1, nk do pk[i] = KEYS[x[i]] end
+    for i = nk + 1, #x do pa[i - nk] = ARGV[x[i]] end
     if life > 0 then
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
@@ -177,17 +205,23 @@ const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: '
  * and stats keys, and a line two rules matched; a part refers to them by index. Only what differs
  * between parts is sent per part: the indices, a few bytes each.
  */
-export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): (string | number)[] {
+export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], forceWide = false): (string | number)[] {
   const keys = new Map<string, number>();
   const values = new Map<string, number>();
   const keyList: string[] = [];
   const valueList: string[] = [];
   const descriptors: string[] = [];
+  // Every index is below 8 + the parts' keys and arguments counted with repeats: 3 characters
+  // (18 bits) hold it but for a body of a quarter of a million distinct values.
+  let bound = 8;
+  for (const p of parts) bound += p.keys.length + p.args.length;
+  const wide = forceWide || bound >= 1 << 18;
+  const num = wide ? wide4 : narrow3;
   // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
   for (const p of parts) {
-    let d = `${CODE[p.name]} ${p.gate ?? 0} ${p.predicted ?? 0} ${p.life ?? 0} ${p.keys.length}`;
-    for (const key of p.keys) d += ` ${indexOf(keys, keyList, key, 1)}`;
-    for (const arg of p.args) d += ` ${indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7)}`;
+    let d = `${CODE[p.name]}${wide ? '4' : '3'}${num(p.gate ?? 0)}${num(p.predicted ?? 0)}${num(p.life ?? 0)}${num(p.keys.length)}`;
+    for (const key of p.keys) d += num(indexOf(keys, keyList, key, 1));
+    for (const arg of p.args) d += num(indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
     descriptors.push(d);
   }
   const call: (string | number)[] = [keyList.length + 1, framesKey];
@@ -196,6 +230,16 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   for (const v of valueList) call.push(v);
   for (const d of descriptors) call.push(d);
   return call;
+}
+
+/** A descriptor's number in 3 (or 4) characters of 6 bits each, '0' + 0..63, most significant first. */
+function narrow3(n: number): string {
+  return String.fromCharCode(48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
+}
+
+function wide4(n: number): string {
+  if (n >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
+  return String.fromCharCode(48 + ((n >> 18) & 63), 48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
 }
 
 /** `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once. */

@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { redisKeys } from '../../src/keys.js';
+import { RedisTargetBudget } from '../../src/rules/targetBudget.js';
+import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
+import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { createMetrics } from '../../src/metrics.js';
+import { pino } from 'pino';
+import { drainEvents } from '../../src/ingest/drainEvents.js';
+import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
+import { compiledRules } from '../support/realPipeline.js';
+import { drainLine, frame } from '../support/drainClient.js';
+import { startOwnRedisServer, type OwnRedisServer } from '../support/ownRedisServer.js';
+
+/**
+ * What one delivery costs inside Redis does not grow per target, dyno or instance where one
+ * command can do the work of many (each redis.call costs a few µs of Redis's one thread beyond
+ * the command itself): the target budget reads every target's score in one ZMSCORE and writes
+ * the admitted ones in one ZADD; the lifecycle write reads and writes its hash fields in one
+ * HMGET and one HSET and raises the dynos' index in one ZADD GT; the memory trend write does the
+ * same for its series' meta. Counted with INFO commandstats on a redis-server of the test's own
+ * (a script's commands are counted there one by one). And the body script reads its parts'
+ * descriptors alike in both widths it writes them in.
+ */
+let server: OwnRedisServer;
+let redis: Redis;
+beforeAll(async () => {
+  server = await startOwnRedisServer();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+async function commandsOf(run: () => Promise<unknown>): Promise<Record<string, number>> {
+  await redis.config('RESETSTAT');
+  await run();
+  const info = await redis.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+const keys = redisKeys('work');
+const T0 = Date.UTC(2026, 11, 2, 4, 0, 0);
+
+describe('the body script work per delivery', () => {
+  it('the target budget: one ZMSCORE and one ZADD for 12 targets, the same answers as one at a time', async () => {
+    const budget = new RedisTargetBudget(redis, (app) => keys.appTargets(app), { maxTargets: 8, windowMs: 60_000 });
+    await budget.admit('app-b', ['web.1', 'web.2'], T0);
+    const targets = Array.from({ length: 12 }, (_, i) => `web.${i + 1}`);
+    let answers: boolean[] = [];
+    const calls = await commandsOf(async () => { answers = await budget.admit('app-b', [...targets, 'web.3', 'web.12'], T0 + 1000); });
+    // In play first (web.1, web.2), then new ones while fewer than 8; a repeat gets its first answer.
+    expect(answers).toEqual([true, true, true, true, true, true, true, true, false, false, false, false, true, false]);
+    expect(calls.zmscore).toBe(1);
+    expect(calls.zadd).toBe(1);
+    expect(calls.zscore).toBeUndefined();
+    expect(await redis.zcard(keys.appTargets('app-b'))).toBe(8);
+    expect(Number(await redis.zscore(keys.appTargets('app-b'), 'web.1'))).toBe(T0 + 1000);
+  });
+
+  it('the lifecycle write: one HMGET, one HSET and one ZADD for 6 dynos, each field refreshed once', async () => {
+    const life = new RedisLifeStore(redis, keys);
+    const dynos = Array.from({ length: 6 }, (_, i) => `web.${i + 1}`);
+    const uuid = (i: number) => `0000000${i}-aaaa-bbbb-cccc-dddddddddddd`;
+    const calls = await commandsOf(() => life.write('app-l', {
+      releases: [T0],
+      starts: dynos.map((d, i) => [d, T0 + i] as const),
+      samples: dynos.map((d, i) => [d, uuid(i), T0 + 20_000 + i] as const),
+    }));
+    expect(calls.hmget).toBe(1);
+    expect(calls.hset).toBe(1);
+    expect(calls.zadd).toBe(1);
+    expect(calls.hget).toBeUndefined();
+    expect(calls.zscore).toBeUndefined();
+    expect(calls.pexpire).toBe(2);
+    const read = await life.read('app-l', dynos);
+    expect(read.releases).toEqual([T0]);
+    expect(read.dynos.get('web.6')).toEqual({ starts: [T0 + 5], instances: [[uuid(5), T0 + 20_005, T0 + 20_005]] });
+    // The index only rises: an older delivery of web.1 leaves its time alone.
+    await life.write('app-l', { releases: [], starts: [['web.1', T0 - 5000]], samples: [] });
+    expect(Number(await redis.zscore(keys.dynoLife('app-l').index, 'web.1'))).toBe(T0 + 20_000);
+  });
+
+  it('the memory trend write: one HMGET and one HSET of the meta and one ZADD of the instances for 4 instances', async () => {
+    const store = new RedisDynoStore(redis, keys);
+    const samples = Array.from({ length: 4 }, (_, i) => ({ dyno: `web.${i + 1}`, instance: `1111111${i}-aaaa-bbbb-cccc-dddddddddddd`, at: T0 + i, valueMb: 100 + i, limitMb: 512 }));
+    await store.write('app-d', { samples, events: [] });
+    const calls = await commandsOf(() => store.write('app-d', { samples: samples.map((s) => ({ ...s, at: s.at + 60_000, valueMb: s.valueMb + 10 })), events: [{ kind: 'release', dyno: '', at: T0, detail: 'v1' }, { kind: 'start', dyno: 'web.1', at: T0, detail: '' }] }));
+    expect(calls.hmget).toBe(1);
+    expect(calls.hset).toBe(1);
+    expect(calls.hget).toBeUndefined();
+    // One for the two events, one for the four instances' last times.
+    expect(calls.zadd).toBe(2);
+    const snap = await store.read('app-d');
+    expect(snap.instances).toHaveLength(4);
+    for (const s of snap.instances) expect(s.points.map(([, mb]) => mb)).toEqual([Number(s.dyno.slice(4)) + 99, Number(s.dyno.slice(4)) + 109]);
+  });
+
+  it('descriptors of 4-character numbers (a body of a quarter of a million values) read as those of 3', async () => {
+    const ruleSet = compiledRules(`version: 1
+rules:
+  - name: r14
+    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
+    threshold: { count: 3, within: 5m }
+    actions:
+      - { type: redis-stop-key }
+`);
+    const logger = pino({ level: 'silent' });
+    const replies: unknown[][] = [];
+    for (const wide of [false, true]) {
+      const k = redisKeys(`work-${wide ? 'wide' : 'narrow'}`);
+      const engine = new RulesEngine({ redis, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger, getRuleSet: () => ruleSet });
+      new BodyScript(redis);
+      for (let b = 0; b < 2; b++) {
+        const lines = [1, 2, 3].map((i) => drainLine('heroku', `web.${i}`, 'Error R14 (Memory quota exceeded)', `2026-12-02T04:00:0${b}.00000${i}+00:00`));
+        lines.push(drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)', `2026-12-02T04:00:0${b}.000009+00:00`));
+        const events = drainEvents({ app: 'app-w', drainToken: 'd.1', frameId: `F${b}`, dedupe: true, receivedAt: T0 + b, messages: parseLogplexBody(frame(...lines)).messages });
+        const body = engine.prepareBody(events);
+        const call = encodeBody(k.recentFrames('app-w', 'd.1'), `F${b}`, T0 + b, true, body.parts, wide);
+        replies.push(await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call));
+      }
+    }
+    expect(replies[2]).toEqual(replies[0]);
+    expect(replies[3]).toEqual(replies[1]);
+    // The second body's two web.1 lines complete web.1's window: it fired, so the frame is left open.
+    expect(replies[1]![0]).toBe('open');
+  });
+});
