@@ -88,7 +88,7 @@ export async function partCalls(redis: Redis, statsKey: string, bodies: number):
  */
 export function skippingBodyLua(code: string): string {
   if (!BODY_LUA.includes(CALL)) throw new Error('bodyPartTimes: the body script no longer calls its parts as expected');
-  const canned = `    if name == '${code}' then
+  const canned = `    if string.find('${code}', name, 1, true) then
       if name == 'b' then r = {}; for i = 4, #pa do r[#r + 1] = 1 end
       elseif name == 'p' then r = {'few', '0', '', '', '', '0'}
       elseif name == 'v' then r = {}; for i = 1, 3 * #pa do r[i] = '' end

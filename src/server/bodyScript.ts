@@ -73,6 +73,11 @@ export const BODY_LUA = `--[[
   observers are told the firings once those are stored).
 ]]
 ${HISTORY_LUA}
+-- Expiries the parts ask for, each key's refreshed once when the call ends (a storm's votes for
+-- one target ask for the same window, lines and stats keys' every time). Every path that
+-- recreates a key after a DEL asks again, so the last word holds; a key deleted since is a no-op.
+local expiring = {}
+expireLater = function(key, ms) expiring[key] = ms end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
 end
@@ -169,6 +174,7 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], window)
   out[1] = 'marked'
 end
+for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out
 `;
 

@@ -101,6 +101,40 @@ describe('the body script work per delivery', () => {
     for (const s of snap.instances) expect(s.points.map(([, mb]) => mb)).toEqual([Number(s.dyno.slice(4)) + 99, Number(s.dyno.slice(4)) + 109]);
   });
 
+  it("a storm's votes refresh each key's expiry once per body: as many PEXPIREs for 40 votes as for 2", async () => {
+    const ruleSet = compiledRules(`version: 1
+rules:
+  - name: r14
+    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
+    threshold: { count: 1000, within: 5m }
+    actions:
+      - { type: redis-stop-key }
+`);
+    const k = redisKeys('work-storm');
+    const engine = new RulesEngine({ redis, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger: pino({ level: 'silent' }), getRuleSet: () => ruleSet });
+    const script = new BodyScript(redis);
+    const run = async (b: number, votes: number) => {
+      const lines = Array.from({ length: votes }, (_, i) => drainLine('heroku', `web.${1 + (i % 2)}`, 'Error R14 (Memory quota exceeded)', `2026-12-02T04:0${b}:00.${String(i).padStart(6, '0')}+00:00`));
+      const events = drainEvents({ app: 'app-s', drainToken: 'd.1', frameId: `S${b}`, dedupe: true, receivedAt: T0 + b, messages: parseLogplexBody(frame(...lines)).messages });
+      const body = engine.prepareBody(events);
+      const reply = await script.run(k.recentFrames('app-s', 'd.1'), `S${b}`, T0 + b, true, body.parts);
+      expect(reply.status).toBe('marked');
+      return reply;
+    };
+    const two = await commandsOf(() => run(1, 2));
+    const forty = await commandsOf(() => run(2, 40));
+    // Per target its window and lines, the app's stats bucket, the budget and the frames: 7.
+    expect(two.pexpire).toBe(7);
+    expect(forty.pexpire).toBe(7);
+    expect(forty.zadd).toBeGreaterThanOrEqual(40);
+    const window = k.threshold('r14', 'app-s', 'web.1').window;
+    expect(await redis.zcard(window)).toBe(21);
+    const ttl = await redis.pttl(window);
+    expect(ttl).toBeGreaterThan(5 * 60_000);
+    expect(ttl).toBeLessThanOrEqual(6 * 60_000);
+    expect(await redis.pttl(k.threshold('r14', 'app-s', 'web.2').lines)).toBeGreaterThan(5 * 60_000);
+  });
+
   it('descriptors of 4-character numbers (a body of a quarter of a million values) read as those of 3', async () => {
     const ruleSet = compiledRules(`version: 1
 rules:
