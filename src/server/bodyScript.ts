@@ -59,7 +59,7 @@ export const BODY_LUA = `--[[
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
   ARGV[6] number of parts P   ARGV[7] number of values V   ARGV[8 .. 7+V] each distinct argument
   of the parts once, then one descriptor per part: its code (b budget, p predict, v lives,
-  t threshold, r rejection, d dynos, l life), the width W of its numbers ('3' or '4'), then
+  t threshold, r rejection, d dynos, l life), the width W of its numbers ('2', '3' or '4'), then
   gate, predicted, life, number of keys, the KEYS index of each key and the ARGV index of each
   argument, each number W characters of 6 bits ('0' + 0..63, most significant first): read with
   string.byte and arithmetic, not tonumber (two strtod calls each in Redis's Lua). A part is
@@ -110,7 +110,12 @@ local function numbers(desc, from, w, count)
     if upto > last then upto = last end
     local b = {string.byte(desc, from, upto)}
     -- Unrolled per width: a loop per character costs about what tonumber did.
-    if w == 3 then
+    if w == 2 then
+      for k = 1, #b, 2 do
+        n = n + 1
+        out[n] = b[k] * 64 + b[k + 1] - 3120
+      end
+    elseif w == 3 then
       for k = 1, #b, 3 do
         n = n + 1
         out[n] = b[k] * 4096 + b[k + 1] * 64 + b[k + 2] - 199728
@@ -209,23 +214,24 @@ const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: '
  * The script call's arguments (numkeys first, then KEYS, then ARGV) with each distinct key and
  * each distinct argument sent once: a body's votes repeat their rule's settings, the app's history
  * and stats keys, and a line two rules matched; a part refers to them by index. Only what differs
- * between parts is sent per part: the indices, a few bytes each.
+ * between parts is sent per part: the indices, two characters each for a body of up to 4 096
+ * keys and values (`minWidth`: wider than needed, for the tests of the wider forms).
  */
-export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], forceWide = false): (string | number)[] {
+export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], minWidth: 2 | 3 | 4 = 2): (string | number)[] {
   const keys = new Map<string, number>();
   const values = new Map<string, number>();
   const keyList: string[] = [];
   const valueList: string[] = [];
   const descriptors: string[] = [];
-  // Every index is below 8 + the parts' keys and arguments counted with repeats: 3 characters
-  // (18 bits) hold it but for a body of a quarter of a million distinct values.
+  // Every index is below 8 + the parts' keys and arguments counted with repeats: 2 characters
+  // (12 bits) hold it for the usual body, 3 (18 bits) but for a quarter of a million values.
   let bound = 8;
   for (const p of parts) bound += p.keys.length + p.args.length;
-  const wide = forceWide || bound >= 1 << 18;
-  const num = wide ? wide4 : narrow3;
+  const width = Math.max(minWidth, bound < 1 << 12 ? 2 : bound < 1 << 18 ? 3 : 4);
+  const num = width === 2 ? chars2 : width === 3 ? chars3 : chars4;
   // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
   for (const p of parts) {
-    let d = `${CODE[p.name]}${wide ? '4' : '3'}${num(p.gate ?? 0)}${num(p.predicted ?? 0)}${num(p.life ?? 0)}${num(p.keys.length)}`;
+    let d = `${CODE[p.name]}${width}${num(p.gate ?? 0)}${num(p.predicted ?? 0)}${num(p.life ?? 0)}${num(p.keys.length)}`;
     for (const key of p.keys) d += num(indexOf(keys, keyList, key, 1));
     for (const arg of p.args) d += num(indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
     descriptors.push(d);
@@ -238,12 +244,16 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   return call;
 }
 
-/** A descriptor's number in 3 (or 4) characters of 6 bits each, '0' + 0..63, most significant first. */
-function narrow3(n: number): string {
+/** A descriptor's number in 2, 3 or 4 characters of 6 bits each, '0' + 0..63, most significant first. */
+function chars2(n: number): string {
+  return String.fromCharCode(48 + ((n >> 6) & 63), 48 + (n & 63));
+}
+
+function chars3(n: number): string {
   return String.fromCharCode(48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
 }
 
-function wide4(n: number): string {
+function chars4(n: number): string {
   if (n >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
   return String.fromCharCode(48 + ((n >> 18) & 63), 48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
 }

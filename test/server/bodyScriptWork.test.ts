@@ -135,7 +135,7 @@ rules:
     expect(await redis.pttl(k.threshold('r14', 'app-s', 'web.2').lines)).toBeGreaterThan(5 * 60_000);
   });
 
-  it('descriptors of 4-character numbers (a body of a quarter of a million values) read as those of 3', async () => {
+  it('descriptors of 3- and 4-character numbers (bodies of thousands, a quarter of a million values) read as those of 2', async () => {
     const ruleSet = compiledRules(`version: 1
 rules:
   - name: r14
@@ -146,8 +146,8 @@ rules:
 `);
     const logger = pino({ level: 'silent' });
     const replies: unknown[][] = [];
-    for (const wide of [false, true]) {
-      const k = redisKeys(`work-${wide ? 'wide' : 'narrow'}`);
+    for (const width of [2, 3, 4] as const) {
+      const k = redisKeys(`work-w${width}`);
       const engine = new RulesEngine({ redis, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger, getRuleSet: () => ruleSet });
       new BodyScript(redis);
       for (let b = 0; b < 2; b++) {
@@ -155,12 +155,15 @@ rules:
         lines.push(drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)', `2026-12-02T04:00:0${b}.000009+00:00`));
         const events = drainEvents({ app: 'app-w', drainToken: 'd.1', frameId: `F${b}`, dedupe: true, receivedAt: T0 + b, messages: parseLogplexBody(frame(...lines)).messages });
         const body = engine.prepareBody(events);
-        const call = encodeBody(k.recentFrames('app-w', 'd.1'), `F${b}`, T0 + b, true, body.parts, wide);
+        const call = encodeBody(k.recentFrames('app-w', 'd.1'), `F${b}`, T0 + b, true, body.parts, width);
+        expect(String(call[call.length - 1]).charAt(1)).toBe(String(width));
         replies.push(await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call));
       }
     }
     expect(replies[2]).toEqual(replies[0]);
     expect(replies[3]).toEqual(replies[1]);
+    expect(replies[4]).toEqual(replies[0]);
+    expect(replies[5]).toEqual(replies[1]);
     // The second body's two web.1 lines complete web.1's window: it fired, so the frame is left open.
     expect(replies[1]![0]).toBe('open');
   });
