@@ -135,6 +135,23 @@ rules:
     expect(await redis.pttl(k.threshold('r14', 'app-s', 'web.2').lines)).toBeGreaterThan(5 * 60_000);
   });
 
+  it('a part of thousands of indices in 2-character descriptors (read in slices) writes what its own script writes', async () => {
+    const uuid = (i: number) => `2222222${i}-aaaa-bbbb-cccc-dddddddddddd`;
+    const batch = { releases: [T0], starts: [['web.1', T0] as const], samples: Array.from({ length: 1500 }, (_, i) => [`web.${1 + (i % 3)}`, uuid(i % 3), T0 + 1000 * i] as const) };
+    const own = redisKeys('work-life-own');
+    await new RedisLifeStore(redis, own).write('app-x', batch);
+    const viaBody = redisKeys('work-life-body');
+    const part = new RedisLifeStore(redis, viaBody).part('app-x', batch)!;
+    const call = encodeBody(viaBody.recentFrames('app-x', 'd.1'), '', T0, false, [part]);
+    // Over 3 000 indices for fewer than 4 096 distinct keys and values: two characters each.
+    expect(String(call[call.length - 1]).length).toBeGreaterThan(6000);
+    expect(String(call[call.length - 1]).charAt(1)).toBe('2');
+    new BodyScript(redis);
+    await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call);
+    expect(await redis.hgetall(viaBody.dynoLife('app-x').life)).toEqual(await redis.hgetall(own.dynoLife('app-x').life));
+    expect(await redis.zrange(viaBody.dynoLife('app-x').index, 0, -1, 'WITHSCORES')).toEqual(await redis.zrange(own.dynoLife('app-x').index, 0, -1, 'WITHSCORES'));
+  });
+
   it('descriptors of 3- and 4-character numbers (bodies of thousands, a quarter of a million values) read as those of 2', async () => {
     const ruleSet = compiledRules(`version: 1
 rules:
