@@ -149,7 +149,7 @@ rules:
     new BodyScript(redis);
     await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call);
     expect(await redis.hgetall(viaBody.dynoLife('app-x').life)).toEqual(await redis.hgetall(own.dynoLife('app-x').life));
-    expect(await redis.zrange(viaBody.dynoLife('app-x').index, 0, -1, 'WITHSCORES')).toEqual(await redis.zrange(own.dynoLife('app-x').index, 0, -1, 'WITHSCORES'));
+    expect(await redis.zrange(viaBody.dynoLife('app-x').index, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(own.dynoLife('app-x').index, '0', '-1', 'WITHSCORES'));
   });
 
   it('descriptors of 3- and 4-character numbers (bodies of thousands, a quarter of a million values) read as those of 2', async () => {
