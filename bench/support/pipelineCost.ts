@@ -7,6 +7,11 @@
  * (run it for two body counts and take the difference, which removes start-up).
  *
  *   node --import tsx bench/support/pipelineCost.ts BODIES [REDIS_URL]
+ *
+ * On a private redis-server only (bodyPartTimes.ts): BODY_PART_TIMES=1 times each part of the
+ * body script inside Redis, BODY_PART_CALLS=1 counts its redis.calls per part and command,
+ * BODY_PART_SKIP=<codes> runs the script without those parts (their cost by difference, e.g.
+ * in instructions with the redis-server under callgrind).
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
