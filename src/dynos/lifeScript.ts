@@ -7,7 +7,7 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 /**
  * The rules' view of the lifecycle (instanceLife.ts) in Redis, written by the dyno observer after
  * each delivery, atomic across replicas. MemoryLifeStore (lifeMemory.ts) mirrors it and
- * test/dynos/lifeStoreEquivalence.test.ts keeps the two equal.
+ * test/dynos/instanceAt.test.ts ("life store: the Lua script and its in-memory mirror agree") keeps the two equal.
 
   KEYS[1] life   hash: 'r' -> release times 't1,t2'; 'd:<dyno>' -> 's1,s2|uuid,first,last;…'
   KEYS[2] index  sorted set: dyno -> newest time heard of (which names go first past the bound)
