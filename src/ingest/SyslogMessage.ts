@@ -221,6 +221,16 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     return (this._hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
   }
 
+  /** Whether HOSTNAME is these bytes, without making its string. */
+  hostnameIs(bytes: Buffer): boolean {
+    const start = this.hostStart;
+    const n = this.appStart - 1 - start;
+    if (n !== bytes.length) return false;
+    const buf = this.buf;
+    for (let i = n - 1; i >= 0; i--) if (buf[start + i] !== bytes[i]) return false;
+    return true;
+  }
+
   get appName(): string {
     return (this._appName ??= internAscii(this.buf, this.appStart, this.procStart - 1));
   }

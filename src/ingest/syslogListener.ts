@@ -240,14 +240,15 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   // Lines no consumer wants, counted per drain token for the batch they fall in (the metrics of
   // lines read); the last token's counts are kept at hand, as one connection carries one drain.
   let passedOver = new Map<string, LineCounts>();
-  let skipToken: string | undefined;
+  let skipToken: Buffer | undefined;
   let skipCounts: LineCounts | undefined;
   const wants = opts.wants;
   const keep = wants === undefined ? undefined : (line: BufferedSyslogMessage): boolean => {
     if (wants(line)) return true;
-    const token = line.hostname;
-    if (token !== skipToken) {
-      skipToken = token;
+    // The previous line's token, compared byte for byte: no string made for most lines.
+    if (skipToken === undefined || !line.hostnameIs(skipToken)) {
+      const token = line.hostname;
+      skipToken = Buffer.from(token, 'latin1');
       skipCounts = undefined;
       // HOSTNAME picks the app downstream: only a drain-token shape may do that (as byDrainToken).
       if (DRAIN_TOKEN.test(token)) {

@@ -2,6 +2,7 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { parseLogfmt } from '../ingest/logfmt.js';
 import type { CompiledRule } from './CompiledRule.js';
 import { testCondition } from './fieldCondition.js';
+import { LINE_ROUTER } from '../ingest/lineClass.js';
 
 /** A line a rule matched, with what its templates may read. */
 export interface RuleMatch {
@@ -88,7 +89,8 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
  * The ingest uses it to make no object at all for the lines no rule reads.
  */
 export function mayMatch(rules: readonly CompiledRule[], event: DrainEvent): boolean {
-  const list = rulesForKind(rules, event.source, event.process);
+  // A router line (most of a drain) is `heroku router` by its class: its strings are not read.
+  const list = event.lineClass === LINE_ROUTER ? rulesForKind(rules, 'heroku', 'router') : rulesForKind(rules, event.source, event.process);
   if (list.length === 0) return false;
   if (event.messageIncludes === undefined || event.messageStartsWith === undefined) return true;
   for (let i = 0; i < list.length; i++) {
