@@ -90,7 +90,7 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
  */
 export function mayMatch(rules: readonly CompiledRule[], event: DrainEvent): boolean {
   // A router line (most of a drain) is `heroku router` by its class: its strings are not read.
-  const list = event.lineClass === LINE_ROUTER ? rulesForKind(rules, 'heroku', 'router') : rulesForKind(rules, event.source, event.process);
+  const list = event.lineClass === LINE_ROUTER ? routerRules(rules) : rulesForKind(rules, event.source, event.process);
   if (list.length === 0) return false;
   if (event.messageIncludes === undefined || event.messageStartsWith === undefined) return true;
   for (let i = 0; i < list.length; i++) {
@@ -124,6 +124,18 @@ const MAX_KINDS = 1024;
 let kindsOf: readonly CompiledRule[] | undefined;
 let kinds = new Map<string, Map<string, readonly CompiledRule[]>>();
 let kindCount = 0;
+
+let routerOf: readonly CompiledRule[] | undefined;
+let routerList: readonly CompiledRule[] = [];
+
+/** rulesForKind for `heroku router`, kept apart: it is most of a drain's lines. */
+function routerRules(rules: readonly CompiledRule[]): readonly CompiledRule[] {
+  if (rules !== routerOf) {
+    routerList = rulesForKind(rules, 'heroku', 'router');
+    routerOf = rules;
+  }
+  return routerList;
+}
 
 function rulesForKind(rules: readonly CompiledRule[], source: string, procId: string): readonly CompiledRule[] {
   if (rules !== kindsOf) {
