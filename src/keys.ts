@@ -86,17 +86,18 @@ export interface RedisKeys {
   suspects(app: string): { index: string; snapshots: string };
   /**
    * A predict rule's state of rule+app+target (src/rules/predictScript.ts): the `points` sorted
-   * set of `<instance>/<event id>\0<MB>` (score = sample time; at most 360), the `answers` hash
-   * (the answer each sample got) and the `last` answer, read by `mallet explain`. The points and
-   * answers keys were renamed when the value moved into the member: a series restarts once.
+   * set of `<instance>/<event id>\0<MB, time, instance length>` (score = sample time; at most
+   * 360) and the `state` hash (the answer each sample got, each instance's running sums, and the
+   * last answer, read by `mallet explain`). The keys were renamed when the fit became running
+   * sums (and once before, when the value moved into the member): a series restarts once after
+   * such an upgrade.
    */
   predict(rule: string, app: string, target: string): PredictKeySet;
 }
 
 export interface PredictKeySet {
   readonly points: string;
-  readonly answers: string;
-  readonly last: string;
+  readonly state: string;
 }
 
 export interface ThresholdKeySet {
@@ -164,9 +165,8 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
     predict: (rule: string, app: string, target: string) => ({
-      points: k('predpts', tag(app), part(rule), part(target)),
-      answers: k('predans', tag(app), part(rule), part(target)),
-      last: k('predlast', tag(app), part(rule), part(target)),
+      points: k('predser', tag(app), part(rule), part(target)),
+      state: k('predfit', tag(app), part(rule), part(target)),
     }),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
     history: (app: string) => k('history', tag(app)),

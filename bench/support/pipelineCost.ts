@@ -7,6 +7,11 @@
  * (run it for two body counts and take the difference, which removes start-up).
  *
  *   node --import tsx bench/support/pipelineCost.ts BODIES [REDIS_URL]
+ *
+ * On a private redis-server only (bodyPartTimes.ts): BODY_PART_TIMES=1 times each part of the
+ * body script inside Redis, BODY_PART_CALLS=1 counts its redis.calls per part and command,
+ * BODY_PART_SKIP=<codes> runs the script without those parts (their cost by difference, e.g.
+ * in instructions with the redis-server under callgrind).
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -21,6 +26,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
+import { defineCountingBody, defineTimedBody, partCalls, partTimes, skippingBodyLua } from './bodyPartTimes.js';
 
 const bodies = Number(process.argv[2] ?? 1000);
 const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true });
@@ -33,6 +39,13 @@ const loaded = await loadRules(new URL('../../config/rules.example.yml', import.
 if (!loaded.ok) throw new Error('example rules do not load');
 const prefix = `mallet-cost-${process.pid}`;
 const keys = redisKeys(prefix);
+// BODY_PART_TIMES=1: each part of the body script timed inside Redis (measurement only; private Redis).
+const timesKey = `${prefix}-part-times`;
+if (process.env.BODY_PART_TIMES) defineTimedBody(redis, timesKey);
+// BODY_PART_CALLS=1: the script's redis.calls counted per part and command instead.
+else if (process.env.BODY_PART_CALLS) defineCountingBody(redis, timesKey);
+// BODY_PART_SKIP=<code>: that kind of part not run (b, p, v, t, r, d, l), for a difference in cost.
+else if (process.env.BODY_PART_SKIP) redis.defineCommand('malletBody', { lua: skippingBodyLua(process.env.BODY_PART_SKIP) });
 const metrics = createMetrics(undefined, { defaults: false });
 const logger = pino({ level: 'silent' });
 // Wired as service.ts wires them: the observer writes the dyno lifecycle, the rules read it.
@@ -51,6 +64,8 @@ for (let i = 0; i < bodies; i++) {
 }
 const t = process.cpuUsage(t0);
 console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies, redisBytesPerBody: Math.round((socket() - bytes0) / bodies) }));
+if (process.env.BODY_PART_TIMES) console.log(JSON.stringify(await partTimes(redis, timesKey)));
+else if (process.env.BODY_PART_CALLS) console.log(JSON.stringify(await partCalls(redis, timesKey, bodies)));
 let cursor = '0';
 do {
   const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);

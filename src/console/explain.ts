@@ -6,7 +6,7 @@ import { processTypeOf } from '../rules/shapes.js';
 import { firingId } from '../rules/firingId.js';
 import { readHistory, type FiringRecord } from './history.js';
 import { silenceMatcher, type Silence } from './Silence.js';
-import { parsePredictReply, type PredictResult } from '../rules/predictScript.js';
+import { parsePredictReply, PREDICT_LAST_FIELD, type PredictResult } from '../rules/predictScript.js';
 import { RedisLifeStore } from '../dynos/lifeScript.js';
 import { fromHerokuLogsLine } from '../ingest/herokuLogsLine.js';
 import { graceVerdict, hasLifecycle, lineMatch, type GraceVerdict } from './graceVerdict.js';
@@ -75,7 +75,7 @@ export async function explain(
     .zcount(keys.stormGuard(q.app), `(${now - limits.perApp.withinMs}`, '+inf')
     .zcount(keys.flapping(q.app, q.target), `(${now - limits.flapping.withinMs}`, '+inf')
     .zrangebyscore(keys.rolling(q.app, processType), `(${now}`, '+inf')
-    .get(keys.predict(q.rule, q.app, q.target).last);
+    .hget(keys.predict(q.rule, q.app, q.target).state, PREDICT_LAST_FIELD);
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
   const [windowFlat, cool, storm, flap, rolling, lastPrediction] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[], string | null];

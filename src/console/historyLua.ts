@@ -33,6 +33,10 @@ export const HISTORY_BOUNDS = Object.freeze({
  * histFold(spell, kind, entry, count, at) → the open record now counts `count` (nil: one more).
  */
 export const HISTORY_LUA = `
+-- A key's real-time expiry refreshed: at once here; the drain's body script, which runs many
+-- decisions in one call, replaces it with one that refreshes each key once, when the call ends.
+local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
+
 local function histOpen(spell, kind, sid, gap, at)
   local cur = redis.call('HGET', spell, 's:' .. kind)
   if not cur then return nil end
@@ -84,6 +88,6 @@ end
 local function histStat(stats, rule, kind, n)
   if n <= 0 then return end
   redis.call('HINCRBY', stats, rule .. '|' .. kind, n)
-  redis.call('PEXPIRE', stats, ${25 * 3600_000})
+  expireLater(stats, ${25 * 3600_000})
 end
 `;

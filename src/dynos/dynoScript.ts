@@ -24,11 +24,15 @@ local maxInst, retention, maxEvents = tonumber(ARGV[1]), tonumber(ARGV[2]), tonu
 local fine, step, coarse, maxMb, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local a = 10
 local nEvents = tonumber(ARGV[9])
-for i = 1, nEvents do
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 1], ARGV[a])
-  a = a + 2
-end
 if nEvents > 0 then
+  -- One ZADD for the delivery's events (NX holds per member, as one call each would).
+  local add = {'ZADD', KEYS[3], 'NX'}
+  for i = 1, nEvents do
+    add[#add + 1] = ARGV[a + 1]
+    add[#add + 1] = ARGV[a]
+    a = a + 2
+  end
+  redis.call(unpack(add))
   local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
   local card = redis.call('ZCARD', KEYS[3])
@@ -36,16 +40,26 @@ if nEvents > 0 then
   redis.call('PEXPIRE', KEYS[3], ttl)
 end
 
+-- Every series' meta read in one HMGET and written in one HSET, the instances' times in one
+-- ZADD, however many instances the delivery has samples of.
+local metas = {}
+if #KEYS > 3 then
+  local got = redis.call('HMGET', KEYS[2], unpack(KEYS, 4))
+  for k = 4, #KEYS do if metas[KEYS[k]] == nil then metas[KEYS[k]] = got[k - 3] end end
+end
+local putMeta = {'HSET', KEYS[2]}
+local putLast = {'ZADD', KEYS[1]}
 for k = 4, #KEYS do
   local key = KEYS[k]
   local inst, dyno, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
-  local raw = redis.call('HGET', KEYS[2], key)
+  local raw = metas[key]
   local m
-  if raw then m = cjson.decode(raw) else
+  if type(raw) == 'table' then m = raw elseif raw then m = cjson.decode(raw) else
     local first = tonumber(ARGV[a])
     m = { i = inst, d = dyno, b = math.floor(first / 60000), f = first, l = first, s = 0 }
   end
+  metas[key] = m
   for j = 1, n do
     local at, mb, q, sw = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
     a = a + 4
@@ -70,9 +84,15 @@ for k = 4, #KEYS do
       end
     end
   end
-  redis.call('HSET', KEYS[2], key, cjson.encode(m))
-  redis.call('ZADD', KEYS[1], m.l, key)
+  putMeta[#putMeta + 1] = key
+  putMeta[#putMeta + 1] = cjson.encode(m)
+  putLast[#putLast + 1] = m.l
+  putLast[#putLast + 1] = key
   redis.call('PEXPIRE', key, ttl)
+end
+if #KEYS > 3 then
+  redis.call(unpack(putMeta))
+  redis.call(unpack(putLast))
 end
 
 if #KEYS > 3 then

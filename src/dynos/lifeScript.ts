@@ -33,19 +33,43 @@ local function newest(list, n)
   return table.concat(out, ',')
 end
 
-local a = 7
+-- One read of every field the delivery touches and one write of them all, and the index raised
+-- with GT (only ever raised, as a ZSCORE check would), however many dynos the delivery names.
 local nRel = tonumber(ARGV[6])
+local fields = {}
+if nRel > 0 then fields[1] = 'r' end
+local a = 7 + nRel
+while a <= #ARGV do
+  fields[#fields + 1] = 'd:' .. ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2 + n
+  a = a + 1 + 2 * tonumber(ARGV[a])
+end
+local stored = {}
+if #fields > 0 then
+  local got = redis.call('HMGET', KEYS[1], unpack(fields))
+  for i = 1, #fields do stored[fields[i]] = got[i] end
+end
+local put = {'HSET', KEYS[1]}
+local heardOf = {'ZADD', KEYS[2], 'GT'}
+local function keep(field, value)
+  stored[field] = value
+  put[#put + 1] = field
+  put[#put + 1] = value
+end
+
+a = 7
 if nRel > 0 then
-  local rel = times(redis.call('HGET', KEYS[1], 'r') or nil)
+  local rel = times(stored['r'] or nil)
   for i = 1, nRel do rel[#rel + 1] = tonumber(ARGV[a + i - 1]) end
-  redis.call('HSET', KEYS[1], 'r', newest(rel, maxRel))
+  keep('r', newest(rel, maxRel))
 end
 a = a + nRel
 
 while a <= #ARGV do
   local dyno = ARGV[a]
   local field = 'd:' .. dyno
-  local cur = redis.call('HGET', KEYS[1], field)
+  local cur = stored[field] or nil
   local starts, inst = {}, {}
   local heard = 0
   if cur then
@@ -82,10 +106,12 @@ while a <= #ARGV do
   end)
   local parts = {}
   for i = 1, math.min(#list, maxInst) do parts[#parts + 1] = list[i][1] .. ',' .. fmt(list[i][2]) .. ',' .. fmt(list[i][3]) end
-  redis.call('HSET', KEYS[1], field, newest(starts, maxStarts) .. '|' .. table.concat(parts, ';'))
-  local prev = redis.call('ZSCORE', KEYS[2], dyno)
-  if not prev or tonumber(prev) < heard then redis.call('ZADD', KEYS[2], heard, dyno) end
+  keep(field, newest(starts, maxStarts) .. '|' .. table.concat(parts, ';'))
+  heardOf[#heardOf + 1] = heard
+  heardOf[#heardOf + 1] = dyno
 end
+if #put > 2 then redis.call(unpack(put)) end
+if #heardOf > 3 then redis.call(unpack(heardOf)) end
 
 local card = redis.call('ZCARD', KEYS[2])
 if card > maxDynos then

@@ -39,6 +39,13 @@ export const PREDICT_BOUNDS = Object.freeze({
    * `within` (7d). Without it, rounding in the fit of a series flat at the quota could "rise".
    */
   minSlopeMbPerHour: 0.1,
+  /**
+   * The fit's running sums carry rounding from their additions and subtractions, so samples
+   * whose times are all equal need not leave a spread of exactly 0: below this share of n·Σx²
+   * the spread is taken as none (no slope). Real series, 20 s apart in a window of minutes,
+   * are many orders of magnitude above it.
+   */
+  spreadFloor: 1e-9,
 });
 
 export interface RawPredict {

@@ -1,17 +1,35 @@
 import { PREDICT_BOUNDS } from './predict.js';
 import { predictInstance, predictMember, type PredictResult, type PredictStore, type PredictVote } from './predictScript.js';
 
-/** `order`: the members in Redis sorted-set order, kept sorted as samples arrive (mostly appended). */
-interface Series { members: Map<string, number>; values: Map<string, number>; answers: Map<string, PredictResult>; order: string[] }
+/** One instance's running sums, as the script packs them: x = (time - origin) / 1 h, y = MB. */
+interface Sums { n: number; origin: number; sx: number; sy: number; sxx: number; sxy: number }
 
 /**
- * PREDICT_LUA's semantics in memory (a series per rule+app+target, fitted per instance), for `mallet test` and `mallet replay` (the lines' own
- * timestamps are the clock). Mirrors the script step by step, summing in the same order, so the
- * doubles agree bit for bit; test/rules/predictEquivalence.test.ts holds the two equal.
+ * `order`: the members in Redis sorted-set order, kept sorted as samples arrive (mostly appended);
+ * `newest`: the newest time the series has held (the script keeps it beside the sums).
+ */
+interface Series {
+  members: Map<string, number>;
+  values: Map<string, number>;
+  instances: Map<string, string>;
+  answers: Map<string, PredictResult>;
+  order: string[];
+  sums: Map<string, Sums>;
+  newest: number;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * PREDICT_LUA's semantics in memory (a series per rule+app+target, fitted per instance from
+ * running sums), for `mallet test` and `mallet replay` (the lines' own timestamps are the clock).
+ * Mirrors the script step by step — the same additions and subtractions on the same sums in the
+ * same order, the same rebases — so the doubles agree bit for bit;
+ * test/rules/predictEquivalence.test.ts holds the two equal.
  */
 export class MemoryPredictStore implements PredictStore {
   readonly #series = new Map<string, Series>();
-  /** What the script keeps for `mallet explain`: the last answer per rule+app+target. */
+  /** What the script keeps for `mallet explain`: the last answer per rule+app+target (by its state key). */
   readonly last = new Map<string, { instance: string; time: number; answer: PredictResult }>();
 
   async predict(votes: readonly PredictVote[]): Promise<PredictResult[]> {
@@ -21,57 +39,96 @@ export class MemoryPredictStore implements PredictStore {
   predictOne(v: PredictVote): PredictResult {
     const t = Math.trunc(v.time);
     const member = predictMember(v);
+    const inst = predictInstance(v);
     let s = this.#series.get(v.keys.points);
     const prev = s?.answers.get(member);
     if (prev) return prev;
-    if (!s) this.#series.set(v.keys.points, (s = { members: new Map(), values: new Map(), answers: new Map(), order: [] }));
-    if (!s.members.has(member)) {
-      s.members.set(member, t);
-      s.values.set(member, v.value);
-      insertSorted(s.order, s.members, member, t);
-    }
-    const forget = (id: string) => { s.members.delete(id); s.values.delete(id); s.answers.delete(id); };
+    if (!s) this.#series.set(v.keys.points, (s = { members: new Map(), values: new Map(), instances: new Map(), answers: new Map(), order: [], sums: new Map(), newest: -Infinity }));
+    s.members.set(member, t);
+    s.values.set(member, v.value);
+    s.instances.set(member, inst);
+    insertSorted(s.order, s.members, member, t);
+    if (t > s.newest) s.newest = t;
+    const newest = s.newest;
 
-    // The order is by time first: the newest is last, and what slides out or is capped is a prefix.
-    const newest = s.members.get(s.order[s.order.length - 1]!)!;
+    // What slides out of the window, then past the cap, is a prefix of the order.
     let drop = 0;
     while (drop < s.order.length && s.members.get(s.order[drop]!)! <= newest - v.overMs) drop++;
     if (s.order.length - drop > PREDICT_BOUNDS.maxPoints) drop = s.order.length - PREDICT_BOUNDS.maxPoints;
-    if (drop > 0) {
-      for (const id of s.order.slice(0, drop)) forget(id);
-      s.order.splice(0, drop);
+    let kept = true;
+    for (const id of s.order.slice(0, drop)) {
+      if (id === member) {
+        kept = false;
+      } else {
+        const who = s.instances.get(id)!;
+        const sums = s.sums.get(who);
+        if (sums) {
+          const x0 = s.members.get(id)!;
+          const y0 = s.values.get(id)!;
+          const x = (x0 - sums.origin) / HOUR;
+          sums.n = sums.n - 1;
+          sums.sx = sums.sx - x;
+          sums.sy = sums.sy - y0;
+          sums.sxx = sums.sxx - x * x;
+          sums.sxy = sums.sxy - x * y0;
+          if (sums.n <= 0) s.sums.delete(who);
+        }
+      }
+      s.members.delete(id);
+      s.values.delete(id);
+      s.instances.delete(id);
+      s.answers.delete(id);
     }
-    const prefix = `${predictInstance(v)}/`;
-    const ordered = s.order.filter((m) => m.startsWith(prefix));
+    if (drop > 0) s.order.splice(0, drop);
 
-    const n = ordered.length;
+    if (kept) {
+      let sums = s.sums.get(inst);
+      if (sums && t - sums.origin > v.overMs) {
+        // Rebase: the origin moves to this sample and the sums are summed afresh, in set order.
+        sums = fresh(t);
+        for (const id of s.order) if (s.instances.get(id) === inst) add(sums, s.members.get(id)!, s.values.get(id)!);
+      } else {
+        sums ??= fresh(t);
+        add(sums, t, v.value);
+      }
+      s.sums.set(inst, sums);
+    }
+
+    const sums = s.sums.get(inst);
+    const n = sums ? sums.n : 0;
     let answer: PredictResult;
-    if (n < v.minSamples) {
+    if (!sums || n < v.minSamples) {
       answer = { status: 'few', samples: n, limit: v.limit };
     } else {
-      let sx = 0, sy = 0, sxx = 0, sxy = 0;
-      for (const id of ordered) {
-        const x = (s.members.get(id)! - newest) / 3_600_000;
-        const y = s.values.get(id)!;
-        sx = sx + x;
-        sy = sy + y;
-        sxx = sxx + x * x;
-        sxy = sxy + x * y;
-      }
-      const denom = n * sxx - sx * sx;
-      const slope = denom > 0 ? (n * sxy - sx * sy) / denom : 0;
-      const fitted = (sy - slope * sx) / n;
+      const { sx, sy, sxx, sxy } = sums;
+      const spread = n * sxx - sx * sx;
+      const slope = spread > PREDICT_BOUNDS.spreadFloor * n * sxx ? (n * sxy - sx * sy) / spread : 0;
+      const fitted = (sy - slope * sx) / n + slope * ((newest - sums.origin) / HOUR);
       if (slope < PREDICT_BOUNDS.minSlopeMbPerHour) {
         answer = { status: 'below', samples: n, slope, fitted, limit: v.limit };
       } else {
-        const etaMs = Math.max(0, Math.floor((v.limit - fitted) / slope * 3_600_000 + 0.5));
+        const etaMs = Math.max(0, Math.floor((v.limit - fitted) / slope * HOUR + 0.5));
         answer = { status: etaMs <= v.withinMs ? 'reaches' : 'below', samples: n, slope, etaMs, fitted, limit: v.limit };
       }
     }
-    if (s.members.has(member)) s.answers.set(member, answer);
-    this.last.set(v.keys.last, { instance: predictInstance(v), time: t, answer });
+    if (kept) s.answers.set(member, answer);
+    this.last.set(v.keys.state, { instance: inst, time: t, answer });
     return answer;
   }
+}
+
+function fresh(origin: number): Sums {
+  return { n: 0, origin, sx: 0, sy: 0, sxx: 0, sxy: 0 };
+}
+
+/** One sample into the sums, in the script's order of operations. */
+function add(s: Sums, time: number, y: number): void {
+  const x = (time - s.origin) / HOUR;
+  s.n = s.n + 1;
+  s.sx = s.sx + x;
+  s.sy = s.sy + y;
+  s.sxx = s.sxx + x * x;
+  s.sxy = s.sxy + x * y;
 }
 
 const SURROGATE = /[\uD800-\uDFFF]/;

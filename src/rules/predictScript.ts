@@ -12,37 +12,54 @@ export const PREDICT_LUA = `--[[
   predict: a sample joins its rule+app+target's samples; the least-squares line through the
   samples of its instance (of the target's newest ARGV[8] samples within ARGV[6] of the newest)
   is asked when it reaches the limit. Per target, not per instance, so a flood of made-up
-  instance ids cannot make keys: the target budget bounds the targets, ARGV[8] each.
+  instance ids cannot make keys: the target budget bounds the targets, ARGV[8] samples each.
   Times are the lines' own timestamps (ms); real-time expiry only collects garbage.
 
-  KEYS[1] points   sorted set: '<instance>/<event id>\\0' .. struct.pack('<dd', value MB, time ms)
-                   -> sample time (ms). The value and the time ride in the member as two raw
-                   doubles, so the one plain range read that finds the instance's samples has them
-                   without WITHSCORES (Redis formatting every score as text and Lua parsing it
-                   back cost more than the rest of the fit) and without a lookup per point.
-                   \\0 sorts below every other byte and ids hold none, so the set's order is
-                   that of '<instance>/<event id>' as before, and the id is what precedes the
-                   first \\0.
-  KEYS[2] answers  hash: '<instance>/<event id>' -> the answer it got (JSON). A sample has an
-                   answer exactly while it is in the set (its call stores it, trimming deletes it),
-                   so "no answer" also says "not in the set" and the insert needs no NX check.
-  KEYS[3] last     string: the last answer, for mallet explain (JSON [instance, time, answer])
-  (Keys and members changed format once, from a values hash; the old keys are simply not read
-  again and expire: a series restarts after that upgrade, as it would after \`over\` of silence.)
+  Bounded work per sample: the fit is kept as running sums per instance, so a sample reads its
+  own instance's sums and only the samples that slide out of the window or past the cap (usually
+  none or one), never the whole series. The sums are rebuilt from the instance's samples (one
+  read of the target's set, at most ARGV[8] points) when a sample comes more than ARGV[6] after
+  the instance's time origin: the origin moves to it, so the times stay within ARGV[6] of it
+  (well conditioned), and no sum carries rounding from more than about two windows of additions
+  and subtractions. An instance whose samples have all slid out loses its sums; its next sample
+  starts afresh.
 
-  ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (ms)   ARGV[3] value (MB)
-  ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (ms)   ARGV[7] min samples
+  KEYS[1] points   sorted set: '<instance>/<event id>' .. '\\0' .. struct.pack('<ddI4', value MB,
+                   time ms, #instance) -> sample time (ms). The value, the time and where the
+                   instance ends ride in the member, so the few points a sample reads need no
+                   lookup and no WITHSCORES. \\0 sorts below every other byte and ids hold none,
+                   so the set's order is that of (time, '<instance>/<event id>'); the id is the
+                   member less its last 21 bytes.
+  KEYS[2] state    hash: '<instance>/<event id>' -> the answer that sample got (JSON); a sample
+                   has an answer exactly while it is in the set (its call stores it, trimming
+                   deletes it), so "no answer" also says "not in the set". '\\0' .. instance ->
+                   struct.pack('<dddddd', n, origin ms, sum x, sum y, sum xx, sum xy) over the
+                   instance's samples in the set, x = (time - origin) / 1 h, y = MB; '\\0' ->
+                   struct.pack('<dd', the set's newest time, its number of members); '\\0\\0'
+                   -> the last answer, for mallet explain (JSON [instance, time, answer]). Ids
+                   and instances hold no \\0, so the fields cannot meet. At most ARGV[8]
+                   answers, ARGV[8] sums and the two.
+  (Keys changed format twice, from a values hash and then to running sums, when the last answer
+  also moved into the state hash; old keys are simply not read again and expire: a series
+  restarts after such an upgrade, as after \`over\` of silence.)
+
+  ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (integer ms)   ARGV[3] value (MB)
+  ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (integer ms)   ARGV[7] min samples
   ARGV[8] max points   ARGV[9] instance
 
   A sample seen again (a logplex retry, another replica) gets the answer it got the first time
   and changes nothing: the threshold vote after it must not see a different verdict.
 
   Returns {status, samples, slope MB/h, eta ms, fitted MB at the newest sample, limit MB}, numbers
-  as %.17g text (exact doubles; Lua numbers would be cut to integers). status is
+  as text that reads back as the exact double (%.17g; integers as %d, the limit as ARGV[4] was
+  sent; Lua numbers would be cut to integers). status is
     'few'      fewer than ARGV[7] samples (slope, eta, fitted '')
     'below'    the line does not reach the limit within ARGV[5] (eta '' when it rises less than
                ${PREDICT_BOUNDS.minSlopeMbPerHour} MB/h: flat)
     'reaches'  it does (eta 0 when the line is at or above the limit already)
+  Samples whose times span (almost) nothing have no slope: 0 unless the spread n*sxx - sx*sx is
+  more than ${PREDICT_BOUNDS.spreadFloor} of n*sxx, so rounding left in the sums cannot make a slope of times
+  that are all equal.
 ]]
 local id = ARGV[1]
 local t = tonumber(ARGV[2])
@@ -51,83 +68,156 @@ local within = tonumber(ARGV[5])
 local over = tonumber(ARGV[6])
 local minN = tonumber(ARGV[7])
 local maxPoints = tonumber(ARGV[8])
-
-local prev = redis.call('HGET', KEYS[2], id)
-if prev then return cjson.decode(prev) end
-
-local member = id .. '\\0' .. struct.pack('<dd', tonumber(ARGV[3]) or 0, t)
-redis.call('ZADD', KEYS[1], t, member)
-
--- One plain read gets everything: the order is by time, so the newest is the last member and
--- what slides out of the window or past the cap is a prefix, removed by rank in one call (only
--- when there is one: once per sample interval in a steady series).
-local flat = redis.call('ZRANGE', KEYS[1], 0, -1)
-local total = #flat
-local function timeOf(m)
-  local _, x = struct.unpack('<dd', m, #m - 15)
-  return x
+local inst = ARGV[9]
+local HOUR = 3600000
+local f = function(x) return string.format('%.17g', x) end
+-- Integers as %d: formatting a double with %.17g costs more than most of the commands here.
+local function int(x)
+  if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
+  return f(x)
 end
-local newest = timeOf(flat[total])
-local drop = 0
-while drop < total and timeOf(flat[drop + 1]) <= newest - over do drop = drop + 1 end
-if total - drop > maxPoints then drop = total - maxPoints end
+
+local got = redis.call('HMGET', KEYS[2], id, '\\0', '\\0' .. inst)
+if got[1] then return cjson.decode(got[1]) end
+
+local y = tonumber(ARGV[3]) or 0
+local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
+local total = redis.call('ZADD', KEYS[1], ARGV[2], member)
+local newest = t
+if got[2] then
+  local was, held = struct.unpack('<dd', got[2])
+  if was > newest then newest = was end
+  total = total + held
+end
+
+-- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
+-- the answers of the samples that left.
+local sums, touched, dels = {}, {}, {}
+local function unpackSums(raw)
+  if not raw then return false end
+  local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
+  return {n, o, sx, sy, sxx, sxy}
+end
+sums[inst] = unpackSums(got[3])
+local function sumsOf(who)
+  if sums[who] == nil then sums[who] = unpackSums(redis.call('HGET', KEYS[2], '\\0' .. who)) end
+  return sums[who]
+end
+local function add(s, x0, y0)
+  local x = (x0 - s[2]) / HOUR
+  s[1] = s[1] + 1
+  s[3] = s[3] + x
+  s[4] = s[4] + y0
+  s[5] = s[5] + x * x
+  s[6] = s[6] + x * y0
+end
+
+-- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
+-- the set: read just that, take it off its instances' sums, remove it by rank.
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(newest - over))
+local drop = #gone
+if total - drop > maxPoints then
+  local capped = redis.call('ZRANGE', KEYS[1], int(drop), int(total - maxPoints - 1))
+  for i = 1, #capped do gone[drop + i] = capped[i] end
+  drop = total - maxPoints
+end
+local kept = true
 if drop > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, drop - 1)
-  local ids = {}
-  for i = 1, drop do ids[i] = string.sub(flat[i], 1, string.find(flat[i], '\\0', 1, true) - 1) end
-  redis.call('HDEL', KEYS[2], unpack(ids))
-end
-
-local prefix = ARGV[9] .. '/'
-local times = {}
-local vals = {}
-local kept = false
-for i = drop + 1, total do
-  local m = flat[i]
-  if string.find(m, prefix, 1, true) == 1 then
-    local y, x = struct.unpack('<dd', m, #m - 15)
-    times[#times + 1] = x
-    vals[#vals + 1] = y
-    if m == member then kept = true end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', int(drop - 1))
+  total = total - drop
+  for i = 1, drop do
+    local m = gone[i]
+    dels[i] = string.sub(m, 1, #m - 21)
+    if m == member then
+      kept = false
+    else
+      local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
+      local who = string.sub(m, 1, len)
+      local s = sumsOf(who)
+      if s then
+        local x = (x0 - s[2]) / HOUR
+        s[1] = s[1] - 1
+        s[3] = s[3] - x
+        s[4] = s[4] - y0
+        s[5] = s[5] - x * x
+        s[6] = s[6] - x * y0
+        if s[1] <= 0 then sums[who] = false end
+        touched[who] = true
+      end
+    end
   end
 end
-local n = #times
-local f = function(x) return string.format('%.17g', x) end
+
+if kept then
+  local s = sums[inst]
+  if s and t - s[2] > over then
+    -- Rebase: the origin moves to this sample and the sums are summed afresh, in set order.
+    s = {0, t, 0, 0, 0, 0}
+    local prefix = inst .. '/'
+    local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+    for i = 1, #all do
+      local m = all[i]
+      local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
+      if len == #inst and string.sub(m, 1, len + 1) == prefix then add(s, x0, y0) end
+    end
+  else
+    if not s then s = {0, t, 0, 0, 0, 0} end
+    add(s, t, y)
+  end
+  sums[inst] = s
+  touched[inst] = true
+end
+
+local s = sums[inst]
+local n = 0
+if s then n = s[1] end
 local answer
 if n < minN then
-  answer = {'few', tostring(n), '', '', '', f(limit)}
+  answer = {'few', int(n), '', '', '', ARGV[4]}
 else
-  local sx, sy, sxx, sxy = 0, 0, 0, 0
-  for i = 1, n do
-    local x = (times[i] - newest) / 3600000
-    local y = vals[i]
-    sx = sx + x
-    sy = sy + y
-    sxx = sxx + x * x
-    sxy = sxy + x * y
-  end
-  local denom = n * sxx - sx * sx
+  local sx, sy, sxx, sxy = s[3], s[4], s[5], s[6]
+  local spread = n * sxx - sx * sx
   local slope = 0
-  if denom > 0 then slope = (n * sxy - sx * sy) / denom end
-  local fitted = (sy - slope * sx) / n
+  if spread > ${PREDICT_BOUNDS.spreadFloor} * n * sxx then slope = (n * sxy - sx * sy) / spread end
+  local fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
   if slope < ${PREDICT_BOUNDS.minSlopeMbPerHour} then
-    answer = {'below', tostring(n), f(slope), '', f(fitted), f(limit)}
+    answer = {'below', int(n), f(slope), '', f(fitted), ARGV[4]}
   else
-    local eta = math.floor((limit - fitted) / slope * 3600000 + 0.5)
+    local eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
     if eta < 0 then eta = 0 end
     local status = 'below'
     if eta <= within then status = 'reaches' end
-    answer = {status, tostring(n), f(slope), f(eta), f(fitted), f(limit)}
+    answer = {status, int(n), f(slope), int(eta), f(fitted), ARGV[4]}
   end
 end
 
 local json = cjson.encode(answer)
-if kept then redis.call('HSET', KEYS[2], id, json) end
-redis.call('PEXPIRE', KEYS[1], over + 60000)
-redis.call('PEXPIRE', KEYS[2], over + 60000)
-redis.call('SET', KEYS[3], cjson.encode({ARGV[9], ARGV[2], answer}), 'PX', over + 60000)
+local write = {'\\0', struct.pack('<dd', newest, total)}
+for who in pairs(touched) do
+  local w = sums[who]
+  if w then
+    write[#write + 1] = '\\0' .. who
+    write[#write + 1] = struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6])
+  else
+    dels[#dels + 1] = '\\0' .. who
+  end
+end
+if kept then
+  write[#write + 1] = id
+  write[#write + 1] = json
+end
+write[#write + 1] = '\\0\\0'
+write[#write + 1] = '[' .. cjson.encode(inst) .. ',' .. cjson.encode(ARGV[2]) .. ',' .. json .. ']'
+if #dels > 0 then redis.call('HDEL', KEYS[2], unpack(dels)) end
+redis.call('HSET', KEYS[2], unpack(write))
+local ttl = int(over + 60000)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 return answer
 `;
+
+/** The state hash's field of the last answer (`mallet explain` reads it): no id or instance holds a NUL. */
+export const PREDICT_LAST_FIELD = '\0\0';
 
 export interface PredictVote {
   readonly keys: PredictKeySet;
@@ -183,7 +273,7 @@ export function parsePredictReply(reply: unknown): PredictResult {
 export function predictPart(v: PredictVote): { name: 'predict'; keys: string[]; args: (string | number)[] } {
   return {
     name: 'predict',
-    keys: [v.keys.points, v.keys.answers, v.keys.last],
+    keys: [v.keys.points, v.keys.state],
     args: [predictMember(v), Math.trunc(v.time), String(v.value), String(v.limit), v.withinMs, v.overMs, v.minSamples, PREDICT_BOUNDS.maxPoints, predictInstance(v)],
   };
 }
@@ -195,7 +285,7 @@ export class RedisPredictStore implements PredictStore {
   readonly #redis: Redis;
   constructor(redis: Redis) {
     this.#redis = redis;
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: PREDICT_LUA });
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 2, lua: PREDICT_LUA });
   }
 
   /** One round trip for the body's samples: a pipeline of EVALSHA, in order. */

@@ -21,19 +21,32 @@ local max = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local size = redis.call('ZCARD', KEYS[1])
 local out = {}
+if #ARGV < 4 then
+  redis.call('PEXPIRE', KEYS[1], window)
+  return out
+end
+-- One read of every target's score and one write of the admitted ones, whatever their number
+-- (GT refreshes a target in play, and adds a new one as a plain ZADD would).
+local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, 4))
+local add = {'ZADD', KEYS[1], 'GT'}
+local seen = {}
 for i = 4, #ARGV do
   local t = ARGV[i]
-  if redis.call('ZSCORE', KEYS[1], t) then
-    redis.call('ZADD', KEYS[1], 'GT', now, t)
+  if scores[i - 3] or seen[t] then
     out[#out + 1] = 1
   elseif size < max then
-    redis.call('ZADD', KEYS[1], now, t)
     size = size + 1
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
+  if out[#out] == 1 and not seen[t] then
+    seen[t] = true
+    add[#add + 1] = now
+    add[#add + 1] = t
+  end
 end
+if #add > 3 then redis.call(unpack(add)) end
 redis.call('PEXPIRE', KEYS[1], window)
 return out
 `;

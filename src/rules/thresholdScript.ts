@@ -124,8 +124,8 @@ end
 -- A minute past the window: event time and Redis time differ by delivery delay and clock skew,
 -- and a window that expired in real time before its next line (a short window, a slow retry)
 -- would forget a line the event-time window still holds.
-redis.call('PEXPIRE', KEYS[1], within + 60000)
-redis.call('PEXPIRE', KEYS[2], within + 60000)
+expireLater(KEYS[1], within + 60000)
+expireLater(KEYS[2], within + 60000)
 return {'counting', size}
 `;
 

@@ -58,10 +58,13 @@ export const BODY_LUA = `--[[
   ARGV[2] now (ms)  ARGV[3] frames window (ms)  ARGV[4] max frames kept
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
   ARGV[6] number of parts P   ARGV[7] number of values V   ARGV[8 .. 7+V] each distinct argument
-  of the parts once, then one descriptor per part: space-separated code, gate, predicted, life,
-  number of keys, the KEYS index of each key, the ARGV index of each argument (codes: b budget,
-  p predict, v lives, t threshold, r rejection, d dynos, l life). A part is called with the
-  KEYS and ARGV its descriptor names, in its order: the same call as its own script's.
+  of the parts once, then one descriptor per part: its code (b budget, p predict, v lives,
+  t threshold, r rejection, d dynos, l life), the width W of its numbers ('2', '3' or '4'), then
+  gate, predicted, life, number of keys, the KEYS index of each key and the ARGV index of each
+  argument, each number W characters of 6 bits ('0' + 0..63, most significant first): read with
+  string.byte and arithmetic, not tonumber (two strtod calls each in Redis's Lua). A part is
+  called with the KEYS and ARGV its descriptor names, in its order: the same call as its own
+  script's.
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
@@ -70,6 +73,11 @@ export const BODY_LUA = `--[[
   observers are told the firings once those are stored).
 ]]
 ${HISTORY_LUA}
+-- Expiries the parts ask for, each key's refreshed once when the call ends (a storm's votes for
+-- one target ask for the same window, lines and stats keys' every time). Every path that
+-- recreates a key after a DEL asks again, so the last word holds; a key deleted since is a no-op.
+local expiring = {}
+expireLater = function(key, ms) expiring[key] = ms end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
 end
@@ -92,6 +100,36 @@ local function lifePart(KEYS, ARGV)
 ${LIFE_LUA}
 end
 local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart }
+-- The numbers of a descriptor from byte \`from\` on, W bytes each (at most 999 at a time: string.byte's results go on Lua's stack).
+local function numbers(desc, from, w, count)
+  local out, n = {}, 0
+  local last = #desc
+  if count then last = from + count * w - 1 end
+  while from <= last do
+    local upto = from + 999 * w - 1
+    if upto > last then upto = last end
+    local b = {string.byte(desc, from, upto)}
+    -- Unrolled per width: a loop per character costs about what tonumber did.
+    if w == 2 then
+      for k = 1, #b, 2 do
+        n = n + 1
+        out[n] = b[k] * 64 + b[k + 1] - 3120
+      end
+    elseif w == 3 then
+      for k = 1, #b, 3 do
+        n = n + 1
+        out[n] = b[k] * 4096 + b[k + 1] * 64 + b[k + 2] - 199728
+      end
+    else
+      for k = 1, #b, 4 do
+        n = n + 1
+        out[n] = b[k] * 262144 + b[k + 1] * 4096 + b[k + 2] * 64 + b[k + 3] - 12782640
+      end
+    end
+    from = upto + 1
+  end
+  return out
+end
 
 local frameId = ARGV[1]
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
@@ -101,9 +139,19 @@ local lives = nil
 local fired = false
 local d = 8 + tonumber(ARGV[7])
 for p = 1, tonumber(ARGV[6]) do
-  local f, n = {}, 0
-  for x in string.gmatch(ARGV[d + p - 1], '%S+') do n = n + 1; f[n] = x end
-  local name, gate, predicted, life, nk = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+  -- The header first: a part the budget, its prediction or a firing skips is not read further
+  -- (most of a body's predict rule votes).
+  local desc = ARGV[d + p - 1]
+  local name, w = string.sub(desc, 1, 1), string.byte(desc, 2) - 48
+  local gate, predicted, life, nk
+  if w == 2 then
+    -- The usual width without a table: fewer allocations, less for Lua's GC.
+    local g1, g2, p1, p2, l1, l2, k1, k2 = string.byte(desc, 3, 10)
+    gate, predicted, life, nk = g1 * 64 + g2 - 3120, p1 * 64 + p2 - 3120, l1 * 64 + l2 - 3120, k1 * 64 + k2 - 3120
+  else
+    local h = numbers(desc, 3, w, 4)
+    gate, predicted, life, nk = h[1], h[2], h[3], h[4]
+  end
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = {'dropped'}
@@ -114,8 +162,25 @@ for p = 1, tonumber(ARGV[6]) do
     r = {'deferred'}
   else
     local pk, pa = {}, {}
-    for i = 1, nk do pk[i] = KEYS[tonumber(f[5 + i])] end
-    for i = 6 + nk, n do pa[i - 5 - nk] = ARGV[tonumber(f[i])] end
+    if w == 2 then
+      -- Straight into the part's KEYS and ARGV, as above.
+      local from, last, i = 3 + 4 * w, #desc, 0
+      while from <= last do
+        local upto = from + 1997
+        if upto > last then upto = last end
+        local b = {string.byte(desc, from, upto)}
+        for k = 1, #b, 2 do
+          i = i + 1
+          local x = b[k] * 64 + b[k + 1] - 3120
+          if i <= nk then pk[i] = KEYS[x] else pa[i - nk] = ARGV[x] end
+        end
+        from = upto + 1
+      end
+    else
+      local x = numbers(desc, 3 + 4 * w, w)
+      for i = 1, nk do pk[i] = KEYS[x[i]] end
+      for i = nk + 1, #x do pa[i - nk] = ARGV[x[i]] end
+    end
     if life > 0 then
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
@@ -137,6 +202,7 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], window)
   out[1] = 'marked'
 end
+for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out
 `;
 
@@ -171,19 +237,26 @@ const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: '
  * The script call's arguments (numkeys first, then KEYS, then ARGV) with each distinct key and
  * each distinct argument sent once: a body's votes repeat their rule's settings, the app's history
  * and stats keys, and a line two rules matched; a part refers to them by index. Only what differs
- * between parts is sent per part: the indices, a few bytes each.
+ * between parts is sent per part: the indices, two characters each for a body of up to 4 096
+ * keys and values (`minWidth`: wider than needed, for the tests of the wider forms).
  */
-export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): (string | number)[] {
+export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], minWidth: 2 | 3 | 4 = 2): (string | number)[] {
   const keys = new Map<string, number>();
   const values = new Map<string, number>();
   const keyList: string[] = [];
   const valueList: string[] = [];
   const descriptors: string[] = [];
+  // Every index is below 8 + the parts' keys and arguments counted with repeats: 2 characters
+  // (12 bits) hold it for the usual body, 3 (18 bits) but for a quarter of a million values.
+  let bound = 8;
+  for (const p of parts) bound += p.keys.length + p.args.length;
+  const width = Math.max(minWidth, bound < 1 << 12 ? 2 : bound < 1 << 18 ? 3 : 4);
+  const num = width === 2 ? chars2 : width === 3 ? chars3 : chars4;
   // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
   for (const p of parts) {
-    let d = `${CODE[p.name]} ${p.gate ?? 0} ${p.predicted ?? 0} ${p.life ?? 0} ${p.keys.length}`;
-    for (const key of p.keys) d += ` ${indexOf(keys, keyList, key, 1)}`;
-    for (const arg of p.args) d += ` ${indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7)}`;
+    let d = `${CODE[p.name]}${width}${num(p.gate ?? 0)}${num(p.predicted ?? 0)}${num(p.life ?? 0)}${num(p.keys.length)}`;
+    for (const key of p.keys) d += num(indexOf(keys, keyList, key, 1));
+    for (const arg of p.args) d += num(indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
     descriptors.push(d);
   }
   const call: (string | number)[] = [keyList.length + 1, framesKey];
@@ -192,6 +265,20 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   for (const v of valueList) call.push(v);
   for (const d of descriptors) call.push(d);
   return call;
+}
+
+/** A descriptor's number in 2, 3 or 4 characters of 6 bits each, '0' + 0..63, most significant first. */
+function chars2(n: number): string {
+  return String.fromCharCode(48 + ((n >> 6) & 63), 48 + (n & 63));
+}
+
+function chars3(n: number): string {
+  return String.fromCharCode(48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
+}
+
+function chars4(n: number): string {
+  if (n >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
+  return String.fromCharCode(48 + ((n >> 18) & 63), 48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
 }
 
 /** `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once. */

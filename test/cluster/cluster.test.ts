@@ -78,7 +78,7 @@ describe('mallet on a 3-master Redis Cluster', () => {
       // A body is one app: its whole threshold pipeline, its drain's recent frames and its target budget share a slot.
       const p = keys.predict('leak', app, 'web.1');
       // …with its predict rules' series and the dyno lifecycle its votes read (both parts of the body script).
-      expect(await same(t.window, t.lines, t.firedBy, t.cooldown, t2.window, keys.recentFrames(app, token), keys.appTargets(app), p.points, p.answers, p.last, keys.dynoLife(app).life, keys.dynoLife(app).index)).toBe(1);
+      expect(await same(t.window, t.lines, t.firedBy, t.cooldown, t2.window, keys.recentFrames(app, token), keys.appTargets(app), p.points, p.state, keys.dynoLife(app).life, keys.dynoLife(app).index)).toBe(1);
       expect(await same(keys.stormGuard(app), keys.flapping(app, 'web.1'), keys.admission(app, 'fabc'))).toBe(1);
     }
     expect(await same(keys.jobSteps('f123'), `${queuePrefix}:${ACTION_QUEUE}:f123:lock`)).toBe(1);

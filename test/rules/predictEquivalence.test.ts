@@ -43,7 +43,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
         t += s.dt;
         const k = `${prefix}:${s.target}`;
         return {
-          keys: { points: `${k}:p`, answers: `${k}:v`, last: `${k}:last` },
+          keys: { points: `${k}:p`, state: `${k}:v` },
           eventId: `e${s.id}`, time: t, value: s.value, limit, withinMs, overMs, minSamples, instance: s.instance,
         };
       });
@@ -60,7 +60,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     prefixes.push(prefix);
     const store = new RedisPredictStore(redis);
     const memory = new MemoryPredictStore();
-    const keys = { points: `${prefix}:p`, answers: `${prefix}:v`, last: `${prefix}:last` };
+    const keys = { points: `${prefix}:p`, state: `${prefix}:v` };
     const n = PREDICT_BOUNDS.maxPoints + 100;
     // One sample a second within a 6 h window: only the cap bounds the series.
     const list: PredictVote[] = Array.from({ length: n }, (_, i) => ({
@@ -72,8 +72,9 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     expect(fromRedis).toEqual(fromMemory);
     expect(fromRedis[n - 1]).toMatchObject({ samples: PREDICT_BOUNDS.maxPoints });
     expect(await redis.zcard(keys.points)).toBe(PREDICT_BOUNDS.maxPoints);
-    // Each kept sample: the answer it got (its value rides in its member), nothing more.
-    expect(await redis.hlen(keys.answers)).toBe(PREDICT_BOUNDS.maxPoints);
+    // Each kept sample: the answer it got (its value rides in its member); then the instance's
+    // sums, the newest time and the last answer.
+    expect(await redis.hlen(keys.state)).toBe(PREDICT_BOUNDS.maxPoints + 3);
     expect(await redis.pttl(keys.points)).toBeGreaterThan(6 * 3_600_000);
   });
 
@@ -81,14 +82,15 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     const prefix = uniquePrefix('peq');
     prefixes.push(prefix);
     const store = new RedisPredictStore(redis);
-    const keys = { points: `${prefix}:p`, answers: `${prefix}:v`, last: `${prefix}:last` };
+    const keys = { points: `${prefix}:p`, state: `${prefix}:v` };
     const list: PredictVote[] = Array.from({ length: 2000 }, (_, i) => ({
       keys, eventId: `e${i}`, time: 1_700_000_000_000 + i, value: 100, limit: 512,
       withinMs: 1_800_000, overMs: 900_000, minSamples: 10, instance: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     }));
     for (let i = 0; i < list.length; i += 500) await store.predict(list.slice(i, i + 500));
     expect(await redis.zcard(keys.points)).toBe(PREDICT_BOUNDS.maxPoints);
-    expect(await redis.hlen(keys.answers)).toBe(PREDICT_BOUNDS.maxPoints);
+    // An answer per kept sample, the sums of each instance that has one, the newest time, the last answer.
+    expect(await redis.hlen(keys.state)).toBe(2 * PREDICT_BOUNDS.maxPoints + 2);
     let cursor = '0';
     const found: string[] = [];
     do {
@@ -96,7 +98,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
       cursor = next;
       found.push(...batch);
     } while (cursor !== '0');
-    expect(found.sort()).toEqual([keys.last, keys.points, keys.answers].sort());
+    expect(found.sort()).toEqual([keys.points, keys.state].sort());
   });
 
   it('ids the packed member must not confuse (a NUL, a shorter id, a retry at another value) agree with memory', async () => {
@@ -104,7 +106,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     prefixes.push(prefix);
     const store = new RedisPredictStore(redis);
     const memory = new MemoryPredictStore();
-    const keys = { points: `${prefix}:p`, answers: `${prefix}:v`, last: `${prefix}:last` };
+    const keys = { points: `${prefix}:p`, state: `${prefix}:v` };
     const t0 = 1_700_000_000_000;
     // Same times on purpose: ties are ordered by the id, and 'e1' must sort before 'e1!' and 'e10'.
     const base = (i: number, eventId: string, instance: string, value: number): PredictVote => ({
