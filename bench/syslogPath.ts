@@ -4,7 +4,8 @@
  * pipeline with the example rules and the dyno observer, over in-memory threshold and dyno stores.
  * The stream is sent by a child process (not traced), so the counts are the server's alone.
  *
- *   node --import tsx bench/syslogPath.ts [--lines 200000] [--profile out.cpuprofile] [--once]
+ *   node --import tsx bench/syslogPath.ts [--lines 200000] [--profile out.cpuprofile] [--once] [--keep-all]
+ * (`--keep-all`: every line made a message, as before the listener's prefilter)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector';
@@ -19,6 +20,7 @@ import { createMetrics } from '../src/metrics.js';
 import { redisKeys } from '../src/keys.js';
 import { loadRulesText } from '../src/rules/load.js';
 import { evaluateEvents } from '../src/rules/evaluate.js';
+import { mayMatch } from '../src/rules/match.js';
 import { MemoryThresholdStore } from '../src/rules/thresholdMemory.js';
 import { MemoryPredictStore } from '../src/rules/predictMemory.js';
 import { MemoryDynoStore } from '../src/dynos/dynoMemory.js';
@@ -51,16 +53,21 @@ const predictor = new MemoryPredictStore();
 let marker: () => void = () => {};
 const pipeline = new Pipeline({
   redis: { defineCommand: () => {} } as unknown as Redis, keys, metrics, logger: pino({ level: 'silent' }),
-  engine: { judge: async (events) => { const e = await evaluateEvents(events, { ruleSet, store, predictor, keys, clock: (ev) => ev.receivedAt }); return { firings: e.firings, count: () => {} }; } },
+  engine: {
+    judge: async (events) => { const e = await evaluateEvents(events, { ruleSet, store, predictor, keys, clock: (ev) => ev.receivedAt }); return { firings: e.firings, count: () => {} }; },
+    mayMatch: (event) => mayMatch(ruleSet.rules, event),
+  },
   sink: { submit: async (firings) => { if (firings.some((f) => f.rule === 'bench-marker')) marker(); return []; } },
   observers: [new DynoObserver(new MemoryDynoStore())],
 });
 let seq = 0;
 const listener = createSyslogListener({
   port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }), metrics,
-  onBatch: async (drainToken, messages) => {
+  // As the service: the lines no rule or observer can read are only counted.
+  wants: process.argv.includes('--keep-all') ? undefined : pipeline.wants,
+  onBatch: async (drainToken, messages, passedOver) => {
     const app = ruleSet.appForDrainToken(drainToken);
-    if (app) await pipeline.ingest({ app, drainToken, frameId: `s${seq++}`, dedupe: false, receivedAt: Date.now(), messages });
+    if (app) await pipeline.ingest({ app, drainToken, frameId: `s${seq++}`, dedupe: false, receivedAt: Date.now(), messages, passedOver });
   },
 });
 const { port } = await listener.listen();

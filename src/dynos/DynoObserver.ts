@@ -76,6 +76,11 @@ export class DynoObserver implements Observer {
   /** Runtime metrics and lifecycle lines come from `heroku` dyno PROCIDs, releases from `app[api]`. */
   readonly lineClasses = DYNO_LINE_CLASSES;
 
+  /** wants() without the remembered instances (which need the app): wantsDynoLine, its superset. */
+  mayWant(e: DrainEvent): boolean {
+    return wantsDynoLine(e);
+  }
+
   wants(e: DrainEvent): boolean {
     const source = e.source;
     if (source !== 'heroku') return source === 'app' && wantsRelease(e);

@@ -11,6 +11,11 @@ export interface IngestBatch {
   readonly dedupe: boolean;
   readonly receivedAt: number;
   readonly messages: readonly SyslogMessage[];
+  /**
+   * Lines of the same read that no consumer could want (the pipeline's prefilter, `wants`): not
+   * made into messages, only counted. Absent: every line read is in `messages`.
+   */
+  readonly passedOver?: LineCounts | undefined;
 }
 
 export interface IngestResult {
@@ -20,3 +25,14 @@ export interface IngestResult {
 }
 
 export type IngestHandler = (batch: IngestBatch) => Promise<IngestResult>;
+
+/** Lines read but passed over (no consumer wanted them), by `mallet_lines_total`'s source label. */
+export interface LineCounts {
+  heroku: number;
+  app: number;
+  other: number;
+}
+
+export function newLineCounts(): LineCounts {
+  return { heroku: 0, app: 0, other: 0 };
+}

@@ -100,22 +100,66 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     /** lineClassAt over APP-NAME and PROCID, decided by the parser while it read them. */
     readonly lineClass: number,
     /** TIMESTAMP up to the seconds (or `-`) and its offset, shared with neighbouring lines. */
-    private readonly tsHead: string,
-    private readonly tsZone: string,
-    private readonly buf: Buffer,
-    private readonly tsStart: number,
-    private readonly hostStart: number,
-    private readonly appStart: number,
-    private readonly procStart: number,
-    private readonly msgIdStart: number,
+    private tsHead: string,
+    private tsZone: string,
+    private buf: Buffer,
+    private tsStart: number,
+    private hostStart: number,
+    private appStart: number,
+    private procStart: number,
+    private msgIdStart: number,
     /** -1 when the transport carries no STRUCTURED-DATA. */
-    private readonly sdStart: number,
+    private sdStart: number,
     /** End of MSGID, or of SD when present. */
-    private readonly headerEnd: number,
-    private readonly textStart: number,
+    private headerEnd: number,
+    private textStart: number,
     /** End of the frame (exclusive). */
-    private readonly end: number,
+    private end: number,
   ) {}
+
+  /**
+   * A view that the parser moves from line to line (`moveTo`), so that a prefilter can read a
+   * line's header and test its bytes before anything is allocated for it; `detach` makes the
+   * message of a line that is kept. Never handed on itself.
+   */
+  static view(): BufferedSyslogMessage {
+    const empty = Buffer.alloc(0);
+    return new BufferedSyslogMessage(0, 0, '', '', empty, 0, 0, 0, 0, 0, -1, 0, 0, 0);
+  }
+
+  /** This view over another line (the constructor's arguments); literal tests then use `scan`. */
+  moveTo(
+    pri: number, lineClass: number, tsHead: string, tsZone: string, buf: Buffer, tsStart: number, hostStart: number, appStart: number,
+    procStart: number, msgIdStart: number, sdStart: number, headerEnd: number, textStart: number, end: number, scan: LiteralScan | undefined,
+  ): this {
+    (this as { pri: number }).pri = pri;
+    (this as { lineClass: number }).lineClass = lineClass;
+    this.tsHead = tsHead;
+    this.tsZone = tsZone;
+    this.buf = buf;
+    this.tsStart = tsStart;
+    this.hostStart = hostStart;
+    this.appStart = appStart;
+    this.procStart = procStart;
+    this.msgIdStart = msgIdStart;
+    this.sdStart = sdStart;
+    this.headerEnd = headerEnd;
+    this.textStart = textStart;
+    this.end = end;
+    this._scan = scan;
+    this._timestamp = this._hostname = this._appName = this._procId = this._msgId = this._message = undefined;
+    return this;
+  }
+
+  /** The view's line as a message of its own (the strings already made come along). */
+  detach(): BufferedSyslogMessage {
+    const m = new BufferedSyslogMessage(this.pri, this.lineClass, this.tsHead, this.tsZone, this.buf, this.tsStart, this.hostStart, this.appStart,
+      this.procStart, this.msgIdStart, this.sdStart, this.headerEnd, this.textStart, this.end);
+    m._hostname = this._hostname;
+    m._appName = this._appName;
+    m._procId = this._procId;
+    return m;
+  }
 
   /**
    * This message as the DrainEvent of `batch` at `index`, without a second object per line; false
@@ -175,6 +219,16 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
 
   get hostname(): string {
     return (this._hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
+  }
+
+  /** Whether HOSTNAME is these bytes, without making its string. */
+  hostnameIs(bytes: Buffer): boolean {
+    const start = this.hostStart;
+    const n = this.appStart - 1 - start;
+    if (n !== bytes.length) return false;
+    const buf = this.buf;
+    for (let i = n - 1; i >= 0; i--) if (buf[start + i] !== bytes[i]) return false;
+    return true;
   }
 
   get appName(): string {

@@ -1,5 +1,5 @@
 import { parseSyslogHeader, type SyslogHeaderOptions } from './syslogHeader.js';
-import type { SyslogMessage } from './SyslogMessage.js';
+import type { BufferedSyslogMessage, LiteralScan, SyslogMessage } from './SyslogMessage.js';
 import type { Metrics } from '../metrics.js';
 
 /**
@@ -68,6 +68,12 @@ export interface ScanOptions extends SyslogHeaderOptions {
   readonly base: number;
   /** Every message ends in LF (syslog drains); HTTPS drains send some without (L10, chunks, add-ons). */
   readonly lineEnds: boolean;
+  /**
+   * Which lines become messages: each frame that parses is read into `view` (nothing allocated)
+   * and shown to `keep`; only a line it keeps is made a message of its own (`detach`). Lines it
+   * passes over still consume their frame, so framing and its errors are the same either way.
+   */
+  readonly filter?: { readonly view: BufferedSyslogMessage; readonly scan: LiteralScan; keep(line: BufferedSyslogMessage): boolean } | undefined;
 }
 
 const HTTPS_SCAN: ScanOptions = { structuredData: false, final: true, maxFrameBytes: Infinity, base: 0, lineEnds: false };
@@ -126,11 +132,13 @@ export function scanFrames(buf: Buffer, pos: number, end: number, opts: ScanOpti
     }
     if (nextLf < msgEnd - 1 && !newlinesOnly(buf, nextLf, msgEnd)) return fail(out, opts, pos, 'spans-lines', state, end);
     if (opts.lineEnds && buf[msgEnd - 1] !== LF) return fail(out, opts, pos, 'no-newline', state, end);
-    const message = parseSyslogHeader(buf, msgStart, msgEnd, opts);
+    const filter = opts.filter;
+    const message = parseSyslogHeader(buf, msgStart, msgEnd, opts, filter?.view, filter?.scan);
     // Even with the LEN intact, a frame that is not syslog is not logplex's: its LEN is no surer
     // than its header, and its end may sit inside a message (a LEN read from a dyno number).
     if (message === undefined) return fail(out, opts, pos, 'bad-header', state, end);
-    out.messages.push(message);
+    if (filter === undefined) out.messages.push(message);
+    else if (filter.keep(message)) out.messages.push(message.detach());
     pos = msgEnd;
   }
   return state.broken ? end : pos;

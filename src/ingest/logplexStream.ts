@@ -1,4 +1,4 @@
-import { MAX_MESSAGE_BYTES } from './SyslogMessage.js';
+import { BufferedSyslogMessage, LiteralScan, MAX_MESSAGE_BYTES } from './SyslogMessage.js';
 import { MAX_LEN_DIGITS, newScanState, scanFrames, type ParsedBody, type ScanOptions, type ScanState } from './logplexFrames.js';
 
 export interface LogplexStreamOptions {
@@ -6,6 +6,12 @@ export interface LogplexStreamOptions {
   readonly structuredData?: boolean;
   /** A frame declaring more bytes is broken (bad-length): refused before it is buffered. */
   readonly maxFrameBytes?: number;
+  /**
+   * Which lines become messages (default: all). Shown each line that parses as a moving view (its
+   * header fields and byte tests; not to be kept): a line no consumer can want costs a header
+   * read and this call, no object. Lines it passes over are still framed and checked alike.
+   */
+  readonly keep?: (line: BufferedSyslogMessage) => boolean;
 }
 
 /** SPEC §6 keeps lines up to 64 KiB; 1 KiB more leaves room for the syslog header. */
@@ -25,6 +31,8 @@ export const DEFAULT_MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 1024;
 export class LogplexStream {
   readonly #structuredData: boolean;
   readonly #maxFrameBytes: number;
+  readonly #keep: ((line: BufferedSyslogMessage) => boolean) | undefined;
+  readonly #view = BufferedSyslogMessage.view();
   readonly #state: ScanState = newScanState();
   /**
    * Unscanned bytes are #pending[#start, #length), starting at stream offset #offset. Bytes below
@@ -41,6 +49,7 @@ export class LogplexStream {
   constructor(opts: LogplexStreamOptions = {}) {
     this.#structuredData = opts.structuredData ?? true;
     this.#maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#keep = opts.keep;
   }
 
   /** Bytes held for an unfinished frame: at most about maxFrameBytes, whatever was pushed. */
@@ -114,6 +123,8 @@ export class LogplexStream {
     const opts: ScanOptions = {
       structuredData: this.#structuredData, final, maxFrameBytes: this.#maxFrameBytes, base: this.#offset - this.#start,
       lineEnds: this.#structuredData,
+      // A literal scan per buffer scanned: its bytes do not change while the view crosses them.
+      filter: this.#keep === undefined ? undefined : { view: this.#view, scan: new LiteralScan(), keep: this.#keep },
     };
     const stop = scanFrames(buf, this.#start, this.#length, opts, this.#state, out);
     this.#offset += stop - this.#start;

@@ -1,4 +1,4 @@
-import { BufferedSyslogMessage, type SyslogMessage } from './SyslogMessage.js';
+import { BufferedSyslogMessage, type LiteralScan } from './SyslogMessage.js';
 import { readTimestamp, timestampParts } from './syslogTimestamp.js';
 import { lineClassAt } from './lineClass.js';
 
@@ -36,8 +36,12 @@ const MAX_MSGID = 32;
 // logplex sends `-`; a long SD is not a Heroku frame and would make resync scans quadratic.
 const MAX_STRUCTURED_DATA = 2048;
 
-/** The message in buf[start, end) (one frame's MSG), or undefined when it is not a logplex syslog header. */
-export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts: SyslogHeaderOptions): SyslogMessage | undefined {
+/**
+ * The message in buf[start, end) (one frame's MSG), or undefined when it is not a logplex syslog
+ * header. With `into` (a view: BufferedSyslogMessage.view()) nothing is allocated: the view is
+ * moved to this line, its literal tests over `scan`, and returned.
+ */
+export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts: SyslogHeaderOptions, into?: BufferedSyslogMessage, scan?: LiteralScan): BufferedSyslogMessage | undefined {
   // <PRI>
   let i = start;
   if (end - i < 4 || buf[i] !== LT) return undefined;
@@ -93,6 +97,7 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else return undefined;
 
   const lineClass = lineClassAt(buf, appStart, procStart - 1, procStart, msgIdStart - 1);
+  if (into !== undefined) return into.moveTo(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, scan);
   return new BufferedSyslogMessage(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end);
 }
 

@@ -4,7 +4,10 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { countFrameIssues, type ParsedBody } from './logplexFrames.js';
 import { LogplexStream } from './logplexStream.js';
-import type { SyslogMessage } from './SyslogMessage.js';
+import type { BufferedSyslogMessage, SyslogMessage } from './SyslogMessage.js';
+import type { DrainEvent } from './DrainEvent.js';
+import { newLineCounts, type LineCounts } from './IngestBatch.js';
+import { LINE_APP, LINE_API, LINE_PLATFORM, LINE_ROUTER } from './lineClass.js';
 
 export interface SyslogListenerOptions {
   readonly port: number;
@@ -20,7 +23,13 @@ export interface SyslogListenerOptions {
    * writes before its first await (the pipeline's body script is one ordered Redis command). A
    * rejection closes the connection so logplex buffers and reconnects instead of sending on.
    */
-  onBatch(drainToken: string, messages: SyslogMessage[]): Promise<void>;
+  onBatch(drainToken: string, messages: SyslogMessage[], passedOver?: LineCounts): Promise<void>;
+  /**
+   * Whether any consumer may read this line (the pipeline's prefilter: header fields and byte
+   * tests only; the line is a moving view, valid during the call). Lines it refuses become no
+   * message: they are only counted, by kind, in the `passedOver` of their batch. Default: all kept.
+   */
+  readonly wants?: (line: DrainEvent) => boolean;
   /** Connections that have not shown a known drain token yet, and (apart) connections that have. */
   readonly maxConnections?: number;
   /** Connections that showed the same drain token; beyond it the least recently active one goes. */
@@ -228,7 +237,39 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
     socket.destroy();
   }, opts.unprovenTimeoutMs ?? UNPROVEN_TIMEOUT_MS);
   unproven.unref();
-  const stream = new LogplexStream({ structuredData: true });
+  // Lines no consumer wants, counted per drain token for the batch they fall in (the metrics of
+  // lines read); the last token's counts are kept at hand, as one connection carries one drain.
+  let passedOver = new Map<string, LineCounts>();
+  let skipToken: Buffer | undefined;
+  let skipCounts: LineCounts | undefined;
+  const wants = opts.wants;
+  const keep = wants === undefined ? undefined : (line: BufferedSyslogMessage): boolean => {
+    if (wants(line)) return true;
+    // The previous line's token, compared byte for byte: no string made for most lines.
+    if (skipToken === undefined || !line.hostnameIs(skipToken)) {
+      const token = line.hostname;
+      skipToken = Buffer.from(token, 'latin1');
+      skipCounts = undefined;
+      // HOSTNAME picks the app downstream: only a drain-token shape may do that (as byDrainToken).
+      if (DRAIN_TOKEN.test(token)) {
+        skipCounts = passedOver.get(token);
+        if (skipCounts === undefined) passedOver.set(token, (skipCounts = newLineCounts()));
+      }
+    }
+    if (skipCounts === undefined) {
+      opts.metrics.framesInvalidTotal.inc({ reason: 'bad-drain-token' });
+      return false;
+    }
+    const c = line.lineClass;
+    if ((c & (LINE_ROUTER | LINE_PLATFORM)) !== 0) skipCounts.heroku++;
+    else if ((c & (LINE_APP | LINE_API)) !== 0) skipCounts.app++;
+    else skipCounts.other++;
+    skippedLines++;
+    return false;
+  };
+  /** Lines passed over since the last read was taken. */
+  let skippedLines = 0;
+  const stream = new LogplexStream({ structuredData: true, keep });
   const maxLines = opts.maxBatchLines ?? MAX_BATCH_LINES;
   const maxBytes = opts.maxBatchBytes ?? MAX_BATCH_BYTES;
   const waitMs = opts.batchWaitMs ?? BATCH_WAIT_MS;
@@ -254,18 +295,22 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   socket.on('error', (err) => log.debug({ err: err.message }, 'syslog connection error'));
 
   const full = (): boolean => pending.length >= maxLines || pendingBytes >= maxBytes;
+  const held = (): boolean => pending.length > 0 || passedOver.size > 0;
 
   // Every group's call is made before this returns (none waits for another to settle): the next
   // batch's calls then come after all of this one's, whatever each call awaits.
-  const deliver = (messages: SyslogMessage[]): Promise<void> => {
+  const deliver = (messages: SyslogMessage[], skipped: Map<string, LineCounts> | undefined): Promise<void> => {
     const calls: Promise<void>[] = [];
-    for (const [token, group] of byDrainToken(messages, opts.metrics)) {
+    const groups = byDrainToken(messages, opts.metrics);
+    // A token whose lines were all passed over still has them counted.
+    if (skipped !== undefined) for (const token of skipped.keys()) if (!groups.has(token)) groups.set(token, []);
+    for (const [token, group] of groups) {
       if (state.token === undefined && isKnown(token)) {
         bounds.prove(socket, state, token);
         clearTimeout(unproven);
       }
       try {
-        calls.push(opts.onBatch(token, group));
+        calls.push(opts.onBatch(token, group, skipped?.get(token)));
       } catch (err) {
         calls.push(Promise.reject(err));
       }
@@ -278,6 +323,13 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
     timer = undefined;
     due = false;
     let messages = pending;
+    // The passed-over counts go with the first batch handed after them (they are only counted).
+    const skipped = passedOver.size > 0 ? passedOver : undefined;
+    if (skipped !== undefined) {
+      passedOver = new Map();
+      skipToken = undefined;
+      skipCounts = undefined;
+    }
     if (messages.length > maxLines) {
       pending = messages.slice(maxLines);
       messages = messages.slice(0, maxLines);
@@ -289,7 +341,7 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
       pendingBytes = 0;
     }
     storing++;
-    const delivery = deliver(messages);
+    const delivery = deliver(messages, skipped);
     inFlight.add(delivery);
     delivery.finally(() => inFlight.delete(delivery)).catch(() => {});
     delivery.then(
@@ -302,6 +354,7 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
         // twice from being counted twice.
         failed = true;
         pending = [];
+        passedOver = new Map();
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
         socket.destroy();
       },
@@ -311,8 +364,8 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   /** Called on every change (bytes read, the wait over, a batch stored, end, close). */
   const pump = (): void => {
     if (failed) return;
-    while (pending.length > 0 && storing < maxInFlight && (due || full() || ended || closed || stream.broken)) hand();
-    if (pending.length > 0 || storing > 0) {
+    while (held() && storing < maxInFlight && (due || full() || ended || closed || stream.broken)) hand();
+    if (held() || storing > 0) {
       if (full() || stream.broken) socket.pause();
       else if (!socket.destroyed) socket.resume();
       return;
@@ -329,7 +382,9 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   /** Frames read, into the pending batch; its first line starts the wait. */
   const take = (parsed: ParsedBody, bytes: number): void => {
     countFrameIssues(parsed, opts.metrics);
-    if (parsed.messages.length === 0) return;
+    const skipped = skippedLines;
+    skippedLines = 0;
+    if (parsed.messages.length === 0 && skipped === 0) return;
     if (pending.length === 0) pending = parsed.messages;
     else for (const m of parsed.messages) pending.push(m);
     pendingBytes += bytes;
@@ -361,17 +416,23 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
 
 function byDrainToken(messages: SyslogMessage[], metrics: Metrics): Map<string, SyslogMessage[]> {
   const groups = new Map<string, SyslogMessage[]>();
+  // One connection carries one drain: the token is compared with the last line's (HOSTNAME
+  // strings are interned, so equal tokens are mostly the same string) before any look-up.
+  let last: string | undefined;
+  let group: SyslogMessage[] | undefined;
   for (const m of messages) {
     const token = m.hostname;
-    let group = groups.get(token);
-    if (group === undefined) {
-      // HOSTNAME picks the app downstream: only a drain-token shape may do that.
-      if (!DRAIN_TOKEN.test(token)) {
-        metrics.framesInvalidTotal.inc({ reason: 'bad-drain-token' });
-        continue;
+    if (token !== last) {
+      last = token;
+      group = groups.get(token);
+      if (group === undefined) {
+        // HOSTNAME picks the app downstream: only a drain-token shape may do that.
+        if (DRAIN_TOKEN.test(token)) groups.set(token, (group = []));
       }
-      group = [];
-      groups.set(token, group);
+    }
+    if (group === undefined) {
+      metrics.framesInvalidTotal.inc({ reason: 'bad-drain-token' });
+      continue;
     }
     group.push(m);
   }

@@ -24,6 +24,12 @@ export interface Observer {
    */
   wants(event: DrainEvent): boolean;
   /**
+   * The same question before the line is a message of its own (a syslog read, where a line no
+   * consumer may want is never made into an object): header fields and byte tests only, no
+   * `app`, no state; true for every line `wants` could take. Absent: every line of its classes.
+   */
+  mayWant?(event: DrainEvent): boolean;
+  /**
    * The wanted events of one delivery, in order, and the firings the rules decided for it. The
    * array is the caller's scratch, reused for the next delivery: keep what it holds, not it.
    */

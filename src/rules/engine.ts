@@ -10,6 +10,7 @@ import { countEvaluation, evaluateEvents, finishEvaluation, predictVoteOf, prepa
 import { lifecyclePart, lifeJudgementOf } from './graceScript.js';
 import type { LifeJudgement } from './grace.js';
 import { boundVotes } from './voteBounds.js';
+import { mayMatch } from './match.js';
 import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResult } from './thresholdScript.js';
 import { part } from '../keys.js';
 import type { BodyPart } from '../server/bodyScript.js';
@@ -57,6 +58,9 @@ export class RulesEngine {
     this.#clock = opts.clock ?? ((e) => e.receivedAt);
     this.#life = opts.life;
   }
+
+  /** Whether any current rule could match the line (match.ts mayMatch: header and byte tests only). */
+  readonly mayMatch = (event: DrainEvent): boolean => mayMatch(this.#opts.getRuleSet().rules, event);
 
   /**
    * The firings this body caused, and `count()` to add the body to the metrics once the caller

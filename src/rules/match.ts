@@ -2,6 +2,7 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { parseLogfmt } from '../ingest/logfmt.js';
 import type { CompiledRule } from './CompiledRule.js';
 import { testCondition } from './fieldCondition.js';
+import { LINE_ROUTER } from '../ingest/lineClass.js';
 
 /** A line a rule matched, with what its templates may read. */
 export interface RuleMatch {
@@ -80,6 +81,38 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
   }
 }
 
+/**
+ * Whether matchEvent could match the event with any rule, from its header fields and byte tests
+ * alone, never decoding the text: false only when every rule that passes the APP-NAME and PROCID
+ * tests lacks a required literal (its regex's, or one of its fields'). A rule whose tests need the
+ * text (no byte form of its literal, or an event without byte tests) counts as a possible match.
+ * The ingest uses it to make no object at all for the lines no rule reads.
+ */
+export function mayMatch(rules: readonly CompiledRule[], event: DrainEvent): boolean {
+  // A router line (most of a drain) is `heroku router` by its class: its strings are not read.
+  const list = event.lineClass === LINE_ROUTER ? routerRules(rules) : rulesForKind(rules, event.source, event.process);
+  if (list.length === 0) return false;
+  if (event.messageIncludes === undefined || event.messageStartsWith === undefined) return true;
+  for (let i = 0; i < list.length; i++) {
+    const rule = list[i]!;
+    const lit = rule.literal;
+    if (lit !== undefined) {
+      const bytes = rule.literalBytes;
+      if (bytes === undefined) return true;
+      if (lit.anchored ? !event.messageStartsWith(bytes) : !event.messageIncludes(bytes)) continue;
+    }
+    const fieldLiterals = rule.fieldLiterals;
+    let present = true;
+    for (let j = 0; j < fieldLiterals.length && present; j++) {
+      const bytes = rule.fieldLiteralBytes[j];
+      // Without its byte form the literal cannot rule the line out here.
+      if (bytes !== undefined) present = event.messageIncludes(bytes);
+    }
+    if (present) return true;
+  }
+  return false;
+}
+
 /*
  * The rules whose APP-NAME and PROCID tests pass, remembered per (APP-NAME, PROCID): a drain
  * repeats a few dozen kinds (`heroku router`, `app web.1`), so most lines skip the per-rule tests
@@ -91,6 +124,18 @@ const MAX_KINDS = 1024;
 let kindsOf: readonly CompiledRule[] | undefined;
 let kinds = new Map<string, Map<string, readonly CompiledRule[]>>();
 let kindCount = 0;
+
+let routerOf: readonly CompiledRule[] | undefined;
+let routerList: readonly CompiledRule[] = [];
+
+/** rulesForKind for `heroku router`, kept apart: it is most of a drain's lines. */
+function routerRules(rules: readonly CompiledRule[]): readonly CompiledRule[] {
+  if (rules !== routerOf) {
+    routerList = rulesForKind(rules, 'heroku', 'router');
+    routerOf = rules;
+  }
+  return routerList;
+}
 
 function rulesForKind(rules: readonly CompiledRule[], source: string, procId: string): readonly CompiledRule[] {
   if (rules !== kindsOf) {

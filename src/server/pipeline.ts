@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { IngestBatch, IngestResult } from '../ingest/IngestBatch.js';
 import { drainEvents } from '../ingest/drainEvents.js';
+import { lineClassOf } from '../ingest/lineClass.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
 import type { FiringSink } from '../rules/Firing.js';
@@ -22,6 +23,8 @@ export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
   prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
+  /** Whether judge() could match the line, from its header and byte tests (absent: it could). */
+  mayMatch?(event: DrainEvent): boolean;
 }
 
 const NO_FIRINGS: readonly Firing[] = Object.freeze([]);
@@ -45,6 +48,25 @@ export class Pipeline {
     this.#frames = new RecentFrames(deps.redis, deps.keys);
     this.#body = new BodyScript(deps.redis);
   }
+
+  /**
+   * The prefilter a producer may apply before it makes a line a message (the syslog listener):
+   * false only when neither the rules nor any observer could read the line. Header fields and
+   * byte tests only. A rules reload between this test and the batch's judgement applies to the
+   * lines kept (a line passed over under the old rules is not judged under the new ones).
+   */
+  readonly wants = (event: DrainEvent): boolean => {
+    const { engine } = this.deps;
+    if (engine.mayMatch === undefined || engine.mayMatch(event)) return true;
+    const observers = this.deps.observers;
+    if (observers === undefined) return false;
+    const c = event.lineClass ?? lineClassOf(event.source, event.process);
+    for (let i = 0; i < observers.length; i++) {
+      const o = observers[i]!;
+      if ((c & o.lineClasses) !== 0 && (o.mayWant === undefined || o.mayWant(event))) return true;
+    }
+    return false;
+  };
 
   readonly ingest = async (batch: IngestBatch): Promise<IngestResult> => {
     if (this.deps.engine.prepareBody) return this.#ingestBody(batch);
@@ -78,7 +100,7 @@ export class Pipeline {
     count();
     observation.count();
     this.countLines(batch);
-    return { duplicate: false, lines: events.length, firings: firings.length };
+    return { duplicate: false, lines: linesOf(batch), firings: firings.length };
   }
 
   /**
@@ -136,7 +158,7 @@ export class Pipeline {
     count();
     seen.count();
     this.countLines(batch);
-    return { duplicate: false, lines: events.length, firings: firings.length };
+    return { duplicate: false, lines: linesOf(batch), firings: firings.length };
   }
 
   private countLines(batch: IngestBatch): void {
@@ -148,7 +170,13 @@ export class Pipeline {
       if (source === 'heroku') heroku++;
       else if (source === 'app') app++;
     }
-    const other = batch.messages.length - heroku - app;
+    let other = batch.messages.length - heroku - app;
+    const skipped = batch.passedOver;
+    if (skipped !== undefined) {
+      heroku += skipped.heroku;
+      app += skipped.app;
+      other += skipped.other;
+    }
     const c = this.#countersOf(batch.app);
     if (heroku) c.heroku.inc(heroku);
     if (app) c.app.inc(app);
@@ -166,4 +194,9 @@ export class Pipeline {
     }
     return c;
   }
+}
+
+function linesOf(batch: IngestBatch): number {
+  const p = batch.passedOver;
+  return batch.messages.length + (p === undefined ? 0 : p.heroku + p.app + p.other);
 }

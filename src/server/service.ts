@@ -252,13 +252,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
           logger,
           metrics,
           isKnownToken: (drainToken) => ruleSet.appForDrainToken(drainToken) !== undefined,
-          onBatch: async (drainToken, messages) => {
+          // Most lines no rule or observer reads: they are counted, never made into messages.
+          wants: pipeline.wants,
+          onBatch: async (drainToken, messages, passedOver) => {
             const appName = ruleSet.appForDrainToken(drainToken);
             if (!appName) {
-              metrics.framesInvalidTotal.inc({ reason: 'unknown-drain-token' }, messages.length);
+              const skipped = passedOver === undefined ? 0 : passedOver.heroku + passedOver.app + passedOver.other;
+              metrics.framesInvalidTotal.inc({ reason: 'unknown-drain-token' }, messages.length + skipped);
               return;
             }
-            await pipeline.ingest({ app: appName, drainToken, frameId: `s${Date.now().toString(36)}${(seq++).toString(36)}`, dedupe: false, receivedAt: clock(), messages });
+            await pipeline.ingest({ app: appName, drainToken, frameId: `s${Date.now().toString(36)}${(seq++).toString(36)}`, dedupe: false, receivedAt: clock(), messages, passedOver });
           },
         });
         syslogPort = (await syslog.listen()).port;
