@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { ACTION_QUEUE } from '../../src/keys.js';
-import { startService, type Service } from '../../src/server/service.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import type { Queue } from 'bullmq';
+import type { Service } from '../../src/server/service.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { postDrain } from '../support/drainClient.js';
+import { startTestService } from '../support/testService.js';
 
 /**
  * The README's first POST, as a new user makes it: the example rules, the sample body with its
@@ -18,23 +16,17 @@ const PASSWORD = 'first-hour-password';
 const redis = testRedis();
 const prefix = uniquePrefix('first');
 const queuePrefix = uniquePrefix('firstq');
+let running: Awaited<ReturnType<typeof startTestService>>;
 let service: Service;
 let queue: Queue;
 
 beforeAll(async () => {
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix,
-    PORT: '0', HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: PASSWORD, LOG_LEVEL: 'silent',
-    MALLET_RULES: join(ROOT, 'config/rules.example.yml'),
-  }, ROOT);
   // No worker: the job is the evidence, and its stop key must not land in the shared Redis.
-  service = await startService({ config, logger: pino({ level: 'silent' }), worker: false });
-  queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
+  running = await startTestService({ redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: join(ROOT, 'config/rules.example.yml'), dir: ROOT, worker: false });
+  ({ service, queue } = running);
 });
 afterAll(async () => {
-  await service?.close();
-  await queue?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await running?.close();
   redis.disconnect();
 });
 

@@ -1,11 +1,10 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { MAX_APP_LABELS, OTHER_APP_LABEL } from '../../src/metrics.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { drainLine, frame, postDrain } from '../support/drainClient.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { startTestService } from '../support/testService.js';
 
 /**
  * Issue 8, item 8: unbounded metric series. Without an `apps:` list every new app name in a drain
@@ -17,6 +16,7 @@ const PASSWORD = 'drain-secret-series';
 const redis = testRedis();
 const prefix = uniquePrefix('series');
 const queuePrefix = uniquePrefix('seriesq');
+let running: Awaited<ReturnType<typeof startTestService>>;
 let service: Service;
 const APPS = MAX_APP_LABELS + 150;
 
@@ -28,16 +28,12 @@ rules:
     actions:
       - { type: redis-stop-key, key: "${prefix}:puma::stop::{{target}}", ttl: 60s }
 `);
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix, PORT: '0', HOST: '127.0.0.1',
-    MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: file, MALLET_DRY_RUN: '1', LOG_LEVEL: 'silent',
-  }, dir);
-  service = await startService({ config, logger: pino({ level: 'silent' }), worker: false });
+  running = await startTestService({ redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: file, dir, worker: false, env: { MALLET_DRY_RUN: '1' } });
+  service = running.service;
 });
 
 afterAll(async () => {
-  await service?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await running?.close();
   redis.disconnect();
 });
 

@@ -1,13 +1,12 @@
 import { connect, type Socket } from 'node:net';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { REQUEST_TIMEOUT_MS } from '../../src/server/app.js';
 import { MAX_UNAUTHENTICATED_CONNECTIONS } from '../../src/server/connectionGuard.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { basic, frame } from '../support/drainClient.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { startTestService } from '../support/testService.js';
 
 /**
  * Issue 8, item 7: no request timeout. Partial bodies, authenticated or not, were held open without
@@ -20,6 +19,7 @@ const PASSWORD = 'drain-secret-timeout';
 const redis = testRedis();
 const prefix = uniquePrefix('rto');
 const queuePrefix = uniquePrefix('rtoq');
+let running: Awaited<ReturnType<typeof startTestService>>;
 let service: Service;
 let port: number;
 const opened: Socket[] = [];
@@ -32,18 +32,14 @@ rules:
     actions:
       - { type: redis-stop-key, key: "${prefix}:puma::stop::{{target}}", ttl: 60s }
 `);
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix, PORT: '0', HOST: '127.0.0.1',
-    MALLET_DRAIN_PASSWORD: PASSWORD, MALLET_RULES: file, MALLET_DRY_RUN: '1', LOG_LEVEL: 'silent',
-  }, dir);
-  service = await startService({ config, logger: pino({ level: 'silent' }), worker: false });
+  running = await startTestService({ redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: file, dir, worker: false, env: { MALLET_DRY_RUN: '1' } });
+  service = running.service;
   port = Number(new URL(service.url!).port);
 });
 
 afterAll(async () => {
   for (const s of opened) s.destroy();
-  await service?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await running?.close();
   redis.disconnect();
 });
 

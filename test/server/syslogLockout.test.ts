@@ -1,13 +1,11 @@
 import { connect, type Socket } from 'node:net';
-import { Queue } from 'bullmq';
-import { pino } from 'pino';
+import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { ACTION_QUEUE } from '../../src/keys.js';
-import { startService, type Service } from '../../src/server/service.js';
+import type { Service } from '../../src/server/service.js';
 import { eventually } from '../support/eventually.js';
-import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { testRedis, uniquePrefix } from '../support/redis.js';
 import { tempRulesFile } from '../support/rulesFile.js';
+import { startTestService } from '../support/testService.js';
 
 /**
  * Issue 8, item 6: syslog lock-out with a token. 300 connections that each send one frame with a
@@ -19,6 +17,7 @@ const TOKEN = 'd.4f0b6c1e-8a2d-4e57-9b3c-6d1a2e7f9c05';
 const redis = testRedis();
 const prefix = uniquePrefix('lock');
 const queuePrefix = uniquePrefix('lockq');
+let running: Awaited<ReturnType<typeof startTestService>>;
 let service: Service;
 let queue: Queue;
 const flood: Socket[] = [];
@@ -34,19 +33,14 @@ rules:
     actions:
       - { type: redis-stop-key, key: "${prefix}:puma::stop::{{target}}", ttl: 60s }
 `);
-  const config = loadConfig({
-    REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: queuePrefix, PORT: '0', HOST: '127.0.0.1',
-    MALLET_DRAIN_PASSWORD: 'drain-secret-lockout', MALLET_RULES: file, MALLET_SYSLOG_PORT: '0', MALLET_DRY_RUN: '1', LOG_LEVEL: 'silent',
-  }, dir);
-  service = await startService({ config, logger: pino({ level: 'silent' }), worker: false });
-  queue = new Queue(ACTION_QUEUE, { connection: redis, prefix: queuePrefix });
+  running = await startTestService({ redis, prefix, queuePrefix, drainPassword: 'drain-secret-lockout', rulesFile: file, dir, worker: false, env: { MALLET_SYSLOG_PORT: '0', MALLET_DRY_RUN: '1' } });
+  service = running.service;
+  queue = running.queue;
 });
 
 afterAll(async () => {
   for (const s of flood) s.destroy();
-  await service?.close();
-  await queue?.close();
-  await cleanupPrefix(redis, prefix, queuePrefix);
+  await running?.close();
   redis.disconnect();
 });
 
