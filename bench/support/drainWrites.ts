@@ -5,7 +5,9 @@
  * the req/s. Uses a private redis-server when REDIS_URL is not set (started on a free port, stopped
  * at the end), so its INFO commandstats count this run only.
  *
- *   node --import tsx bench/support/drainWrites.ts [SECONDS] [CONNECTIONS]
+ *   node --import tsx bench/support/drainWrites.ts [SECONDS] [CONNECTIONS] [BUILT_ROOT]
+ *
+ * BUILT_ROOT: another built checkout to run instead of this one (see drainAB.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -26,13 +28,15 @@ if (!redisUrl) {
   const port = await freePort();
   privateRedis = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   redisUrl = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => 50 });
-  for (;;) { try { await probe.connect(); break; } catch { await new Promise((r) => setTimeout(r, 50)); } }
-  probe.disconnect();
+  for (;;) {
+    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    try { await probe.connect(); probe.disconnect(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
 }
 process.once('exit', () => privateRedis?.kill('SIGTERM'));
 
-const serve = await startServe({ redisUrl, password: PASSWORD });
+const serve = await startServe({ redisUrl, password: PASSWORD, ...(process.argv[4] ? { root: process.argv[4] } : {}) });
 
 function load(durationS: number): Promise<{ rps: number; non2xx: number; errors: number }> {
   return new Promise((resolve, reject) => {

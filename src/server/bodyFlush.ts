@@ -20,11 +20,15 @@ import type { Redis } from 'ioredis';
 export interface FlushBound {
   /** Bodies in one pipeline at most: a larger turn is written as several. */
   readonly maxCalls: number;
-  /** Argument bytes (string lengths) in one pipeline at most: one huge turn does not make one huge write. */
+  /**
+   * Argument bytes (string lengths) in one pipeline at most. A write larger than the socket's
+   * buffer is written and read back in pieces: `bench/support/flushCost.ts` measured 32 bodies
+   * of 3.4 KB in one 110 KB write at ~80 µs of Node CPU per call against ~45 µs in 64 KB ones.
+   */
   readonly maxBytes: number;
 }
 
-export const FLUSH_BOUND: FlushBound = { maxCalls: 64, maxBytes: 1 << 20 };
+export const FLUSH_BOUND: FlushBound = { maxCalls: 64, maxBytes: 64 << 10 };
 
 type Call = readonly (string | number)[];
 interface Pending { readonly call: Call; resolve(reply: unknown[]): void; reject(err: unknown): void }
