@@ -210,7 +210,9 @@ const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(0)} ms, p90 ${pe
 console.log(`\ntrigger latency of mallet serve (1 process, worker in it), line received (drain route) → stop key written (step ledger), service clocks, ${spans.length} probes under background load at ${rate} req/s (half the maximum; achieved ${backgroundResult.rps.toFixed(0)} req/s):`);
 console.log(fmt(byKey));
 console.log(`same probes, line received → wake PUBLISH seen by a separate subscriber process: ${fmt(sorted((p) => p.woke))}`);
-console.log(`split (p50 / p99): → job stored ${percentile(sorted((p) => p.enqueued), 50)} / ${percentile(sorted((p) => p.enqueued), 99)} ms, → taken by the worker ${percentile(sorted((p) => p.taken), 50)} / ${percentile(sorted((p) => p.taken), 99)} ms, → key written ${percentile(byKey, 50)} / ${percentile(byKey, 99)} ms`);
+const pp = (f: (p: ProbeSpan) => number) => { const xs = sorted(f); return `${percentile(xs, 50)} / ${percentile(xs, 99)} ms`; };
+console.log(`split, ms after arrival (p50 / p99): body judged (its script's reply) ${pp((p) => p.judged)}, firing admitted and its job built ${pp((p) => p.enqueued)}, taken by the worker ${pp((p) => p.taken)}, key written ${percentile(byKey, 50)} / ${percentile(byKey, 99)} ms`);
+console.log(`each stage alone (p50 / p99): arrival → judged ${pp((p) => p.judged)}, → admitted ${pp((p) => p.enqueued - p.judged)}, → taken (the add, the worker woken; processedOn is taken as moveToActive is sent) ${pp((p) => p.taken - p.enqueued)}, → key written (moveToActive, step ledger + lock + slot, SET) ${pp((p) => p.keyWritten - p.taken)}`);
 console.log(`the first ${COLD} firings (cold code, not in the figures): ${run.spans.filter((p) => p.n <= COLD).map((p) => p.keyWritten.toFixed(0)).join(', ')} ms`);
 console.log(`the service process during the probes (its /metrics and /proc schedstat): ${healthLine}`);
 if (run.misses.length) {
@@ -218,10 +220,10 @@ if (run.misses.length) {
   for (const m of run.misses) console.log(`  probe ${m.n}: ${m.why}`);
 }
 console.log('\nthe slowest probes (ms after the line was received; active = jobs running in the worker when it was posted):\n');
-console.log('| probe | job stored | taken by the worker | key written | wake seen | active |');
-console.log('|---:|---:|---:|---:|---:|---:|');
+console.log('| probe | judged | admitted | taken by the worker | key written | wake seen | active |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|');
 for (const p of [...spans].sort((a, b) => b.keyWritten - a.keyWritten).slice(0, 8)) {
-  console.log(`| ${p.n} | ${p.enqueued} | ${p.taken} | ${p.keyWritten} | ${p.woke.toFixed(1)} | ${p.activeBefore} |`);
+  console.log(`| ${p.n} | ${p.judged} | ${p.enqueued} | ${p.taken} | ${p.keyWritten} | ${p.woke.toFixed(1)} | ${p.activeBefore} |`);
 }
 
 // Clean up the benchmark's keys (the serve processes' too, once they have stopped).

@@ -3,7 +3,7 @@
  * one R14 line for a dyno no other probe names (`probe.N` of an app of its own), so no cooldown,
  * threshold window, vote cap or target budget is shared between probes. Its span is read back
  * from what the service stored: the body's arrival (`receivedAt` in the job data, taken by the
- * drain route), the job's enqueue (`timestamp`), the worker taking it (`processedOn`) and the stop
+ * drain route), the body judged (`submittedAt`), the job built once admitted (`timestamp`), the worker taking it (`processedOn`) and the stop
  * key written (the step ledger's record, made as the SET's reply arrives). A separate subscriber
  * process (wakeWatcher.ts) times the PUBLISH that follows the SET as a check on the worker's clock.
  * The bench process only posts and waits: its own pauses cannot enter the figures.
@@ -20,7 +20,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 export interface ProbeSpan {
   readonly n: number;
-  /** ms from the body's arrival at the drain route. */
+  /** ms from the body's arrival at the drain route: the body judged, its firing handed to the queue (job data `submittedAt`). */
+  readonly judged: number;
+  /** The firing admitted (storm guard, flapping) and its job built (the job's `timestamp`), its add sent. */
   readonly enqueued: number;
   readonly taken: number;
   readonly keyWritten: number;
@@ -91,7 +93,7 @@ export async function runProbes(o: ProbeOptions): Promise<ProbeRun> {
 
   // Every job of the probe rule, by target, read back from the queue's job hashes.
   const keys = redisKeys(o.prefix, o.prefix);
-  const jobs = new Map<string, { id: string; receivedAt: number; timestamp: number; processedOn?: number }>();
+  const jobs = new Map<string, { id: string; receivedAt: number; submittedAt: number; timestamp: number; processedOn?: number }>();
   let cursor = '0';
   do {
     const [next, found] = await o.redis.scan(cursor, 'MATCH', `${queueKey}:f*`, 'COUNT', 1000);
@@ -101,9 +103,9 @@ export async function runProbes(o: ProbeOptions): Promise<ProbeRun> {
       if (!id) continue;
       const [data, timestamp, processedOn] = await o.redis.hmget(key, 'data', 'timestamp', 'processedOn');
       if (!data) continue;
-      const d = JSON.parse(data) as { rule: string; app: string; target: string; receivedAt: number };
+      const d = JSON.parse(data) as { rule: string; app: string; target: string; receivedAt: number; submittedAt: number };
       if (d.rule !== o.rule || d.app !== o.app) continue;
-      jobs.set(d.target, { id, receivedAt: d.receivedAt, timestamp: Number(timestamp), ...(processedOn ? { processedOn: Number(processedOn) } : {}) });
+      jobs.set(d.target, { id, receivedAt: d.receivedAt, submittedAt: d.submittedAt, timestamp: Number(timestamp), ...(processedOn ? { processedOn: Number(processedOn) } : {}) });
     }
   } while (cursor !== '0');
 
@@ -122,6 +124,7 @@ export async function runProbes(o: ProbeOptions): Promise<ProbeRun> {
     const at = (JSON.parse(step) as { at: number }).at;
     spans.push({
       n: p.n, activeBefore: p.activeBefore,
+      judged: job.submittedAt - job.receivedAt,
       enqueued: job.timestamp - job.receivedAt,
       taken: (job.processedOn ?? NaN) - job.receivedAt,
       keyWritten: at - job.receivedAt,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResolvedAction } from '../rules/Firing.js';
 import { AlreadySentError, JobLockLostError } from './Executor.js';
-import { claimStep } from './scripts/claimStep.js';
+import { claimStep, type ClaimResult } from './scripts/claimStep.js';
 
 /** A step as recorded once it is done: a retry of the job skips it. */
 export interface StepRecord {
@@ -30,10 +30,18 @@ export class StepLedger {
     private readonly token: string | undefined,
     private readonly jobId: string,
     private readonly recorded: Record<string, string>,
+    /** The lock checked in the same round trip as the read: the first claim() uses it. */
+    private openedClaim: ClaimResult | undefined,
   ) {}
 
+  /**
+   * Reads the records and checks the job's lock in one round trip (both commands sent together),
+   * so the first step's claim costs none before its write (a stop key). A lost lock is reported
+   * by that claim, inside the run, as any later one is.
+   */
   static async open(redis: Redis, key: string, lockKey: string, token: string | undefined, jobId: string): Promise<StepLedger> {
-    return new StepLedger(redis, key, lockKey, token, jobId, await redis.hgetall(key));
+    const [recorded, claimed] = await Promise.all([redis.hgetall(key), token === undefined ? undefined : claimStep(redis, lockKey, key, token)]);
+    return new StepLedger(redis, key, lockKey, token, jobId, recorded, claimed);
   }
 
   /** The record of a step an earlier run finished. */
@@ -50,6 +58,10 @@ export class StepLedger {
 
   /** Throws JobLockLostError unless this run still holds the job. */
   async claim(): Promise<void> {
+    const opened = this.openedClaim;
+    this.openedClaim = undefined;
+    if (opened === 'owned') return;
+    if (opened === 'lock-lost') throw this.lockLost();
     await this.claimField('', '');
   }
 
@@ -78,10 +90,14 @@ export class StepLedger {
     await persist(() => this.redis.multi().hset(this.key, field, JSON.stringify(record)).expire(this.key, NINETY_DAYS_S).exec());
   }
 
+  private lockLost(): JobLockLostError {
+    return new JobLockLostError(`job ${this.jobId}: this run lost its lock to another run; stopping without acting`);
+  }
+
   private async claimField(field: string, value: string): Promise<void> {
     if (this.token === undefined) return;
     const r = await claimStep(this.redis, this.lockKey, this.key, this.token, field, value, NINETY_DAYS_S);
-    if (r === 'lock-lost') throw new JobLockLostError(`job ${this.jobId}: this run lost its lock to another run; stopping without acting`);
+    if (r === 'lock-lost') throw this.lockLost();
     if (r === 'already-marked') throw new AlreadySentError(Number(await this.redis.hget(this.key, field)));
   }
 }

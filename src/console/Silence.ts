@@ -25,7 +25,7 @@ export const SILENCE_BOUNDS = Object.freeze({
   minDurationMs: 60_000,
   commentChars: 500,
   createdByChars: 64,
-  /** Active silences at once: a silence is read on every submit, so the list stays short. */
+  /** Active silences at once: every firing matches the list (kept in memory, silenceCache.ts), so it stays short. */
   maxActive: 200,
 });
 

@@ -115,7 +115,18 @@ export class Pipeline {
       // The observers are told the firings (remediations) once they are stored; their writes are
       // idempotent, so what the script already wrote is written again unchanged.
       seen = withFirings(observation, observers, app, firings);
-      await seen.store();
+      const after = seen.parts?.();
+      if (after !== undefined && (after.length > 0 || (dedupe && !marked))) {
+        // Their writes and the frame mark in one script call, atomic together: the frame is
+        // done exactly when they are written, and a delivery that got here second (its frame
+        // done meanwhile) writes nothing.
+        const reply = await this.#body.run(this.deps.keys.recentFrames(app, drainToken), dedupe && !marked ? frameId : '', batch.receivedAt, true, after);
+        if (reply.status === 'duplicate') return { duplicate: true, lines: 0, firings: 0 };
+        seen.written?.();
+        marked = marked || reply.status === 'marked';
+      } else {
+        await seen.store();
+      }
     } else if (observed === undefined) {
       await observation.store();
     } else {

@@ -26,6 +26,7 @@ import { leakReportSection } from '../dynos/reportSection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embeddedRedis.js';
 import { withDeadline } from '../deadline.js';
 import { OtlpCapture } from '../ingest/otlp/OtlpCapture.js';
+import { SilenceCache } from '../console/silenceCache.js';
 import { SilenceStore } from '../console/silenceStore.js';
 import type { RulesStatus } from '../console/RulesStatus.js';
 import { ADMIN_PATH } from '../console/adminRoutes.js';
@@ -154,6 +155,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     closers.push(() => process.off('SIGHUP', onHup));
 
     const silences = new SilenceStore(redis, keys, clock);
+    // Read on every firing, so kept in memory while Redis tells of every change (silenceCache.ts).
+    const silenceCache = new SilenceCache(() => silences.active(), { redis, key: keys.silences(), clock, logger });
+    closers.push(() => silenceCache.close());
     const queue = new ActionQueue({
       connection: redis,
       queuePrefix: config.queuePrefix,
@@ -162,7 +166,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       logger,
       dryRun: config.dryRun,
       getLimits: () => ruleSet.limits,
-      getSilences: () => silences.active(),
+      getSilences: () => silenceCache.active(),
       clock,
     });
     closers.push(() => queue.close());

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createHarness, makeFiring, settled, type Harness } from './harness.js';
+import type { ResolvedAction } from '../../src/rules/Firing.js';
+
+/**
+ * A fresh job taken by the worker, up to its stop key: on the connection that writes the key,
+ * the step ledger read, the job's lock check and the rolling slot go out together (one round
+ * trip), then the SET with its wake PUBLISH (one more). Before: the lock check was a round trip
+ * of its own between them.
+ */
+let h: Harness;
+const send = Redis.prototype.sendCommand;
+/** Per connection: the waves of commands (a wave starts with a send while none is in flight). */
+const waves = new Map<Redis, string[][]>();
+const inFlight = new Map<Redis, number>();
+let recording = false;
+beforeAll(() => {
+  Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['sendCommand']>[0], ...rest: unknown[]) {
+    const r = (send as (...a: unknown[]) => unknown).call(this, command, ...rest);
+    if (recording) {
+      const mine = waves.get(this) ?? [];
+      waves.set(this, mine);
+      if ((inFlight.get(this) ?? 0) === 0) mine.push([]);
+      mine.at(-1)!.push(command.name);
+      inFlight.set(this, (inFlight.get(this) ?? 0) + 1);
+      const settle = () => { inFlight.set(this, inFlight.get(this)! - 1); };
+      command.promise.then(settle, settle);
+    }
+    return r;
+  } as Redis['sendCommand'];
+});
+afterAll(async () => {
+  Redis.prototype.sendCommand = send;
+  await h.close();
+});
+
+describe('the worker, from a job taken to its stop key', () => {
+  it('two round trips on the connection that writes the key', async () => {
+    h = createHarness('worker-trips');
+    const queue = h.queue();
+    h.worker();
+    // Warm: scripts loaded on every connection.
+    const warm = makeFiring({ target: 'web.9', actions: [h.stopAction('web.9')] });
+    await queue.submit([warm]);
+    expect((await settled(queue, warm.id, 20_000)).state).toBe('completed');
+
+    const unwatched: ResolvedAction = { type: 'redis-stop-key', key: h.stopKey('web.1'), value: '1', ttlMs: 60_000, watch: false };
+    const firing = makeFiring({ target: 'web.1', actions: [unwatched] });
+    recording = true;
+    await queue.submit([firing]);
+    expect((await settled(queue, firing.id, 20_000)).state).toBe('completed');
+    recording = false;
+    const writer = [...waves.entries()].find(([, w]) => w.some((wave) => wave.includes('set')));
+    expect(writer).toBeDefined();
+    const trips = writer![1];
+    const upToKey = trips.slice(0, trips.findIndex((wave) => wave.includes('set')) + 1);
+    expect(upToKey).toEqual([['hgetall', 'evalsha', 'evalsha'], ['set', 'publish']]);
+  }, 40_000);
+});
