@@ -121,9 +121,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     // by BodyFlush in bounded writes (its explicit pipelines bypass ioredis auto-pipelining, which
     // keeps one pipeline in flight and gathers everything issued meanwhile into one unbounded
     // write: bench/support/flushCost.ts). The rest (firings, frame marks, silences) stays
-    // auto-pipelined: with it off, the Redis-restart test (test/server/redisOutage.test.ts) failed
-    // in 3 of 5 runs beside 6 other test files on a loaded machine (a 503 on the first POST after
-    // /readyz turned 200), with it on in none of 2; the cause was not found.
+    // auto-pipelined, as before: turning it off was not shown to help, and the Redis-restart test
+    // (test/server/redisOutage.test.ts) then failed more often on a loaded machine — a 503 on the
+    // first POST after /readyz turned 200, from the firing's BullMQ add, seen with it on too.
     const redis = connect('drain', 1, false, true);
     const workerRedis = connect('worker', null);
 
