@@ -70,11 +70,12 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-export async function startServe(opts: { redisUrl: string; password: string; processes?: number; nodeArgs?: string[]; env?: Record<string, string> }): Promise<ServeProcess> {
+/** `root`: a built checkout to run (its bin/mallet.js), this one by default: an A/B run compares two builds. */
+export async function startServe(opts: { redisUrl: string; password: string; processes?: number; nodeArgs?: string[]; env?: Record<string, string>; root?: string }): Promise<ServeProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'mallet-bench-serve-'));
   const port = await freePort();
   const prefix = `mallet-bench-${process.pid}-${port}`;
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(root, 'bin/mallet.js'), 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(opts.root ?? root, 'bin/mallet.js'), 'serve'], {
     env: {
       ...process.env, REDIS_URL: opts.redisUrl, PORT: String(port), HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: opts.password,
       MALLET_RULES: benchRules(dir, probeStopKey(prefix)), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',

@@ -8,6 +8,7 @@ import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
 import { RECENT_FRAMES } from './recentFrames.js';
+import { BodyFlush, type FlushBound } from './bodyFlush.js';
 
 /**
  * One drain body's Redis work in one round trip: the frame check, the app's target budget, the
@@ -215,18 +216,20 @@ export interface BodyReply {
 }
 
 const COMMAND = 'malletBody';
-type WithBody = { [COMMAND](call: (string | number)[]): Promise<unknown[]> };
 
 export class BodyScript {
-  constructor(private readonly redis: Redis) {
+  readonly #flush: BodyFlush;
+
+  constructor(redis: Redis, bound?: FlushBound) {
     // defineCommand: EVALSHA with the script loaded on demand (NOSCRIPT after a Redis restart too).
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: BODY_LUA });
+    // The bodies ready in the same turn share one write (bodyFlush.ts); each is still its own call.
+    this.#flush = new BodyFlush(redis, COMMAND, bound);
   }
 
   /** `frameId` '' for a body that is not de-duplicated; `mark` false when the caller marks the frame. */
   async run(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): Promise<BodyReply> {
-    const call = encodeBody(framesKey, frameId, now, mark, parts);
-    const reply = await (this.redis as unknown as WithBody)[COMMAND](call);
+    const reply = await this.#flush.call(framesKey, encodeBody(framesKey, frameId, now, mark, parts));
     return { status: reply[0] as BodyStatus, replies: reply.slice(1) };
   }
 }

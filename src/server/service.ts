@@ -117,6 +117,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       return r;
     };
     // The request path fails fast while Redis is away (→ 503, logplex retries); workers wait.
+    // The bodies' script calls, nearly all of this connection's traffic, are pipelined per turn
+    // by BodyFlush in bounded writes (its explicit pipelines bypass ioredis auto-pipelining, which
+    // keeps one pipeline in flight and gathers everything issued meanwhile into one unbounded
+    // write: bench/support/flushCost.ts). The rest (firings, frame marks, silences) stays
+    // auto-pipelined, as before: turning it off was not shown to help, and the Redis-restart test
+    // (test/server/redisOutage.test.ts) then failed more often on a loaded machine — a 503 on the
+    // first POST after /readyz turned 200, from the firing's BullMQ add, seen with it on too.
     const redis = connect('drain', 1, false, true);
     const workerRedis = connect('worker', null);
 

@@ -117,4 +117,17 @@ describe('mallet on a 3-master Redis Cluster', () => {
     expect(jobs.filter((j) => j.data.app === 'dedupe-app')).toHaveLength(1);
     await queue.close();
   });
+
+  it('bodies of many apps at once (one turn, slots on every master): each stored on its own slot, none refused', async () => {
+    const run = randomBytes(4).toString('hex').toUpperCase();
+    const apps = Array.from({ length: 24 }, (_, i) => `many-${i}`);
+    // Sent together to one replica, so several are ready in the same turn and flushed together (src/server/bodyFlush.ts).
+    const res = await Promise.all(apps.map((app) => post(0, app, r14('web.3'), `F${run}`)));
+    expect(res.map((r) => r.status)).toEqual(apps.map(() => 204));
+    const keys = redisKeys(prefix, queuePrefix);
+    for (const app of apps) {
+      expect(await redis.zcard(keys.threshold('puma-r14', app, 'web.3').window)).toBe(1);
+      expect(await redis.zscore(keys.recentFrames(app, token), `F${run}`)).not.toBeNull();
+    }
+  });
 });

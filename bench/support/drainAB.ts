@@ -1,0 +1,100 @@
+/**
+ * Two or more builds of mallet side by side under the same drain load, alternating, on a private
+ * redis-server: per build and connection level, req/s, the server's CPU per request, and its
+ * socket calls per request (write and read system calls of the whole process, from
+ * /proc/PID/io: the HTTP reply is one write per request in every build, so a difference is
+ * Redis's), plus the bare Fastify route's CPU per request in the same rounds. For a loaded
+ * machine: CPU per request and system calls per request move much less than req/s.
+ *
+ *   node --import tsx bench/support/drainAB.ts SECONDS ROUNDS CONNECTIONS NAME=BUILT_ROOT [NAME=BUILT_ROOT ...]
+ *
+ * A BUILT_ROOT is a checkout after `npm run build` (bin/, dist/, node_modules/); `.` is this one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort, startServe, treeCpuUs, type ServeProcess } from './serveProcess.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const [secondsArg, roundsArg, connectionsArg, ...builds] = process.argv.slice(2);
+const seconds = Number(secondsArg ?? 6);
+const rounds = Number(roundsArg ?? 3);
+const levels = (connectionsArg ?? '8,32').split(',').map(Number);
+const PASSWORD = 'bench-drain-password';
+if (builds.length === 0) throw new Error('usage: drainAB.ts SECONDS ROUNDS CONNECTIONS NAME=ROOT [NAME=ROOT ...]');
+
+const port = await freePort();
+const redisProc: ChildProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+process.once('exit', () => redisProc.kill('SIGTERM'));
+const redisUrl = `redis://127.0.0.1:${port}`;
+for (;;) {
+  const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  try { await probe.connect(); probe.disconnect(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+}
+
+const bare = spawn(process.execPath, ['--import', 'tsx', join(here, 'bareServer.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const bareUrl = await new Promise<string>((r) => { bare.stdout!.once('data', (d) => r(String(d).trim())); });
+process.once('exit', () => bare.kill('SIGTERM'));
+
+const servers: Array<{ name: string; serve: ServeProcess }> = [];
+for (const b of builds) {
+  const [name, root] = b.split('=') as [string, string];
+  servers.push({ name, serve: await startServe({ redisUrl, password: PASSWORD, root: resolve(root) }) });
+}
+
+function load(url: string, durationS: number, connections: number): Promise<{ rps: number; non2xx: number; errors: number }> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'drainLoad.ts'), url, String(durationS)], {
+      env: { ...process.env, BENCH_DRAIN_PASSWORD: PASSWORD, BENCH_CONNECTIONS: String(connections) }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.once('exit', (code) => { try { res(JSON.parse(out.trim().split('\n').at(-1) ?? '')); } catch { rej(new Error(`load generator exited ${code}: ${out}`)); } });
+  });
+}
+
+/** Write and read system calls of a process (all its threads). */
+function syscalls(pid: number): { w: number; r: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { w: Number(/syscw: (\d+)/.exec(io)![1]), r: Number(/syscr: (\d+)/.exec(io)![1]) };
+}
+
+interface Row { rps: number; cpu: number; w: number; r: number }
+const rows = new Map<string, Row[]>();
+const put = (k: string, row: Row) => { const l = rows.get(k) ?? []; l.push(row); rows.set(k, l); };
+async function measure(key: string, url: string, pid: number, connections: number): Promise<void> {
+  const c0 = treeCpuUs(pid);
+  const s0 = syscalls(pid);
+  const r = await load(url, seconds, connections);
+  const n = r.rps * seconds;
+  const s1 = syscalls(pid);
+  put(key, { rps: r.rps, cpu: (treeCpuUs(pid) - c0) / n, w: (s1.w - s0.w) / n, r: (s1.r - s0.r) / n });
+  if (r.non2xx + r.errors > 0) console.log(`(${key}: ${r.non2xx} non-2xx, ${r.errors} errors)`);
+}
+
+for (const s of servers) await load(s.serve.url, 2, 8);
+await load(bareUrl, 2, 8);
+for (let round = 0; round < rounds; round++) {
+  for (const connections of levels) {
+    // Alternate the order each round, so neither build always runs first.
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    await measure(`bare@${connections}`, bareUrl, bare.pid!, connections);
+    for (const s of order) await measure(`${s.name}@${connections}`, s.serve.url, s.serve.pid, connections);
+  }
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+console.log(`${seconds} s × ${rounds} rounds per build and level, alternating; medians; private redis-server\n`);
+console.log('| build | connections | req/s | CPU µs/req | write syscalls/req | read syscalls/req | rounds (CPU µs/req) |');
+console.log('|---|---:|---:|---:|---:|---:|---|');
+for (const connections of levels) {
+  for (const name of ['bare', ...servers.map((s) => s.name)]) {
+    const l = rows.get(`${name}@${connections}`)!;
+    console.log(`| ${name} | ${connections} | ${median(l.map((x) => x.rps)).toFixed(0)} | ${median(l.map((x) => x.cpu)).toFixed(0)} | ${median(l.map((x) => x.w)).toFixed(2)} | ${median(l.map((x) => x.r)).toFixed(2)} | ${l.map((x) => x.cpu.toFixed(0)).join(', ')} |`);
+  }
+}
+for (const s of servers) await s.serve.stop();
+process.exit(0);
