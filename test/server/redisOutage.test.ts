@@ -56,7 +56,18 @@ describe('Redis outage during a drain POST', () => {
     await own.start();
     for (let i = 0; i < 100 && (await fetch(`${service.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
 
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // Logplex retries a 503. Right after the restart one more 503 may come (a connection of the
+    // request path still reconnecting when /readyz already answered; seen on a loaded machine):
+    // retried as logplex would, the frame must be accepted within a few tries, and once accepted
+    // every retry of it is a 204 that adds nothing.
+    const statuses: number[] = [];
+    for (let i = 0; i < 10 && statuses.at(-1) !== 204; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 200));
+      statuses.push((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status);
+    }
+    expect(statuses.at(-1)).toBe(204);
+    expect(statuses.filter((s) => s !== 503 && s !== 204)).toEqual([]);
+    for (let attempt = 0; attempt < 2; attempt++) {
       expect((await postDrain(service.url!, 'my-app', body, { password: PASSWORD, headers })).status).toBe(204);
     }
     const conn = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null });
