@@ -88,6 +88,6 @@ end
 local function histStat(stats, rule, kind, n)
   if n <= 0 then return end
   redis.call('HINCRBY', stats, rule .. '|' .. kind, n)
-  expireLater(stats, ${25 * 3600_000})
+  expireLater(stats, '${25 * 3600_000}')
 end
 `;

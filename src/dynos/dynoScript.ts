@@ -33,11 +33,11 @@ if nEvents > 0 then
     a = a + 2
   end
   redis.call(unpack(add))
-  local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  local top = redis.call('ZRANGE', KEYS[3], '-1', '-1', 'WITHSCORES')
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
   local card = redis.call('ZCARD', KEYS[3])
   if card > maxEvents then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, card - maxEvents - 1) end
-  redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
 end
 
 -- Every series' meta read in one HMGET and written in one HSET, the instances' times in one
@@ -72,11 +72,12 @@ for k = 4, #KEYS do
       end
     end
     if slot >= 0 then
-      local cur = redis.call('GETRANGE', key, slot * 2, slot * 2 + 1)
+      -- Numbers as text (%d, or ARGV as sent): a number argument of redis.call costs a %.17g.
+      local cur = redis.call('GETRANGE', key, string.format('%d', slot * 2), string.format('%d', slot * 2 + 1))
       -- Only a slot's first sample counts: a later one (a retry, another line of the minute) changes nothing.
       if cur == '' or cur == '\\0\\0' then
         local v = math.min(maxMb, math.floor(mb + 0.5)) + 1
-        redis.call('SETRANGE', key, slot * 2, string.char(math.floor(v / 256), v % 256))
+        redis.call('SETRANGE', key, string.format('%d', slot * 2), string.char(math.floor(v / 256), v % 256))
         if at < m.f then m.f = at end
         if at > m.l then m.l = at end
         if q ~= '' then m.q = tonumber(q) end
@@ -88,7 +89,7 @@ for k = 4, #KEYS do
   putMeta[#putMeta + 1] = cjson.encode(m)
   putLast[#putLast + 1] = m.l
   putLast[#putLast + 1] = key
-  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', key, ARGV[8])
 end
 if #KEYS > 3 then
   redis.call(unpack(putMeta))
@@ -96,7 +97,7 @@ if #KEYS > 3 then
 end
 
 if #KEYS > 3 then
-  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local top = redis.call('ZRANGE', KEYS[1], '-1', '-1', 'WITHSCORES')
   local old = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
   local total = redis.call('ZCARD', KEYS[1])
   local cut = old
@@ -107,8 +108,8 @@ if #KEYS > 3 then
     redis.call('HDEL', KEYS[2], unpack(victims))
     redis.call('ZREM', KEYS[1], unpack(victims))
   end
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  redis.call('PEXPIRE', KEYS[2], ARGV[8])
 end
 return 1
 `;

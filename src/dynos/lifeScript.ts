@@ -18,10 +18,14 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
  */
 export const LIFE_LUA = `
 local maxRel, maxStarts, maxInst, maxDynos, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local function fmt(x) return string.format('%.0f', x) end
-local function times(text)
+-- A time read back from a stored field keeps its text: the field was written by fmt, so the
+-- text is what fmt would give, and most of a dyno's times are rewritten unchanged on every
+-- delivery (a %.0f costs more than the HSET they go out in). Only new times are formatted.
+local text = {}
+local function fmt(x) return text[x] or string.format('%.0f', x) end
+local function times(field)
   local out = {}
-  if text then for p in string.gmatch(text, '[^,|]+') do out[#out + 1] = tonumber(p) end end
+  if field then for p in string.gmatch(field, '[^,|]+') do local x = tonumber(p); out[#out + 1] = x; if x == x and x then text[x] = p end end end
   return out
 end
 -- The newest n distinct times, ascending, as 't1,t2'.
@@ -72,20 +76,27 @@ while a <= #ARGV do
   local field = 'd:' .. dyno
   local cur = stored[field] or nil
   local starts, inst = {}, {}
-  local heard = 0
+  -- heard's text as sent (ARGV): a number argument of redis.call costs a %.17g.
+  local heard, heardText = 0, '0'
   if cur then
     local bar = string.find(cur, '|', 1, true)
     starts = times(string.sub(cur, 1, bar - 1))
     for part in string.gmatch(string.sub(cur, bar + 1), '[^;]+') do
       local id, f, l = string.match(part, '^([^,]+),([^,]+),([^,]+)$')
-      if id then inst[id] = {id, tonumber(f), tonumber(l)} end
+      if id then
+        local fx, lx = tonumber(f), tonumber(l)
+        inst[id] = {id, fx, lx}
+        -- (x == x: NaN is no table key)
+        if fx and fx == fx then text[fx] = f end
+        if lx and lx == lx then text[lx] = l end
+      end
     end
   end
   local n = tonumber(ARGV[a + 1])
   for i = 1, n do
     local s = tonumber(ARGV[a + 1 + i])
     starts[#starts + 1] = s
-    if s > heard then heard = s end
+    if s > heard then heard, heardText = s, ARGV[a + 1 + i] end
   end
   a = a + 2 + n
   n = tonumber(ARGV[a])
@@ -96,7 +107,7 @@ while a <= #ARGV do
       if at < x[2] then x[2] = at end
       if at > x[3] then x[3] = at end
     end
-    if at > heard then heard = at end
+    if at > heard then heard, heardText = at, ARGV[a + 2 * i] end
   end
   a = a + 1 + 2 * n
   local list = {}
@@ -108,7 +119,7 @@ while a <= #ARGV do
   local parts = {}
   for i = 1, math.min(#list, maxInst) do parts[#parts + 1] = list[i][1] .. ',' .. fmt(list[i][2]) .. ',' .. fmt(list[i][3]) end
   keep(field, newest(starts, maxStarts) .. '|' .. table.concat(parts, ';'))
-  heardOf[#heardOf + 1] = heard
+  heardOf[#heardOf + 1] = heardText
   heardOf[#heardOf + 1] = dyno
 end
 if #put > 2 then redis.call(unpack(put)) end
@@ -120,8 +131,9 @@ if card > maxDynos then
   for i = 1, #gone do redis.call('HDEL', KEYS[1], 'd:' .. gone[i]) end
   redis.call('ZREM', KEYS[2], unpack(gone))
 end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+-- ARGV as sent: a number argument of redis.call costs a %.17g.
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `;
 

@@ -8,7 +8,7 @@ import { PREDICT_BOUNDS } from './predict.js';
  * (predictMemory.ts) mirrors it for `mallet test` / `mallet replay`, and a property test keeps
  * the two equal (test/rules/predictEquivalence.test.ts), as for thresholds.
  */
-export const PREDICT_LUA = `--[[
+const PREDICT_HEADER_LUA = `--[[
   predict: a sample joins its rule+app+target's samples; the least-squares line through the
   samples of its instance (of the target's newest ARGV[8] samples within ARGV[6] of the newest)
   is asked when it reaches the limit. Per target, not per instance, so a flood of made-up
@@ -61,7 +61,17 @@ export const PREDICT_LUA = `--[[
   more than ${PREDICT_BOUNDS.spreadFloor} of n*sxx, so rounding left in the sums cannot make a slope of times
   that are all equal.
 ]]
-local id = ARGV[1]
+-- Standalone, a key's expiry is refreshed at once; the drain's body script pastes PREDICT_BODY_LUA
+-- alone, with its own expireLater that refreshes each key once when the call ends (a body's
+-- samples of one target ask for the same two keys' expiry each time).
+local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
+`;
+
+/**
+ * The predict script's code without its header and expireLater: the body script's predict part
+ * (src/server/bodyScript.ts), which brings its own expireLater.
+ */
+export const PREDICT_BODY_LUA = `local id = ARGV[1]
 local t = tonumber(ARGV[2])
 local limit = tonumber(ARGV[4])
 local within = tonumber(ARGV[5])
@@ -211,10 +221,13 @@ write[#write + 1] = '[' .. cjson.encode(inst) .. ',' .. cjson.encode(ARGV[2]) ..
 if #dels > 0 then redis.call('HDEL', KEYS[2], unpack(dels)) end
 redis.call('HSET', KEYS[2], unpack(write))
 local ttl = int(over + 60000)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+expireLater(KEYS[1], ttl)
+expireLater(KEYS[2], ttl)
 return answer
 `;
+
+/** The standalone script (RedisPredictStore): its header, then the code. */
+export const PREDICT_LUA = PREDICT_HEADER_LUA + PREDICT_BODY_LUA;
 
 /** The state hash's field of the last answer (`mallet explain` reads it): no id or instance holds a NUL. */
 export const PREDICT_LAST_FIELD = '\0\0';

@@ -18,11 +18,12 @@ export const TARGET_BUDGET_LUA = `--[[
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+-- Numbers as text (%d, or ARGV as sent): a number argument of redis.call costs a %.17g.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
 local size = redis.call('ZCARD', KEYS[1])
 local out = {}
 if #ARGV < 4 then
-  redis.call('PEXPIRE', KEYS[1], window)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return out
 end
 -- One read of every target's score and one write of the admitted ones, whatever their number
@@ -42,12 +43,12 @@ for i = 4, #ARGV do
   end
   if out[#out] == 1 and not seen[t] then
     seen[t] = true
-    add[#add + 1] = now
+    add[#add + 1] = ARGV[1]
     add[#add + 1] = t
   end
 end
 if #add > 3 then redis.call(unpack(add)) end
-redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return out
 `;
 

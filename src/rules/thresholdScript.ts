@@ -124,8 +124,10 @@ end
 -- A minute past the window: event time and Redis time differ by delivery delay and clock skew,
 -- and a window that expired in real time before its next line (a short window, a slow retry)
 -- would forget a line the event-time window still holds.
-expireLater(KEYS[1], within + 60000)
-expireLater(KEYS[2], within + 60000)
+-- As text: a number argument of redis.call is formatted with %.17g, dearer than %d.
+local keepMs = string.format('%d', within + 60000)
+expireLater(KEYS[1], keepMs)
+expireLater(KEYS[2], keepMs)
 return {'counting', size}
 `;
 

@@ -3,7 +3,7 @@ import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
 import { LIFE_LUA } from '../dynos/lifeScript.js';
 import { LIVES_LUA } from '../rules/graceScript.js';
-import { PREDICT_LUA } from '../rules/predictScript.js';
+import { PREDICT_BODY_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
@@ -86,7 +86,7 @@ local function thresholdPart(KEYS, ARGV)
 ${THRESHOLD_BODY_LUA}
 end
 local function predictPart(KEYS, ARGV)
-${PREDICT_LUA}
+${PREDICT_BODY_LUA}
 end
 local function livesPart(KEYS, ARGV)
 ${LIVES_LUA}
@@ -133,6 +133,9 @@ local function numbers(desc, from, w, count)
 end
 
 local frameId = ARGV[1]
+-- A skipped part's reply, one table each for the whole call (the reply is the same; fewer
+-- allocations for Lua's GC).
+local DROPPED, UNPREDICTED, DEFERRED = {'dropped'}, {'unpredicted'}, {'deferred'}
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
 local out = {'open'}
 local admitted = nil
@@ -155,12 +158,12 @@ for p = 1, tonumber(ARGV[6]) do
   end
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
-    r = {'dropped'}
+    r = DROPPED
   elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' then
-    r = {'unpredicted'}
+    r = UNPREDICTED
   elseif fired and (name == 'd' or name == 'l') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
-    r = {'deferred'}
+    r = DEFERRED
   else
     local pk, pa = {}, {}
     if w == 2 then
@@ -197,10 +200,12 @@ if frameId == '' then
   out[1] = 'unmarked'
 elseif not fired and ARGV[5] == '1' then
   local now, window, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-  redis.call('ZADD', KEYS[1], 'NX', now, frameId)
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(max + 1))
-  redis.call('PEXPIRE', KEYS[1], window)
+  -- ARGV[2] as sent: a number argument of redis.call is formatted with %.17g.
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[2], frameId)
+  -- Numbers as text (%d, or ARGV as sent): a number argument's %.17g costs more than the command.
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', string.format('%d', -(max + 1)))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end

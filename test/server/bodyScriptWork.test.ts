@@ -5,6 +5,7 @@ import { RedisTargetBudget } from '../../src/rules/targetBudget.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { RedisPredictStore, parsePredictReply, predictPart, type PredictVote } from '../../src/rules/predictScript.js';
 import { RulesEngine } from '../../src/rules/engine.js';
 import { createMetrics } from '../../src/metrics.js';
 import { pino } from 'pino';
@@ -133,6 +134,35 @@ rules:
     expect(ttl).toBeGreaterThan(5 * 60_000);
     expect(ttl).toBeLessThanOrEqual(6 * 60_000);
     expect(await redis.pttl(k.threshold('r14', 'app-s', 'web.2').lines)).toBeGreaterThan(5 * 60_000);
+  });
+
+  it("a body's predict samples refresh their target's two keys' expiry once, to what the standalone script leaves", async () => {
+    const vote = (k: ReturnType<typeof redisKeys>, i: number): PredictVote => ({
+      keys: k.predict('leak', 'app-p', 'web.1'), eventId: `e${i}`, time: T0 + 20_000 * i, value: 100 + i, limit: 512,
+      withinMs: 3_600_000, overMs: 1_800_000, minSamples: 3, instance: 'aaaa-1',
+    });
+    const own = redisKeys('work-predict-own');
+    const viaBody = redisKeys('work-predict-body');
+    const votes = (k: ReturnType<typeof redisKeys>) => Array.from({ length: 6 }, (_, i) => vote(k, i));
+    let answers: unknown[] = [];
+    const alone = await commandsOf(async () => { answers = await new RedisPredictStore(redis).predict(votes(own)); });
+    expect(alone.pexpire).toBe(12);
+    new BodyScript(redis);
+    const call = encodeBody(viaBody.recentFrames('app-p', 'd.1'), '', T0, false, votes(viaBody).map(predictPart));
+    let reply: unknown[] = [];
+    const body = await commandsOf(async () => { reply = await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call); });
+    // Six samples of one target: its points and state keys once each (no frame: no frames key).
+    expect(body.pexpire).toBe(2);
+    expect(reply.slice(1).map(parsePredictReply)).toEqual(answers);
+    expect(answers.map((a) => (a as { status: string }).status)).toEqual(['few', 'few', 'below', 'below', 'below', 'below']);
+    for (const key of ['points', 'state'] as const) {
+      const a = await redis.pttl(own.predict('leak', 'app-p', 'web.1')[key]);
+      const b = await redis.pttl(viaBody.predict('leak', 'app-p', 'web.1')[key]);
+      expect(b).toBeGreaterThan(1_800_000 + 59_000);
+      expect(b).toBeLessThanOrEqual(1_800_000 + 60_000);
+      expect(Math.abs(a - b)).toBeLessThan(2_000);
+    }
+    expect(await redis.hgetall(viaBody.predict('leak', 'app-p', 'web.1').state)).toEqual(await redis.hgetall(own.predict('leak', 'app-p', 'web.1').state));
   });
 
   it('a part of thousands of indices in 2-character descriptors (read in slices) writes what its own script writes', async () => {
