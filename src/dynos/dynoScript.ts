@@ -20,10 +20,12 @@ import { eventMember, parseEventMember, pushSampleGroups, sortSnapshot, type Dyn
   then per instance group: instance, dyno, n minutes, then n x (at, MB, quota MB or '', swap MB or ''): the first sample of each minute (DynoStore.ts)
  */
 export const DYNO_LUA = `
-local maxInst, retention, maxEvents = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local fine, step, coarse, maxMb, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local maxInst, retention, maxEvents = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0)
+local fine, step, coarse, maxMb, ttl = (ARGV[4] + 0), (ARGV[5] + 0), (ARGV[6] + 0), (ARGV[7] + 0), (ARGV[8] + 0)
 local a = 10
-local nEvents = tonumber(ARGV[9])
+local nEvents = (ARGV[9] + 0)
 if nEvents > 0 then
   -- One ZADD for the delivery's events (NX holds per member, as one call each would).
   local add = {'ZADD', KEYS[3], 'NX'}
@@ -51,17 +53,17 @@ local putMeta = {'HSET', KEYS[2]}
 local putLast = {'ZADD', KEYS[1]}
 for k = 4, #KEYS do
   local key = KEYS[k]
-  local inst, dyno, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local inst, dyno, n = ARGV[a], ARGV[a + 1], (ARGV[a + 2] + 0)
   a = a + 3
   local raw = metas[key]
   local m
   if type(raw) == 'table' then m = raw elseif raw then m = cjson.decode(raw) else
-    local first = tonumber(ARGV[a])
+    local first = (ARGV[a] + 0)
     m = { i = inst, d = dyno, b = math.floor(first / 60000), f = first, l = first, s = 0 }
   end
   metas[key] = m
   for j = 1, n do
-    local at, mb, q, sw = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+    local at, mb, q, sw = (ARGV[a] + 0), (ARGV[a + 1] + 0), ARGV[a + 2], ARGV[a + 3]
     a = a + 4
     local off = math.floor(at / 60000) - m.b
     local slot = -1

@@ -17,7 +17,9 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
   then per dyno: dyno, n starts, the starts, n samples, then n x (uuid, at)
  */
 export const LIFE_LUA = `
-local maxRel, maxStarts, maxInst, maxDynos, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local maxRel, maxStarts, maxInst, maxDynos, ttl = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0), (ARGV[4] + 0), (ARGV[5] + 0)
 -- A time read back from a stored field keeps its text: the field was written by fmt, so the
 -- text is what fmt would give, and most of a dyno's times are rewritten unchanged on every
 -- delivery (a %.0f costs more than the HSET they go out in). Only new times are formatted.
@@ -40,15 +42,15 @@ end
 
 -- One read of every field the delivery touches and one write of them all, and the index raised
 -- with GT (only ever raised, as a ZSCORE check would), however many dynos the delivery names.
-local nRel = tonumber(ARGV[6])
+local nRel = (ARGV[6] + 0)
 local fields = {}
 if nRel > 0 then fields[1] = 'r' end
 local a = 7 + nRel
 while a <= #ARGV do
   fields[#fields + 1] = 'd:' .. ARGV[a]
-  local n = tonumber(ARGV[a + 1])
+  local n = (ARGV[a + 1] + 0)
   a = a + 2 + n
-  a = a + 1 + 2 * tonumber(ARGV[a])
+  a = a + 1 + 2 * (ARGV[a] + 0)
 end
 local stored = {}
 if #fields > 0 then
@@ -66,7 +68,7 @@ end
 a = 7
 if nRel > 0 then
   local rel = times(stored['r'] or nil)
-  for i = 1, nRel do rel[#rel + 1] = tonumber(ARGV[a + i - 1]) end
+  for i = 1, nRel do rel[#rel + 1] = (ARGV[a + i - 1] + 0) end
   keep('r', newest(rel, maxRel))
 end
 a = a + nRel
@@ -92,16 +94,16 @@ while a <= #ARGV do
       end
     end
   end
-  local n = tonumber(ARGV[a + 1])
+  local n = (ARGV[a + 1] + 0)
   for i = 1, n do
-    local s = tonumber(ARGV[a + 1 + i])
+    local s = (ARGV[a + 1 + i] + 0)
     starts[#starts + 1] = s
     if s > heard then heard, heardText = s, ARGV[a + 1 + i] end
   end
   a = a + 2 + n
-  n = tonumber(ARGV[a])
+  n = (ARGV[a] + 0)
   for i = 1, n do
-    local id, at = ARGV[a + 2 * i - 1], tonumber(ARGV[a + 2 * i])
+    local id, at = ARGV[a + 2 * i - 1], (ARGV[a + 2 * i] + 0)
     local x = inst[id]
     if not x then inst[id] = {id, at, at} else
       if at < x[2] then x[2] = at end

@@ -48,7 +48,9 @@ local function decode(text)
   d.starts = times(string.sub(text, 1, bar - 1))
   for part in string.gmatch(string.sub(text, bar + 1), '[^;]+') do
     local id, f, l = string.match(part, '^([^,]*),([^,]*),([^,]*)')
-    if id and string.match(id, uuid) and tonumber(f) and tonumber(l) then d.inst[#d.inst + 1] = {id, tonumber(f), tonumber(l)} end
+    -- Each time parsed once (a tonumber is two strtod calls in Redis's Lua).
+    local fx, lx = tonumber(f), tonumber(l)
+    if id and fx and lx and string.match(id, uuid) then d.inst[#d.inst + 1] = {id, fx, lx} end
   end
   return d
 end
@@ -77,7 +79,9 @@ local function startBefore(d, first)
   return best or first
 end
 
-local n = tonumber(ARGV[1])
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local n = (ARGV[1] + 0)
 local fields = {'r'}
 for i = 1, n do fields[i + 1] = 'd:' .. ARGV[1 + i] end
 local got = redis.call('HMGET', KEYS[1], unpack(fields))
@@ -90,18 +94,18 @@ local a = n + 2
 while a <= #ARGV do
   local kind = ARGV[a]
   if kind == 'r' then
-    releases = addTime(releases, tonumber(ARGV[a + 1]), maxRel)
+    releases = addTime(releases, (ARGV[a + 1] + 0), maxRel)
     a = a + 2
   elseif kind == 's' then
-    local d = dynos[tonumber(ARGV[a + 1])]
-    d.starts = addTime(d.starts, tonumber(ARGV[a + 2]), maxStarts)
+    local d = dynos[(ARGV[a + 1] + 0)]
+    d.starts = addTime(d.starts, (ARGV[a + 2] + 0), maxStarts)
     a = a + 3
   elseif kind == 'm' then
-    sample(dynos[tonumber(ARGV[a + 1])], ARGV[a + 2], tonumber(ARGV[a + 3]))
+    sample(dynos[(ARGV[a + 1] + 0)], ARGV[a + 2], (ARGV[a + 3] + 0))
     a = a + 4
   else
-    local d, t, named = dynos[tonumber(ARGV[a + 1])], tonumber(ARGV[a + 2]), ARGV[a + 3]
-    local afterStart, afterRelease, time = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+    local d, t, named = dynos[(ARGV[a + 1] + 0)], (ARGV[a + 2] + 0), ARGV[a + 3]
+    local afterStart, afterRelease, time = (ARGV[a + 4] + 0), (ARGV[a + 5] + 0), (ARGV[a + 6] + 0)
     a = a + 7
     local instance, start = '', nil
     if named ~= '' then

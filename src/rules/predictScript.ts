@@ -72,12 +72,14 @@ local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
  * (src/server/bodyScript.ts), which brings its own expireLater.
  */
 export const PREDICT_BODY_LUA = `local id = ARGV[1]
-local t = tonumber(ARGV[2])
-local limit = tonumber(ARGV[4])
-local within = tonumber(ARGV[5])
-local over = tonumber(ARGV[6])
-local minN = tonumber(ARGV[7])
-local maxPoints = tonumber(ARGV[8])
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local t = (ARGV[2] + 0)
+local limit = (ARGV[4] + 0)
+local within = (ARGV[5] + 0)
+local over = (ARGV[6] + 0)
+local minN = (ARGV[7] + 0)
+local maxPoints = (ARGV[8] + 0)
 local inst = ARGV[9]
 local HOUR = 3600000
 local f = function(x) return string.format('%.17g', x) end

@@ -15,9 +15,11 @@ export const TARGET_BUDGET_LUA = `--[[
   ARGV[1] now (ms)   ARGV[2] window (ms)   ARGV[3] max targets   ARGV[4..] the targets
   Returns one 1 (admitted) or 0 (refused) per target, in order.
 ]]
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local max = tonumber(ARGV[3])
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local now = (ARGV[1] + 0)
+local window = (ARGV[2] + 0)
+local max = (ARGV[3] + 0)
 -- Numbers as text (%d, or ARGV as sent): a number argument of redis.call costs a %.17g.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
 local size = redis.call('ZCARD', KEYS[1])

@@ -141,8 +141,10 @@ local out = {'open'}
 local admitted = nil
 local lives = nil
 local fired = false
-local d = 8 + tonumber(ARGV[7])
-for p = 1, tonumber(ARGV[6]) do
+-- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
+-- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
+local d = 8 + (ARGV[7] + 0)
+for p = 1, (ARGV[6] + 0) do
   -- The header first: a part the budget, its prediction or a firing skips is not read further
   -- (most of a body's predict rule votes).
   local desc = ARGV[d + p - 1]
@@ -199,7 +201,7 @@ end
 if frameId == '' then
   out[1] = 'unmarked'
 elseif not fired and ARGV[5] == '1' then
-  local now, window, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  local now, window, max = (ARGV[2] + 0), (ARGV[3] + 0), (ARGV[4] + 0)
   -- ARGV[2] as sent: a number argument of redis.call is formatted with %.17g.
   redis.call('ZADD', KEYS[1], 'NX', ARGV[2], frameId)
   -- Numbers as text (%d, or ARGV as sent): a number argument's %.17g costs more than the command.
