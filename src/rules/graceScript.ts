@@ -23,6 +23,10 @@ import { instanceOf } from './instance.js';
                                   a match to judge (t its line's time; named the instance it names, or '')
   Returns per 'q', in order, three strings: instance (or ''), grace spell (or ''), since (or '').
  */
+/** A heroku dyno instance id as a Lua pattern: 8-4-4-4-12 lowercase hex digits. */
+const hex = (n: number): string => '[0-9a-f]'.repeat(n);
+const UUID_PATTERN = `^${hex(8)}%-${hex(4)}%-${hex(4)}%-${hex(4)}%-${hex(12)}$`;
+
 export const LIVES_LUA = `
 local liveMs, before, maxRel, maxStarts, maxInst = ${LIFE_BOUNDS.liveMs}, ${START_BEFORE_FIRST_SAMPLE_MS}, ${LIFE_BOUNDS.releases}, ${LIFE_BOUNDS.starts}, ${LIFE_BOUNDS.instances}
 local function fmt(x) return string.format('%.0f', x + 0) end
@@ -39,7 +43,8 @@ local function addTime(list, x, n)
   while #list > n do table.remove(list, 1) end
   return list
 end
-local uuid = '^' .. string.rep('[0-9a-f]', 8) .. '%-' .. string.rep('[0-9a-f]', 4) .. '%-' .. string.rep('[0-9a-f]', 4) .. '%-' .. string.rep('[0-9a-f]', 4) .. '%-' .. string.rep('[0-9a-f]', 12) .. '$'
+-- Written out here, not built with string.rep on every call (the body runs this part's code per body).
+local uuid = '${UUID_PATTERN}'
 local function decode(text)
   local d = { starts = {}, inst = {} }
   if not text then return d end
