@@ -65,6 +65,11 @@ export class ActionQueue implements FiringSink {
     this.queue.on('error', (err: Error & { code?: string }) => { if (!err.code) opts.logger.error({ err: err.message }, 'action queue error'); });
   }
 
+  /** The queue's own connection (it reconnects on its own after a Redis restart): /readyz pings it, start waits for it. */
+  get connection(): Redis {
+    return this.redis;
+  }
+
   async submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {
     if (firings.length === 0) return [];
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;

@@ -37,6 +37,8 @@ export interface AppDeps {
   readonly ingest: IngestHandler;
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
+  /** PING on the action queue's own connection, for /readyz: a firing is stored through it. */
+  readonly queuePing?: () => Promise<string>;
   readonly drainDeadlineMs?: number;
   /** Rate-limited warnings (drain refusals); default: one of its own over `logger`. */
   readonly log?: ThrottledLog;
@@ -105,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   closeAfter(app, { maxRequests: deps.connectionMaxRequests ?? 0, maxAgeMs: deps.connectionMaxAgeMs ?? 0 }, deps.clock);
   await app.register(homeRoutes, { dashboard: deps.queue !== undefined && Boolean(deps.adminPassword) });
-  await app.register(healthRoutes, { redis: deps.redis, ruleCount: deps.ruleCount });
+  await app.register(healthRoutes, { redis: deps.redis, ...(deps.queuePing ? { queuePing: deps.queuePing } : {}), ruleCount: deps.ruleCount });
   await app.register(metricsRoute, { metrics: deps.metrics, password: deps.metricsPassword });
   await app.register(drainRoutes, {
     drainPassword: deps.drainPassword,

@@ -70,7 +70,7 @@ const WORKER_CLOSE_MS = 15_000;
 /** Any other part gets this long to close (the worker's own limit above is shorter than this plus the rest). */
 const CLOSE_STEP_MS = 16_000;
 
-/** How long start waits for the drain's Redis connection before listening anyway. */
+/** How long start waits for the drain's and the queue's Redis connections before listening anyway. */
 const REDIS_READY_WAIT_MS = 5_000;
 
 function readyWithin(redis: Redis, ms: number): Promise<boolean> {
@@ -222,6 +222,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
        
         ingest: pipeline.ingest,
         queue: queue.queue,
+        queuePing: () => queue.connection.ping(),
         alertProviders: alertProvidersFrom(config),
         alertContext: alertContext(redis, keys),
         getFir: () => ruleSet.fir,
@@ -235,9 +236,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         clock,
       });
       if (config.otlpCaptureDir !== undefined) logger.warn({ dir: config.otlpCaptureDir }, 'MALLET_OTLP_CAPTURE is set: OTLP requests are written to files (headers without secrets)');
-      // The drain connection fails fast while down; listening before it is up would answer the
-      // first requests 503. Wait for it, but not forever: with Redis away mallet still starts.
-      if (!(await readyWithin(redis, REDIS_READY_WAIT_MS))) logger.warn(`redis is not reachable after ${REDIS_READY_WAIT_MS / 1000} s: listening anyway, drains answer 503 until it is`);
+      // The drain connection and the queue's fail fast while down; listening before they are up
+      // would answer the first requests 503. Wait for them, but not forever: with Redis away
+      // mallet still starts.
+      const up = await Promise.all([readyWithin(redis, REDIS_READY_WAIT_MS), readyWithin(queue.connection, REDIS_READY_WAIT_MS)]);
+      if (!up.every(Boolean)) logger.warn(`redis is not reachable after ${REDIS_READY_WAIT_MS / 1000} s: listening anyway, drains answer 503 until it is`);
       url = await app.listen({ port: config.port, host: config.host });
       const listening = app;
       closers.push(() => listening.close());
