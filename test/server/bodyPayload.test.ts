@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import type { FiringSink } from '../../src/rules/Firing.js';
-import { compiledRules, realPipeline } from '../support/realPipeline.js';
+import { realPipeline, webR14Rules } from '../support/realPipeline.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
 
@@ -17,14 +17,7 @@ const prefix = uniquePrefix('payload');
 afterAll(async () => { await cleanupPrefix(admin, prefix); admin.disconnect(); });
 
 // A count no body reaches: every R14 is a vote that counts, none fires.
-const ruleSet = compiledRules(`version: 1
-rules:
-  - name: r14
-    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
-    threshold: { count: 1000, within: 5m }
-    actions:
-      - { type: redis-stop-key }
-`);
+const ruleSet = webR14Rules(1000);
 const enqueue: FiringSink = { async submit(f) { return f.map(() => 'enqueued' as const); } };
 const R14 = 'Error R14 (Memory quota exceeded)';
 // Each line its own (as a real drain's are): a distinct microsecond, so no two lines are one value.

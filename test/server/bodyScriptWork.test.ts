@@ -11,7 +11,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { pino } from 'pino';
 import { drainEvents } from '../../src/ingest/drainEvents.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
-import { compiledRules } from '../support/realPipeline.js';
+import { webR14Rules } from '../support/realPipeline.js';
 import { drainLine, frame } from '../support/drainClient.js';
 import { startOwnRedisServer, type OwnRedisServer } from '../support/ownRedisServer.js';
 
@@ -103,14 +103,7 @@ describe('the body script work per delivery', () => {
   });
 
   it("a storm's votes refresh each key's expiry once per body: as many PEXPIREs for 40 votes as for 2", async () => {
-    const ruleSet = compiledRules(`version: 1
-rules:
-  - name: r14
-    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
-    threshold: { count: 1000, within: 5m }
-    actions:
-      - { type: redis-stop-key }
-`);
+    const ruleSet = webR14Rules(1000);
     const k = redisKeys('work-storm');
     const engine = new RulesEngine({ redis, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger: pino({ level: 'silent' }), getRuleSet: () => ruleSet });
     const script = new BodyScript(redis);
@@ -183,14 +176,7 @@ rules:
   });
 
   it('descriptors of 3- and 4-character numbers (bodies of thousands, a quarter of a million values) read as those of 2', async () => {
-    const ruleSet = compiledRules(`version: 1
-rules:
-  - name: r14
-    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
-    threshold: { count: 3, within: 5m }
-    actions:
-      - { type: redis-stop-key }
-`);
+    const ruleSet = webR14Rules(3);
     const logger = pino({ level: 'silent' });
     const replies: unknown[][] = [];
     for (const width of [2, 3, 4] as const) {

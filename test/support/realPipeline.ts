@@ -16,6 +16,18 @@ export function compiledRules(yaml: string): CompiledRuleSet {
   return loaded.ruleSet;
 }
 
+/** One rule, `r14`: web.* R14 lines, `count` of them within 5m fire a stop key. */
+export function webR14Rules(count: number): CompiledRuleSet {
+  return compiledRules(`version: 1
+rules:
+  - name: r14
+    match: { source: heroku, process: "web.*", message: '^Error R14 ' }
+    threshold: { count: ${count}, within: 5m }
+    actions:
+      - { type: redis-stop-key }
+`);
+}
+
 /** `twice` (web.1, 2 R14 within 5m) and `once` (web.2, one R14): the drain tests' two thresholds. */
 export const TWICE_AND_ONCE = `version: 1
 rules:
