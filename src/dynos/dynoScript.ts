@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.js';
+import { CALL_LONG_LUA } from './luaSlices.js';
 import { DYNO_BOUNDS, MINUTE_MS, minuteOfSlot, type DynoBounds } from './bounds.js';
 import type { DynoBatch } from './DynoRecord.js';
 import { eventMember, parseEventMember, pushSampleGroups, sortSnapshot, type DynoSnapshot, type DynoStore, type InstanceSeries } from './DynoStore.js';
@@ -19,7 +20,7 @@ import { eventMember, parseEventMember, pushSampleGroups, sortSnapshot, type Dyn
   ARGV[9] n events, then n x (member, at)
   then per instance group: instance, dyno, n minutes, then n x (at, MB, quota MB or '', swap MB or ''): the first sample of each minute (DynoStore.ts)
  */
-export const DYNO_LUA = `
+export const DYNO_LUA = `${CALL_LONG_LUA}
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local maxInst, retention, maxEvents = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0)
@@ -34,7 +35,7 @@ if nEvents > 0 then
     add[#add + 1] = ARGV[a]
     a = a + 2
   end
-  redis.call(unpack(add))
+  callLong(add, 3)
   local top = redis.call('ZRANGE', KEYS[3], '-1', '-1', 'WITHSCORES')
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(top[2]) - retention))
   local card = redis.call('ZCARD', KEYS[3])
@@ -94,8 +95,8 @@ for k = 4, #KEYS do
   redis.call('PEXPIRE', key, ARGV[8])
 end
 if #KEYS > 3 then
-  redis.call(unpack(putMeta))
-  redis.call(unpack(putLast))
+  callLong(putMeta, 2)
+  callLong(putLast, 2)
 end
 
 if #KEYS > 3 then

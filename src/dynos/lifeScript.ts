@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.js';
 import { DYNO_BOUNDS } from './bounds.js';
+import { CALL_LONG_LUA } from './luaSlices.js';
 import { batchByDyno, decodeDyno, decodeTimes, isEmptyBatch, LIFE_BOUNDS, lifeBatchOf, type AppLife, type DynoLife, type LifeBatch, type LifeStore } from './instanceLife.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 
@@ -16,7 +17,7 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
   ARGV[6] n releases, then the release times
   then per dyno: dyno, n starts, the starts, n samples, then n x (uuid, at)
  */
-export const LIFE_LUA = `
+export const LIFE_LUA = `${CALL_LONG_LUA}
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local maxRel, maxStarts, maxInst, maxDynos, ttl = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0), (ARGV[4] + 0), (ARGV[5] + 0)
@@ -124,8 +125,8 @@ while a <= #ARGV do
   heardOf[#heardOf + 1] = heardText
   heardOf[#heardOf + 1] = dyno
 end
-if #put > 2 then redis.call(unpack(put)) end
-if #heardOf > 3 then redis.call(unpack(heardOf)) end
+if #put > 2 then callLong(put, 2) end
+if #heardOf > 3 then callLong(heardOf, 3) end
 
 local card = redis.call('ZCARD', KEYS[2])
 if card > maxDynos then
