@@ -23,11 +23,13 @@ export class SilenceCache {
   /** Bumped by every invalidation and every loss of the connection: a read that raced one is not kept. */
   #generation = 0;
   #live = false;
+  /** Bumped by every new connection and every loss of one (see the constructor). */
+  #epoch = 0;
   readonly #sub: Redis | undefined;
 
   constructor(
     private readonly read: () => Promise<Silence[]>,
-    opts: { redis: Redis; key: string; clock: Clock; logger: Logger },
+    opts: { redis: Redis; key: string; clock: Clock; logger: Logger; connectionName?: string },
   ) {
     this.clock = opts.clock;
     if (opts.redis.isCluster) return;
@@ -35,17 +37,22 @@ export class SilenceCache {
     // pushes them as a type ioredis does not surface), and a subscribed connection runs nothing
     // else. Resubscribed by hand: tracking must be switched on again, before SUBSCRIBE, on every
     // new connection.
-    const sub = logRedisErrors(opts.redis.duplicate({ protocol: 2, autoResubscribe: false, maxRetriesPerRequest: null, connectionName: 'mallet-silences' }), opts.logger, 'silences');
+    const sub = logRedisErrors(opts.redis.duplicate({ protocol: 2, autoResubscribe: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: null, connectionName: opts.connectionName ?? 'mallet-silences' }), opts.logger, 'silences');
     this.#sub = sub;
-    const lost = () => { this.#live = false; this.#drop(); };
+    // Each connection its own epoch: a setup begun on a connection since lost (its SUBSCRIBE
+    // resent by ioredis onto the next one, where tracking was never switched on) must not
+    // switch the copy on.
+    const lost = () => { this.#epoch++; this.#live = false; this.#drop(); };
     sub.on('close', lost);
     sub.on('error', lost);
     sub.on('message', (channel: string) => { if (channel === INVALIDATE) this.#drop(); });
     sub.on('ready', () => {
+      const epoch = ++this.#epoch;
       void (async () => {
         const id = await sub.client('ID');
         await sub.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', opts.key);
         await sub.subscribe(INVALIDATE);
+        if (epoch !== this.#epoch) return;
         this.#drop();
         this.#live = true;
       })().catch((err: Error) => opts.logger.warn({ err: err.message }, 'silences are read from Redis on every firing: invalidation tracking unavailable'));

@@ -25,12 +25,14 @@ async function setup() {
   const conn = testRedis();
   const store = new SilenceStore(conn, keys, clock);
   let reads = 0;
-  const cache = new SilenceCache(() => { reads++; return store.active(); }, { redis: conn, key: keys.silences(), clock, logger: pino({ level: 'silent' }) });
+  // A name of its own: the reconnect test kills this connection and no other test's.
+  const connectionName = `mallet-silences-${prefix}`;
+  const cache = new SilenceCache(() => { reads++; return store.active(); }, { redis: conn, key: keys.silences(), clock, logger: pino({ level: 'silent' }), connectionName });
   // Another replica: its own connection and store.
   const other = new SilenceStore(admin, keys, clock);
   cleanups.push(async () => { cache.close(); conn.disconnect(); await cleanupPrefix(admin, prefix); });
   await eventually('the invalidation subscription', async () => cache.tracking);
-  return { cache, other, keys, reads: () => reads, advance: (ms: number) => { now += ms; } };
+  return { cache, other, keys, connectionName, reads: () => reads, advance: (ms: number) => { now += ms; } };
 }
 
 describe('silence cache', () => {
@@ -71,5 +73,26 @@ describe('silence cache', () => {
     s.advance(60_001);
     expect(await s.cache.active()).toEqual([]);
     expect(s.reads()).toBe(n);
+  });
+
+  it('after its invalidation connection is killed, tracking comes back on the new one and a change is seen', async () => {
+    const s = await setup();
+    const idOf = async () => {
+      const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      return list.split('\n').find((l) => l.includes(` name=${s.connectionName} `))?.match(/^id=(\d+)/)?.[1];
+    };
+    const first = await idOf();
+    expect(first).toBeDefined();
+    await admin.call('CLIENT', 'KILL', 'ID', first!);
+    // A new connection, subscribed, with tracking on (flag t) again.
+    await eventually('a new tracked invalidation connection', async () => {
+      const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      const line = list.split('\n').find((l) => l.includes(` name=${s.connectionName} `));
+      return line !== undefined && !line.startsWith(`id=${first} `) && / flags=\S*t/.test(line) && s.cache.tracking;
+    }, 10_000, 20);
+    expect(await s.cache.active()).toEqual([]);
+    const added = await s.other.add({ app: 'shop', comment: 'after reconnect', durationMs: 3600_000 });
+    if (added === 'full') throw new Error('full');
+    await eventually('the silence added after the reconnect', async () => (await s.cache.active()).some((x) => x.id === added.id), 5000, 5);
   });
 });
