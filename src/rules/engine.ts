@@ -20,6 +20,7 @@ import { ThrottledLog } from '../throttledLog.js';
 import { RedisTargetBudget, type TargetBudget } from './targetBudget.js';
 import { WORK_BOUNDS } from './defaults.js';
 import type { LifeStore } from '../dynos/instanceLife.js';
+import { wantsDynoLine } from '../dynos/dynoLines.js';
 
 export interface RulesEngineOptions {
   readonly redis: Redis;
@@ -59,8 +60,13 @@ export class RulesEngine {
     this.#life = opts.life;
   }
 
-  /** Whether any current rule could match the line (match.ts mayMatch: header and byte tests only). */
-  readonly mayMatch = (event: DrainEvent): boolean => mayMatch(this.#opts.getRuleSet().rules, event);
+  /**
+   * Whether the engine could read the line: a current rule could match it (match.ts mayMatch:
+   * header and byte tests only), or, with a lifecycle store, it is a dyno line the body's own
+   * grace and instance judgement reads (the same prefilter as the dyno observer's).
+   */
+  readonly mayMatch = (event: DrainEvent): boolean =>
+    mayMatch(this.#opts.getRuleSet().rules, event) || (this.#life !== undefined && wantsDynoLine(event));
 
   /**
    * The firings this body caused, and `count()` to add the body to the metrics once the caller
