@@ -117,18 +117,23 @@ export class ActionQueue implements FiringSink {
     if (pipelined) for (const { job } of decided) job.addJob(pipeline).catch(() => {});
     // A proxy of the ioredis pipeline: commands BullMQ does not declare pass through to it.
     const reads = pipeline as unknown as { hget(key: string, field: string): unknown };
-    for (const { firing } of decided) reads.hget(`${this.queue.keys['']}${firing.id}`, 'data');
+    for (const { firing } of decided) reads.hget(this.queue.toKey(firing.id), 'data');
     const replies = await pipeline.exec();
     const adds = pipelined ? decided.length : 0;
     if (!replies || replies.length !== adds + decided.length) throw new Error('the job adds got no reply');
-    return decided.map(({ firing, mode, submission }, i) => {
+    // Every reply checked before any firing is counted: a later add failing (NOSCRIPT, then sent
+    // again; or a 503 and logplex's retry) must not leave the earlier ones counted twice.
+    decided.forEach(({ firing }, i) => {
       if (pipelined) {
         const [addErr, added] = replies[i]!;
         if (addErr) throw addErr;
         if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused job ${firing.id} (code ${added})`);
       }
-      const [readErr, stored] = replies[adds + i]!;
+      const [readErr] = replies[adds + i]!;
       if (readErr) throw readErr;
+    });
+    return decided.map(({ firing, mode, submission }, i) => {
+      const stored = replies[adds + i]![1];
       const outcome: FiringOutcome = typeof stored === 'string' && storedSubmission(stored) !== submission ? 'duplicate' : FIRING_MODES[mode].firingOutcome;
       this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
       this.opts.logger.info({ jobId: firing.id, rule: firing.rule, app: firing.app, target: firing.target, outcome }, 'firing stored');
