@@ -51,7 +51,7 @@ export interface InstanceGroup {
 }
 
 /** Heroku writes MB with two decimals; kept so, so that Lua's JSON (14 digits) and JS agree. */
-export const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
+const mb2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : Math.round(Math.min(Math.max(v, 0), 1e7) * 100) / 100);
 
 export function groupSamples(samples: readonly MemorySample[]): InstanceGroup[] {
   // Most deliveries carry one sample a minute has not seen yet: no map, no sort.

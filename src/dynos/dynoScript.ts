@@ -24,7 +24,7 @@ export const DYNO_LUA = `${CALL_LONG_LUA}
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local maxInst, retention, maxEvents = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0)
-local fine, step, coarse, maxMb, ttl = (ARGV[4] + 0), (ARGV[5] + 0), (ARGV[6] + 0), (ARGV[7] + 0), (ARGV[8] + 0)
+local fine, step, coarse, maxMb = (ARGV[4] + 0), (ARGV[5] + 0), (ARGV[6] + 0), (ARGV[7] + 0)
 local a = 10
 local nEvents = (ARGV[9] + 0)
 if nEvents > 0 then

@@ -20,7 +20,7 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 export const LIFE_LUA = `${CALL_LONG_LUA}
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
-local maxRel, maxStarts, maxInst, maxDynos, ttl = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0), (ARGV[4] + 0), (ARGV[5] + 0)
+local maxRel, maxStarts, maxInst, maxDynos = (ARGV[1] + 0), (ARGV[2] + 0), (ARGV[3] + 0), (ARGV[4] + 0)
 -- A time read back from a stored field keeps its text: the field was written by fmt, so the
 -- text is what fmt would give, and most of a dyno's times are rewritten unchanged on every
 -- delivery (a %.0f costs more than the HSET they go out in). Only new times are formatted.

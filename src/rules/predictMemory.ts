@@ -29,8 +29,6 @@ const HOUR = 3_600_000;
  */
 export class MemoryPredictStore implements PredictStore {
   readonly #series = new Map<string, Series>();
-  /** What the script keeps for `mallet explain`: the last answer per rule+app+target (by its state key). */
-  readonly last = new Map<string, { instance: string; time: number; answer: PredictResult }>();
 
   async predict(votes: readonly PredictVote[]): Promise<PredictResult[]> {
     return votes.map((v) => this.predictOne(v));
@@ -112,7 +110,6 @@ export class MemoryPredictStore implements PredictStore {
       }
     }
     if (kept) s.answers.set(member, answer);
-    this.last.set(v.keys.state, { instance: inst, time: t, answer });
     return answer;
   }
 }

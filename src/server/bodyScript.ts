@@ -8,7 +8,7 @@ import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
 import { RECENT_FRAMES } from './recentFrames.js';
-import { BodyFlush, type FlushBound } from './bodyFlush.js';
+import { BodyFlush } from './bodyFlush.js';
 
 /**
  * One drain body's Redis work in one round trip: the frame check, the app's target budget, the
@@ -227,11 +227,11 @@ const COMMAND = 'malletBody';
 export class BodyScript {
   readonly #flush: BodyFlush;
 
-  constructor(redis: Redis, bound?: FlushBound) {
+  constructor(redis: Redis) {
     // defineCommand: EVALSHA with the script loaded on demand (NOSCRIPT after a Redis restart too).
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: BODY_LUA });
     // The bodies ready in the same turn share one write (bodyFlush.ts); each is still its own call.
-    this.#flush = new BodyFlush(redis, COMMAND, bound);
+    this.#flush = new BodyFlush(redis, COMMAND);
   }
 
   /** `frameId` '' for a body that is not de-duplicated; `mark` false when the caller marks the frame. */
