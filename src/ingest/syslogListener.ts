@@ -242,6 +242,12 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   let passedOver = new Map<string, LineCounts>();
   let skipToken: Buffer | undefined;
   let skipCounts: LineCounts | undefined;
+  /** A new map, and the cached token with it: its counts belong to the map handed over. */
+  const restartPassedOver = (): void => {
+    passedOver = new Map();
+    skipToken = undefined;
+    skipCounts = undefined;
+  };
   const wants = opts.wants;
   const keep = wants === undefined ? undefined : (line: BufferedSyslogMessage): boolean => {
     if (wants(line)) return true;
@@ -325,11 +331,7 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
     let messages = pending;
     // The passed-over counts go with the first batch handed after them (they are only counted).
     const skipped = passedOver.size > 0 ? passedOver : undefined;
-    if (skipped !== undefined) {
-      passedOver = new Map();
-      skipToken = undefined;
-      skipCounts = undefined;
-    }
+    if (skipped !== undefined) restartPassedOver();
     if (messages.length > maxLines) {
       pending = messages.slice(maxLines);
       messages = messages.slice(0, maxLines);
@@ -354,7 +356,7 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
         // twice from being counted twice.
         failed = true;
         pending = [];
-        passedOver = new Map();
+        restartPassedOver();
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'syslog batch not stored; closing the connection so logplex buffers and reconnects');
         socket.destroy();
       },
