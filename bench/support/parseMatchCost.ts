@@ -6,7 +6,9 @@
  * the dyno lines). Each contender in its own `valgrind --tool=callgrind` process, instructions
  * counted only over the measured passes, after warm-up passes (TurboFan done compiling).
  *
- *   node --import tsx bench/support/parseMatchCost.ts [--lines 20000] [--passes 3] [--warmup 8]
+ * `--parse-only` adds the parse alone, without and with the prefilter (no events, no matching).
+ *
+ *   node --import tsx bench/support/parseMatchCost.ts [--lines 20000] [--passes 3] [--warmup 8] [--parse-only]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +30,8 @@ if (contender === undefined) {
   const self = fileURLToPath(import.meta.url);
   const ir: Record<string, number> = {};
   let made: Record<string, number> = {};
-  for (const c of ['all', 'prefilter']) {
+  const contenders = ['all', 'prefilter', ...(process.argv.includes('--parse-only') ? ['parse', 'parse+prefilter'] : [])];
+  for (const c of contenders) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
       process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const m = /Collected : (\d+)/.exec(r.stderr ?? '');
@@ -40,14 +43,15 @@ if (contender === undefined) {
   console.log(`callgrind, ${totalLines}-line corpus in ${bodies.length} bodies, ${passes} measured passes after ${warmup} warm-up passes`);
   console.log('| contender | messages made per pass | instructions/body | instructions/line | ratio |');
   console.log('|---|---:|---:|---:|---:|');
-  for (const c of ['all', 'prefilter']) {
+  for (const c of contenders) {
     console.log(`| ${c} | ${made[c]} | ${Math.round(ir[c]!).toLocaleString('en')} | ${Math.round(ir[c]! * bodies.length / totalLines).toLocaleString('en')} | ${(ir.all! / ir[c]!).toFixed(2)}× |`);
   }
   process.exit(0);
 }
 
 const { rules, bodies } = await exampleRulesAndCorpus(lines);
-const prefilter = contender === 'prefilter' ? new BodyPrefilter((e) => mayMatch(rules, e) || wantsDynoLine(e)) : undefined;
+const mode = contender as string;
+const prefilter = mode.endsWith('prefilter') ? new BodyPrefilter((e) => mayMatch(rules, e) || wantsDynoLine(e)) : undefined;
 let sink = 0;
 let made = 0;
 function pass(): void {
@@ -56,6 +60,7 @@ function pass(): void {
   for (const body of bodies) {
     const parsed = parseLogplexBody(body, prefilter);
     made += parsed.messages.length;
+    if (mode.startsWith('parse')) continue;
     const events = drainEvents({ app: 'acme-shop', drainToken: 'd.bench', frameId: 'frame', dedupe: true, receivedAt: now, ...parsed });
     const out: RuleMatch[] = [];
     for (let k = 0; k < events.length; k++) matchEvent(rules, events[k]!, out);
