@@ -67,6 +67,10 @@ describe('parseLogplexBody with a prefilter', () => {
     const none = parseLogplexBody(frame(drainLine('heroku', 'web.1', 'keep D')), prefilter);
     expect(none.passedOver).toBeUndefined();
     expect(none.linesAfter).toEqual([0]);
+    // A retry that gains an L10 notice in front (logplex recomputes it per send) keeps the ids.
+    const l10 = frame(drainLine('heroku', 'logplex', 'Error L10 (output buffer overflow): 3 messages dropped since 2024-11-14T03:12:00+00:00.'));
+    const retry = parseLogplexBody(Buffer.concat([l10, body]), prefilter);
+    expect(ids(retry)).toEqual(ids(some));
   });
 });
 
