@@ -1,6 +1,6 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { timestampMs } from '../ingest/timestampMs.js';
-import { LINE_API, LINE_PLATFORM } from '../ingest/lineClass.js';
+import { LINE_API, LINE_PLATFORM, lineClassOf } from '../ingest/lineClass.js';
 import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 import { readMemorySampleBytes } from './memoryBytes.js';
@@ -43,20 +43,48 @@ export function isMemoryLine(e: DrainEvent): boolean {
   return startsWith(e, SOURCE, SOURCE_BYTES) && (e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY));
 }
 
-/** The prefilter: header fields and byte prefixes only, the message is not decoded. */
+/**
+ * The prefilter: header fields and bytes at fixed offsets, the message not decoded. Cheapest test
+ * first: the line class (router and app output, most lines, by one bit test), then the text's
+ * first byte, which only six of ours can start with (`source=`, `Starting`/`State`, `Process`,
+ * `Cycling`, `Restarting`, `Error R15`), then that text's prefix, and the PROCID's string and glob
+ * (isDynoProcess) last, for the few lines that still could be ours.
+ */
 export function wantsDynoLine(e: DrainEvent): boolean {
-  // Router and app output (most lines) by one bit test, when the producer gave the class.
-  const c = e.lineClass;
-  if (c !== undefined && (c & DYNO_LINE_CLASSES) === 0) return false;
-  const source = e.source;
-  if (source === 'heroku') {
-    if (!isDynoProcess(e.process)) return false;
-    // Runtime metrics are most of what is wanted; load averages share the prefix but not this.
-    if (startsWith(e, SOURCE, SOURCE_BYTES)) return e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY);
-    return wantsLifecycle(e);
+  const c = e.lineClass ?? lineClassOf(e.source, e.process);
+  if ((c & DYNO_LINE_CLASSES) === 0) return false;
+  if (c === LINE_API) return startsWith(e, RELEASE, RELEASE_BYTES);
+  // LINE_PLATFORM: `heroku`, not the router.
+  const lead = LEADS[firstByte(e)];
+  if (lead === undefined) return false;
+  if (lead === MEMORY_LEAD) {
+    // Runtime metrics are most of what is wanted; load averages share the prefix but not memory_total.
+    if (!startsWith(e, SOURCE, SOURCE_BYTES) || !(e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY))) return false;
+  } else {
+    let i = 0;
+    while (i < lead.length && !startsWith(e, lead[i]![0], lead[i]![1])) i++;
+    if (i === lead.length) return false;
   }
-  return wantsRelease(e);
+  return isDynoProcess(e.process);
 }
+
+/** The lifecycle prefixes by their first byte; MEMORY_LEAD for `s`, the runtime-metrics lines' `source=`. */
+const MEMORY_LEAD: ReadonlyArray<readonly [string, Buffer]> = [];
+const LEADS: (ReadonlyArray<readonly [string, Buffer]> | undefined)[] = new Array(257).fill(undefined);
+LEADS[SOURCE.charCodeAt(0)] = MEMORY_LEAD;
+for (const p of PREFIXES) {
+  const b = p[0].charCodeAt(0);
+  LEADS[b] = [...(LEADS[b] ?? []), p];
+}
+
+/** The text's first byte (256 when empty): an ASCII prefix's first byte is its first char code either way. */
+function firstByte(e: DrainEvent): number {
+  if (e.readMessageBytes !== undefined) return e.readMessageBytes(byteAtStart, 0, 0);
+  const text = e.message;
+  return text.length === 0 ? 256 : Math.min(text.charCodeAt(0), 256);
+}
+
+const byteAtStart = (buf: Buffer, start: number, end: number): number => (start < end ? buf[start]! : 256);
 
 /** `app[api]: Release v…`, the only line read from outside `heroku`. */
 export function wantsRelease(e: DrainEvent): boolean {

@@ -2,7 +2,7 @@ import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { parseLogfmt } from '../ingest/logfmt.js';
 import type { CompiledRule } from './CompiledRule.js';
 import { testCondition } from './fieldCondition.js';
-import { LINE_ROUTER } from '../ingest/lineClass.js';
+import { NEVER, RulePrefilter, bytePlanOf, type BytePlan } from './prefilter.js';
 
 /** A line a rule matched, with what its templates may read. */
 export interface RuleMatch {
@@ -86,31 +86,25 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
  * alone, never decoding the text: false only when every rule that passes the APP-NAME and PROCID
  * tests lacks a required literal (its regex's, or one of its fields'). A rule whose tests need the
  * text (no byte form of its literal, or an event without byte tests) counts as a possible match.
- * The ingest uses it to make no object at all for the lines no rule reads.
+ * The ingest uses it to make no object at all for the lines no rule reads; how it decides, cheapest
+ * test first, is prefilter.ts's RulePrefilter, compiled once per rules array (a reload's new array
+ * gets its own on its first line).
  */
 export function mayMatch(rules: readonly CompiledRule[], event: DrainEvent): boolean {
-  // A router line (most of a drain) is `heroku router` by its class: its strings are not read.
-  const list = event.lineClass === LINE_ROUTER ? routerRules(rules) : rulesForKind(rules, event.source, event.process);
-  if (list.length === 0) return false;
-  if (event.messageIncludes === undefined || event.messageStartsWith === undefined) return true;
-  for (let i = 0; i < list.length; i++) {
-    const rule = list[i]!;
-    const lit = rule.literal;
-    if (lit !== undefined) {
-      const bytes = rule.literalBytes;
-      if (bytes === undefined) return true;
-      if (lit.anchored ? !event.messageStartsWith(bytes) : !event.messageIncludes(bytes)) continue;
-    }
-    const fieldLiterals = rule.fieldLiterals;
-    let present = true;
-    for (let j = 0; j < fieldLiterals.length && present; j++) {
-      const bytes = rule.fieldLiteralBytes[j];
-      // Without its byte form the literal cannot rule the line out here.
-      if (bytes !== undefined) present = event.messageIncludes(bytes);
-    }
-    if (present) return true;
-  }
-  return false;
+  let p = prefilter;
+  if (p === undefined || p.rules !== rules) p = prefilter = new RulePrefilter(rules, kindPlan);
+  return p.mayMatch(event);
+}
+
+let prefilter: RulePrefilter | undefined;
+/** The byte plan of each kind's rules list (rulesForKind's lists are frozen and remembered: by identity). */
+const plans = new WeakMap<readonly CompiledRule[], BytePlan>();
+
+function kindPlan(rules: readonly CompiledRule[], source: string, procId: string): BytePlan {
+  const list = rulesForKind(rules, source, procId);
+  let plan = plans.get(list);
+  if (plan === undefined) plans.set(list, (plan = list.length === 0 ? NEVER : bytePlanOf(list)));
+  return plan;
 }
 
 /*
@@ -124,18 +118,6 @@ const MAX_KINDS = 1024;
 let kindsOf: readonly CompiledRule[] | undefined;
 let kinds = new Map<string, Map<string, readonly CompiledRule[]>>();
 let kindCount = 0;
-
-let routerOf: readonly CompiledRule[] | undefined;
-let routerList: readonly CompiledRule[] = [];
-
-/** rulesForKind for `heroku router`, kept apart: it is most of a drain's lines. */
-function routerRules(rules: readonly CompiledRule[]): readonly CompiledRule[] {
-  if (rules !== routerOf) {
-    routerList = rulesForKind(rules, 'heroku', 'router');
-    routerOf = rules;
-  }
-  return routerList;
-}
 
 function rulesForKind(rules: readonly CompiledRule[], source: string, procId: string): readonly CompiledRule[] {
   if (rules !== kindsOf) {
