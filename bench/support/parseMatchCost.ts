@@ -6,7 +6,9 @@
  * the dyno lines). Each contender in its own `valgrind --tool=callgrind` process, instructions
  * counted only over the measured passes, after warm-up passes (TurboFan done compiling).
  *
- * `--parse-only` adds the parse alone, without and with the prefilter (no events, no matching).
+ * `--parse-only` adds the parse alone, without and with the prefilter (no events, no matching), and
+ * `parse+refuse-all`: the parse with a prefilter that refuses every line without a test, the floor
+ * under `parse+prefilter` (their difference is what deciding costs, per line, ~97 % of it refusals).
  *
  *   node --import tsx bench/support/parseMatchCost.ts [--lines 20000] [--passes 3] [--warmup 8] [--parse-only]
  */
@@ -30,7 +32,7 @@ if (contender === undefined) {
   const self = fileURLToPath(import.meta.url);
   const ir: Record<string, number> = {};
   let made: Record<string, number> = {};
-  const contenders = ['all', 'prefilter', ...(process.argv.includes('--parse-only') ? ['parse', 'parse+prefilter'] : [])];
+  const contenders = ['all', 'prefilter', ...(process.argv.includes('--parse-only') ? ['parse', 'parse+prefilter', 'parse+refuse-all'] : [])];
   for (const c of contenders) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
       process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -51,7 +53,8 @@ if (contender === undefined) {
 
 const { rules, bodies } = await exampleRulesAndCorpus(lines);
 const mode = contender as string;
-const prefilter = mode.endsWith('prefilter') ? new BodyPrefilter((e) => mayMatch(rules, e) || wantsDynoLine(e)) : undefined;
+const prefilter = mode.endsWith('prefilter') ? new BodyPrefilter((e) => mayMatch(rules, e) || wantsDynoLine(e))
+  : mode === 'parse+refuse-all' ? new BodyPrefilter(() => false) : undefined;
 let sink = 0;
 let made = 0;
 function pass(): void {
