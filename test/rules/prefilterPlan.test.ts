@@ -91,7 +91,9 @@ async function bodies(): Promise<{ name: string; body: Buffer }[]> {
   const out: { name: string; body: Buffer }[] = [];
   const corpus = await ensureCorpus(20_000);
   const data = readFileSync(corpus.file);
-  corpus.index.forEach((b, i) => out.push({ name: `corpus#${i}`, body: data.subarray(b.offset, b.offset + b.length) }));
+  corpus.index.forEach((b, i) => {
+    out.push({ name: `corpus#${i}`, body: data.subarray(b.offset, b.offset + b.length) });
+  });
   for (const f of readdirSync(samplePath('bodies')).filter((x) => x.endsWith('.logplex'))) out.push({ name: f, body: readFileSync(samplePath('bodies', f)) });
   out.push({ name: 'r14-twice', body: readFileSync(new URL('../../examples/r14-twice.logplex', import.meta.url)) });
   for (const f of readdirSync(samplePath('lines'))) {
@@ -165,7 +167,10 @@ describe('the compiled prefilter keeps exactly the lines the first one kept', as
       if (dyno) dynoKept++;
     };
     for (const { name, body } of all) {
-      parseLogplexBody(body, new BodyPrefilter((view) => (compare(`${name} view`, view), false)));
+      parseLogplexBody(body, new BodyPrefilter((view) => {
+        compare(`${name} view`, view);
+        return false;
+      }));
       const events = drainEvents({ app: 'acme-shop', drainToken: 'd.t', frameId: 'f', dedupe: true, receivedAt: 0, ...parseLogplexBody(body) });
       for (const e of events) compare(`${name} event`, e);
       for (const e of events) compare(`${name} string`, plainEvent(e));
