@@ -4,6 +4,7 @@ import { createLogger, wantsPrettyLogs } from '../logger.js';
 import { startService, type Service } from '../server/service.js';
 import type { CliIo } from './CliIo.js';
 import { isServeChild, processCount, runServeProcesses } from './serveProcesses.js';
+import { stopWithStarter } from './starterChannel.js';
 
 /** Heroku SIGKILLs 30 s after SIGTERM; SPEC §6 promises an exit within 25 s. */
 const HARD_EXIT_MS = 24_000;
@@ -51,9 +52,12 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
       hard.unref();
       service.close().then(() => { clearTimeout(hard); logger.info('bye'); resolve(0); });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // `on`, not `once`: a second SIGTERM (Heroku signals every process of the dyno, and the
+    // process that started this one passes its own on) must not end the graceful stop.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     // A child of WEB_CONCURRENCY whose primary is gone (killed): nobody hands it connections.
     if (isServeChild()) process.once('disconnect', () => stop('the primary process is gone'));
+    else stopWithStarter(stop);
   });
 }
