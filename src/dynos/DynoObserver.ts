@@ -158,9 +158,9 @@ export class DynoObserver implements Observer {
    */
   parts(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): readonly BodyPart[] | undefined {
     const { store, life } = this;
-    if (!store.part || (life && !life.part)) return undefined;
+    if (!store.part || (life && !life.recordsPart)) return undefined;
     const d = store.part(app, { samples, events });
-    const l = life === undefined ? undefined : life.recordsPart ? life.recordsPart(app, samples, events) : life.part!(app, lifeBatchOf(samples, events));
+    const l = life === undefined ? undefined : life.recordsPart!(app, samples, events);
     if (d === undefined) return l === undefined ? NO_PARTS : [l];
     return l === undefined ? [d] : [d, l];
   }
