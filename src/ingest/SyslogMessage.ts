@@ -96,9 +96,11 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
 
   /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
   constructor(
-    readonly pri: number,
+    // Not readonly: the parser's view moves from line to line (moveTo). Readers see the
+    // SyslogMessage interface, where both are.
+    public pri: number,
     /** lineClassAt over APP-NAME and PROCID, decided by the parser while it read them. */
-    readonly lineClass: number,
+    public lineClass: number,
     /** TIMESTAMP up to the seconds (or `-`) and its offset, shared with neighbouring lines. */
     private tsHead: string,
     private tsZone: string,
@@ -132,8 +134,8 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     pri: number, lineClass: number, tsHead: string, tsZone: string, buf: Buffer, tsStart: number, hostStart: number, appStart: number,
     procStart: number, msgIdStart: number, sdStart: number, headerEnd: number, textStart: number, end: number, scan: LiteralScan | undefined,
   ): this {
-    (this as { pri: number }).pri = pri;
-    (this as { lineClass: number }).lineClass = lineClass;
+    this.pri = pri;
+    this.lineClass = lineClass;
     this.tsHead = tsHead;
     this.tsZone = tsZone;
     this.buf = buf;
