@@ -7,7 +7,7 @@ import { Command } from 'ioredis';
  * concatenate every argument with its header into one string, concatenate the calls of a
  * pipeline into another and encode that to UTF-8 at the socket write: ~17 KB of garbage per body
  * and the second-largest Node cost of the call after the write itself (bench/support/bodyCut.ts).
- * Here each argument is written once, as UTF-8, into a reused buffer, and the call is one copy.
+ * Here each argument is written once, as UTF-8, straight into a shared slab the call keeps a slice of.
  *
  * The reply path is ioredis's own (the command queue, the reply decoder, timeouts, resending
  * unanswered commands after a reconnect: the command keeps its bytes). What ioredis's Script does
@@ -23,6 +23,16 @@ export interface ScriptText {
 /** Sockets a script is known to be loaded on (ioredis's Script keeps the same per script). */
 const loadedOn = new WeakMap<ScriptText, WeakSet<object>>();
 
+/**
+ * Calls are written straight into a shared slab and each keeps its slice of it, so a call costs
+ * no buffer of its own (a Buffer over 4 KiB is not pooled by Node: a fresh backing store each)
+ * and no copy. A slice holds its slab until the call is written and answered; a call that would
+ * not fit in what is left starts a new slab. One larger than a quarter slab is written into a
+ * scratch buffer and copied out at its exact size.
+ */
+const SLAB_BYTES = 256 << 10;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
 let scratch = Buffer.allocUnsafe(64 << 10);
 
 /** Writes `n` (≥ 0) in decimal at `at`; returns the offset after it. */
@@ -52,10 +62,22 @@ export function encodeScriptCall(script: ScriptText, args: readonly (string | nu
     const a = args[i]!;
     cap += (typeof a === 'string' ? a.length * 3 : 24) + 16;
   }
-  if (scratch.length < cap) scratch = Buffer.allocUnsafe(Math.max(cap, scratch.length * 2));
-  const buf = scratch;
-  let o = buf.write(`*${args.length + 2}\r\n$7\r\nevalsha\r\n$${script.sha.length}\r\n${script.sha}\r\n`, 0, 'latin1');
-  const restAt = o;
+  let buf: Buffer;
+  let start: number;
+  if (cap <= SLAB_BYTES >> 2) {
+    if (slabUsed + cap > SLAB_BYTES) {
+      slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      slabUsed = 0;
+    }
+    buf = slab;
+    start = slabUsed;
+  } else {
+    if (scratch.length < cap) scratch = Buffer.allocUnsafe(Math.max(cap, scratch.length * 2));
+    buf = scratch;
+    start = 0;
+  }
+  let o = start + buf.write(`*${args.length + 2}\r\n$7\r\nevalsha\r\n$${script.sha.length}\r\n${script.sha}\r\n`, start, 'latin1');
+  const restAt = o - start;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const s = typeof a === 'string' ? a : String(a);
@@ -73,6 +95,11 @@ export function encodeScriptCall(script: ScriptText, args: readonly (string | nu
     o += n;
     buf[o++] = 13;
     buf[o++] = 10;
+  }
+  if (buf === slab) {
+    // The next call starts at the next 8-byte boundary.
+    slabUsed = (o + 7) & ~7;
+    return { bytes: buf.subarray(start, o), restAt };
   }
   // Its own copy: the socket may hold the bytes until written, the scratch is the next call's.
   const bytes = Buffer.allocUnsafe(o);

@@ -36,6 +36,9 @@ describe('script calls encoded to RESP by mallet', () => {
     // Twice: the first call on the socket is sent as EVAL with the script, the second as EVALSHA.
     expect(await flush.call(`${prefix}:{a}:k`, call)).toEqual(argv);
     expect(await Promise.all([flush.call(`${prefix}:{a}:k`, call), flush.call(`${prefix}:{a}:k`, [0, 'b'])])).toEqual([argv, ['b']]);
+    // Many calls at once: they fill several of the shared slabs, each call keeping its own bytes.
+    const many = Array.from({ length: 300 }, (_, i) => [`${i}:${'é'.repeat(i % 7)}`, 'y'.repeat(1000 + i)]);
+    expect(await Promise.all(many.map((a) => flush.call(`${prefix}:{a}:k`, [0, ...a])))).toEqual(many);
     redis.disconnect();
   });
 });
