@@ -2,6 +2,7 @@ import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
 import { TIMESTAMP_HEAD, timestampText } from './syslogTimestamp.js';
 import { headZoneMs } from './timestampMs.js';
+import { findLiteral } from './findLiteral.js';
 
 /**
  * One syslog message as logplex frames it, read straight from the bytes it arrived in.
@@ -53,10 +54,10 @@ export class LiteralScan {
       this.#needles.push(needle);
       this.#bufs.push(buf);
       this.#from.push(start);
-      this.#at.push(buf.indexOf(needle, start));
+      this.#at.push(findLiteral(buf, needle, start));
     } else if (start < this.#from[k]! || (this.#at[k]! >= 0 && this.#at[k]! < start)) {
       this.#from[k] = start;
-      this.#at[k] = buf.indexOf(needle, start);
+      this.#at[k] = findLiteral(buf, needle, start);
     }
     const at = this.#at[k]!;
     return at >= 0 && at + needle.length <= end;
