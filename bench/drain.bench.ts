@@ -25,9 +25,11 @@ import { watchHealth } from './support/serviceHealth.js';
 import { Redis } from 'ioredis';
 import { buildApp } from '../src/server/app.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { matchEvent, type RuleMatch } from '../src/rules/match.js';
+import { matchEvent, mayMatch, type RuleMatch } from '../src/rules/match.js';
+import { wantsDynoLine } from '../src/dynos/dynoLines.js';
 import { createMetrics } from '../src/metrics.js';
 import type { IngestHandler } from '../src/ingest/IngestBatch.js';
+import type { DrainEvent } from '../src/ingest/DrainEvent.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 6);
@@ -102,11 +104,14 @@ const serve2 = LATENCY_ONLY ? undefined : await startServe({ redisUrl: redisUrl 
 
 // Where the time goes: mallet's own drain route (auth, hooks, frame and header parse) with the
 // rest of the pipeline cut off at two points, so each stage's cost shows against the bare route.
+// Both parse with the service's prefilter (Pipeline.wants: the rules, and the dyno lines the
+// engine's lifecycle and the observer read); BENCH_PREFILTER=0 makes every line a message.
 const stages: Array<{ close(): Promise<unknown> }> = [];
+const wants = process.env.BENCH_PREFILTER === '0' ? undefined : (e: DrainEvent) => mayMatch(service.ruleSet().rules, e) || wantsDynoLine(e);
 async function stage(ingest: IngestHandler): Promise<string> {
   const app = await buildApp({
     logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis: service.redis,
-    drainPassword: PASSWORD, getApps: () => undefined, ingest,
+    drainPassword: PASSWORD, getApps: () => undefined, ingest, wants,
   });
   stages.push(app);
   return app.listen({ port: 0, host: '127.0.0.1' });

@@ -18,13 +18,21 @@
  *     (bench/support/allocation.ts); --sites adds the allocating functions (sampling heap profile).
  *   --store (with any mode): the observers write by store() rather than as parts of the body
  *     script (the service's path, Pipeline.#ingestBody).
+ *
+ * Each contender parses with the prefilter it would have in the service (Pipeline.wants): the
+ * baseline keeps the lines the example rules could match, the observer contender also the dyno
+ * lines the observer reads (its mayWant), so the lines it makes the parser keep are part of what
+ * it costs. --no-prefilter (any mode): every line a message in both, the path before the drain
+ * had a prefilter.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { parseLogplexBody } from '../src/ingest/logplexFrames.js';
+import { BodyPrefilter } from '../src/ingest/bodyPrefilter.js';
+import { wantsDynoLine } from '../src/dynos/dynoLines.js';
 import { drainEvents } from '../src/ingest/drainEvents.js';
-import { matchEvent, type RuleMatch } from '../src/rules/match.js';
+import { matchEvent, mayMatch, type RuleMatch } from '../src/rules/match.js';
 import { NOTHING, observeAll } from '../src/observe/Observer.js';
 import { DynoObserver } from '../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../src/dynos/dynoScript.js';
@@ -62,6 +70,10 @@ const LINES = numberArg('lines', contender ? 20_000 : 200_000);
 const ROUNDS = numberArg('rounds', 9);
 
 const { rules, bodies, totalLines } = await exampleRulesAndCorpus(LINES);
+const prefilters = flag('no-prefilter') ? undefined : {
+  baseline: new BodyPrefilter((e) => mayMatch(rules, e)),
+  observers: new BodyPrefilter((e) => mayMatch(rules, e) || wantsDynoLine(e)),
+};
 
 let writes = 0;
 let writeArgs = 0;
@@ -96,7 +108,8 @@ async function run(observe: boolean): Promise<void> {
   const now = Date.now();
   const obs = observe ? observers() : [];
   for (const body of bodies) {
-    const events = drainEvents({ app: 'acme-shop', drainToken: 'd.bench', frameId: 'frame', dedupe: true, receivedAt: now, messages: parseLogplexBody(body).messages });
+    const { messages, passedOver, linesAfter } = parseLogplexBody(body, observe ? prefilters?.observers : prefilters?.baseline);
+    const events = drainEvents({ app: 'acme-shop', drainToken: 'd.bench', frameId: 'frame', dedupe: true, receivedAt: now, messages, passedOver, linesAfter });
     const out: RuleMatch[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -181,6 +194,11 @@ console.log(`| parse + match + observers | ${median(withObs).toFixed(3)} | ${Mat
 console.log(`target ≥ 0.90 × parse + match: ${ratio >= 0.9 ? 'met' : 'NOT met'}`);
 if (sink < 0) console.log(sink);
 
+/** The flags a child process of --callgrind or --alloc is run with. */
+function childFlags(): string[] {
+  return ['store', 'no-prefilter'].filter(flag).map((f) => `--${f}`);
+}
+
 function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
@@ -194,7 +212,7 @@ async function callgrind(): Promise<void> {
   const count: Record<string, { ir: number; lines: number; writes: number }> = {};
   for (const c of ['baseline', 'observers']) {
     const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
-      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup), ...(flag('store') ? ['--store'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      process.execPath, '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup), ...childFlags()], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const ir = /Collected : (\d+)/.exec(r.stderr ?? '');
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !ir || !out.startsWith('{')) throw new Error(`callgrind run of ${c} failed (${r.status}): ${r.error ?? ''}\n${r.stderr?.slice(-2000)}`);
@@ -224,7 +242,7 @@ async function allocation(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const child = (mode: 'bytes' | 'scavenges' | 'sites', c: string) => {
     const r = spawnSync(process.execPath, [...allocationFlags(mode), '--import', 'tsx', self, '--contender', c, '--measure', mode,
-      '--lines', String(lines), '--passes', String(mode === 'scavenges' ? passes * 4 : passes), '--warmup', String(warmup), ...(flag('store') ? ['--store'] : [])], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      '--lines', String(lines), '--passes', String(mode === 'scavenges' ? passes * 4 : passes), '--warmup', String(warmup), ...childFlags()], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !out.startsWith('{')) throw new Error(`--alloc ${mode} run of ${c} failed (${r.status}):\n${r.stderr?.slice(-2000)}`);
     return JSON.parse(out) as import('./support/allocation.js').AllocationResult;

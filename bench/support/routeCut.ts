@@ -4,6 +4,9 @@
  * drain route: auth, hooks, metrics, frame and header parse, an ingest that does nothing) or
  * `match` (the same plus the events and the example rules' matching). The load generator runs in
  * its own process (drainLoad.ts, 32 connections); prints req/s and this process's CPU per request.
+ * `parse` and `match` apply the service's prefilter while parsing (Pipeline.wants with the example
+ * rules and the dyno observer: the lines neither reads are only counted); BENCH_PREFILTER=0 makes
+ * every line a message, as before it.
  *
  *   node --import tsx bench/support/routeCut.ts bare|parse|match [SECONDS]
  */
@@ -15,7 +18,9 @@ import { pino } from 'pino';
 import { Redis } from 'ioredis';
 import { buildApp } from '../../src/server/app.js';
 import { drainEvents } from '../../src/ingest/drainEvents.js';
-import { matchEvent, type RuleMatch } from '../../src/rules/match.js';
+import { matchEvent, mayMatch, type RuleMatch } from '../../src/rules/match.js';
+import { wantsDynoLine } from '../../src/dynos/dynoLines.js';
+import type { DrainEvent } from '../../src/ingest/DrainEvent.js';
 import { createMetrics } from '../../src/metrics.js';
 import { exampleRulesAndCorpus } from './benchInputs.js';
 
@@ -34,8 +39,10 @@ function bare() {
   return b;
 }
 
+/** Pipeline.wants as the service builds it: the engine's (rules, and the dyno lines its lifecycle reads) or the dyno observer's. */
+const wants = process.env.BENCH_PREFILTER === '0' ? undefined : (e: DrainEvent) => mayMatch(rules, e) || wantsDynoLine(e);
 const app = mode === 'bare' ? bare() : await buildApp({
-  logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis, drainPassword: PASSWORD, getApps: () => undefined,
+  logger: pino({ level: 'silent' }), metrics: createMetrics(undefined, { defaults: false }), redis, drainPassword: PASSWORD, getApps: () => undefined, wants,
   ingest: mode === 'parse'
     ? async (batch) => ({ duplicate: false, lines: batch.messages.length, firings: 0 })
     : async (batch) => {

@@ -16,6 +16,13 @@ export interface IngestBatch {
    * made into messages, only counted. Absent: every line read is in `messages`.
    */
   readonly passedOver?: LineCounts | undefined;
+  /**
+   * With lines passed over from a frame that is de-duplicated (HTTPS): for messages[i], how many
+   * lines of the frame follow it, the passed-over ones included, which is the last part of its
+   * event id (drainEvents): the same ids as had every line been kept, so a retry parsed under
+   * other rules still counts no line twice. Absent: messages.length - 1 - i.
+   */
+  readonly linesAfter?: readonly number[] | undefined;
 }
 
 export interface IngestResult {
@@ -35,4 +42,10 @@ export interface LineCounts {
 
 export function newLineCounts(): LineCounts {
   return { heroku: 0, app: 0, other: 0 };
+}
+
+/** Lines of a batch in all: its messages and the lines passed over. */
+export function linesOf(batch: IngestBatch): number {
+  const p = batch.passedOver;
+  return batch.messages.length + (p === undefined ? 0 : p.heroku + p.app + p.other);
 }

@@ -62,6 +62,11 @@ export class LiteralScan {
     const at = this.#at[k]!;
     return at >= 0 && at + needle.length <= end;
   }
+
+  /** Forgets every buffer (a scan reused for the next batch's). */
+  reset(): void {
+    this.#needles.length = this.#bufs.length = this.#from.length = this.#at.length = 0;
+  }
 }
 
 /** SPEC §6: a line is kept up to 64 KiB; the rest is dropped before decoding. */
@@ -84,9 +89,9 @@ declare global {
 // Fields are TypeScript-private rather than #private: a DrainEvent may be seen through a
 // prototype (Object.create(event, …)), which #private fields do not allow.
 export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
-  /** The batch this message is the event of (drainEvents), its index in it and its literal scan. */
+  /** The batch this message is the event of (drainEvents), the lines after it there and its literal scan. */
   private _batch: IngestBatch | undefined = undefined;
-  private _index = 0;
+  private _linesAfter = 0;
   private _scan: LiteralScan | undefined = undefined;
   private _timestamp: string | undefined = undefined;
   private _hostname: string | undefined = undefined;
@@ -171,13 +176,14 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
   }
 
   /**
-   * This message as the DrainEvent of `batch` at `index`, without a second object per line; false
-   * when it already is the event of another batch (the caller then wraps it).
+   * This message as the DrainEvent of `batch`, followed there by `linesAfter` lines of its frame
+   * (IngestBatch.linesAfter), without a second object per line; false when it already is the
+   * event of another batch (the caller then wraps it).
    */
-  bindEvent(batch: IngestBatch, index: number, scan: LiteralScan): boolean {
+  bindEvent(batch: IngestBatch, linesAfter: number, scan: LiteralScan): boolean {
     if (this._batch !== undefined && this._batch !== batch) return false;
     this._batch = batch;
-    this._index = index;
+    this._linesAfter = linesAfter;
     this._scan = scan;
     return true;
   }
@@ -186,7 +192,7 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
   /** As drainEvents' MessageEvent: counted from the end of the frame (see there). */
   get id(): string {
     const b = this._bound();
-    return `${b.drainToken}:${b.frameId}:${b.messages.length - 1 - this._index}`;
+    return `${b.drainToken}:${b.frameId}:${this._linesAfter}`;
   }
   get receivedAt(): number { return this._bound().receivedAt; }
   get source(): string { return this.appName; }

@@ -5,14 +5,16 @@ import { BufferedSyslogMessage, LiteralScan, type SyslogMessage } from './Syslog
 
 /** A parsed message seen as a DrainEvent; the id and message are only built when read. */
 class MessageEvent implements DrainEvent {
-  constructor(private readonly batch: IngestBatch, protected readonly msg: SyslogMessage, private readonly index: number) {}
+  /** `linesAfter`: how many lines of the frame follow this one (IngestBatch.linesAfter). */
+  constructor(private readonly batch: IngestBatch, protected readonly msg: SyslogMessage, private readonly linesAfter: number) {}
   get app() { return this.batch.app; }
   /**
    * Counted from the end of the frame: a logplex retry may gain an L10 line in front (it recomputes
    * the overflow notice per send, ../shared/docs/heroku-drain-protocol.md §1.4), which would shift
-   * every index counted from the start and count each line of the retry again.
+   * every index counted from the start and count each line of the retry again. Lines passed over
+   * are counted too (IngestBatch.linesAfter).
    */
-  get id() { return `${this.batch.drainToken}:${this.batch.frameId}:${this.batch.messages.length - 1 - this.index}`; }
+  get id() { return `${this.batch.drainToken}:${this.batch.frameId}:${this.linesAfter}`; }
   get receivedAt() { return this.batch.receivedAt; }
   get timestamp() { return this.msg.timestamp; }
   get source() { return this.msg.appName; }
@@ -29,8 +31,8 @@ type ByteTests = Required<Pick<SyslogMessage, 'messageIncludes' | 'messageStarts
  * the methods, and the events of string-only producers simply lack them.
  */
 class ByteMessageEvent extends MessageEvent {
-  constructor(batch: IngestBatch, protected override readonly msg: SyslogMessage & ByteTests, index: number, private readonly scan: LiteralScan) {
-    super(batch, msg, index);
+  constructor(batch: IngestBatch, protected override readonly msg: SyslogMessage & ByteTests, linesAfter: number, private readonly scan: LiteralScan) {
+    super(batch, msg, linesAfter);
   }
   messageIncludes(needle: Buffer): boolean { return this.msg.messageIncludes(needle, this.scan); }
   messageStartsWith(needle: Buffer, at?: number): boolean { return this.msg.messageStartsWith(needle, at); }
@@ -44,12 +46,15 @@ class ByteMessageEvent extends MessageEvent {
  */
 export function drainEvents(batch: IngestBatch): DrainEvent[] {
   const scan = new LiteralScan();
-  const { messages } = batch;
+  const { messages, linesAfter } = batch;
+  if (linesAfter !== undefined && linesAfter.length !== messages.length) throw new Error(`linesAfter has ${linesAfter.length} entries for ${messages.length} messages`);
+  const last = messages.length - 1;
   const events: DrainEvent[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
-    if (m instanceof BufferedSyslogMessage && m.bindEvent(batch, i, scan)) events[i] = m;
-    else events[i] = hasByteTests(m) ? new ByteMessageEvent(batch, m, i, scan) : new MessageEvent(batch, m, i);
+    const after = linesAfter === undefined ? last - i : linesAfter[i]!;
+    if (m instanceof BufferedSyslogMessage && m.bindEvent(batch, after, scan)) events[i] = m;
+    else events[i] = hasByteTests(m) ? new ByteMessageEvent(batch, m, after, scan) : new MessageEvent(batch, m, after);
   }
   return events;
 }

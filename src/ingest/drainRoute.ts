@@ -7,7 +7,9 @@ import type { AppEntry } from '../rules/RuleSet.js';
 import { requireDigest, secretDigest } from '../basicAuth.js';
 import { ThrottledLog } from '../throttledLog.js';
 import type { IngestHandler } from './IngestBatch.js';
-import { countFrameIssues, parseLogplexBody } from './logplexFrames.js';
+import { countFrameIssues, linesRead, parseLogplexBody } from './logplexFrames.js';
+import { BodyPrefilter } from './bodyPrefilter.js';
+import type { DrainEvent } from './DrainEvent.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { headerValue } from './headerValue.js';
 import { rawBodyParser } from './rawBody.js';
@@ -34,6 +36,12 @@ export interface DrainRouteOptions {
   /** The allow-list of the rules in force (undefined: any app). Read per request: hot reload. */
   readonly getApps: () => ReadonlyMap<string, AppEntry> | undefined;
   readonly ingest: IngestHandler;
+  /**
+   * Whether any consumer may read a line (the pipeline's prefilter, `Pipeline.wants`: header
+   * fields and byte tests of a moving view). Lines it refuses become no message, only counted
+   * (`passedOver`); their event ids still count (`linesAfter`). Default: every line kept.
+   */
+  readonly wants?: ((line: DrainEvent) => boolean) | undefined;
   readonly deadlineMs?: number;
   /** Where refusals are logged, rate-limited per app and reason (default: one over `logger`). */
   readonly log?: ThrottledLog;
@@ -56,6 +64,8 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   const { metrics, logger } = opts;
   const deadlineMs = opts.deadlineMs ?? STORE_DEADLINE_MS;
   const clock = opts.clock ?? systemClock;
+  // One for the route: a body is parsed without yielding, so no two bodies share it at once.
+  const prefilter = opts.wants === undefined ? undefined : new BodyPrefilter(opts.wants);
 
   // Only logplex bodies here: any other type is 415, and the raw bytes are kept (never decoded
   // before framing: LEN counts bytes).
@@ -112,19 +122,20 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
     const frameHeader = headerValue(req.headers['logplex-frame-id']);
     const frameId = FRAME_ID.test(frameHeader) ? frameHeader : createHash('sha1').update(body).digest('hex');
     const receivedAt = clock();
-    const parsed = parseLogplexBody(body);
+    const parsed = parseLogplexBody(body, prefilter);
     countFrameIssues(parsed, metrics);
     const declared = headerValue(req.headers['logplex-msg-count']);
-    if (declared !== '' && Number(declared) !== parsed.messages.length) {
+    if (declared !== '' && Number(declared) !== linesRead(parsed)) {
       metrics.logplexCountMismatchTotal.inc();
-      logger.warn({ app: appName, declared, found: parsed.messages.length, errors: parsed.errors.length }, 'Logplex-Msg-Count disagrees with the frames found');
+      logger.warn({ app: appName, declared, found: linesRead(parsed), errors: parsed.errors.length }, 'Logplex-Msg-Count disagrees with the frames found');
     }
+    const { messages, passedOver, linesAfter } = parsed;
 
     try {
       // Logplex's 5 s run from when it sent the request: the time spent receiving and parsing the
       // body counts against the deadline too.
       const left = Math.max(0, deadlineMs - reply.elapsedTime);
-      const outcome = await withDeadline(opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages: parsed.messages }), left);
+      const outcome = await withDeadline(opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages, passedOver, linesAfter }), left);
       if (outcome === 'timeout') {
         // One line per request while Redis is slow or away would flood the log: rate-limited.
         log.error('drain-store-timeout', appName, { frameId }, `storing the firings took over ${deadlineMs} ms from the request's start: answering 503 so logplex retries`);

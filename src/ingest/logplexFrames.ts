@@ -1,6 +1,8 @@
 import { parseSyslogHeader, type SyslogHeaderOptions } from './syslogHeader.js';
 import type { BufferedSyslogMessage, LiteralScan, SyslogMessage } from './SyslogMessage.js';
 import type { Metrics } from '../metrics.js';
+import type { BodyPrefilter } from './bodyPrefilter.js';
+import type { LineCounts } from './IngestBatch.js';
 
 /**
  * RFC 6587 octet-counted frames (`LEN SP MSG`, LEN in bytes) as logplex sends them, read from
@@ -34,6 +36,13 @@ export interface ParsedBody {
   warnings: FrameIssue[];
   /** Offset of the broken frame the rest was dropped from (errors holds why); undefined when all was read. */
   droppedFrom?: number | undefined;
+  /** With a prefilter: the lines that parsed and were passed over, by kind (undefined: none). */
+  passedOver?: LineCounts | undefined;
+  /**
+   * With a prefilter: for each message, how many lines of the body follow it, passed-over ones
+   * included (IngestBatch.linesAfter). Without one, messages.length - 1 - its index.
+   */
+  linesAfter?: number[] | undefined;
 }
 
 /**
@@ -46,11 +55,26 @@ export function countFrameIssues(parsed: ParsedBody, metrics: Metrics): void {
   if (parsed.droppedFrom !== undefined) metrics.framesInvalidTotal.inc({ reason: 'rest-dropped' });
 }
 
-/** An HTTPS-drain body (no STRUCTURED-DATA). Never throws; linear in the body's length. */
-export function parseLogplexBody(body: Buffer): ParsedBody {
+/**
+ * An HTTPS-drain body (no STRUCTURED-DATA). Never throws; linear in the body's length. With a
+ * prefilter only the lines it keeps become messages; framing and its issues are the same.
+ */
+export function parseLogplexBody(body: Buffer, prefilter?: BodyPrefilter): ParsedBody {
   const out: ParsedBody = { messages: [], errors: [], warnings: [] };
-  scanFrames(body, 0, body.length, HTTPS_SCAN, newScanState(), out);
+  if (prefilter === undefined) {
+    scanFrames(body, 0, body.length, HTTPS_SCAN, newScanState(), out);
+    return out;
+  }
+  prefilter.start();
+  scanFrames(body, 0, body.length, prefilter.options, newScanState(), out);
+  prefilter.finish(out);
   return out;
+}
+
+/** Lines a parse read in all: the messages and the lines passed over. */
+export function linesRead(parsed: ParsedBody): number {
+  const p = parsed.passedOver;
+  return parsed.messages.length + (p === undefined ? 0 : p.heroku + p.app + p.other);
 }
 
 const SP = 0x20;
@@ -76,7 +100,7 @@ export interface ScanOptions extends SyslogHeaderOptions {
   readonly filter?: { readonly view: BufferedSyslogMessage; readonly scan: LiteralScan; keep(line: BufferedSyslogMessage): boolean } | undefined;
 }
 
-const HTTPS_SCAN: ScanOptions = { structuredData: false, final: true, maxFrameBytes: Infinity, base: 0, lineEnds: false };
+export const HTTPS_SCAN: ScanOptions = { structuredData: false, final: true, maxFrameBytes: Infinity, base: 0, lineEnds: false };
 
 /** What a scan leaves for the next one when bytes arrive in pieces. */
 export interface ScanState {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AppEntry } from '../rules/RuleSet.js';
 import type { IngestHandler } from '../ingest/IngestBatch.js';
+import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { drainRoutes, MAX_BODY_BYTES } from '../ingest/drainRoute.js';
 import { alertRoutes } from '../ingest/alertRoutes.js';
 import type { AlertContext, AlertProvider } from '../ingest/alerts/providers.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   /** Rules in force (read per request: hot reload); /readyz warns at 0. */
   readonly ruleCount?: () => number;
   readonly ingest: IngestHandler;
+  /** The drain's prefilter (Pipeline.wants): lines it refuses are only counted. Absent: all kept. */
+  readonly wants?: ((line: DrainEvent) => boolean) | undefined;
   /** The action queue, for the dashboard; absent → no dashboard. */
   readonly queue?: Queue | undefined;
   /** PING on the action queue's own connection, for /readyz: a firing is stored through it. */
@@ -115,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger,
     getApps: deps.getApps,
     ingest: deps.ingest,
+    wants: deps.wants,
     deadlineMs: deps.drainDeadlineMs,
     log: deps.log,
     clock: deps.clock,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import type { IngestBatch, IngestResult } from '../ingest/IngestBatch.js';
+import { linesOf, type IngestBatch, type IngestResult } from '../ingest/IngestBatch.js';
 import { drainEvents } from '../ingest/drainEvents.js';
 import { lineClassOf } from '../ingest/lineClass.js';
 import type { RedisKeys } from '../keys.js';
@@ -194,9 +194,4 @@ export class Pipeline {
     }
     return c;
   }
-}
-
-function linesOf(batch: IngestBatch): number {
-  const p = batch.passedOver;
-  return batch.messages.length + (p === undefined ? 0 : p.heroku + p.app + p.other);
 }

@@ -219,8 +219,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         adminPassword: config.adminPassword,
         getApps: () => ruleSet.apps,
         ruleCount: () => ruleSet.rules.length,
-       
         ingest: pipeline.ingest,
+        // As on the syslog listener: most lines no rule or observer reads are only counted.
+        wants: pipeline.wants,
         queue: queue.queue,
         queuePing: () => queue.connection.ping(),
         alertProviders: alertProvidersFrom(config),
