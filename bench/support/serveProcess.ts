@@ -62,19 +62,16 @@ export function treeCpuUs(pid: number): number {
   return total;
 }
 
-/** The `mallet serve` bin/mallet.js started again under `pid`, if it did. */
-function serveChildOf(pid: number): number | undefined {
-  // Given the flags, it runs the serve itself (its children are WEB_CONCURRENCY's).
-  if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('semi-space')) return undefined;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let children = '';
-    try { children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8'); } catch { continue; }
-    for (const c of children.split(' ').filter(Boolean)) {
-      const cmd = readFileSync(`/proc/${c}/cmdline`, 'utf8');
-      if (cmd.includes('bin/mallet.js') && cmd.includes('semi-space')) return Number(c);
-    }
-  }
-  return undefined;
+/**
+ * The node flags of the Procfile's `web:` line (the young generation, README "Node flags"), so
+ * the serve measured runs as on a dyno; a caller's own semi-space flag replaces them (A/B runs).
+ */
+function webFlags(rootDir: string, nodeArgs: readonly string[]): string[] {
+  if (nodeArgs.some((a) => a.includes('semi-space'))) return [...nodeArgs];
+  let procfile = '';
+  try { procfile = readFileSync(join(rootDir, 'Procfile'), 'utf8'); } catch { /* a tree without one */ }
+  const web = /^web:\s*node\s+(.*?)\s*bin\/mallet\.js serve\s*$/m.exec(procfile);
+  return [...(web?.[1] ?? '').split(/\s+/).filter((f) => f.startsWith('--')), ...nodeArgs];
 }
 
 export interface ServeProcess {
@@ -90,7 +87,7 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
   const dir = mkdtempSync(join(tmpdir(), 'mallet-bench-serve-'));
   const port = await freePort();
   const prefix = `mallet-bench-${process.pid}-${port}`;
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(opts.root ?? root, 'bin/mallet.js'), 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...webFlags(opts.root ?? root, opts.nodeArgs ?? []), join(opts.root ?? root, 'bin/mallet.js'), 'serve'], {
     env: {
       ...process.env, REDIS_URL: opts.redisUrl, PORT: String(port), HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: opts.password,
       MALLET_RULES: benchRules(dir, probeStopKey(prefix)), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
@@ -114,9 +111,7 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
     if (Date.now() > until) { child.kill('SIGTERM'); throw new Error(`mallet serve did not become ready in ${readyS} s`); }
     await new Promise((r) => setTimeout(r, 100));
   }
-  // bin/mallet.js starts `serve` again with its node flags unless it was given them
-  // (the README's "Trigger latency"): the process measured is then its one child.
-  const pid = serveChildOf(child.pid!) ?? child.pid!;
+  const pid = child.pid!;
   return {
     url, pid, prefix,
     cpuUs: () => treeCpuUs(child.pid!),

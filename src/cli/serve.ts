@@ -4,7 +4,6 @@ import { createLogger, wantsPrettyLogs } from '../logger.js';
 import { startService, type Service } from '../server/service.js';
 import type { CliIo } from './CliIo.js';
 import { isServeChild, processCount, runServeProcesses } from './serveProcesses.js';
-import { stopWithStarter } from './starterChannel.js';
 
 /** Heroku SIGKILLs 30 s after SIGTERM; SPEC §6 promises an exit within 25 s. */
 const HARD_EXIT_MS = 24_000;
@@ -58,6 +57,5 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
     process.on('SIGINT', () => stop('SIGINT'));
     // A child of WEB_CONCURRENCY whose primary is gone (killed): nobody hands it connections.
     if (isServeChild()) process.once('disconnect', () => stop('the primary process is gone'));
-    else stopWithStarter(stop);
   });
 }

@@ -2,7 +2,6 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { generateDrainPassword } from '../server/generatedDrainPassword.js';
-import { stopWithStarter } from './starterChannel.js';
 
 /**
  * `mallet serve` on every core (WEB_CONCURRENCY). All state is in Redis, so N HTTP processes on
@@ -87,10 +86,9 @@ export function runServeProcesses(count: number, config: Config, logger: Logger)
       }, HARD_EXIT_MS);
       hard.unref();
     };
-    // `on`: a SIGTERM both from Heroku and from bin/mallet.js must not end the graceful stop.
+    // `on`: a second SIGTERM (Heroku signals every process of the dyno) must not end the graceful stop.
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    stopWithStarter(stop);
     process.on('SIGHUP', () => { for (const child of started.keys()) child.process.kill('SIGHUP'); });
   });
 }
