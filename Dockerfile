@@ -20,4 +20,4 @@ COPY config ./config
 COPY README.md ./
 USER node
 EXPOSE 3000
-CMD ["node", "bin/mallet.js", "serve"]
+CMD ["node", "--max-semi-space-size=32", "--min-semi-space-size=32", "bin/mallet.js", "serve"]

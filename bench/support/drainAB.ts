@@ -41,8 +41,10 @@ process.once('exit', () => bare.kill('SIGTERM'));
 
 const servers: Array<{ name: string; serve: ServeProcess }> = [];
 for (const b of builds) {
-  const [name, root] = b.split('=') as [string, string];
-  servers.push({ name, serve: await startServe({ redisUrl, password: PASSWORD, root: resolve(root) }) });
+  // NAME=ROOT[@NODE_FLAG,...]: the flags go to that serve's node (e.g. `big=.@--max-semi-space-size=64`).
+  const name = b.slice(0, b.indexOf('='));
+  const [root, flags] = b.slice(b.indexOf('=') + 1).split('@') as [string, string | undefined];
+  servers.push({ name, serve: await startServe({ redisUrl, password: PASSWORD, root: resolve(root), nodeArgs: flags ? flags.split(',') : [] }) });
 }
 
 function load(url: string, durationS: number, connections: number): Promise<{ rps: number; non2xx: number; errors: number }> {
@@ -62,16 +64,32 @@ function syscalls(pid: number): { w: number; r: number } {
   return { w: Number(/syscw: (\d+)/.exec(io)![1]), r: Number(/syscr: (\d+)/.exec(io)![1]) };
 }
 
-interface Row { rps: number; cpu: number; w: number; r: number }
+interface Row { rps: number; cpu: number; w: number; r: number; gcs: number; gcMs: number }
+
+/** The serve's young- and old-generation pauses so far (its own /metrics): count and seconds. */
+async function gcTotals(url: string): Promise<{ n: number; s: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  let s = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('nodejs_gc_duration_seconds_count')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    else if (line.startsWith('nodejs_gc_duration_seconds_sum')) s += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return { n, s };
+}
 const rows = new Map<string, Row[]>();
 const put = (k: string, row: Row) => { const l = rows.get(k) ?? []; l.push(row); rows.set(k, l); };
 async function measure(key: string, url: string, pid: number, connections: number): Promise<void> {
+  const metered = !key.startsWith('bare@');
+  const g0 = metered ? await gcTotals(url) : { n: 0, s: 0 };
   const c0 = treeCpuUs(pid);
   const s0 = syscalls(pid);
   const r = await load(url, seconds, connections);
   const n = r.rps * seconds;
   const s1 = syscalls(pid);
-  put(key, { rps: r.rps, cpu: (treeCpuUs(pid) - c0) / n, w: (s1.w - s0.w) / n, r: (s1.r - s0.r) / n });
+  const cpu = (treeCpuUs(pid) - c0) / n;
+  const g1 = metered ? await gcTotals(url) : { n: 0, s: 0 };
+  put(key, { rps: r.rps, cpu, w: (s1.w - s0.w) / n, r: (s1.r - s0.r) / n, gcs: ((g1.n - g0.n) * 1000) / n, gcMs: ((g1.s - g0.s) * 1e6) / n });
   if (r.non2xx + r.errors > 0) console.log(`(${key}: ${r.non2xx} non-2xx, ${r.errors} errors)`);
 }
 
@@ -88,13 +106,19 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 console.log(`${seconds} s × ${rounds} rounds per build and level, alternating; medians; private redis-server\n`);
-console.log('| build | connections | req/s | CPU µs/req | write syscalls/req | read syscalls/req | rounds (CPU µs/req) |');
-console.log('|---|---:|---:|---:|---:|---:|---|');
+console.log('| build | connections | req/s | CPU µs/req | write syscalls/req | read syscalls/req | GC pauses per 1000 req | GC pause µs/req (wall) | rounds (CPU µs/req) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const connections of levels) {
   for (const name of ['bare', ...servers.map((s) => s.name)]) {
     const l = rows.get(`${name}@${connections}`)!;
-    console.log(`| ${name} | ${connections} | ${median(l.map((x) => x.rps)).toFixed(0)} | ${median(l.map((x) => x.cpu)).toFixed(0)} | ${median(l.map((x) => x.w)).toFixed(2)} | ${median(l.map((x) => x.r)).toFixed(2)} | ${l.map((x) => x.cpu.toFixed(0)).join(', ')} |`);
+    console.log(`| ${name} | ${connections} | ${median(l.map((x) => x.rps)).toFixed(0)} | ${median(l.map((x) => x.cpu)).toFixed(0)} | ${median(l.map((x) => x.w)).toFixed(2)} | ${median(l.map((x) => x.r)).toFixed(2)} | ${median(l.map((x) => x.gcs)).toFixed(1)} | ${median(l.map((x) => x.gcMs)).toFixed(0)} | ${l.map((x) => x.cpu.toFixed(0)).join(', ')} |`);
   }
+}
+// The young generation each build ended with (V8 grows it from its initial size as objects survive).
+for (const s of servers) {
+  const text = await (await fetch(`${s.serve.url}/metrics`)).text();
+  const size = /nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/.exec(text)?.[1];
+  console.log(`${s.name}: new space ${(Number(size) / 2 ** 20).toFixed(1)} MiB at the end`);
 }
 for (const s of servers) await s.serve.stop();
 process.exit(0);

@@ -62,6 +62,18 @@ export function treeCpuUs(pid: number): number {
   return total;
 }
 
+/**
+ * The node flags of the Procfile's `web:` line (the young generation, README "Node flags"), so
+ * the serve measured runs as on a dyno; a caller's own semi-space flag replaces them (A/B runs).
+ */
+function webFlags(rootDir: string, nodeArgs: readonly string[]): string[] {
+  if (nodeArgs.some((a) => a.includes('semi-space'))) return [...nodeArgs];
+  let procfile = '';
+  try { procfile = readFileSync(join(rootDir, 'Procfile'), 'utf8'); } catch { /* a tree without one */ }
+  const web = /^web:\s*node\s+(.*?)\s*bin\/mallet\.js serve\s*$/m.exec(procfile);
+  return [...(web?.[1] ?? '').split(/\s+/).filter((f) => f.startsWith('--')), ...nodeArgs];
+}
+
 export interface ServeProcess {
   readonly url: string;
   readonly pid: number;
@@ -75,7 +87,7 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
   const dir = mkdtempSync(join(tmpdir(), 'mallet-bench-serve-'));
   const port = await freePort();
   const prefix = `mallet-bench-${process.pid}-${port}`;
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(opts.root ?? root, 'bin/mallet.js'), 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...webFlags(opts.root ?? root, opts.nodeArgs ?? []), join(opts.root ?? root, 'bin/mallet.js'), 'serve'], {
     env: {
       ...process.env, REDIS_URL: opts.redisUrl, PORT: String(port), HOST: '127.0.0.1', MALLET_DRAIN_PASSWORD: opts.password,
       MALLET_RULES: benchRules(dir, probeStopKey(prefix)), MALLET_KEY_PREFIX: prefix, MALLET_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn',
@@ -99,8 +111,9 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
     if (Date.now() > until) { child.kill('SIGTERM'); throw new Error(`mallet serve did not become ready in ${readyS} s`); }
     await new Promise((r) => setTimeout(r, 100));
   }
+  const pid = child.pid!;
   return {
-    url, pid: child.pid!, prefix,
+    url, pid, prefix,
     cpuUs: () => treeCpuUs(child.pid!),
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();

@@ -46,6 +46,7 @@ export async function watchHealth(url: string, pid: number): Promise<HealthWindo
       const lagP99 = after.get('nodejs_eventloop_lag_p99_seconds') ?? NaN;
       return `over ${wallS.toFixed(1)} s: main thread ran ${((run1 - sched0[0]) / 1e9).toFixed(1)} s and waited ${((wait1 - sched0[1]) / 1e9).toFixed(1)} s runnable for a CPU; `
         + `${gcs} GC pauses, ${d('nodejs_gc_duration_seconds_sum').toFixed(2)} s in all, ${gcOver10} over 10 ms, ${gcOver100} over 100 ms; `
+        + `of them ${['minor', 'major', 'incremental'].map((k) => `${k} ${d(`nodejs_gc_duration_seconds_count{kind="${k}"`)} (${(d(`nodejs_gc_duration_seconds_sum{kind="${k}"`) * 1000).toFixed(0)} ms)`).join(', ')}; `
         + `event-loop delay p99 ${(lagP99 * 1000).toFixed(0)} ms, max ${(lagMax * 1000).toFixed(0)} ms`;
     },
   };

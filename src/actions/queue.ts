@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
-import { FIRING_MODES, type ActionMode } from './FiringMode.js';
+import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { decideMode, type ModeDecision } from './decideMode.js';
@@ -98,47 +98,49 @@ export class ActionQueue implements FiringSink {
       return { firing, mode, submission, job: new Job<ActionJobData>(this.queue, actionJobName(firing), data, { ...this.jobOptions, jobId: firing.id }, firing.id) };
     }));
     const client = await this.queue.backend.client;
-    try {
-      return await this.addAndReadBack(client, decided, true);
-    } catch (err) {
-      // A Redis that restarted forgot BullMQ's scripts, and a pipeline's EVALSHA does not load
-      // them again as a lone command does: the adds are sent again (a job id is added once).
-      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
-      return this.addAndReadBack(client, decided, false);
-    }
-  }
-
-  private async addAndReadBack(client: Awaited<Queue['backend']['client']>, decided: ReadonlyArray<{ firing: Firing; mode: ActionMode; submission: string; job: Job<ActionJobData> }>, pipelined: boolean): Promise<readonly FiringOutcome[]> {
-    if (!pipelined) for (const { job } of decided) await job.addJob(client);
     const pipeline = client.pipeline();
     // BullMQ ignores an add whose jobId exists (a retried frame, another replica), so each add is
     // followed on the same connection by a read of the stored data: another submission id there
     // means an earlier add won. Each command is queued synchronously, as BullMQ's own addBulk does.
-    if (pipelined) for (const { job } of decided) job.addJob(pipeline).catch(() => {});
-    // A proxy of the ioredis pipeline: commands BullMQ does not declare pass through to it.
-    const reads = pipeline as unknown as { hget(key: string, field: string): unknown };
-    for (const { firing } of decided) reads.hget(this.queue.toKey(firing.id), 'data');
-    const replies = await pipeline.exec();
-    const adds = pipelined ? decided.length : 0;
+    for (const { job } of decided) job.addJob(pipeline).catch(() => {});
+    const replies = await this.readBack(pipeline, decided.map(({ firing }) => firing.id));
+    const adds = decided.length;
     if (!replies || replies.length !== adds + decided.length) throw new Error('the job adds got no reply');
-    // Every reply checked before any firing is counted: a later add failing (NOSCRIPT, then sent
-    // again; or a 503 and logplex's retry) must not leave the earlier ones counted twice.
+    // Every reply checked before any firing is counted: a later add failing (a 503 and logplex's
+    // retry) must not leave the earlier ones counted twice.
     decided.forEach(({ firing }, i) => {
-      if (pipelined) {
-        const [addErr, added] = replies[i]!;
-        if (addErr) throw addErr;
-        if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused job ${firing.id} (code ${added})`);
-      }
+      const [addErr, added] = replies[i]!;
+      if (addErr) throw addErr;
+      if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused job ${firing.id} (code ${added})`);
       const [readErr] = replies[adds + i]!;
       if (readErr) throw readErr;
     });
+    // A read that found no job: its add had not run yet. Scripts gone from Redis (a restart, a
+    // failover, SCRIPT FLUSH) make the adds' EVALSHA fail NOSCRIPT, and ioredis sends such a
+    // command again by itself (as EVAL), after the pipeline's other commands, so the read went
+    // first; the pipeline's reply is the resent add's, and exec() resolved after it, so a second
+    // read now sees which add won (without it, two replicas racing both counted it enqueued).
+    const late = decided.flatMap(({ firing }, i) => (replies[adds + i]![1] === null ? [firing.id] : []));
+    const again = late.length === 0 ? [] : await this.readBack(client.pipeline(), late);
+    if (!again || again.length !== late.length) throw new Error('the job read-back got no reply');
+    for (const [err] of again) if (err) throw err;
+    let next = 0;
     return decided.map(({ firing, mode, submission }, i) => {
-      const stored = replies[adds + i]![1];
+      let stored = replies[adds + i]![1];
+      if (stored === null) stored = again[next++]![1];
       const outcome: FiringOutcome = typeof stored === 'string' && storedSubmission(stored) !== submission ? 'duplicate' : FIRING_MODES[mode].firingOutcome;
       this.opts.metrics.firingsTotal.inc({ rule: firing.rule, outcome });
       this.opts.logger.info({ jobId: firing.id, rule: firing.rule, app: firing.app, target: firing.target, outcome }, 'firing stored');
       return outcome;
     });
+  }
+
+  /** Each job's stored data read after the pipeline's commands so far, then the pipeline sent. */
+  private readBack(pipeline: ReturnType<Awaited<Queue['backend']['client']>['pipeline']>, ids: readonly string[]): Promise<[Error | null, unknown][] | null> {
+    // A proxy of the ioredis pipeline: commands BullMQ does not declare pass through to it.
+    const reads = pipeline as unknown as { hget(key: string, field: string): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+    for (const id of ids) reads.hget(this.queue.toKey(id), 'data');
+    return reads.exec();
   }
 
   private decide(firing: Firing, now: number, submission: string, silence: Silence | undefined): Promise<ModeDecision> {

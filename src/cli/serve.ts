@@ -51,8 +51,10 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
       hard.unref();
       service.close().then(() => { clearTimeout(hard); logger.info('bye'); resolve(0); });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // `on`, not `once`: a second SIGTERM (Heroku signals every process of the dyno, and the
+    // process that started this one passes its own on) must not end the graceful stop.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     // A child of WEB_CONCURRENCY whose primary is gone (killed): nobody hands it connections.
     if (isServeChild()) process.once('disconnect', () => stop('the primary process is gone'));
   });

@@ -86,8 +86,9 @@ export function runServeProcesses(count: number, config: Config, logger: Logger)
       }, HARD_EXIT_MS);
       hard.unref();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // `on`: a second SIGTERM (Heroku signals every process of the dyno) must not end the graceful stop.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => { for (const child of started.keys()) child.process.kill('SIGHUP'); });
   });
 }

@@ -148,8 +148,9 @@ export interface LifeStore {
   read(app: string, dynos: readonly string[]): Promise<AppLife>;
   /** Idempotent: writing the same batch again changes nothing. */
   write(app: string, batch: LifeBatch): Promise<void>;
-  /** write() as a part of the drain's body script, when the store is that Redis (undefined: nothing to write). */
-  part?(app: string, batch: LifeBatch): BodyPart | undefined;
-  /** part(app, lifeBatchOf(samples, events)) without making the batch, when the store can. */
+  /**
+   * write(app, lifeBatchOf(samples, events)) as a part of the drain's body script, when the store
+   * is that Redis (undefined: nothing to write); the batch is not made.
+   */
   recordsPart?(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): BodyPart | undefined;
 }

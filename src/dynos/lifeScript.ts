@@ -246,13 +246,10 @@ export class RedisLifeStore implements LifeStore {
     await (this.redis as unknown as WithLife)[COMMAND](k.life, k.index, ...lifeArgs(batch));
   }
 
-  part(app: string, batch: LifeBatch): { name: 'life'; keys: string[]; args: (string | number)[] } | undefined {
-    if (isEmptyBatch(batch)) return undefined;
-    const k = this.keys.dynoLife(app);
-    return { name: 'life', keys: [k.life, k.index], args: lifeArgs(batch) };
-  }
-
-  /** part(app, lifeBatchOf(samples, events)), the batch not made (the dyno observer's write). */
+  /**
+   * write(app, lifeBatchOf(samples, events)) as a part of the drain's body script, the batch not
+   * made (the dyno observer's write); undefined: nothing to write.
+   */
   recordsPart(app: string, samples: readonly MemorySample[], events: readonly LifecycleEvent[]): { name: 'life'; keys: string[]; args: (string | number)[] } | undefined {
     if (samples.length === 0 && !events.some(isLifeEvent)) return undefined;
     const k = this.#lifeKeys(app);

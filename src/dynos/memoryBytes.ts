@@ -19,11 +19,15 @@ export function readMemorySampleBytes(buf: Buffer, start: number, end: number, p
   let i = dyno;
   while (i < end) {
     const from = i + 1;
-    // By hand: a field is a few bytes, shorter than a native indexOf call costs.
-    let to = from;
-    while (to < end && buf[to] !== SP) to++;
-    if (bytesAre(buf, from, to, MEMORY_PREFIX)) {
-      const k = from + MEMORY_PREFIX.length;
+    // A byte loop costs about 30 instructions a byte under TurboFan (callgrind), a native
+    // indexOf far less than a field's 20–30 bytes; past `end` it finds the next line's space.
+    let to = buf.indexOf(SP, from);
+    if (to < 0 || to > end) to = end;
+    // The byte after `sample#memory_` names the field: only total, quota and swap are read, so
+    // the others (rss, cache, pgpgin, pgpgout) are passed over on it, before the prefix compare.
+    const k = from + MEMORY_PREFIX.length;
+    const c = k < to ? buf[k] : 0;
+    if ((c === T || c === Q || c === S) && bytesAre(buf, from, to, MEMORY_PREFIX)) {
       if (bytesAre(buf, k, to, TOTAL)) valueMb ??= megabytesAt(buf, k + TOTAL.length, to);
       else if (bytesAre(buf, k, to, QUOTA)) limitMb ??= megabytesAt(buf, k + QUOTA.length, to);
       else if (bytesAre(buf, k, to, SWAP)) swapMb ??= megabytesAt(buf, k + SWAP.length, to);
@@ -44,6 +48,7 @@ const TOTAL = Buffer.from('total=');
 const QUOTA = Buffer.from('quota=');
 const SWAP = Buffer.from('swap=');
 const UUID_LENGTH = 36;
+const [T, Q, S] = [TOTAL[0]!, QUOTA[0]!, SWAP[0]!];
 
 /** Whether buf[at, end) starts with `needle`. */
 function bytesAre(buf: Buffer, at: number, end: number, needle: Buffer): boolean {

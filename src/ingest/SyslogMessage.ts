@@ -2,6 +2,7 @@ import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
 import { TIMESTAMP_HEAD, timestampText } from './syslogTimestamp.js';
 import { headZoneMs } from './timestampMs.js';
+import { findLiteral } from './findLiteral.js';
 
 /**
  * One syslog message as logplex frames it, read straight from the bytes it arrived in.
@@ -53,10 +54,10 @@ export class LiteralScan {
       this.#needles.push(needle);
       this.#bufs.push(buf);
       this.#from.push(start);
-      this.#at.push(buf.indexOf(needle, start));
+      this.#at.push(findLiteral(buf, needle, start));
     } else if (start < this.#from[k]! || (this.#at[k]! >= 0 && this.#at[k]! < start)) {
       this.#from[k] = start;
-      this.#at[k] = buf.indexOf(needle, start);
+      this.#at[k] = findLiteral(buf, needle, start);
     }
     const at = this.#at[k]!;
     return at >= 0 && at + needle.length <= end;
@@ -98,12 +99,20 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
   private _procId: string | undefined = undefined;
   private _msgId: string | undefined = undefined;
   private _message: string | undefined = undefined;
+  /**
+   * A view's expected HOSTNAME (expectHostname) and whether this line's is it: the parser compares
+   * the field with these bytes while it reads it, so one pass serves both.
+   */
+  private _expectHost: Buffer | undefined = undefined;
+  private _hostSame = false;
 
   /** Offsets into `buf`; each header field ends one byte (its space) before the next starts. */
   constructor(
-    readonly pri: number,
+    // Not readonly: the parser's view moves from line to line (moveTo). Readers see the
+    // SyslogMessage interface, where both are.
+    public pri: number,
     /** lineClassAt over APP-NAME and PROCID, decided by the parser while it read them. */
-    readonly lineClass: number,
+    public lineClass: number,
     /** TIMESTAMP up to the seconds (or `-`) and its offset, shared with neighbouring lines. */
     private tsHead: string,
     private tsZone: string,
@@ -136,9 +145,11 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
   moveTo(
     pri: number, lineClass: number, tsHead: string, tsZone: string, buf: Buffer, tsStart: number, hostStart: number, appStart: number,
     procStart: number, msgIdStart: number, sdStart: number, headerEnd: number, textStart: number, end: number, scan: LiteralScan | undefined,
+    hostSame: boolean,
   ): this {
-    (this as { pri: number }).pri = pri;
-    (this as { lineClass: number }).lineClass = lineClass;
+    this._hostSame = hostSame;
+    this.pri = pri;
+    this.lineClass = lineClass;
     this.tsHead = tsHead;
     this.tsZone = tsZone;
     this.buf = buf;
@@ -225,6 +236,25 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
 
   get hostname(): string {
     return (this._hostname ??= internAscii(this.buf, this.hostStart, this.appStart - 1));
+  }
+
+  /**
+   * The HOSTNAME the next lines this view is moved to are compared with as they are parsed (a
+   * connection carries one drain token): `bytes` must be a HOSTNAME read from a line (1–255
+   * printable bytes, no space), which the parser then trusts as valid. Kept across moves.
+   */
+  expectHostname(bytes: Buffer | undefined): void {
+    this._expectHost = bytes;
+  }
+
+  /** The bytes given to expectHostname, if any: what the parser compares HOSTNAME with. */
+  get expectedHostname(): Buffer | undefined {
+    return this._expectHost;
+  }
+
+  /** Whether this line's HOSTNAME is the expected one (expectHostname), found by the parser. */
+  get hostnameIsExpected(): boolean {
+    return this._hostSame;
   }
 
   /** Whether HOSTNAME is these bytes, without making its string. */

@@ -69,8 +69,18 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   if (i < 0) return undefined;
   const { head, zone } = timestampParts;
   const hostStart = ++i;
-  i = fieldEnd(buf, i, end, MAX_HOSTNAME);
-  if (i < 0) return undefined;
+  // A view expecting a HOSTNAME (the connection's drain token) compares while it reads: bytes
+  // equal to a HOSTNAME already read are valid, so a match needs no second walk; a mismatch reads
+  // the field afresh.
+  const expected = into?.expectedHostname;
+  let hostSame = false;
+  if (expected !== undefined && end - i > expected.length && hostnameAt(buf, i, expected)) {
+    hostSame = true;
+    i += expected.length;
+  } else {
+    i = fieldEnd(buf, i, end, MAX_HOSTNAME);
+    if (i < 0) return undefined;
+  }
   const appStart = ++i;
   i = fieldEnd(buf, i, end, MAX_APP_NAME);
   if (i < 0) return undefined;
@@ -97,12 +107,20 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   else return undefined;
 
   const lineClass = lineClassAt(buf, appStart, procStart - 1, procStart, msgIdStart - 1);
-  if (into !== undefined) return into.moveTo(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, scan);
+  if (into !== undefined) return into.moveTo(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end, scan, hostSame);
   return new BufferedSyslogMessage(pri, lineClass, head, zone, buf, tsStart, hostStart, appStart, procStart, msgIdStart, sdStart, headerEnd, textStart, end);
 }
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
+}
+
+/** Whether buf holds `expected` then a space at i (the caller checked that the bytes are there). */
+function hostnameAt(buf: Buffer, i: number, expected: Buffer): boolean {
+  const n = expected.length;
+  if (buf[i + n] !== SP) return false;
+  for (let j = 0; j < n; j++) if (buf[i + j] !== expected[j]) return false;
+  return true;
 }
 
 /** End (the space) of a 1..max byte field of printable ASCII, or -1. */

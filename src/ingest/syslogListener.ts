@@ -251,10 +251,12 @@ function serveConnection(socket: Socket, opts: SyslogListenerOptions, log: Logge
   const wants = opts.wants;
   const keep = wants === undefined ? undefined : (line: BufferedSyslogMessage): boolean => {
     if (wants(line)) return true;
-    // The previous line's token, compared byte for byte: no string made for most lines.
-    if (skipToken === undefined || !line.hostnameIs(skipToken)) {
+    // The previous line's token, compared byte for byte by the parser as it read the field (the
+    // view expects it): no string made and no second walk for most lines.
+    if (skipToken === undefined || line.expectedHostname !== skipToken || !line.hostnameIsExpected) {
       const token = line.hostname;
       skipToken = Buffer.from(token, 'latin1');
+      line.expectHostname(skipToken);
       skipCounts = undefined;
       // HOSTNAME picks the app downstream: only a drain-token shape may do that (as byDrainToken).
       if (DRAIN_TOKEN.test(token)) {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { encodeScriptCall, isNoScript, ScriptCallCommand, type ScriptText } from './respCall.js';
 
 /**
  * Bodies whose script calls are ready in the same event-loop turn share one socket write: the
@@ -16,6 +17,10 @@ import type { Redis } from 'ioredis';
  * (every key of a body is its app's `{app}`, src/keys.ts): one pipeline per slot in a flush, each
  * routed to that slot's node; the order within an app is kept, which is what the order guarantee
  * is about (calls of different slots touch different keys).
+ *
+ * On one Redis each call is encoded to its RESP bytes as it is queued (respCall.ts: one UTF-8
+ * write per argument, no intermediate strings); on a Cluster ioredis encodes it, since its
+ * routing reads the command's keys.
  */
 export interface FlushBound {
   /** Bodies in one pipeline at most: a larger turn is written as several. */
@@ -31,9 +36,10 @@ export interface FlushBound {
 export const FLUSH_BOUND: FlushBound = { maxCalls: 64, maxBytes: 64 << 10 };
 
 type Call = readonly (string | number)[];
-interface Pending { readonly call: Call; resolve(reply: unknown[]): void; reject(err: unknown): void }
+interface Pending { readonly call: Call | ScriptCallCommand; resolve(reply: unknown[]): void; reject(err: unknown): void }
 interface Group { calls: Pending[]; bytes: number }
-type Scripted = Record<string, (call: Call) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
+type Scripted = Record<string, (call: Call) => unknown> & { exec(): Promise<[Error | null, unknown][] | null>; sendCommand(c: ScriptCallCommand): unknown };
+interface DefinedScript { readonly lua: string; readonly sha: string; readonly numberOfKeys: number | null }
 
 /** The group of a key: its hash tag on a Cluster (Redis's own rule: the first `{…}` that is not empty), else one group. */
 export function slotGroup(redis: Redis, key: string): string {
@@ -49,9 +55,15 @@ export function slotGroup(redis: Redis, key: string): string {
 export class BodyFlush {
   readonly #groups = new Map<string, Group>();
   #scheduled = false;
+  /** The script's text and digest when the calls are encoded here (one Redis), else undefined. */
+  readonly #script: (ScriptText & { readonly numberOfKeys: number | null }) | undefined;
 
   /** `command`: a script defined on `redis` with defineCommand (EVALSHA, loaded again on NOSCRIPT). */
-  constructor(private readonly redis: Redis, private readonly command: string, private readonly bound: FlushBound = FLUSH_BOUND) {}
+  constructor(private readonly redis: Redis, private readonly command: string, private readonly bound: FlushBound = FLUSH_BOUND) {
+    const defined = (redis as unknown as { scriptsSet?: Record<string, DefinedScript> }).scriptsSet?.[command];
+    // A connection whose script ioredis does not know (a stand-in in tests) is left to ioredis too.
+    this.#script = redis.isCluster || defined === undefined ? undefined : { lua: defined.lua, sha: defined.sha, numberOfKeys: defined.numberOfKeys };
+  }
 
   /** Queues one script call for the turn's pipeline; `key` is one of its keys (for the Cluster slot). */
   call(key: string, call: Call): Promise<unknown[]> {
@@ -62,8 +74,16 @@ export class BodyFlush {
         group = { calls: [], bytes: 0 };
         this.#groups.set(name, group);
       }
-      group.calls.push({ call, resolve, reject });
-      for (const a of call) group.bytes += typeof a === 'string' ? a.length : 8;
+      const script = this.#script;
+      if (script === undefined) {
+        group.calls.push({ call, resolve, reject });
+        for (const a of call) group.bytes += typeof a === 'string' ? a.length : 8;
+      } else {
+        const args = script.numberOfKeys === null ? call : [script.numberOfKeys, ...call];
+        const { bytes, restAt } = encodeScriptCall(script, args);
+        group.calls.push({ call: new ScriptCallCommand(script, bytes, restAt, args.length), resolve, reject });
+        group.bytes += bytes.length;
+      }
       if (group.calls.length >= this.bound.maxCalls || group.bytes >= this.bound.maxBytes) {
         // Full: written now, ahead of the turn's end, and the turn's later calls start a new one.
         this.#groups.delete(name);
@@ -83,7 +103,24 @@ export class BodyFlush {
 
   #send(calls: readonly Pending[]): void {
     const pipeline = this.redis.pipeline() as unknown as Scripted;
-    for (const p of calls) pipeline[this.command]!(p.call);
+    if (this.#script !== undefined) {
+      for (const p of calls) {
+        const command = p.call as ScriptCallCommand;
+        pipeline.sendCommand(command);
+        command.promise.then((reply) => p.resolve(reply as unknown[]), (err: unknown) => {
+          if (!isNoScript(err)) return p.reject(err);
+          // Redis lost its scripts (SCRIPT FLUSH, a restart, a failover): sent again, as EVAL, once.
+          command.scriptGone();
+          const again = command.again();
+          this.redis.sendCommand(again);
+          again.promise.then((reply) => p.resolve(reply as unknown[]), p.reject);
+        });
+      }
+      // The replies are read from each command; the pipeline only makes the one write.
+      pipeline.exec().catch(() => {});
+      return;
+    }
+    for (const p of calls) pipeline[this.command]!(p.call as Call);
     pipeline.exec().then(
       (results) => {
         for (let i = 0; i < calls.length; i++) {

@@ -251,8 +251,9 @@ const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: '
  * keys and values (`minWidth`: wider than needed, for the tests of the wider forms).
  */
 export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], minWidth: 2 | 3 | 4 = 2): (string | number)[] {
-  const keys = new Map<string, number>();
-  const values = new Map<string, number>();
+  // Reused between bodies (encodeBody is synchronous), emptied before it returns.
+  const keys = SEEN_KEYS;
+  const values = SEEN_VALUES;
   const keyList: string[] = [];
   const valueList: string[] = [];
   const descriptors: string[] = [];
@@ -261,13 +262,28 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   let bound = 8;
   for (const p of parts) bound += p.keys.length + p.args.length;
   const width = Math.max(minWidth, bound < 1 << 12 ? 2 : bound < 1 << 18 ? 3 : 4);
-  const num = width === 2 ? chars2 : width === 3 ? chars3 : chars4;
-  // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
-  for (const p of parts) {
-    let d = `${CODE[p.name]}${width}${num(p.gate ?? 0)}${num(p.predicted ?? 0)}${num(p.life ?? 0)}${num(p.keys.length)}`;
-    for (const key of p.keys) d += num(indexOf(keys, keyList, key, 1));
-    for (const arg of p.args) d += num(indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
-    descriptors.push(d);
+  if (width === 4 && bound >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
+  try {
+    // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
+    for (const p of parts) {
+      // A descriptor's characters are written as bytes and made one flat string: no string per
+      // number and no concatenation per index (each was an allocation).
+      const need = (6 + p.keys.length + p.args.length) * width;
+      if (descriptor.length < need) descriptor = Buffer.allocUnsafe(Math.max(need, descriptor.length * 2));
+      const d = descriptor;
+      d[0] = CODE[p.name].charCodeAt(0);
+      d[1] = 48 + width;
+      let o = putNumber(d, 2, width, p.gate ?? 0);
+      o = putNumber(d, o, width, p.predicted ?? 0);
+      o = putNumber(d, o, width, p.life ?? 0);
+      o = putNumber(d, o, width, p.keys.length);
+      for (const key of p.keys) o = putNumber(d, o, width, indexOf(keys, keyList, key, 1));
+      for (const arg of p.args) o = putNumber(d, o, width, indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
+      descriptors.push(d.toString('latin1', 0, o));
+    }
+  } finally {
+    keys.clear();
+    values.clear();
   }
   const call: (string | number)[] = [keyList.length + 1, framesKey];
   for (const key of keyList) call.push(key);
@@ -277,18 +293,17 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   return call;
 }
 
-/** A descriptor's number in 2, 3 or 4 characters of 6 bits each, '0' + 0..63, most significant first. */
-function chars2(n: number): string {
-  return String.fromCharCode(48 + ((n >> 6) & 63), 48 + (n & 63));
-}
+const SEEN_KEYS = new Map<string, number>();
+const SEEN_VALUES = new Map<string, number>();
+let descriptor = Buffer.allocUnsafe(4096);
 
-function chars3(n: number): string {
-  return String.fromCharCode(48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
-}
-
-function chars4(n: number): string {
-  if (n >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
-  return String.fromCharCode(48 + ((n >> 18) & 63), 48 + ((n >> 12) & 63), 48 + ((n >> 6) & 63), 48 + (n & 63));
+/** A descriptor's number in `width` characters of 6 bits each, '0' + 0..63, most significant first. */
+function putNumber(d: Buffer, at: number, width: number, n: number): number {
+  for (let i = width - 1; i >= 0; i--) {
+    d[at + i] = 48 + (n & 63);
+    n >>= 6;
+  }
+  return at + width;
 }
 
 /** `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once. */

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { LifecycleEvent, LifecycleKind, MemorySample } from '../../src/dynos/DynoRecord.js';
 import { groupSamples, pushSampleGroups } from '../../src/dynos/DynoStore.js';
-import { lifeBatchOf } from '../../src/dynos/instanceLife.js';
+import { isEmptyBatch, lifeBatchOf } from '../../src/dynos/instanceLife.js';
 import { lifeArgs, lifeArgsOf, RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { redisKeys } from '../../src/keys.js';
 
@@ -60,10 +60,13 @@ describe('the observer write\'s arguments, built without intermediate records', 
     }), { numRuns: 2000 });
   });
 
-  it('recordsPart is part(lifeBatchOf(...)), nothing when the batch is empty', () => {
-    const store = new RedisLifeStore({ malletLife: async () => 1 } as unknown as Redis, redisKeys('t'));
+  it('recordsPart is write(lifeBatchOf(...))\'s call (the app\'s keys, lifeArgs), nothing when the batch is empty', () => {
+    const keys = redisKeys('t');
+    const store = new RedisLifeStore({ malletLife: async () => 1 } as unknown as Redis, keys);
     fc.assert(fc.property(fc.constantFrom('acme', 'other'), records, (app, { samples, events }) => {
-      expect(store.recordsPart(app, samples, events)).toEqual(store.part(app, lifeBatchOf(samples, events)));
+      const batch = lifeBatchOf(samples, events);
+      const k = keys.dynoLife(app);
+      expect(store.recordsPart(app, samples, events)).toEqual(isEmptyBatch(batch) ? undefined : { name: 'life', keys: [k.life, k.index], args: lifeArgs(batch) });
     }), { numRuns: 1000 });
     expect(store.recordsPart('acme', [], [{ kind: 'crash', dyno: 'web.1', at: T0, detail: 'up' }])).toBeUndefined();
   });

@@ -77,15 +77,19 @@ describe('predict: bounded work per sample', () => {
     }
   }, 120_000);
 
-  it('the running sums stay accurate over a long series: rebuilt once per window, they match a fresh fit', () => {
+  it.each([
+    ['a 15-minute window (under the cap)', 15 * 60_000],
+    // 540 samples an instance in 3 h, 1 080 the target's: the 360-point cap drops the oldest.
+    ['a 3-hour window (past the 360-point cap)', 3 * 3_600_000],
+  ])('the running sums stay accurate over a long series, %s: rebuilt once per window, they match a fresh fit', (_name, overMs) => {
     // A day of 20 s samples, noisy and rising, two instances interleaved; after each sample the
     // answer (the script's, bit for bit: the equivalence tests) against a two-pass fit of the
     // instance's window computed afresh.
     const memory = new MemoryPredictStore();
     const keys = { points: 'acc:p', state: 'acc:s' };
-    const overMs = 15 * 60_000;
     const window = new Map<string, { t: number; y: number }[]>();
     let worst = 0;
+    let capped = 0;
     for (let i = 0; i < 4320; i++) {
       for (const inst of ['a', 'b']) {
         const t = 1_700_000_000_000 + i * 20_000 + (inst === 'b' ? 7_000 : 0);
@@ -96,6 +100,13 @@ describe('predict: bounded work per sample', () => {
         // The target's newest is this sample or the other instance's, so the window is by t.
         const newest = Math.max(t, ...[...window.values()].flat().map((p) => p.t));
         for (const [k, list] of window) window.set(k, list.filter((p) => p.t > newest - overMs));
+        // Then the cap: the target's newest maxPoints samples, whichever instance they are of.
+        const all = [...window.values()].flat().map((p) => p.t).sort((a, b) => a - b);
+        if (all.length > PREDICT_BOUNDS.maxPoints) {
+          const oldestKept = all[all.length - PREDICT_BOUNDS.maxPoints]!;
+          for (const [k, list] of window) window.set(k, list.filter((p) => p.t >= oldestKept));
+          capped++;
+        }
         const own = window.get(inst)!;
         if (got.status === 'few') continue;
         expect(got.samples).toBe(own.length);
@@ -108,6 +119,14 @@ describe('predict: bounded work per sample', () => {
       }
     }
     expect(worst).toBeLessThan(1e-9);
+    // Two instances' samples every 20 s: the target's set passes the cap once `over` holds 360 × 10 s.
+    if (overMs > PREDICT_BOUNDS.maxPoints * 10_000) {
+      // The cap was what bounded the series for most of the day, each instance near half of it.
+      expect(capped).toBeGreaterThan(4320);
+      expect(window.get('a')!.length + window.get('b')!.length).toBe(PREDICT_BOUNDS.maxPoints);
+    } else {
+      expect(capped).toBe(0);
+    }
   });
 
   it('Redis memory per target stays bounded however long the series runs', async () => {

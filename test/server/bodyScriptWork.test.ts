@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { redisKeys } from '../../src/keys.js';
 import { RedisTargetBudget } from '../../src/rules/targetBudget.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
+import { lifeBatchOf } from '../../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { RedisPredictStore, parsePredictReply, predictPart, type PredictVote } from '../../src/rules/predictScript.js';
@@ -160,11 +161,13 @@ describe('the body script work per delivery', () => {
 
   it('a part of thousands of indices in 2-character descriptors (read in slices) writes what its own script writes', async () => {
     const uuid = (i: number) => `2222222${i}-aaaa-bbbb-cccc-dddddddddddd`;
-    const batch = { releases: [T0], starts: [['web.1', T0] as const], samples: Array.from({ length: 1500 }, (_, i) => [`web.${1 + (i % 3)}`, uuid(i % 3), T0 + 1000 * i] as const) };
+    const samples = Array.from({ length: 1500 }, (_, i) => ({ dyno: `web.${1 + (i % 3)}`, instance: uuid(i % 3), at: T0 + 1000 * i, valueMb: 100 }));
+    const events = [{ kind: 'release', dyno: '', at: T0, detail: 'v7' }, { kind: 'start', dyno: 'web.1', at: T0, detail: '' }] as const;
     const own = redisKeys('work-life-own');
-    await new RedisLifeStore(redis, own).write('app-x', batch);
+    await new RedisLifeStore(redis, own).write('app-x', lifeBatchOf(samples, events));
     const viaBody = redisKeys('work-life-body');
-    const part = new RedisLifeStore(redis, viaBody).part('app-x', batch)!;
+    // The dyno observer's path: the part made from its records.
+    const part = new RedisLifeStore(redis, viaBody).recordsPart('app-x', samples, events)!;
     const call = encodeBody(viaBody.recentFrames('app-x', 'd.1'), '', T0, false, [part]);
     // Over 3 000 indices for fewer than 4 096 distinct keys and values: two characters each.
     expect(String(call[call.length - 1]).length).toBeGreaterThan(6000);
