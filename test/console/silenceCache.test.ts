@@ -68,6 +68,15 @@ describe('silence cache', () => {
     const s = await setup();
     const added = await s.other.add({ app: 'shop', comment: 'short', durationMs: 60_000 });
     if (added === 'full') throw new Error('full');
+    // The add's own invalidation comes on the cache's connection and may land after the first
+    // read (dropping that copy once): wait until a copy holds, then time must end the silence.
+    await eventually('a copy that holds', async () => {
+      await s.cache.active();
+      const r = s.reads();
+      await new Promise((res) => setTimeout(res, 50));
+      await s.cache.active();
+      return s.reads() === r;
+    }, 10_000, 5);
     expect((await s.cache.active()).map((x) => x.id)).toEqual([added.id]);
     const n = s.reads();
     s.advance(60_001);
