@@ -10,12 +10,11 @@
  *
  * A BUILT_ROOT is a checkout after `npm run build` (bin/, dist/, node_modules/); `.` is this one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { freePort, startServe, treeCpuUs, type ServeProcess } from './serveProcess.js';
+import { startPrivateRedis, startServe, treeCpuUs, type ServeProcess } from './serveProcess.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [secondsArg, roundsArg, connectionsArg, ...builds] = process.argv.slice(2);
@@ -25,15 +24,7 @@ const levels = (connectionsArg ?? '8,32').split(',').map(Number);
 const PASSWORD = 'bench-drain-password';
 if (builds.length === 0) throw new Error('usage: drainAB.ts SECONDS ROUNDS CONNECTIONS NAME=ROOT [NAME=ROOT ...]');
 
-const port = await freePort();
-const redisProc: ChildProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-process.once('exit', () => redisProc.kill('SIGTERM'));
-const redisUrl = `redis://127.0.0.1:${port}`;
-for (;;) {
-  const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
-  try { await probe.connect(); probe.disconnect(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
-}
+const redisUrl = await startPrivateRedis();
 
 const bare = spawn(process.execPath, ['--import', 'tsx', join(here, 'bareServer.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const bareUrl = await new Promise<string>((r) => { bare.stdout!.once('data', (d) => r(String(d).trim())); });

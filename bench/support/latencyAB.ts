@@ -10,12 +10,12 @@
  * ROOT is a built checkout (`.` is this one); the flags are passed to that serve's node, e.g.
  * `big=.@--max-semi-space-size=64`. RATE 0: half the first variant's maximum (one 6 s round at 32 connections).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
-import { freePort, probeStopKey, startServe, type ServeProcess } from './serveProcess.js';
+import { startPrivateRedis, probeStopKey, startServe, type ServeProcess } from './serveProcess.js';
 import { percentile, runProbes, type ProbeSpan } from './latencyProbe.js';
 import { watchHealth } from './serviceHealth.js';
 
@@ -27,15 +27,7 @@ const blocks = Number(blocksArg ?? 4);
 const perBlock = Number(probesArg ?? 50);
 if (variants.length === 0) throw new Error('usage: latencyAB.ts RATE BLOCKS PROBES_PER_BLOCK NAME=ROOT[@FLAGS] ...');
 
-const port = await freePort();
-const redisProc: ChildProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-process.once('exit', () => redisProc.kill('SIGTERM'));
-const redisUrl = `redis://127.0.0.1:${port}`;
-for (;;) {
-  const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
-  try { await probe.connect(); probe.disconnect(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
-}
+const redisUrl = await startPrivateRedis();
 const redis = new Redis(redisUrl);
 
 function load(url: string, durationS: number, connections: number, rate?: number): Promise<{ rps: number; non2xx: number; errors: number }> {

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { freePort } from '../../test/support/freePort.js';
+import { Redis } from 'ioredis';
 
 export { freePort };
 
@@ -121,4 +122,20 @@ export async function startServe(opts: { redisUrl: string; password: string; pro
       child.kill('SIGTERM');
     }),
   };
+}
+
+/**
+ * A redis-server of the run's own on a free port (nothing kept on disk), stopped when the process
+ * exits, so other work on the shared Redis stays out of the figures; resolves once it answers.
+ */
+export async function startPrivateRedis(): Promise<string> {
+  const port = await freePort();
+  const redisProc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  process.once('exit', () => redisProc.kill('SIGTERM'));
+  const redisUrl = `redis://127.0.0.1:${port}`;
+  for (;;) {
+    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    try { await probe.connect(); probe.disconnect(); return redisUrl; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
 }
