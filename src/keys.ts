@@ -137,20 +137,28 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     }
     return lastTag;
   };
+  // A drain body's votes and predictions ask for the keys of the same few rule+app+target sets
+  // body after body: built once and handed out again, the same strings each time (already flat,
+  // their hash computed, which the body script's encoding needs: bodyScript.ts), not seven
+  // concatenations and three part() tests per vote. Targets come from log lines: bounded.
+  const thresholds = new Memo<ThresholdKeySet>();
+  const predicts = new Memo<PredictKeySet>();
+  const histories = new Memo<string>();
   // Not part(): the queue prefix is configuration, and the tag must be the very one BullMQ's keys hash by.
   const queueTag = `{${hashTag(queuePrefix)}}`;
+  const thresholdKeys = (rule: string, app: string, target: string): ThresholdKeySet => {
+    const id = [tag(app), part(rule), part(target)];
+    // A Fir dyno gets a new name when restarted: its cooldown is its process type's, or the
+    // restart would let the replacement fire again at once.
+    const cooling = [tag(app), part(rule), part(restartStableTarget(target))];
+    return Object.freeze({
+      window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling),
+      spell: k('hspell', ...id), seen: k('hseen', ...id), graceSeen: k('hgrace', ...id),
+    });
+  };
   return Object.freeze({
     recentFrames: (app: string, token: string) => k('frames', tag(app), part(token)),
-    threshold: (rule: string, app: string, target: string) => {
-      const id = [tag(app), part(rule), part(target)];
-      // A Fir dyno gets a new name when restarted: its cooldown is its process type's, or the
-      // restart would let the replacement fire again at once.
-      const cooling = [tag(app), part(rule), part(restartStableTarget(target))];
-      return {
-        window: k('win', ...id), lines: k('winlines', ...id), firedBy: k('fired', ...id), cooldown: k('cool', ...cooling),
-        spell: k('hspell', ...id), seen: k('hseen', ...id), graceSeen: k('hgrace', ...id),
-      };
-    },
+    threshold: (rule: string, app: string, target: string) => thresholds.get(rule, app, target) ?? thresholds.set(rule, app, target, thresholdKeys(rule, app, target)),
     appTargets: (app: string) => k('targets', tag(app)),
     stormGuard: (app: string) => k('storm', tag(app)),
     // Same reason: a restarted Fir dyno (new name) that keeps failing is still the same target.
@@ -164,13 +172,16 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
     dynos: (app: string) => ({ instances: k('dyn-inst', tag(app)), meta: k('dyn-meta', tag(app)), events: k('dyn-ev', tag(app)) }),
     dynoLife: (app: string) => ({ life: k('dyn-life', tag(app)), index: k('dyn-lidx', tag(app)) }),
     memorySeries: (app: string, instance: string) => k('dyn-mem', tag(app), part(instance)),
-    predict: (rule: string, app: string, target: string) => ({
+    predict: (rule: string, app: string, target: string) => predicts.get(rule, app, target) ?? predicts.set(rule, app, target, Object.freeze({
       points: k('predser', tag(app), part(rule), part(target)),
       state: k('predfit', tag(app), part(rule), part(target)),
-    }),
+    })),
     suspects: (app: string) => ({ index: k('sus-idx', tag(app)), snapshots: k('sus-snap', tag(app)) }),
-    history: (app: string) => k('history', tag(app)),
-    stats: (app: string, bucket: number) => k('stats', tag(app), String(Math.trunc(bucket))),
+    history: (app: string) => histories.get('history', app, '') ?? histories.set('history', app, '', k('history', tag(app))),
+    stats: (app: string, bucket: number) => {
+      const b = String(Math.trunc(bucket));
+      return histories.get('stats', app, b) ?? histories.set('stats', app, b, k('stats', tag(app), b));
+    },
     historyApps: () => k('history-apps'),
     silences: () => k('silences'),
   });
@@ -178,3 +189,32 @@ export function redisKeys(prefix: string, queuePrefix = 'bull'): RedisKeys {
 
 /** The BullMQ queue every firing goes to (SPEC §5). */
 export const ACTION_QUEUE = 'mallet-actions';
+
+/**
+ * Built keys by three of their inputs, at most MEMO_ENTRIES of them: a memo that fills up is
+ * emptied and fills again (a flood of new targets only costs the building it would have cost).
+ */
+const MEMO_ENTRIES = 4096;
+
+class Memo<T> {
+  #byA = new Map<string, Map<string, Map<string, T>>>();
+  #size = 0;
+
+  get(a: string, b: string, c: string): T | undefined {
+    return this.#byA.get(a)?.get(b)?.get(c);
+  }
+
+  set(a: string, b: string, c: string, value: T): T {
+    if (this.#size >= MEMO_ENTRIES) {
+      this.#byA = new Map();
+      this.#size = 0;
+    }
+    let byB = this.#byA.get(a);
+    if (byB === undefined) this.#byA.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (byC === undefined) byB.set(b, (byC = new Map()));
+    byC.set(c, value);
+    this.#size++;
+    return value;
+  }
+}

@@ -251,9 +251,11 @@ const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: '
  * keys and values (`minWidth`: wider than needed, for the tests of the wider forms).
  */
 export function encodeBody(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[], minWidth: 2 | 3 | 4 = 2): (string | number)[] {
-  // Reused between bodies (encodeBody is synchronous), emptied before it returns.
-  const keys = SEEN_KEYS;
-  const values = SEEN_VALUES;
+  const keys = SEEN.keys;
+  const values = SEEN.values;
+  const numbers = SEEN.numbers;
+  // Places seen in an earlier call are below `base` (see SEEN).
+  const base = SEEN.begin();
   const keyList: string[] = [];
   const valueList: string[] = [];
   const descriptors: string[] = [];
@@ -263,27 +265,28 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   for (const p of parts) bound += p.keys.length + p.args.length;
   const width = Math.max(minWidth, bound < 1 << 12 ? 2 : bound < 1 << 18 ? 3 : 4);
   if (width === 4 && bound >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
-  try {
-    // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
-    for (const p of parts) {
-      // A descriptor's characters are written as bytes and made one flat string: no string per
-      // number and no concatenation per index (each was an allocation).
-      const need = (6 + p.keys.length + p.args.length) * width;
-      if (descriptor.length < need) descriptor = Buffer.allocUnsafe(Math.max(need, descriptor.length * 2));
-      const d = descriptor;
-      d[0] = CODE[p.name].charCodeAt(0);
-      d[1] = 48 + width;
-      let o = putNumber(d, 2, width, p.gate ?? 0);
-      o = putNumber(d, o, width, p.predicted ?? 0);
-      o = putNumber(d, o, width, p.life ?? 0);
-      o = putNumber(d, o, width, p.keys.length);
-      for (const key of p.keys) o = putNumber(d, o, width, indexOf(keys, keyList, key, 1));
-      for (const arg of p.args) o = putNumber(d, o, width, indexOf(values, valueList, typeof arg === 'string' ? arg : String(arg), 7));
-      descriptors.push(d.toString('latin1', 0, o));
+  // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
+  for (const p of parts) {
+    // A descriptor's characters are written as bytes and made one flat string: no string per
+    // number and no concatenation per index (each was an allocation).
+    const need = (6 + p.keys.length + p.args.length) * width;
+    if (descriptor.length < need) descriptor = Buffer.allocUnsafe(Math.max(need, descriptor.length * 2));
+    const d = descriptor;
+    d[0] = CODE[p.name].charCodeAt(0);
+    d[1] = 48 + width;
+    let o = putNumber(d, 2, width, p.gate ?? 0);
+    o = putNumber(d, o, width, p.predicted ?? 0);
+    o = putNumber(d, o, width, p.life ?? 0);
+    o = putNumber(d, o, width, p.keys.length);
+    for (const key of p.keys) o = putNumber(d, o, width, indexOf(keys, base, keyList, key, key, 1));
+    for (const arg of p.args) {
+      let at: number;
+      if (typeof arg === 'number') at = indexOf(numbers, base, valueList, arg, undefined, 7);
+      else if (arg.length >= UNSHARED_LENGTH) at = valueList.push(arg) + 7;
+      else at = indexOf(values, base, valueList, arg, arg, 7);
+      o = putNumber(d, o, width, at);
     }
-  } finally {
-    keys.clear();
-    values.clear();
+    descriptors.push(d.toString('latin1', 0, o));
   }
   const call: (string | number)[] = [keyList.length + 1, framesKey];
   for (const key of keyList) call.push(key);
@@ -293,8 +296,42 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   return call;
 }
 
-const SEEN_KEYS = new Map<string, number>();
-const SEEN_VALUES = new Map<string, number>();
+/**
+ * A value this long is sent as it is, not looked up: the trigger lines and a prediction's
+ * member (instance/event id) are what is long in a body, and they are nearly never repeated
+ * within it (a line two rules matched is sent twice), while looking one up means hashing all of
+ * a fresh string (~60 % of encodeBody's time with every value looked up).
+ */
+const UNSHARED_LENGTH = 48;
+/** Places are stored as call * PLACES + place: a call's own are at or above its base. */
+const PLACES = 1 << 24;
+
+/**
+ * The tables of what a call has sent, kept from call to call (encodeBody is synchronous) and not
+ * emptied after each: a Map emptied starts again from its smallest table and grows, reallocated
+ * and rehashed, through every size to the body's, every call. An entry of an earlier call is told
+ * apart by its call number; the tables are emptied only once they hold ENTRIES (a bound on the
+ * memory held: values kept are short, keys are the memoized ones, src/keys.ts).
+ */
+const SEEN = {
+  keys: new Map<string, number>(),
+  values: new Map<string, number>(),
+  numbers: new Map<number, number>(),
+  call: 0,
+  /** The base of the next call's places. */
+  begin(): number {
+    if (this.call >= MAX_CALLS || this.keys.size + this.values.size + this.numbers.size > ENTRIES) {
+      this.keys.clear();
+      this.values.clear();
+      this.numbers.clear();
+      this.call = 0;
+    }
+    return ++this.call * PLACES;
+  },
+};
+const ENTRIES = 2048;
+/** Below 2^53 / PLACES, so every stored place is an exact integer. */
+const MAX_CALLS = 1 << 28;
 let descriptor = Buffer.allocUnsafe(4096);
 
 /** A descriptor's number in `width` characters of 6 bits each, '0' + 0..63, most significant first. */
@@ -306,13 +343,14 @@ function putNumber(d: Buffer, at: number, width: number, n: number): number {
   return at + width;
 }
 
-/** `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once. */
-function indexOf(seen: Map<string, number>, list: string[], item: string, offset: number): number {
-  let i = seen.get(item);
-  if (i === undefined) {
-    list.push(item);
-    i = list.length + offset;
-    seen.set(item, i);
-  }
+/**
+ * `item`'s 1-based place in the script's table (`offset` + its place in `list`), added once per
+ * call (`base`: this call's, see SEEN); `text` is its string (undefined: a number's, made once).
+ */
+function indexOf<T extends string | number>(seen: Map<T, number>, base: number, list: string[], item: T, text: string | undefined, offset: number): number {
+  const stored = seen.get(item);
+  if (stored !== undefined && stored > base) return stored - base;
+  const i = list.push(text ?? String(item)) + offset;
+  seen.set(item, base + i);
   return i;
 }
