@@ -2,7 +2,8 @@
  * Where a drain request's CPU goes: `mallet serve` in its own process under `node --cpu-prof`,
  * driven by the drain load generator, then the profile's self time grouped by who spent it
  * (ioredis, Fastify, Node's HTTP and sockets, GC, mallet's own files). Natives (string writes,
- * socket writes, RegExp) are charged to the nearest JavaScript caller that has a file.
+ * socket writes, RegExp) are charged to the nearest JavaScript caller that has a file; then the
+ * same samples by stage, charged to the nearest caller outside Node (profileSummary.ts stageOf).
  *
  *   node --import tsx bench/profile.ts [SECONDS] [CONNECTIONS]   (BENCH_PROFILE_DIR keeps the .cpuprofile)
  */
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { startServe } from './support/serveProcess.js';
-import { summariseProfile, type CpuProfile } from './support/profileSummary.js';
+import { summariseByStage, summariseProfile, type CpuProfile } from './support/profileSummary.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.argv[2] ?? 10);
@@ -54,5 +55,7 @@ const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
 console.log(`${connections} connections, ${seconds} s: ${r.rps.toFixed(0)} req/s, server CPU ${(cpu / (r.rps * seconds)).toFixed(0)} µs per request (${r.non2xx} non-2xx, ${r.errors} errors)`);
 console.log(`profile: ${join(dir, file)} (open in Chrome DevTools or speedscope for the flame graph)\n`);
 console.log(summariseProfile(profile));
+console.log('\nthe same samples by stage, each charged to its nearest caller of ours (socket writes to the writer, a hash to the look-up):\n');
+console.log(summariseByStage(profile));
 if (process.argv[4]) console.log(`\n${process.argv[4]}`);
 process.exit(0);

@@ -7,11 +7,12 @@
  * `valgrind --tool=callgrind`, instructions are counted only over the measured passes, after the
  * warm-up (callgrind_control), so start-up and the JIT's first compiles are left out.
  *
- *   node --import tsx bench/support/bodyCost.ts REDIS_URL [--bodies 200] [--passes 2] [--warmup 6] [--callgrind] [--alloc]
+ *   node --import tsx bench/support/bodyCost.ts REDIS_URL [--bodies 200] [--passes 2] [--warmup 6] [--callgrind] [--alloc [--sites]]
  *
  * `--callgrind` runs itself under valgrind and prints instructions per body; `--alloc` prints the
  * JS bytes allocated per body (the young generation made larger than a pass allocates; a pass
- * during which a collection ran is refused by allocation.ts). Without either: CPU µs per body.
+ * during which a collection ran is refused by allocation.ts), with `--sites` also by allocating
+ * function (V8's sampling heap profiler). Without either: CPU µs per body.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -89,6 +90,11 @@ const result: Record<string, unknown> = { bodies, passes, warmup };
 if (argv.includes('--alloc')) {
   const a = await measureAllocation('bytes', pass, { warmup, passes, lines: bodies });
   result.bytesPerBody = a.bytesPerPass!.map((x) => Math.round(x / bodies));
+  if (argv.includes('--sites')) {
+    const s = await measureAllocation('sites', pass, { warmup: 0, passes, lines: bodies });
+    result.sitesPerBody = s.project!.slice(0, 25).map(([k, v]) => `${Math.round(v / bodies)} ${k}`);
+    result.selfPerBody = s.self!.slice(0, 25).map(([k, v]) => `${Math.round(v / bodies)} ${k}`);
+  }
 } else {
   for (let k = 0; k < warmup; k++) await pass();
   const ctl = (on: boolean) => { if (argv.includes('--child')) execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' }); };

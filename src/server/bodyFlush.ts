@@ -4,7 +4,7 @@ import { encodeScriptCall, isNoScript, ScriptCallCommand, type ScriptText } from
 /**
  * Bodies whose script calls are ready in the same event-loop turn share one socket write: the
  * calls wait until the turn's I/O callbacks have run (setImmediate), or until a bound is reached,
- * and go out as one pipeline. On this kind of machine a socket round trip costs as much Node CPU
+ * and go out in one socket write (one pipeline on a Cluster). On this kind of machine a socket round trip costs as much Node CPU
  * as a whole bare request, and under load several bodies finish parsing in the same turn.
  *
  * Each call stays its own script call (atomic on its own) with its own reply: a call that fails
@@ -38,7 +38,8 @@ export const FLUSH_BOUND: FlushBound = { maxCalls: 64, maxBytes: 64 << 10 };
 type Call = readonly (string | number)[];
 interface Pending { readonly call: Call | ScriptCallCommand; resolve(reply: unknown[]): void; reject(err: unknown): void }
 interface Group { calls: Pending[]; bytes: number }
-type Scripted = Record<string, (call: Call) => unknown> & { exec(): Promise<[Error | null, unknown][] | null>; sendCommand(c: ScriptCallCommand): unknown };
+type Scripted = Record<string, (call: Call) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
+interface Corkable { readonly writable?: boolean; cork(): void; uncork(): void }
 interface DefinedScript { readonly lua: string; readonly sha: string; readonly numberOfKeys: number | null }
 
 /** The group of a key: its hash tag on a Cluster (Redis's own rule: the first `{…}` that is not empty), else one group. */
@@ -101,25 +102,36 @@ export class BodyFlush {
     this.#groups.clear();
   };
 
+  #write(p: Pending): void {
+    const command = p.call as ScriptCallCommand;
+    this.redis.sendCommand(command);
+    command.promise.then((reply) => p.resolve(reply as unknown[]), (err: unknown) => {
+      if (!isNoScript(err)) return p.reject(err);
+      // Redis lost its scripts (SCRIPT FLUSH, a restart, a failover): sent again, as EVAL, once.
+      command.scriptGone();
+      const again = command.again();
+      this.redis.sendCommand(again);
+      again.promise.then((reply) => p.resolve(reply as unknown[]), p.reject);
+    });
+  }
+
   #send(calls: readonly Pending[]): void {
-    const pipeline = this.redis.pipeline() as unknown as Scripted;
     if (this.#script !== undefined) {
-      for (const p of calls) {
-        const command = p.call as ScriptCallCommand;
-        pipeline.sendCommand(command);
-        command.promise.then((reply) => p.resolve(reply as unknown[]), (err: unknown) => {
-          if (!isNoScript(err)) return p.reject(err);
-          // Redis lost its scripts (SCRIPT FLUSH, a restart, a failover): sent again, as EVAL, once.
-          command.scriptGone();
-          const again = command.again();
-          this.redis.sendCommand(again);
-          again.promise.then((reply) => p.resolve(reply as unknown[]), p.reject);
-        });
+      // Each command written straight to the connection (its reply queue, timeouts, offline
+      // queue and resend after a reconnect are ioredis's), the socket corked meanwhile so the
+      // turn's calls leave in one write system call: what an ioredis pipeline would write, without
+      // its objects, its promise and its copy of every call's bytes into one buffer.
+      const socket = (this.redis as unknown as { stream?: Corkable }).stream;
+      const cork = socket !== undefined && socket.writable === true;
+      if (cork) socket.cork();
+      try {
+        for (const p of calls) this.#write(p);
+      } finally {
+        if (cork) socket.uncork();
       }
-      // The replies are read from each command; the pipeline only makes the one write.
-      pipeline.exec().catch(() => {});
       return;
     }
+    const pipeline = this.redis.pipeline() as unknown as Scripted;
     for (const p of calls) pipeline[this.command]!(p.call as Call);
     pipeline.exec().then(
       (results) => {

@@ -27,9 +27,12 @@ async function writingRedis(url = testRedisUrl()): Promise<{ redis: Redis; write
   const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await new Promise((r) => redis.once('ready', r));
   let writes = 0;
-  const stream = (redis as unknown as { stream: { write: (...a: unknown[]) => boolean } }).stream;
-  const write = stream.write.bind(stream);
-  stream.write = (...a: unknown[]) => { writes++; return write(...a); };
+  // The socket's own writes (one system call each: a corked socket's buffered chunks leave in one _writev).
+  const stream = (redis as unknown as { stream: Record<'_write' | '_writev', (...a: unknown[]) => unknown> }).stream;
+  for (const m of ['_write', '_writev'] as const) {
+    const write = stream[m].bind(stream);
+    stream[m] = (...a: unknown[]) => { writes++; return write(...a); };
+  }
   return { redis, writes: () => writes, reset: () => { writes = 0; } };
 }
 
