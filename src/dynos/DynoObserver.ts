@@ -90,11 +90,14 @@ export class DynoObserver implements Observer {
    * order, with their instance and time: observe() is shown the lines wants() took, in the same
    * order (Observer.ts observeOne), and reads each from its fields on, without matching its
    * prefix, reading its instance id or its timestamp again. An entry serves only its own event
-   * object (a line's bytes never change); observe() empties them.
+   * object (a line's bytes never change); observe() empties them. The first #nHits entries
+   * count (setting an array's length to 0 gives its storage back, which the next push makes
+   * again: a count keeps it).
    */
-  readonly #hits: DrainEvent[] = [];
-  readonly #hitOf: Stored[] = [];
+  readonly #hits: (DrainEvent | undefined)[] = [];
+  readonly #hitOf: (Stored | undefined)[] = [];
   readonly #hitAt: number[] = [];
+  #nHits = 0;
   #lastApp: string | undefined = undefined;
   #lastKnown: Map<string, Stored[]> | undefined = undefined;
 
@@ -131,10 +134,11 @@ export class DynoObserver implements Observer {
         if (Math.floor(at / MINUTE_MS) === k.minute) return false;
         // observe() reads it next: what was found here is handed on, not found again. (Bounded
         // for a caller that asks wants() without observe(): forgetting costs a read.)
-        if (this.#hits.length >= MAX_HITS) this.#hits.length = this.#hitOf.length = this.#hitAt.length = 0;
-        this.#hits.push(e);
-        this.#hitOf.push(k);
-        this.#hitAt.push(at);
+        if (this.#nHits >= MAX_HITS) this.#forgetHits();
+        const n = this.#nHits++;
+        this.#hits[n] = e;
+        this.#hitOf[n] = k;
+        this.#hitAt[n] = at;
         return true;
       }
       // The platform writes memory_total first: a line of a remembered instance without it is its
@@ -143,6 +147,12 @@ export class DynoObserver implements Observer {
     }
     // An instance not remembered yet, or a line laid out otherwise.
     return isMemoryLine(e);
+  }
+
+  /** Empties #hits, its events let go (they hold their bodies' bytes). */
+  #forgetHits(): void {
+    for (let i = 0; i < this.#nHits; i++) this.#hits[i] = this.#hitOf[i] = undefined;
+    this.#nHits = 0;
   }
 
   /** The app's remembered instances; the last app asked for is kept (a body's lines share theirs). */
@@ -159,10 +169,11 @@ export class DynoObserver implements Observer {
     let lines: DrainEvent[] | undefined;
     let lifecycle: LifecycleEvent[] | undefined;
     const hits = this.#hits;
+    const nHits = this.#nHits;
     let h = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const hit = h < hits.length && hits[h] === e ? h++ : -1;
+      const hit = h < nHits && hits[h] === e ? h++ : -1;
       if (hit >= 0 && e.readMessageBytes !== undefined) {
         // readDynoSample's answer for it: the prefix is this instance's (see #hits).
         const at = this.#hitAt[hit]!;
@@ -180,7 +191,7 @@ export class DynoObserver implements Observer {
         if (l !== undefined) (lifecycle ??= []).push(l);
       }
     }
-    hits.length = this.#hitOf.length = this.#hitAt.length = 0;
+    if (nHits > 0) this.#forgetHits();
     if (firings.length > 0) lifecycle = this.remediations(app, firings, lifecycle);
     if (samples === undefined && lifecycle === undefined) return NOTHING;
     return new DynoObservation(this, app, samples ?? NONE, lines ?? NONE, lifecycle ?? NONE);
