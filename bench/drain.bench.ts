@@ -96,7 +96,7 @@ const service = await startService({
   logger: pino({ level: 'silent' }),
 });
 // The service measured: `mallet serve` as it runs on a dyno, in its own process(es), with the
-// in-process worker; WEB_CONCURRENCY=1 and 2 (src/cli/serveProcesses.ts). serve1 also takes the
+// worker in a thread of the (first) process; WEB_CONCURRENCY=1 and 2 (src/cli/serveProcesses.ts). serve1 also takes the
 // trigger-latency probes.
 const serveEnv = { HEROKU_API_URL: fakeApiUrl, HEROKU_API_TOKEN: 'bench-token' };
 const serve1 = await startServe({ redisUrl: redisUrl ?? 'redis://127.0.0.1:6379', password: PASSWORD, processes: 1, env: serveEnv });
@@ -189,7 +189,7 @@ if (LATENCY_ONLY) {
 }
 
 // Trigger latency under load at half the measured maximum, of `mallet serve` as it runs on a dyno
-// (WEB_CONCURRENCY=1: the worker in the service's process, src/server/service.ts), timed by the
+// (WEB_CONCURRENCY=1: the worker in a thread of the service's process, src/actions/workerThread.ts), timed by the
 // service's own clocks and a separate subscriber process (bench/support/latencyProbe.ts). The
 // background load is the corpus (example rules: their stop keys are watched, as in production).
 const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { connectionName: 'mallet-bench-probe' });
@@ -212,7 +212,7 @@ const spans = run.spans.filter((p) => p.n > COLD);
 const sorted = (f: (p: ProbeSpan) => number) => spans.map(f).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
 const byKey = sorted((p) => p.keyWritten);
 const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(0)} ms, p90 ${percentile(xs, 90).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms, max ${(xs.at(-1) ?? NaN).toFixed(0)} ms`;
-console.log(`\ntrigger latency of mallet serve (1 process, worker in it), line received (drain route) → stop key written (step ledger), service clocks, ${spans.length} probes under background load at ${rate} req/s (half the maximum; achieved ${backgroundResult.rps.toFixed(0)} req/s):`);
+console.log(`\ntrigger latency of mallet serve (1 process, the worker in a thread of it), line received (drain route) → stop key written (step ledger), service clocks, ${spans.length} probes under background load at ${rate} req/s (half the maximum; achieved ${backgroundResult.rps.toFixed(0)} req/s):`);
 console.log(fmt(byKey));
 console.log(`same probes, line received → wake PUBLISH seen by a separate subscriber process: ${fmt(sorted((p) => p.woke))}`);
 const pp = (f: (p: ProbeSpan) => number) => { const xs = sorted(f); return `${percentile(xs, 50)} / ${percentile(xs, 99)} ms`; };

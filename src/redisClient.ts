@@ -76,10 +76,12 @@ function connectCluster(target: string, base: RedisOptions, opts: RedisConnectOp
 }
 
 /** `redis.duplicate(override)` for a single Redis or a Cluster (whose duplicate takes seed nodes first). */
-export function duplicateRedis(redis: Redis, override: { maxRetriesPerRequest?: number | null } = {}): Redis {
-  if (!redis.isCluster) return redis.duplicate(override);
+export function duplicateRedis(redis: Redis, override: { maxRetriesPerRequest?: number | null; autoPipelining?: boolean } = {}): Redis {
+  const { autoPipelining, ...options } = override;
+  const pipelining = autoPipelining === undefined ? {} : { enableAutoPipelining: autoPipelining };
+  if (!redis.isCluster) return redis.duplicate({ ...options, ...pipelining });
   const cluster = redis as unknown as Cluster;
-  return cluster.duplicate(undefined, { ...cluster.options, redisOptions: { ...cluster.options.redisOptions, ...override } }) as unknown as Redis;
+  return cluster.duplicate(undefined, { ...cluster.options, ...pipelining, redisOptions: { ...cluster.options.redisOptions, ...options } }) as unknown as Redis;
 }
 
 /** While Redis stays away ioredis reports every reconnect attempt; one line per connection per interval is enough. */

@@ -51,7 +51,11 @@ export class ActionQueue implements FiringSink {
 
   constructor(private readonly opts: ActionQueueOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.redis = logRedisErrors(duplicateRedis(opts.connection), opts.logger, 'queue');
+    // Not auto-pipelined: an auto-pipelined command waits for setImmediate, i.e. until every I/O
+    // callback of the event loop's turn has run (other bodies parsed and judged), and behind the
+    // connection's previous auto-pipeline still in flight; a firing's admission is on the path
+    // to its stop key. Its adds were an explicit pipeline already.
+    this.redis = logRedisErrors(duplicateRedis(opts.connection, { autoPipelining: false }), opts.logger, 'queue');
     this.jobOptions = {
       attempts: opts.attempts ?? 8,
       backoff: { type: 'exponential', delay: opts.backoffMs ?? 2000 },

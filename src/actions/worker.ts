@@ -3,7 +3,6 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
-import type { Metrics } from '../metrics.js';
 import type { ResolvedAction } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import type { ActionJobData } from './ActionJob.js';
@@ -24,7 +23,7 @@ export interface ActionWorkerOptions {
   connection: Redis;
   queuePrefix: string;
   keys: RedisKeys;
-  metrics: Metrics;
+  metrics: WorkerMetrics;
   logger: Logger;
   /** For `${VAR}` references in job data, expanded when a step runs. */
   env: Readonly<Record<string, string | undefined>>;
@@ -48,6 +47,15 @@ export interface ActionWorkerOptions {
   rollingRetryMs?: number;
   /** REDIS_TLS_INSECURE, applied to the apps' `rediss://` URLs too (Heroku Redis). */
   redisTlsInsecure?: boolean;
+}
+
+/**
+ * The worker's two metrics (SPEC §7): the service's own, or, in a worker thread, stand-ins that
+ * post each change to the thread's parent, whose /metrics serves them (workerThread.ts).
+ */
+export interface WorkerMetrics {
+  readonly actionsTotal: { inc(labels: { type: string; outcome: string }, value?: number): void };
+  readonly triggerLatency: { observe(seconds: number): void };
 }
 
 export interface ActionWorker {

@@ -26,7 +26,8 @@ export async function runServe(mode: 'serve' | 'worker', io: CliIo): Promise<num
   let service: Service;
   try {
     // With worker dynos of their own (MALLET_WORKER=0), serve only ingests.
-    service = await startService({ config, logger, http: mode === 'serve', worker: mode === 'worker' || config.inProcessWorker });
+    // serve runs its worker in a thread of its own (README "Scaling"); a worker process has nothing else to run.
+    service = await startService({ config, logger, http: mode === 'serve', worker: mode === 'worker' || (config.inProcessWorker && 'thread') });
   } catch (err) {
     const e = err as Error;
     if (e instanceof MalletError) io.stderr.write(`mallet: ${e.message}\n`);

@@ -9,6 +9,7 @@ import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, isRuntimeL
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
+import { readKnownSampleBytes, type KnownInstance } from './memoryBytes.js';
 
 export interface DynoCounts {
   samples: number;
@@ -20,7 +21,7 @@ export interface DynoCounts {
  * start with (`source=web.1 dyno=heroku.<id>.<uuid> `, then `sample#memory_total=` for a memory
  * sample) and the newest minute written.
  */
-interface Stored {
+interface Stored extends KnownInstance {
   readonly instance: string;
   readonly lineText: string;
   readonly lineBytes: Buffer;
@@ -33,6 +34,8 @@ interface Stored {
 /** Bounds on what the observer remembers (an optimisation only: forgetting costs a parse). */
 const MAX_APPS = 1000;
 const MAX_DYNOS_PER_APP = 2000;
+/** wants() hits kept for observe() (a syslog batch is at most 4 096 lines). */
+const MAX_HITS = 8192;
 /** Instances per dyno name at once: two during a preboot overlap, a spare for a quick restart. */
 const MAX_INSTANCES_PER_DYNO = 3;
 
@@ -49,7 +52,7 @@ function startsWith(e: DrainEvent, text: string, bytes: Buffer): boolean {
 
 /**
  * startsWith for an instance's prefixes (70–100 bytes): messageStartsWith's loop costs about 30
- * instructions a byte (callgrind), one native compare about 1 300 whatever the length, so the
+ * instructions a byte (callgrind), one native compare about 1 100 whatever the length, so the
  * text's bytes are compared natively when the event hands them out.
  */
 function startsWithLong(e: DrainEvent, text: string, bytes: Buffer): boolean {
@@ -82,6 +85,19 @@ function ofInstance(e: DrainEvent, k: Stored): boolean {
  */
 export class DynoObserver implements Observer {
   readonly #stored = new Map<string, Map<string, Stored[]>>();
+  /**
+   * The memory samples of remembered instances that wants() took since the last observe(), in
+   * order, with their instance and time: observe() is shown the lines wants() took, in the same
+   * order (Observer.ts observeOne), and reads each from its fields on, without matching its
+   * prefix, reading its instance id or its timestamp again. An entry serves only its own event
+   * object (a line's bytes never change); observe() empties them. The first #nHits entries
+   * count (setting an array's length to 0 gives its storage back, which the next push makes
+   * again: a count keeps it).
+   */
+  readonly #hits: (DrainEvent | undefined)[] = [];
+  readonly #hitOf: (Stored | undefined)[] = [];
+  readonly #hitAt: number[] = [];
+  #nHits = 0;
   #lastApp: string | undefined = undefined;
   #lastKnown: Map<string, Stored[]> | undefined = undefined;
 
@@ -113,7 +129,17 @@ export class DynoObserver implements Observer {
         const k = known[i]!;
         // memory_total right after this instance's prefix: the field first (a load average fails
         // it within a few bytes, and any instance's prefix of this dyno has the same length).
-        if (ofInstance(e, k)) return Math.floor((e.timeMs ?? timestampMs(e.timestamp)) / MINUTE_MS) !== k.minute;
+        if (!ofInstance(e, k)) continue;
+        const at = e.timeMs ?? timestampMs(e.timestamp);
+        if (Math.floor(at / MINUTE_MS) === k.minute) return false;
+        // observe() reads it next: what was found here is handed on, not found again. (Bounded
+        // for a caller that asks wants() without observe(): forgetting costs a read.)
+        if (this.#nHits >= MAX_HITS) this.#forgetHits();
+        const n = this.#nHits++;
+        this.#hits[n] = e;
+        this.#hitOf[n] = k;
+        this.#hitAt[n] = at;
+        return true;
       }
       // The platform writes memory_total first: a line of a remembered instance without it is its
       // load average (a prefix compare, cheaper than searching the line for memory_total).
@@ -121,6 +147,12 @@ export class DynoObserver implements Observer {
     }
     // An instance not remembered yet, or a line laid out otherwise.
     return isMemoryLine(e);
+  }
+
+  /** Empties #hits, its events let go (they hold their bodies' bytes). */
+  #forgetHits(): void {
+    for (let i = 0; i < this.#nHits; i++) this.#hits[i] = this.#hitOf[i] = undefined;
+    this.#nHits = 0;
   }
 
   /** The app's remembered instances; the last app asked for is kept (a body's lines share theirs). */
@@ -136,9 +168,20 @@ export class DynoObserver implements Observer {
     let samples: MemorySample[] | undefined;
     let lines: DrainEvent[] | undefined;
     let lifecycle: LifecycleEvent[] | undefined;
+    const hits = this.#hits;
+    const nHits = this.#nHits;
+    let h = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      if (isRuntimeLine(e)) {
+      const hit = h < nHits && hits[h] === e ? h++ : -1;
+      if (hit >= 0 && e.readMessageBytes !== undefined) {
+        // readDynoSample's answer for it: the prefix is this instance's (see #hits).
+        const at = this.#hitAt[hit]!;
+        const s = Number.isFinite(at) ? e.readMessageBytes(readKnownSampleBytes, this.#hitOf[hit]!, at) : undefined;
+        if (s === undefined) continue;
+        (samples ??= []).push(s);
+        (lines ??= []).push(e);
+      } else if (isRuntimeLine(e)) {
         const s = readDynoSample(e);
         if (s === undefined) continue;
         (samples ??= []).push(s);
@@ -148,6 +191,7 @@ export class DynoObserver implements Observer {
         if (l !== undefined) (lifecycle ??= []).push(l);
       }
     }
+    if (nHits > 0) this.#forgetHits();
     if (firings.length > 0) lifecycle = this.remediations(app, firings, lifecycle);
     if (samples === undefined && lifecycle === undefined) return NOTHING;
     return new DynoObservation(this, app, samples ?? NONE, lines ?? NONE, lifecycle ?? NONE);
@@ -221,7 +265,7 @@ export class DynoObserver implements Observer {
         byDyno.set(s.dyno, (known = []));
       }
       if (known.length >= MAX_INSTANCES_PER_DYNO) known.shift();
-      known.push({ instance: s.instance, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
+      known.push({ dyno: s.dyno, instance: s.instance, fieldsAt: end, lineText, lineBytes: Buffer.from(lineText), memoryText, memoryBytes: Buffer.from(memoryText), minute });
     }
   }
 }

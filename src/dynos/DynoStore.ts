@@ -111,8 +111,11 @@ export function sortSnapshot(instances: InstanceSeries[], events: Array<Lifecycl
 
 /** Past this many samples in one delivery the pairwise grouping below would cost more than groupSamples' map. */
 const PAIRWISE_MAX = 16;
-/** pushSampleGroups' indices of one group, reused (it is synchronous). */
-const groupScratch: number[] = [];
+/**
+ * pushSampleGroups' indices of one group, reused (it is synchronous); its first `n` entries
+ * count, as setting its length to 0 would give its storage back to be made again next group.
+ */
+const groupScratch: number[] = new Array<number>(PAIRWISE_MAX).fill(0);
 
 /**
  * groupSamples(samples) as the dyno script's arguments (dynoScript.ts: per group instance, dyno,
@@ -136,13 +139,12 @@ export function pushSampleGroups(samples: readonly MemorySample[], instances: st
     const s = samples[i]!;
     if (!usable(s) || seenBefore(samples, i, s.instance)) continue;
     // This instance's samples in line order, then stably by whole ms (groupSamples' sort).
-    idx.length = 0;
+    let len = 0;
     for (let j = i; j < n; j++) {
       const t = samples[j]!;
       if (t.instance !== s.instance || !usable(t)) continue;
       const at = Math.trunc(t.at);
-      let k = idx.length;
-      idx.push(j);
+      let k = len++;
       while (k > 0 && Math.trunc(samples[idx[k - 1]!]!.at) > at) { idx[k] = idx[k - 1]!; k--; }
       idx[k] = j;
     }
@@ -151,7 +153,7 @@ export function pushSampleGroups(samples: readonly MemorySample[], instances: st
     const count = args.length - 1;
     let minutes = 0;
     let minute = Number.NaN;
-    for (let k = 0; k < idx.length; k++) {
+    for (let k = 0; k < len; k++) {
       const raw = samples[idx[k]!]!;
       const at = Math.trunc(raw.at);
       const m = Math.floor(at / 60_000);
@@ -162,7 +164,6 @@ export function pushSampleGroups(samples: readonly MemorySample[], instances: st
     }
     args[count] = minutes;
   }
-  idx.length = 0;
 }
 
 function usable(s: MemorySample): boolean {

@@ -12,6 +12,28 @@ export function readMemorySampleBytes(buf: Buffer, start: number, end: number, p
   const dyno = instanceEndAt(buf, start, end, process);
   // memory_total first, as the platform writes it (load averages come on a line of their own).
   if (dyno < 0 || !bytesAre(buf, dyno, end, MEMORY_AFTER_DYNO)) return undefined;
+  return sampleAt(buf, start, end, dyno, process, undefined, at);
+}
+
+/** An instance whose line prefix (`source=<dyno> dyno=<…> `) a caller has matched already. */
+export interface KnownInstance {
+  readonly dyno: string;
+  readonly instance: string;
+  /** The prefix's length less one: where its `dyno=` field ends (instanceEndAt's answer for it). */
+  readonly fieldsAt: number;
+}
+
+/**
+ * readMemorySampleBytes of a line whose text starts with `known`'s prefix and memory_total right
+ * after it (the dyno observer compared those bytes already, DynoObserver.wants): the same sample,
+ * without checking the prefix again or reading the instance id from it.
+ */
+export function readKnownSampleBytes(buf: Buffer, start: number, end: number, known: KnownInstance, at: number): MemorySample | undefined {
+  return sampleAt(buf, start, end, start + known.fieldsAt, known.dyno, known.instance, at);
+}
+
+/** The sample from the fields after the `dyno=` field (ending at `dyno`); instance undefined: read from the line. */
+function sampleAt(buf: Buffer, start: number, end: number, dyno: number, process: string, instance: string | undefined, at: number): MemorySample | undefined {
   let valueMb: number | undefined;
   let limitMb: number | undefined;
   let swapMb: number | undefined;
@@ -35,7 +57,7 @@ export function readMemorySampleBytes(buf: Buffer, start: number, end: number, p
     i = to;
   }
   if (valueMb === undefined) return undefined;
-  return { dyno: process, instance: instanceAt(buf, start, process, dyno), at, valueMb, limitMb, swapMb };
+  return { dyno: process, instance: instance ?? instanceAt(buf, start, process, dyno), at, valueMb, limitMb, swapMb };
 }
 
 const SP = 0x20;

@@ -64,7 +64,22 @@ function hasTopLevelAlternation(pattern: string): boolean {
  * or a lone surrogate (which has no UTF-8 form).
  */
 export function literalBytes(text: string): Buffer | undefined {
+  const known = shared.get(text);
+  if (known !== undefined) return known;
   if (text.length === 0 || text.includes('\uFFFD')) return undefined;
   const bytes = Buffer.from(text, 'utf8');
-  return bytes.toString('utf8') === text ? bytes : undefined;
+  if (bytes.toString('utf8') !== text) return undefined;
+  if (shared.size >= MAX_SHARED) shared.clear();
+  shared.set(text, bytes);
+  return bytes;
 }
+
+/**
+ * One Buffer per literal text: a batch's LiteralScan keys each needle by identity, so a literal
+ * that the rules and the dyno observer both look for (`sample#memory_total=`, tested by the
+ * rules' prefilter and then by wantsDynoLine on the same line) is searched for once, not once
+ * per copy. Bounded (texts come from rule files, reloads bring new ones); forgetting costs only
+ * a second search. The Buffers are never written to.
+ */
+const shared = new Map<string, Buffer>();
+const MAX_SHARED = 4096;

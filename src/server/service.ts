@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { MalletError } from '../errors.js';
 import { redisKeys, type RedisKeys } from '../keys.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, wantsPrettyLogs, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { connectRedis, logRedisErrors } from '../redisClient.js';
 import { loadRules, formatRuleError, type CompiledRuleSet } from '../rules/load.js';
@@ -13,6 +13,7 @@ import { watchRules } from '../rules/watch.js';
 import { RulesEngine } from '../rules/engine.js';
 import { ActionQueue } from '../actions/queue.js';
 import { startActionWorker } from '../actions/worker.js';
+import { startWorkerThread, workerRulesOf, type WorkerThread } from '../actions/workerThread.js';
 import { createSidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
 import { RedisSuspectStore } from '../dynos/SuspectStore.js';
 import { createSyslogListener } from '../ingest/syslogListener.js';
@@ -43,7 +44,12 @@ export interface ServiceOptions {
   readonly config: Config;
   readonly logger?: Logger;
   readonly http?: boolean;
-  readonly worker?: boolean;
+  /**
+   * Runs the action worker; `'thread'` in a worker thread of this process (what `mallet serve`
+   * does: the firing's worker round trips then wait on neither the drain's event loop nor its
+   * garbage collection, README "Scaling"), `true` on this event loop (`mallet worker`, tests).
+   */
+  readonly worker?: boolean | 'thread';
   /**
    * The arrival time of drain bodies, which the rules count in, and the clock of the limits and
    * silences (default: the system clock). Tests step it to deliver a captured log as a live
@@ -132,6 +138,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw new MalletError('MALLET_RULES_INVALID', `rules file ${config.rulesPath} is invalid:\n${first.errors.map(formatRuleError).join('\n')}`);
     }
     let ruleSet = first.ruleSet;
+    let workerThread: WorkerThread | undefined;
     metrics.linesTotal.listAppsFrom(() => ruleSet.apps);
     // Shown relative to where mallet runs when it is inside it (config/rules.yml), else as configured.
     const shownPath = relative(process.cwd(), config.rulesPath).startsWith('..') ? config.rulesPath : relative(process.cwd(), config.rulesPath);
@@ -145,6 +152,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       logger,
       onReload: (next) => {
         ruleSet = next;
+        workerThread?.setRules(workerRulesOf(next));
         rulesStatus = { path: shownPath, fromExample: config.rulesFromExample, loadedAt: Date.now(), rules: next.rules.length };
       },
       onRefused: (errors) => { rulesStatus = { ...rulesStatus, refused: { at: Date.now(), errors } }; },
@@ -173,7 +181,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
     // On the drain connection, which fails fast: a step must not hang on its report while mallet's Redis is away.
     const suspectStore = new RedisSuspectStore(redis, keys);
-    if (opts.worker !== false) {
+    if (opts.worker === 'thread') {
+      const thread = await startWorkerThread({
+        data: { config, redisTarget, rules: workerRulesOf(ruleSet), log: { level: config.logLevel, pretty: wantsPrettyLogs(config.logFormat, process.stdout) } },
+        metrics,
+        logger,
+      });
+      workerThread = thread;
+      closers.push(() => thread.close(WORKER_CLOSE_MS));
+    } else if (opts.worker !== false) {
       const worker = startActionWorker({
         connection: workerRedis,
         queuePrefix: config.queuePrefix,

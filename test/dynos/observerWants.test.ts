@@ -10,6 +10,7 @@ import type { DynoStore } from '../../src/dynos/DynoStore.js';
 import { MINUTE_MS } from '../../src/dynos/bounds.js';
 import { instanceEnd, isDynoProcess, isMemoryLine, isRuntimeLine, readDynoSample, wantsLifecycle, wantsRelease } from '../../src/dynos/dynoLines.js';
 import { UUID_A, UUID_B } from './events.js';
+import type { DynoBatch, MemorySample } from '../../src/dynos/DynoRecord.js';
 
 /**
  * DynoObserver.wants tells a remembered instance's lines by their byte prefix. It must want
@@ -66,9 +67,15 @@ class ReferenceWants {
   }
 }
 
-const nullStore: DynoStore = { write: async () => {} } as unknown as DynoStore;
+/** The samples the observer's last parts() handed the store. */
+let parted: readonly MemorySample[] = [];
+const nullStore: DynoStore = { write: async () => {}, part: (_app: string, batch: DynoBatch) => { parted = batch.samples; return undefined; } } as unknown as DynoStore;
 
-/** Feeds bodies in order to the observer and the reference; every line's wants must agree. */
+/**
+ * Feeds bodies in order to the observer and the reference; every line's wants must agree, and the
+ * samples observe() writes must be readDynoSample's of the lines wanted (a remembered instance's
+ * line is read from what wants() found, not from its prefix: DynoObserver #hits).
+ */
 function compare(bodies: readonly DrainEvent[][]): { lines: number; wanted: number } {
   const observer = new DynoObserver(nullStore);
   const ref = new ReferenceWants();
@@ -83,7 +90,12 @@ function compare(bodies: readonly DrainEvent[][]): { lines: number; wanted: numb
       if (w) { wanted++; picked.push(e); }
     }
     const app = events[0]?.app ?? 'a';
-    observer.observe(app, picked, []).written?.();
+    const observation = observer.observe(app, picked, []);
+    parted = [];
+    observation.parts?.();
+    const read = picked.filter(isRuntimeLine).map((e) => readDynoSample(e)).filter((x) => x !== undefined);
+    expect(parted).toEqual(read);
+    observation.written?.();
     ref.written(app, picked);
   }
   return { lines, wanted };

@@ -60,6 +60,8 @@ rules:
   ({ service, queue, close: closeService } = await startTestService({
     redis, prefix, queuePrefix, drainPassword: PASSWORD, rulesFile: made.file, dir,
     env: { APP_REDIS_URL: priv.url, APP_REDIS_NOPUBLISH_URL: userUrl('nopublish', 'pw1') },
+    // Placed as `mallet serve` places it: the stop key and its wake are written from the worker's thread.
+    worker: 'thread',
   }));
 });
 

@@ -7,7 +7,7 @@ import { startService, type Service } from '../../src/server/service.js';
 import { cleanupPrefix, testRedisUrl } from './redis.js';
 
 /** `mallet serve` (HTTP and worker) in the test's process, silent, on a free loopback port. */
-export function startSilentService(env: Record<string, string>, dir: string, opts: { worker?: boolean } = {}): Promise<Service> {
+export function startSilentService(env: Record<string, string>, dir: string, opts: { worker?: boolean | 'thread' } = {}): Promise<Service> {
   return startService({ config: loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env }, dir), logger: pino({ level: 'silent' }), ...opts });
 }
 
@@ -19,7 +19,7 @@ export function startSilentService(env: Record<string, string>, dir: string, opt
  * test's keys.
  */
 export async function startTestService(o: {
-  redis: Redis; prefix: string; queuePrefix: string; drainPassword: string; rulesFile: string; dir: string; env?: Record<string, string>; worker?: boolean;
+  redis: Redis; prefix: string; queuePrefix: string; drainPassword: string; rulesFile: string; dir: string; env?: Record<string, string>; worker?: boolean | 'thread';
 }): Promise<{ service: Service; queue: Queue; close(): Promise<void> }> {
   const service = await startSilentService({
     REDIS_URL: testRedisUrl(), MALLET_KEY_PREFIX: o.prefix, MALLET_QUEUE_PREFIX: o.queuePrefix,
