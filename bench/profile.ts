@@ -49,7 +49,10 @@ const r = await load(seconds);
 const cpu = serve.cpuUs() - cpu0;
 await serve.stop();
 await fakeApi.close();
-const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+// One file per thread (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile): the main thread's is
+// thread 0; `mallet serve` runs the action worker in a thread of its own, summarised apart.
+const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+const file = files.filter((f) => f.split('.')[4] === '0').at(-1) ?? files.at(-1);
 if (!file) throw new Error(`no .cpuprofile in ${dir}`);
 const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
 console.log(`${connections} connections, ${seconds} s: ${r.rps.toFixed(0)} req/s, server CPU ${(cpu / (r.rps * seconds)).toFixed(0)} µs per request (${r.non2xx} non-2xx, ${r.errors} errors)`);
@@ -57,5 +60,11 @@ console.log(`profile: ${join(dir, file)} (open in Chrome DevTools or speedscope 
 console.log(summariseProfile(profile));
 console.log('\nthe same samples by stage, each charged to its nearest caller of ours (socket writes to the writer, a hash to the look-up):\n');
 console.log(summariseByStage(profile));
+for (const other of files.filter((f) => f !== file && f.split('.')[3] === file.split('.')[3])) {
+  const p = JSON.parse(readFileSync(join(dir, other), 'utf8')) as CpuProfile;
+  let busy = 0;
+  for (let i = 0; i < p.samples.length; i++) if (p.nodes.find((n) => n.id === p.samples[i])?.callFrame.functionName !== '(idle)') busy += p.timeDeltas[i] ?? 0;
+  console.log(`\nanother thread (${other}, the action worker in mallet serve): busy ${(busy / 1e6).toFixed(2)} s over the profile, ${(busy / (r.rps * seconds)).toFixed(0)} µs per request`);
+}
 if (process.argv[4]) console.log(`\n${process.argv[4]}`);
 process.exit(0);
