@@ -64,7 +64,7 @@ for (const other of files.filter((f) => f !== file && f.split('.')[3] === file.s
   const p = JSON.parse(readFileSync(join(dir, other), 'utf8')) as CpuProfile;
   let busy = 0;
   for (let i = 0; i < p.samples.length; i++) if (p.nodes.find((n) => n.id === p.samples[i])?.callFrame.functionName !== '(idle)') busy += p.timeDeltas[i] ?? 0;
-  console.log(`\nanother thread (${other}, the action worker in mallet serve): busy ${(busy / 1e6).toFixed(2)} s over the profile, ${(busy / (r.rps * seconds)).toFixed(0)} µs per request`);
+  console.log(`\nanother thread (${other}, the action worker in mallet serve): busy ${(busy / 1e6).toFixed(2)} s over the whole profile (its start-up and the warm-up included)`);
 }
 if (process.argv[4]) console.log(`\n${process.argv[4]}`);
 process.exit(0);
