@@ -1,0 +1,213 @@
+/**
+ * The syslog path's kept lines through the service's own pipeline (RulesEngine with the body
+ * script, the dyno observer, Redis), without the socket: the benchmark stream is framed and
+ * prefiltered by LogplexStream as the listener does (64 KiB reads, batches of 1 MiB read or 4096
+ * kept lines), then each batch goes to pipeline.ingest, four in flight, as the listener hands
+ * them. What remains of `mallet serve`'s syslog CPU once the listener's own path is taken away.
+ * A private redis-server is started (and killed) unless REDIS_URL is set.
+ *
+ *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--profile out.cpuprofile] [--parts] [--encode [--encode-split]]
+ * (`--parts`: what the body script calls carry: parts, keys and values per batch, by part name;
+ *  `--encode`: the calls' parts captured once, then encodeBody alone timed over them, and with
+ *  `--encode-split` its two halves apart: String() of each argument, the index tables)
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { loadavg } from 'node:os';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { parse, stringify } from 'yaml';
+import { LogplexStream } from '../../src/ingest/logplexStream.js';
+import { newLineCounts, type LineCounts } from '../../src/ingest/IngestBatch.js';
+import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
+import { LINE_APP, LINE_API, LINE_PLATFORM, LINE_ROUTER } from '../../src/ingest/lineClass.js';
+import { createMetrics } from '../../src/metrics.js';
+import { redisKeys } from '../../src/keys.js';
+import { loadRulesText } from '../../src/rules/load.js';
+import { RulesEngine } from '../../src/rules/engine.js';
+import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
+import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
+import { DynoObserver } from '../../src/dynos/DynoObserver.js';
+import { Pipeline } from '../../src/server/pipeline.js';
+import * as bodyScript from '../../src/server/bodyScript.js';
+import { startPrivateRedis } from './serveProcess.js';
+import { BENCH_MARKER, BENCH_TOKEN, syslogStream } from './syslogStream.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const LINES = arg('lines', 1_000_000);
+const ROUNDS = arg('rounds', 2);
+const pi = process.argv.indexOf('--profile');
+const PROFILE = pi >= 0 ? process.argv[pi + 1] : undefined;
+const PARTS = process.argv.includes('--parts');
+const ENCODE = process.argv.includes('--encode');
+
+const { stream, frames } = await syslogStream(LINES);
+const rules = parse(readFileSync(new URL('../../config/rules.example.yml', import.meta.url), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
+rules.apps = { 'bench-app': { drain_tokens: [BENCH_TOKEN] } };
+rules.rules.push({ name: 'bench-marker', match: { source: 'app', message: `^${BENCH_MARKER}` }, cooldown: '1s', actions: [{ type: 'redis-stop-key', key: 'marker', ttl: '60s' }] });
+rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
+const loaded = loadRulesText(stringify(rules), 'rules.yml', { HEROKU_API_TOKEN: 'x' });
+if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+const ruleSet = loaded.ruleSet;
+
+const redisUrl = process.env.REDIS_URL ?? (await startPrivateRedis());
+const redis = new Redis(redisUrl);
+const prefix = `mallet-syslog-batches-${process.pid}`;
+const keys = redisKeys(prefix, prefix);
+const metrics = createMetrics(undefined, { defaults: false });
+const logger = pino({ level: 'silent' });
+const life = new RedisLifeStore(redis, keys);
+const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet, life });
+const observers = [new DynoObserver(new RedisDynoStore(redis, keys), undefined, life)];
+let firings = 0;
+const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => { firings += f.length; return []; } }, observers, metrics, logger });
+
+// The listener's batches, made once: which lines are kept does not change between rounds.
+interface Batch { messages: SyslogMessage[]; passedOver: LineCounts }
+const batches: Batch[] = [];
+let counts = newLineCounts();
+const skip = (line: { lineClass: number }) => {
+  const c = line.lineClass;
+  if ((c & (LINE_ROUTER | LINE_PLATFORM)) !== 0) counts.heroku++;
+  else if ((c & (LINE_APP | LINE_API)) !== 0) counts.app++;
+  else counts.other++;
+};
+const reader = new LogplexStream({ structuredData: true, keep: (line) => { if (pipeline.wants(line)) return true; skip(line); return false; } });
+let pending: SyslogMessage[] = [];
+let bytes = 0;
+for (let at = 0; at < stream.length; at += 65536) {
+  const chunk = stream.subarray(at, Math.min(stream.length, at + 65536));
+  for (const m of reader.push(chunk).messages) pending.push(m);
+  bytes += chunk.length;
+  if (bytes >= 1 << 20 || pending.length >= 4096) {
+    batches.push({ messages: pending, passedOver: counts });
+    pending = [];
+    counts = newLineCounts();
+    bytes = 0;
+  }
+}
+batches.push({ messages: pending, passedOver: counts });
+const kept = batches.reduce((n, b) => n + b.messages.length, 0);
+console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${frames} lines in ${batches.length} batches, ${kept} kept (${(kept / batches.length).toFixed(0)} per batch)`);
+
+if (PARTS) {
+  // What one body script call carries, summed over the stream.
+  const real = bodyScript.encodeBody;
+  const byName = new Map<string, { parts: number; keys: number; args: number; argChars: number }>();
+  let calls = 0;
+  let values = 0;
+  let valueChars = 0;
+  const probe = (parts: readonly bodyScript.BodyPart[]) => {
+    calls++;
+    for (const p of parts) {
+      const row = byName.get(p.name) ?? { parts: 0, keys: 0, args: 0, argChars: 0 };
+      byName.set(p.name, row);
+      row.parts++;
+      row.keys += p.keys.length;
+      row.args += p.args.length;
+      for (const a of p.args) row.argChars += String(a).length;
+    }
+    const call = real('k', '', 0, true, parts);
+    const v = Number(call[Number(call[0]) + 7]);
+    values += v;
+    for (let i = 0; i < v; i++) valueChars += String(call[Number(call[0]) + 8 + i]).length;
+  };
+  const engineAny = engine as unknown as { prepareBody: RulesEngine['prepareBody'] };
+  const prepare = engineAny.prepareBody.bind(engine);
+  engineAny.prepareBody = (events) => { const b = prepare(events); probe(b.parts); return b; };
+  for (const [i, b] of batches.entries()) await pipeline.ingest({ app: 'bench-app', drainToken: BENCH_TOKEN, frameId: `p${i}`, dedupe: false, receivedAt: Date.now(), messages: b.messages, passedOver: b.passedOver });
+  console.log(`rules' parts over ${calls} calls (observer parts not included):`);
+  for (const [name, r] of byName) console.log(`  ${name}: ${r.parts} parts, ${r.keys} keys, ${r.args} args (${(r.argChars / 1024).toFixed(0)} KiB)`);
+  console.log(`  distinct values sent: ${values} (${(valueChars / 1024).toFixed(0)} KiB)`);
+  engineAny.prepareBody = prepare;
+}
+
+if (ENCODE) {
+  const captured: (readonly bodyScript.BodyPart[])[] = [];
+  const run = bodyScript.BodyScript.prototype.run;
+  bodyScript.BodyScript.prototype.run = function (this: bodyScript.BodyScript, framesKey, frameId, now, mark, parts) {
+    captured.push(parts);
+    return run.call(this, framesKey, frameId, now, mark, parts);
+  };
+  for (const [i, b] of batches.entries()) await pipeline.ingest({ app: 'bench-app', drainToken: BENCH_TOKEN, frameId: `e${i}`, dedupe: false, receivedAt: Date.now(), messages: b.messages, passedOver: b.passedOver });
+  bodyScript.BodyScript.prototype.run = run;
+  if (process.argv.includes('--encode-split')) {
+    // Where encodeBody's time goes: making each argument a string, and the index tables.
+    const time = (what: string, f: () => number) => {
+      for (let r = 0; r < 4; r++) {
+        const c0 = process.cpuUsage();
+        const n = f();
+        const cpu = process.cpuUsage(c0);
+        if (r > 0) console.log(`  ${what}: ${((cpu.user + cpu.system) / captured.length).toFixed(0)} µs per call (${n})`);
+      }
+    };
+    time('String() of each argument', () => { let n = 0; for (const parts of captured) for (const p of parts) for (const a of p.args) n += (typeof a === 'string' ? a : String(a)).length; return n; });
+    const flat = captured.map((parts) => parts.map((p) => ({ keys: p.keys, args: p.args.map((a) => (typeof a === 'string' ? a : String(a))) })));
+    let numbers = 0;
+    let long = 0;
+    for (const parts of captured) for (const p of parts) for (const a of p.args) { if (typeof a === 'number') numbers++; else if (a.length > 64) long++; }
+    console.log(`  ${numbers} number arguments, ${long} strings over 64 chars`);
+    time('Map get/set of keys and arguments', () => {
+      let n = 0;
+      const m = new Map<string, number>();
+      for (const parts of flat) {
+        for (const p of parts) {
+          for (const k of p.keys) { let i = m.get(k); if (i === undefined) m.set(k, (i = m.size)); n += i; }
+          for (const a of p.args) { let i = m.get(a); if (i === undefined) m.set(a, (i = m.size)); n += i; }
+        }
+        m.clear();
+      }
+      return n;
+    });
+  }
+  for (let round = 0; round < 6; round++) {
+    const c0 = process.cpuUsage();
+    let n = 0;
+    for (const parts of captured) n += bodyScript.encodeBody('k', '', Date.now(), true, parts).length;
+    const cpu = process.cpuUsage(c0);
+    if (round > 0) console.log(`encodeBody over ${captured.length} calls (${n} arguments): ${((cpu.user + cpu.system) / captured.length).toFixed(0)} µs per call, ${((cpu.user + cpu.system) / frames).toFixed(3)} µs per stream line`);
+  }
+}
+
+const session = PROFILE ? new Session() : undefined;
+const post = (method: string) => new Promise((resolve, reject) => session!.post(method, (err, res) => (err ? reject(err) : resolve(res))));
+if (session) { session.connect(); await post('Profiler.enable'); }
+for (let round = 0; round <= ROUNDS; round++) {
+  const measured = round > 0;
+  if (measured && session) await post('Profiler.start');
+  if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'on', String(process.pid)]);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const inFlight = new Set<Promise<unknown>>();
+  for (const [i, b] of batches.entries()) {
+    // Each round its own frame ids and time: the same lines again as later lines, as a stream would.
+    const p = pipeline.ingest({ app: 'bench-app', drainToken: BENCH_TOKEN, frameId: `s${round}-${i}`, dedupe: false, receivedAt: Date.now(), messages: b.messages, passedOver: b.passedOver });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= 4) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'off', String(process.pid)]);
+  if (measured && session) {
+    const { profile } = await post('Profiler.stop') as { profile: unknown };
+    writeFileSync(PROFILE!, JSON.stringify(profile));
+    session.disconnect();
+  }
+  if (measured) console.log(`round ${round}: ${(ms / 1000).toFixed(2)} s, ${((cpu.user + cpu.system) / frames).toFixed(3)} µs CPU per stream line = ${((cpu.user + cpu.system) / kept).toFixed(1)} µs per kept line (user ${(cpu.user / kept).toFixed(1)}), ${firings} firings so far; load ${loadavg()[0]!.toFixed(2)}`);
+}
+for (const pattern of [`${prefix}*`]) {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (found.length) await redis.del(...found);
+  } while (cursor !== '0');
+}
+redis.disconnect();
+process.exit(0);
