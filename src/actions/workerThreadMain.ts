@@ -3,8 +3,8 @@ import { redisKeys } from '../keys.js';
 import { createLogger } from '../logger.js';
 import { connectRedis, logRedisErrors } from '../redisClient.js';
 import { RedisSuspectStore } from '../dynos/SuspectStore.js';
-import { createSidekiqStopExecutor } from './executors/sidekiqStop.js';
-import { startActionWorker, type WorkerMetrics } from './worker.js';
+import { startConfiguredWorker } from './startConfiguredWorker.js';
+import type { WorkerMetrics } from './worker.js';
 import type { FromWorkerThread, ToWorkerThread, WorkerRules, WorkerThreadData } from './workerThread.js';
 
 /** The action worker thread's own side (workerThread.ts starts it): the worker as service.ts would run it in process. */
@@ -30,21 +30,7 @@ const connect = (name: string, maxRetriesPerRequest: number | null, enableOfflin
 };
 // As in the service: the Sidekiq step's report fails fast while mallet's Redis is away; the worker waits.
 const suspects = new RedisSuspectStore(connect('suspects', 1, false), keys);
-const worker = startActionWorker({
-  connection: connect('worker', null),
-  queuePrefix: config.queuePrefix,
-  keys,
-  metrics,
-  logger,
-  env: config.env,
-  herokuApiUrl: config.herokuApiUrl,
-  herokuApiToken: config.herokuApiToken,
-  getLimits: () => rules.limits,
-  getAppRedisRef: (app) => rules.apps.get(app)?.redisUrlRef,
-  getAppHerokuTokenRef: (app) => rules.apps.get(app)?.herokuTokenRef,
-  redisTlsInsecure: config.redisTlsInsecure,
-  executors: [createSidekiqStopExecutor({ suspects })],
-});
+const worker = startConfiguredWorker({ config, connection: connect('worker', null), keys, metrics, logger, rules: () => rules, suspects });
 
 port.on('message', (m: ToWorkerThread) => {
   if (m.kind === 'rules') { rules = m.rules; return; }

@@ -12,9 +12,8 @@ import { loadRules, formatRuleError, type CompiledRuleSet } from '../rules/load.
 import { watchRules } from '../rules/watch.js';
 import { RulesEngine } from '../rules/engine.js';
 import { ActionQueue } from '../actions/queue.js';
-import { startActionWorker } from '../actions/worker.js';
+import { startConfiguredWorker } from '../actions/startConfiguredWorker.js';
 import { startWorkerThread, workerRulesOf, type WorkerThread } from '../actions/workerThread.js';
-import { createSidekiqStopExecutor } from '../actions/executors/sidekiqStop.js';
 import { RedisSuspectStore } from '../dynos/SuspectStore.js';
 import { createSyslogListener } from '../ingest/syslogListener.js';
 import { buildApp } from './app.js';
@@ -190,22 +189,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       workerThread = thread;
       closers.push(() => thread.close(WORKER_CLOSE_MS));
     } else if (opts.worker !== false) {
-      const worker = startActionWorker({
-        connection: workerRedis,
-        queuePrefix: config.queuePrefix,
-        keys,
-        metrics,
-        logger,
-        env: config.env,
-        herokuApiUrl: config.herokuApiUrl,
-        herokuApiToken: config.herokuApiToken,
-        getLimits: () => ruleSet.limits,
-        // Read at execution: a reload that changes an app's Redis or token applies to queued jobs.
-        getAppRedisRef: (app) => ruleSet.apps?.get(app)?.redisUrlRef,
-        getAppHerokuTokenRef: (app) => ruleSet.apps?.get(app)?.herokuTokenRef,
-        redisTlsInsecure: config.redisTlsInsecure,
-        executors: [createSidekiqStopExecutor({ suspects: suspectStore })],
-      });
+      // Read at execution: a reload that changes an app's Redis or token applies to queued jobs.
+      const worker = startConfiguredWorker({ config, connection: workerRedis, keys, metrics, logger, rules: () => ruleSet, suspects: suspectStore });
       closers.push(() => worker.close(WORKER_CLOSE_MS));
     }
 
