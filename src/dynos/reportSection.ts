@@ -5,6 +5,8 @@ import type { SuspectStore } from './SuspectStore.js';
 import { withSuspects, runTime, type TypeSuspects } from './suspectReport.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A report sentence as HTML: escaped, its `command` spans (written for a terminal) shown as code, not as backticks. */
+const prose = (s: string) => esc(s).replace(/`([^`]+)`/g, '<code>$1</code>');
 const W = 640;
 const H = 120;
 
@@ -22,7 +24,6 @@ function chart(t: TypeReport): string {
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${esc(`${t.processType} memory over time`)}">${quota}${marks}<polyline fill="none" stroke="#36c" stroke-width="1.5" points="${line}"/></svg>`;
 }
 
-/** The status page's leak-report section: per listed app, one sentence and a chart per type. */
 /** The top leak suspects of a type as a small table: class, count, median run time, queue. */
 function suspectTable(s: TypeSuspects): string {
   if (s.classes.length === 0) return `<p>Leak suspects: nothing was running in ${s.stops} Sidekiq stop(s).</p>`;
@@ -30,6 +31,7 @@ function suspectTable(s: TypeSuspects): string {
   return `<table><caption>${esc(s.processType)} leak suspects: jobs running when mallet quieted it</caption><tr><th>class</th><th>running (stops)</th><th>median run time</th><th>queue</th></tr>${rows}</table>`;
 }
 
+/** The status page's leak-report section: per listed app, one sentence and a chart per type. */
 export async function leakReportSection(store: DynoStore, apps: readonly string[], sinceMs: number, suspects?: SuspectStore): Promise<StatusSection> {
   const parts: string[] = [];
   if (apps.length === 0) parts.push('<p>List the apps in the rules file (<code>apps:</code>) to see their leak report here; any app: <code>GET /admin/api/report?app=NAME</code> or <code>mallet report --app NAME</code>.</p>');
@@ -37,9 +39,9 @@ export async function leakReportSection(store: DynoStore, apps: readonly string[
     const built = buildReport(app, await store.read(app), sinceMs);
     const r = suspects ? withSuspects(built, await suspects.read(app), sinceMs, Date.now()) : built;
     parts.push(`<h3>${esc(app)}</h3>`);
-    if (r.advice) parts.push(`<p>${esc(r.advice)}</p>`);
+    if (r.advice) parts.push(`<p>${prose(r.advice)}</p>`);
     for (const t of r.types) {
-      parts.push(`<p>${esc(t.sentence)}</p>${chart(t)}`);
+      parts.push(`<p>${prose(t.sentence)}</p>${chart(t)}`);
       const s = r.suspects?.find((x) => x.processType === t.processType);
       if (s) parts.push(suspectTable(s));
     }

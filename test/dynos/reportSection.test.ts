@@ -16,6 +16,7 @@ describe('the status page leak-report section', () => {
     expect(s.html).toContain('<p>web grows ~20 MB/h and would reach its 512 MB quota ~18.1 h after start; mallet stopped or restarted it 1 time in 0.4 days.</p>');
     expect(s.html).toMatch(/<svg [^>]*aria-label="web memory over time"/);
     expect(s.html).toContain('<title>2024-11-14T08:20:00.000Z web.1 web-memory-high/redis-stop-key</title>');
-    expect(s.html).toContain('heroku labs:enable log-runtime-metrics -a quiet-app');
+    expect(s.html).toContain('<code>heroku labs:enable log-runtime-metrics -a quiet-app</code>');
+    expect(s.html).not.toContain('`');
   });
 });
