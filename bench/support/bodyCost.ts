@@ -31,6 +31,7 @@ import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import { BodyPrefilter } from '../../src/ingest/bodyPrefilter.js';
 import { allocationFlags, measureAllocation } from './allocation.js';
+import { cleanupPrefix } from '../../test/support/redis.js';
 
 const argv = process.argv.slice(2);
 const redisUrl = argv[0] ?? 'redis://127.0.0.1:6379';
@@ -106,11 +107,6 @@ if (argv.includes('--alloc')) {
   result.cpuUsPerBody = Math.round((t.user + t.system) / (bodies * passes));
 }
 result.firings = firings;
-let cursor = '0';
-do {
-  const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-  cursor = next;
-  if (found.length) await redis.del(...found);
-} while (cursor !== '0');
+await cleanupPrefix(redis, prefix);
 redis.disconnect();
 console.log(JSON.stringify(result));

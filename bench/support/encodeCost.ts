@@ -25,6 +25,7 @@ import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import { BodyScript, encodeBody, type BodyPart } from '../../src/server/bodyScript.js';
 import { encodeScriptCall } from '../../src/server/respCall.js';
+import { cleanupPrefix } from '../../test/support/redis.js';
 
 const bodies = Number(process.argv[2] ?? 300);
 const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379');
@@ -97,10 +98,5 @@ const ctl = (on: boolean) => execFileSync('callgrind_control', ['-i', on ? 'on' 
 const encodeFreshUs = timeFresh(copies, encodeFresh);
 const respFreshUs = timeFresh(() => encoded.map((e) => e.map(fresh)), (e) => encodeScriptCall(script, e).bytes.length);
 console.log(JSON.stringify({ liveEncodeUs: Number(liveNs) / 1000 / liveCalls, calls: calls.length, argsPerCall: args / calls.length, encodeBodyUs: encodeUs, encodeScriptCallUs: respUs, encodeBodyFreshUs: encodeFreshUs, encodeScriptCallFreshUs: respFreshUs, sink }));
-let cursor = '0';
-do {
-  const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-  cursor = next;
-  if (found.length) await redis.del(...found);
-} while (cursor !== '0');
+await cleanupPrefix(redis, prefix);
 redis.disconnect();

@@ -27,6 +27,7 @@ import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
 import { defineCountingBody, defineTimedBody, partCalls, partTimes, skippingBodyLua } from './bodyPartTimes.js';
+import { cleanupPrefix } from '../../test/support/redis.js';
 
 const bodies = Number(process.argv[2] ?? 1000);
 const redis = new Redis(process.argv[3] ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true });
@@ -66,10 +67,5 @@ const t = process.cpuUsage(t0);
 console.log(JSON.stringify({ bodies, cpuUsPerBody: (t.user + t.system) / bodies, redisCommandsPerBody: (sent - sent0) / bodies, redisBytesPerBody: Math.round((socket() - bytes0) / bodies) }));
 if (process.env.BODY_PART_TIMES) console.log(JSON.stringify(await partTimes(redis, timesKey)));
 else if (process.env.BODY_PART_CALLS) console.log(JSON.stringify(await partCalls(redis, timesKey, bodies)));
-let cursor = '0';
-do {
-  const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-  cursor = next;
-  if (found.length) await redis.del(...found);
-} while (cursor !== '0');
+await cleanupPrefix(redis, prefix);
 redis.disconnect();
