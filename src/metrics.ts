@@ -72,6 +72,7 @@ export function createMetrics(registry = new Registry(), { defaults = true } = {
       name: 'mallet_trigger_latency_seconds', help: 'Line received to first action step done', registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
+    workerThreadRestartsTotal: new Counter({ name: 'mallet_worker_thread_restarts_total', help: 'Times the action worker thread of mallet serve died and was started again', registers }),
     otlpRequestsTotal: new Counter({ name: 'mallet_otlp_requests_total', help: 'OTLP (Fir telemetry drain) requests by signal and response status', labelNames: ['signal', 'status'] as const, registers }),
     otlpItemsTotal: new Counter({
       name: 'mallet_otlp_items_total', registers, labelNames: ['signal', 'outcome'] as const,

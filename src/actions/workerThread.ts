@@ -52,6 +52,11 @@ export interface WorkerThread {
   setRules(rules: WorkerRules): void;
   /** Lets running jobs finish (the thread's worker.close(timeoutMs)), then the thread ends. */
   close(timeoutMs: number): Promise<void>;
+  /**
+   * Ends the thread at once, as an out-of-memory death would; it is started again like any thread
+   * that died. For the test of that path: nothing else can end a thread from outside.
+   */
+  terminate(): Promise<void>;
 }
 
 /** Past the worker's own close timeout, the thread gets this long to hand back its jobs and end. */
@@ -71,7 +76,11 @@ function threadEntry(): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 }
 
-export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerMetrics; logger: Logger }): Promise<WorkerThread> {
+export interface WorkerThreadMetrics extends WorkerMetrics {
+  readonly workerThreadRestartsTotal: { inc(): void };
+}
+
+export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerThreadMetrics; logger: Logger }): Promise<WorkerThread> {
   let rules = o.data.rules;
   let closing: Promise<void> | undefined;
   let thread: Worker;
@@ -97,7 +106,11 @@ export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerMe
       // In process, an uncaught error would have taken the whole service down; here only the
       // worker stopped, and the drain still stores firings. Its jobs are stalled, not lost.
       o.logger.error({ code }, `the action worker thread stopped: starting it again in ${RESTART_MS / 1000} s`);
-      setTimeout(() => { if (closing === undefined) thread = spawnThread(); }, RESTART_MS).unref();
+      setTimeout(() => {
+        if (closing !== undefined) return;
+        o.metrics.workerThreadRestartsTotal.inc();
+        thread = spawnThread();
+      }, RESTART_MS).unref();
     });
     return t;
   };
@@ -120,6 +133,7 @@ export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerMe
           });
           return closing;
         },
+        async terminate() { await thread.terminate(); },
       });
     };
     thread = spawnThread();

@@ -65,6 +65,8 @@ export interface Service {
   readonly keys: RedisKeys;
   readonly metrics: Metrics;
   readonly drainPassword: string;
+  /** The action worker's thread, when it runs in one (`worker: 'thread'`). */
+  readonly workerThread: WorkerThread | undefined;
   ruleSet(): CompiledRuleSet;
   reloadRules(): Promise<boolean>;
   close(): Promise<void>;
@@ -284,6 +286,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
     return {
       app, url, syslogPort, redis, keys, metrics, drainPassword,
+      get workerThread() { return workerThread; },
       ruleSet: () => ruleSet,
       reloadRules: () => watcher.reload(),
       close: closeAll,

@@ -96,4 +96,14 @@ describe('the action worker thread', () => {
     service = undefined;
     expect(await (await s.queue.getJob(job!.id!))!.getState()).toBe('completed');
   });
+
+  it('a thread that dies is started again, counted on /metrics, and the next firing is acted on once', async () => {
+    const s = await start((p) => rules(p, { watch: false }));
+    await s.service.workerThread!.terminate();
+    await eventually('the restart counted', async () => (await s.service.metrics.registry.getSingleMetricAsString('mallet_worker_thread_restarts_total')).endsWith(' 1'));
+    expect((await postDrain(s.service.url!, 'my-app', r14('web.4'), { password: PASSWORD })).status).toBe(204);
+    await eventually('web.4 stop key', async () => (await redis.exists(`${s.prefix}:puma::stop::web.4`)) === 1);
+    await eventually('the job completed', async () => (await s.queue.getJobCounts('completed')).completed === 1);
+    expect(await s.queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed')).toEqual({ completed: 1, failed: 0, active: 0, waiting: 0, delayed: 0 });
+  });
 });
