@@ -286,7 +286,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
     return {
       app, url, syslogPort, redis, keys, metrics, drainPassword,
-      get workerThread() { return workerThread; },
+      workerThread,
       ruleSet: () => ruleSet,
       reloadRules: () => watcher.reload(),
       close: closeAll,

@@ -97,7 +97,7 @@ describe('the action worker thread', () => {
     expect(await (await s.queue.getJob(job!.id!))!.getState()).toBe('completed');
   });
 
-  it('a thread that dies is started again, counted on /metrics, and the next firing is acted on once', async () => {
+  it('a thread that dies is started again, counted in mallet_worker_thread_restarts_total, and the next firing is acted on once', async () => {
     const s = await start((p) => rules(p, { watch: false }));
     await s.service.workerThread!.terminate();
     await eventually('the restart counted', async () => (await s.service.metrics.registry.getSingleMetricAsString('mallet_worker_thread_restarts_total')).endsWith(' 1'));
