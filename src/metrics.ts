@@ -49,6 +49,29 @@ class LinesCounter extends Counter<LinesLabel> {
 }
 
 /**
+ * A counter whose increments are read when /metrics is scraped, from a source that exists only
+ * later (the worker thread is started after the metrics): until then it stays at 0.
+ */
+class ScrapedCounter extends Counter {
+  #read: (() => number) | undefined;
+
+  constructor(config: Omit<CounterConfiguration<string>, 'collect' | 'labelNames'>) {
+    super({
+      ...config,
+      collect(this: Counter) {
+        const add = (this as ScrapedCounter).#read?.() ?? 0;
+        if (add > 0) this.inc(add);
+      },
+    });
+  }
+
+  /** `read` returns what was added since its previous call. */
+  readFrom(read: () => number): void {
+    this.#read = read;
+  }
+}
+
+/**
  * The metric names of SPEC §7, declared once. Each app instance gets its own registry so tests
  * can run several in one process.
  */
@@ -71,6 +94,10 @@ export function createMetrics(registry = new Registry(), { defaults = true } = {
     triggerLatency: new Histogram({
       name: 'mallet_trigger_latency_seconds', help: 'Line received to first action step done', registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    workerThreadBusySeconds: new ScrapedCounter({
+      name: 'mallet_worker_thread_busy_seconds_total', registers,
+      help: 'Time the event loop of mallet serve\'s action worker thread was busy (its rate is the thread\'s utilization, 0 to 1); 0 where the worker runs elsewhere',
     }),
     workerThreadRestartsTotal: new Counter({ name: 'mallet_worker_thread_restarts_total', help: 'Times the action worker thread of mallet serve died and was started again', registers }),
     otlpRequestsTotal: new Counter({ name: 'mallet_otlp_requests_total', help: 'OTLP (Fir telemetry drain) requests by signal and response status', labelNames: ['signal', 'status'] as const, registers }),

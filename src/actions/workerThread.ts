@@ -57,6 +57,12 @@ export interface WorkerThread {
    * that died. For the test of that path: nothing else can end a thread from outside.
    */
   terminate(): Promise<void>;
+  /**
+   * Seconds the thread's event loop was busy since the previous call (its own CPU is not
+   * readable from inside the process: `process.cpuUsage()` counts every thread). A thread that
+   * died loses what it was busy since that call.
+   */
+  busySecondsSinceLastRead(): number;
 }
 
 /** Past the worker's own close timeout, the thread gets this long to hand back its jobs and end. */
@@ -85,6 +91,8 @@ export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerTh
   let closing: Promise<void> | undefined;
   let thread: Worker;
   let firstReady: ((ok: boolean, err?: Error) => void) | undefined;
+  /** What busySecondsSinceLastRead already returned of the current thread's busy time, in ms. */
+  let busyReadMs = 0;
 
   const spawnThread = (): Worker => {
     const t = new Worker(threadEntry(), { workerData: { ...o.data, rules } satisfies WorkerThreadData, name: 'mallet-worker' });
@@ -110,6 +118,7 @@ export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerTh
         if (closing !== undefined) return;
         o.metrics.workerThreadRestartsTotal.inc();
         thread = spawnThread();
+        busyReadMs = 0;
       }, RESTART_MS).unref();
     });
     return t;
@@ -134,6 +143,13 @@ export function startWorkerThread(o: { data: WorkerThreadData; metrics: WorkerTh
           return closing;
         },
         async terminate() { await thread.terminate(); },
+        busySecondsSinceLastRead() {
+          if (thread.threadId === -1) return 0;
+          const active = thread.performance.eventLoopUtilization().active;
+          const added = Math.max(0, active - busyReadMs);
+          busyReadMs = active;
+          return added / 1000;
+        },
       });
     };
     thread = spawnThread();

@@ -189,6 +189,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         logger,
       });
       workerThread = thread;
+      metrics.workerThreadBusySeconds.readFrom(() => thread.busySecondsSinceLastRead());
       closers.push(() => thread.close(WORKER_CLOSE_MS));
     } else if (opts.worker !== false) {
       // Read at execution: a reload that changes an app's Redis or token applies to queued jobs.

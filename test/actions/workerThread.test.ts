@@ -106,4 +106,16 @@ describe('the action worker thread', () => {
     await eventually('the job completed', async () => (await s.queue.getJobCounts('completed')).completed === 1);
     expect(await s.queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed')).toEqual({ completed: 1, failed: 0, active: 0, waiting: 0, delayed: 0 });
   });
+
+  it('its busy time is on /metrics: above 0 once it has worked, never more than the time it has run, and only growing', async () => {
+    const started = performance.now();
+    const s = await start((p) => rules(p, { watch: false }));
+    const busy = async () => Number((await s.service.metrics.registry.getSingleMetricAsString('mallet_worker_thread_busy_seconds_total')).split(' ').at(-1));
+    expect((await postDrain(s.service.url!, 'my-app', r14('web.5'), { password: PASSWORD })).status).toBe(204);
+    await eventually('the job completed', async () => (await s.queue.getJobCounts('completed')).completed === 1);
+    const first = await busy();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan((performance.now() - started) / 1000);
+    expect(await busy()).toBeGreaterThanOrEqual(first);
+  });
 });
