@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { claimStopKey, type StopKeyWrite } from '../../src/actions/scripts/claimStopKey.js';
 import { acquireRollingSlot } from '../../src/actions/scripts/rollingSlot.js';
 import { wakeChannel } from '../../src/agent/wakeChannel.js';
@@ -93,6 +95,30 @@ describe('claimStopKey, the script', () => {
     await r.set(`${p}:k4`, 'x');
     const failed = await claimStopKey(r, { lock, steps, rolling }, { token: 'tok', jobId: 'j1', now: Date.now(), leaseUntil: Date.now() + 60_000, concurrency: 1, write: { ...write(`${p}:k4`), ttlMs: -5 } });
     expect(failed.written).toMatchObject({ setError: expect.any(Error) });
+  });
+});
+
+describe('claimStopKey, PUBLISH refused by an ACL', () => {
+  it('the key is written and the refusal answered, as the pipeline would have (the step goes on)', async () => {
+    // A private redis-server on a socket of its own (no port another's could hold): ACL users
+    // are not set on the shared one.
+    const path = `/tmp/mallet-claimkey-${process.pid}-${Date.now()}.sock`;
+    const server = spawn('redis-server', ['--port', '0', '--unixsocket', path, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    children.push(server);
+    closers.push(() => rm(path, { force: true }));
+    const admin = new Redis({ path, retryStrategy: (n) => (n > 50 ? null : 50) });
+    admin.on('error', () => {});
+    closers.push(async () => { admin.disconnect(); });
+    await admin.call('ACL', 'SETUSER', 'nopublish', 'on', '>pw1', '~*', '&*', '+@all', '-publish');
+    const user = new Redis({ path, username: 'nopublish', password: 'pw1' });
+    closers.push(async () => { user.disconnect(); });
+    await user.set('lock', 'tok');
+    const now = Date.now();
+    const c = await claimStopKey(user, { lock: 'lock', steps: 'steps', rolling: 'rolling' }, {
+      token: 'tok', jobId: 'j1', now, leaseUntil: now + 60_000, concurrency: 1, write: { key: 'k', value: 'v', ttlMs: 30_000, channel: wakeChannel('k'), message: 'wake' },
+    });
+    expect(c).toMatchObject({ claim: 'owned', slot: true, written: { listeners: 0, publishError: expect.any(Error) } });
+    expect(await user.get('k')).toBe('v');
   });
 });
 
