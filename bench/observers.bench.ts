@@ -13,9 +13,15 @@
  *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3] [--warmup 20]
  *     each contender in its own `valgrind --tool=callgrind` process, instructions counted only
  *     over the measured passes (after the warm-up passes): a count that the neighbours' load
- *     does not change. --keep DIR keeps the callgrind.out files there (DIR/baseline-01 and
- *     DIR/observers-01 are the main threads) for callgrind_annotate; --perf-basic-prof names the
- *     JIT's functions in them (V8 writes /tmp/perf-PID.map, which callgrind reads).
+ *     does not change. valgrind runs with --fair-sched=yes: its default lock hand-off let the
+ *     main thread starve V8's compiler threads, so with a 20 000-line corpus the observer
+ *     contender was still compiling (its other threads 2 600 instructions/line during the
+ *     measured passes, and wants(), pushSampleGroups and others running as Sparkplug code):
+ *     0.84–0.95× from run to run on the same code, 0.937× with fair scheduling, where the main
+ *     thread's count equals all threads' (docs/benchmarks.md, 2026-12-03). --unfair-sched gives
+ *     the old runs. --keep DIR keeps the callgrind.out files there (DIR/baseline-01 and
+ *     DIR/observers-01 are the main threads) for callgrind_annotate; --perf-basic-prof has V8
+ *     write /tmp/perf-PID.map, which names the JIT code callgrind shows as bare addresses.
  *   node --import tsx bench/observers.bench.ts --alloc [--sites] [--lines 20000] [--passes 3]
  *     bytes allocated per line and scavenges per pass of each contender, each in its own process
  *     (bench/support/allocation.ts); --sites adds the allocating functions (sampling heap profile).
@@ -260,7 +266,7 @@ async function callgrind(): Promise<void> {
   for (const c of ['baseline', 'observers']) {
     // Per thread (--separate-threads): the main thread's count beside the total. The other threads
     // are TurboFan's compiles (the JIT warming up, not the drain's steady cost: the warm-up note
-    // above) and GC helpers; --single-threaded-gc keeps every collection on the main thread, so
+    // above; with --fair-sched=yes they are done before the measured passes) and GC helpers; --single-threaded-gc keeps every collection on the main thread, so
     // what each contender's garbage costs is counted in full and the same way in both.
     const file = join(dir, c);
     const r = spawnSync('valgrind', ['--tool=callgrind', ...(flag('unfair-sched') ? [] : ['--fair-sched=yes']), '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${file}`,
