@@ -13,7 +13,15 @@
  *   node --import tsx bench/observers.bench.ts --callgrind [--lines 20000] [--passes 3] [--warmup 20]
  *     each contender in its own `valgrind --tool=callgrind` process, instructions counted only
  *     over the measured passes (after the warm-up passes): a count that the neighbours' load
- *     does not change.
+ *     does not change. valgrind runs with --fair-sched=yes: its default lock hand-off let the
+ *     main thread starve V8's compiler threads, so with a 20 000-line corpus the observer
+ *     contender was still compiling (its other threads 2 600 instructions/line during the
+ *     measured passes, and wants(), pushSampleGroups and others running as Sparkplug code):
+ *     0.84–0.95× from run to run on the same code, 0.937× with fair scheduling, where the main
+ *     thread's count equals all threads' (docs/benchmarks.md, 2026-12-03). --unfair-sched gives
+ *     the old runs. --keep DIR keeps the callgrind.out files there (DIR/baseline-01 and
+ *     DIR/observers-01 are the main threads) for callgrind_annotate; --perf-basic-prof has V8
+ *     write /tmp/perf-PID.map, which names the JIT code callgrind shows as bare addresses.
  *   node --import tsx bench/observers.bench.ts --alloc [--sites] [--lines 20000] [--passes 3]
  *     bytes allocated per line and scavenges per pass of each contender, each in its own process
  *     (bench/support/allocation.ts); --sites adds the allocating functions (sampling heap profile).
@@ -253,15 +261,16 @@ async function callgrind(): Promise<void> {
   await ensureCorpus(lines);
   const self = fileURLToPath(import.meta.url);
   const count: Record<string, { ir: number; main: number; lines: number; writes: number }> = {};
-  const dir = mkdtempSync(join(tmpdir(), 'observers-callgrind-'));
+  const keep = option('keep');
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'observers-callgrind-'));
   for (const c of ['baseline', 'observers']) {
     // Per thread (--separate-threads): the main thread's count beside the total. The other threads
     // are TurboFan's compiles (the JIT warming up, not the drain's steady cost: the warm-up note
-    // above) and GC helpers; --single-threaded-gc keeps every collection on the main thread, so
+    // above; with --fair-sched=yes they are done before the measured passes) and GC helpers; --single-threaded-gc keeps every collection on the main thread, so
     // what each contender's garbage costs is counted in full and the same way in both.
     const file = join(dir, c);
-    const r = spawnSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${file}`,
-      process.execPath, '--single-threaded-gc', '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup), ...childFlags()], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync('valgrind', ['--tool=callgrind', ...(flag('unfair-sched') ? [] : ['--fair-sched=yes']), '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${file}`,
+      process.execPath, '--single-threaded-gc', ...(flag('perf-basic-prof') ? ['--perf-basic-prof'] : []), '--import', 'tsx', self, '--contender', c, '--lines', String(lines), '--passes', String(passes), '--warmup', String(warmup), ...childFlags()], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const ir = /Collected : (\d+)/.exec(r.stderr ?? '');
     const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !ir || !out.startsWith('{')) throw new Error(`callgrind run of ${c} failed (${r.status}): ${r.error ?? ''}\n${r.stderr?.slice(-2000)}`);
@@ -269,7 +278,8 @@ async function callgrind(): Promise<void> {
     const parsed = JSON.parse(out) as { lines: number; writes: number };
     count[c] = { ir: Number(ir[1]), main: Number(main?.[1] ?? Number.NaN), ...parsed };
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (keep === undefined) rmSync(dir, { recursive: true, force: true });
+  else console.log(`callgrind files kept in ${dir} (callgrind_annotate ${dir}/observers-01)`);
   const b = count.baseline!, o = count.observers!;
   console.log(`callgrind, ${lines}-line corpus, ${passes} measured passes after ${warmup} warm-up passes, --single-threaded-gc; the observers wrote ${o.writes} times per pass`);
   console.log('| contender | instructions/line, main thread | ratio | all threads | ratio |');

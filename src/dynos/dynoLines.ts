@@ -67,7 +67,10 @@ function wantsOfClass(e: DrainEvent, c: number): boolean {
   if (lead === undefined) return false;
   if (lead === MEMORY_LEAD) {
     // Runtime metrics are most of what is wanted; load averages share the prefix but not memory_total.
-    if (!startsWith(e, SOURCE, SOURCE_BYTES) || !(e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY))) return false;
+    // memory_total first: the body's literal scan answers from the next place it found (one
+    // search per body, shared with the rules' literal), so a load average fails on a compare of
+    // offsets rather than after a 7-byte prefix loop (~345 instructions, callgrind).
+    if (!(e.messageIncludes ? e.messageIncludes(MEMORY_BYTES) : e.message.includes(MEMORY)) || !startsWith(e, SOURCE, SOURCE_BYTES)) return false;
   } else {
     let i = 0;
     while (i < lead.length && !startsWith(e, lead[i]![0], lead[i]![1])) i++;

@@ -1,7 +1,7 @@
 import type { DrainEvent } from './DrainEvent.js';
 import type { IngestBatch } from './IngestBatch.js';
 import { TIMESTAMP_HEAD, timestampText } from './syslogTimestamp.js';
-import { headZoneMs } from './timestampMs.js';
+import { headBytesMs } from './timestampMs.js';
 import { findLiteral } from './findLiteral.js';
 
 /**
@@ -219,7 +219,7 @@ export class BufferedSyslogMessage implements SyslogMessage, DrainEvent {
     if (head.length !== TIMESTAMP_HEAD) return Number.NaN; // `-`
     const zone = this.tsZone;
     if (head !== lastHead || zone !== lastZone) {
-      lastHeadMs = headZoneMs(head, zone);
+      lastHeadMs = headBytesMs(this.buf, this.tsStart, zone);
       lastHead = head;
       lastZone = zone;
     }
