@@ -85,6 +85,16 @@ for (const s of servers) {
   const sp = s.spans;
   console.log(`${s.name}: ${sp.length} probes at ${rate} req/s (achieved ${s.achieved.map((x) => x.toFixed(0)).join(', ')}), ${s.missed} missed; key written ${stat(sp.map((p) => p.keyWritten))} ms`);
   console.log(`  each stage alone p50/p99: judged ${pp(sp.map((p) => p.judged))}, admitted ${pp(sp.map((p) => p.enqueued - p.judged))}, taken ${pp(sp.map((p) => p.taken - p.enqueued))}, key ${pp(sp.map((p) => p.keyWritten - p.taken))}`);
+  console.log(`  cumulative p50/p99: judged ${pp(sp.map((p) => p.judged))}, admitted ${pp(sp.map((p) => p.enqueued))}, taken ${pp(sp.map((p) => p.taken))}, key ${pp(sp.map((p) => p.keyWritten))}`);
+  // Where the slowest probes' time went, stage by stage (ms), and how busy the worker was.
+  const worst = [...sp].sort((a, c) => c.keyWritten - a.keyWritten).slice(0, 5);
+  // A block's background starts 1 s before its first probe: are the slow ones its start?
+  const p90 = percentile([...sp.map((p) => p.keyWritten)].sort((a, c) => a - c), 90);
+  const slow = sp.filter((p) => p.keyWritten > p90);
+  const early = slow.filter((p) => p.n <= 15).length;
+  const later = sp.filter((p) => p.n > 15).map((p) => p.keyWritten).sort((a, c) => a - c);
+  console.log(`  probes over p90 (${p90} ms): ${early} of ${slow.length} among each block's first 15; key written over probes 16+ only: p50 ${percentile(later, 50)} p99 ${percentile(later, 99)} (${later.length} probes)`);
+  for (const p of worst) console.log(`  slow probe ${p.n}: ${p.keyWritten} ms = judged ${p.judged} + admitted ${p.enqueued - p.judged} + taken ${p.taken - p.enqueued} + key ${p.keyWritten - p.taken}; woke ${p.woke}; ${p.activeBefore} jobs active`);
 }
 for (const s of servers) await s.serve.stop();
 redis.disconnect();

@@ -46,6 +46,11 @@ export class RollingLease {
     return new RollingLease(redis, key, jobId, clock, logger);
   }
 
+  /** A slot another script (claimStopKey) took for `jobId` until `clock() + LEASE_MS`. */
+  static taken(redis: Redis, key: string, jobId: string, clock: Clock, logger: Logger): RollingLease {
+    return new RollingLease(redis, key, jobId, clock, logger);
+  }
+
   /** Aborted when the lease ran out under this run. */
   get lost(): AbortSignal {
     return this.lostController.signal;

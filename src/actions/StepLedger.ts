@@ -44,6 +44,11 @@ export class StepLedger {
     return new StepLedger(redis, key, lockKey, token, jobId, recorded, claimed);
   }
 
+  /** A ledger whose records were read, and the lock checked, by another script (claimStopKey). */
+  static opened(redis: Redis, key: string, lockKey: string, token: string | undefined, jobId: string, recorded: Record<string, string>, claimed: ClaimResult): StepLedger {
+    return new StepLedger(redis, key, lockKey, token, jobId, recorded, claimed);
+  }
+
   /** The record of a step an earlier run finished. */
   done(field: string): StepRecord | undefined {
     const r = this.recorded[field];

@@ -3,16 +3,18 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
-import type { ResolvedAction } from '../rules/Firing.js';
+import type { ResolvedAction, StopKeyActionSpec } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import type { ActionJobData } from './ActionJob.js';
 import { expandRef } from './envRef.js';
 import { JobLockLostError, PermanentStepError, type Executor, type StepResult } from './Executor.js';
 import { executeStep } from './executeStep.js';
 import { firingMode, type FiringMode } from './FiringMode.js';
-import { RollingLease } from './RollingLease.js';
+import { LEASE_MS, RollingLease } from './RollingLease.js';
 import { StepLedger, type StepRecord } from './StepLedger.js';
 import { defaultExecutors } from './executors/index.js';
+import { afterStopKeyWrite, stopKeyExecutor, stopKeyWrite } from './executors/stopKey.js';
+import { claimStopKey, type StopKeyWrite, type StopKeyWritten } from './scripts/claimStopKey.js';
 import type { NotifyStepContext } from './executors/notify.js';
 import { describeAction, failureText, notifyTextFor } from './notifyText.js';
 import { withDeadline } from '../deadline.js';
@@ -151,14 +153,49 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
   }
 
   /**
+   * The write of a first step that claimStopKey may send with the claim: a stop key on mallet's
+   * own Redis (the key and the job's records in one script, so not on a cluster, where they are
+   * in different slots), run by the stock executor, of a run that would go straight to it (no
+   * deaths to note or count first, not stopping). Anything else takes the step's own path.
+   */
+  function firstStopKeyWrite(job: Job<ActionJobData>, token: string | undefined, runsActions: boolean, cancel: AbortSignal | undefined): StopKeyWrite | undefined {
+    const first = job.data.actions[0];
+    if (token === undefined || !runsActions || first?.type !== 'redis-stop-key' || redis.isCluster) return undefined;
+    if (executors.get(first.type) !== stopKeyExecutor) return undefined;
+    if (job.stalledCounter > 0 || attemptsSpent(job) >= attemptsAllowed(job) || shutdown.signal.aborted || cancel?.aborted) return undefined;
+    try {
+      return redisFor(job.data.app)(first.redisUrlRef) === redis ? stopKeyWrite(first) : undefined;
+    } catch {
+      // A bad URL or key: the step's own run says so.
+      return undefined;
+    }
+  }
+
+  /**
    * The step ledger and, for a job that acts, its rolling slot, read in the same round trip
    * (both come before the first step, and neither depends on the other); without a slot the job
    * waits its turn as delayed. A slot taken while the ledger could not be read is given back.
+   * A first step that is a stop key on mallet's Redis is written in that round trip too, when
+   * the lock, the ledger and the slot let it run (claimStopKey): `written` is its replies.
    */
-  async function ledgerAndLease(job: Job<ActionJobData>, token: string | undefined, runsActions: boolean): Promise<{ ledger: StepLedger; lease: RollingLease | undefined }> {
+  async function ledgerAndLease(job: Job<ActionJobData>, token: string | undefined, runsActions: boolean, cancel?: AbortSignal): Promise<{ ledger: StepLedger; lease: RollingLease | undefined; written?: StopKeyWritten }> {
     const jobId = job.id!;
+    const lockKey = `${job.queueQualifiedName}:${jobId}:lock`;
+    const write = firstStopKeyWrite(job, token, runsActions, cancel);
+    if (write) {
+      const data = job.data;
+      const rolling = keys.rolling(data.app, data.processType);
+      const now = clock();
+      const c = await claimStopKey(redis, { lock: lockKey, steps: keys.jobSteps(jobId), rolling }, {
+        token: token!, jobId, now, leaseUntil: now + LEASE_MS, concurrency: opts.getLimits().perProcessType.concurrency, write,
+      });
+      const ledger = StepLedger.opened(redis, keys.jobSteps(jobId), lockKey, token, jobId, c.records, c.claim);
+      if (!c.slot) return { ledger, lease: await waitForSlot(job, token, ledger) };
+      const lease = RollingLease.taken(redis, rolling, jobId, clock, logger.child({ app: data.app, processType: data.processType }));
+      return { ledger, lease, ...(c.written ? { written: c.written } : {}) };
+    }
     const [opened, slot] = await Promise.allSettled([
-      StepLedger.open(redis, keys.jobSteps(jobId), `${job.queueQualifiedName}:${jobId}:lock`, token, jobId),
+      StepLedger.open(redis, keys.jobSteps(jobId), lockKey, token, jobId),
       runsActions ? takeRollingSlot(job) : Promise.resolve(undefined),
     ]);
     if (opened.status === 'rejected') {
@@ -193,7 +230,7 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       return { mode: data.mode, steps: [] };
     }
 
-    const { ledger, lease } = await ledgerAndLease(job, token, mode.runsActions);
+    const { ledger, lease, written: firstWritten } = await ledgerAndLease(job, token, mode.runsActions, cancel);
     // A run whose slot lease or job lock was lost stops its waits too.
     const signal = AbortSignal.any([shutdown.signal, ...(lease ? [lease.lost] : []), ...(cancel ? [cancel] : [])]);
     const steps: StepRecord[] = [];
@@ -237,7 +274,9 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
         results[i] = `done: ${previous.summary}`;
         return;
       }
-      if (signal.aborted) await backToQueue(label, original.type, interruption(), 0);
+      // Written with the claim (claimStopKey): the key is out, so the step goes on to record it.
+      const written = i === 0 ? firstWritten : undefined;
+      if (signal.aborted && !written) await backToQueue(label, original.type, interruption(), 0);
       await ledger.claim();
       if (!(original.type === 'notify' ? mode.runsNotify : mode.runsActions)) {
         await job.log(`${label}: ${mode.notRunLine(describeAction(original))}`);
@@ -275,7 +314,10 @@ export function startActionWorker(opts: ActionWorkerOptions): ActionWorker {
       // Shown on the dashboard only: not waited for, so the step's own write (a stop key) is not
       // one round trip later. Sent first on its connection, so the step's later progress follows it.
       job.updateProgress({ step: i + 1, of: data.actions.length, type: action.type, status: 'running' }).catch(() => {});
-      const outcome = await executeStep(executor, action, stepContext(label, i, field, action));
+      const runner: Executor = written
+        ? { type: action.type, run: (a, ctx) => afterStopKeyWrite(a as StopKeyActionSpec, ctx, redis, written) }
+        : executor;
+      const outcome = await executeStep(runner, action, stepContext(label, i, field, action));
       switch (outcome.kind) {
         case 'done':
           await record(outcome.result, 'done');
