@@ -122,6 +122,17 @@ describe('claimStopKey, PUBLISH refused by an ACL', () => {
   });
 });
 
+/** The job completed, both steps ran once, and the retry skipped the stop key its ledger recorded. */
+async function expectWrittenOnceThenSkipped(queue: Parameters<typeof settled>[0], jobId: string, hook: { bodies: unknown[] }, writes: () => number, timeoutMs: number): Promise<void> {
+  const { state } = await settled(queue, jobId, timeoutMs);
+  expect(state).toBe('completed');
+  expect(hook.bodies).toHaveLength(2);
+  expect(writes()).toBe(1);
+  const logs = await jobLogs(queue, jobId);
+  expect(logs.filter((l) => l.startsWith('step 1 redis-stop-key: done: SET'))).toHaveLength(1);
+  expect(logs).toContain('step 1 redis-stop-key: already done, skipped');
+}
+
 describe('a first stop key written with the claim, exactly once', () => {
   it('a run after a failed later step skips it (the ledger says it was done)', async () => {
     h = createHarness('claimkey-retry');
@@ -134,13 +145,7 @@ describe('a first stop key written with the claim, exactly once', () => {
     h.worker({ env: { HOOK_URL: hook.url } });
     const firing = makeFiring({ actions: [unwatched(key), { type: 'notify', urlRef: '${HOOK_URL}', text: 'stopped web.1' }] });
     await queue.submit([firing]);
-    const { state } = await settled(queue, firing.id, 20_000);
-    expect(state).toBe('completed');
-    expect(hook.bodies).toHaveLength(2);
-    expect(writes()).toBe(1);
-    const logs = await jobLogs(queue, firing.id);
-    expect(logs.filter((l) => l.startsWith('step 1 redis-stop-key: done: SET'))).toHaveLength(1);
-    expect(logs).toContain('step 1 redis-stop-key: already done, skipped');
+    await expectWrittenOnceThenSkipped(queue, firing.id, hook, writes, 20_000);
     expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'redis-stop-key', outcome: 'done' })).toBe(1);
     expect(await metricValue(h.metrics, 'mallet_actions_total', { type: 'redis-stop-key', outcome: 'skipped' })).toBe(1);
     const record = JSON.parse((await h.redis.hget(h.keys.jobSteps(firing.id), '0'))!) as { summary: string };
@@ -172,12 +177,6 @@ describe('a first stop key written with the claim, exactly once', () => {
     expect(writes()).toBe(1);
 
     h.worker({ env: { HOOK_URL: hook.url }, lockDuration: 1000, stalledInterval: 500 });
-    const { state } = await settled(queue, firing.id, 25_000);
-    expect(state).toBe('completed');
-    expect(hook.bodies).toHaveLength(2);
-    expect(writes()).toBe(1);
-    const logs = await jobLogs(queue, firing.id);
-    expect(logs.filter((l) => l.startsWith('step 1 redis-stop-key: done: SET'))).toHaveLength(1);
-    expect(logs).toContain('step 1 redis-stop-key: already done, skipped');
+    await expectWrittenOnceThenSkipped(queue, firing.id, hook, writes, 25_000);
   }, 120_000);
 });
