@@ -66,16 +66,6 @@ function bytesStartWith(buf: Buffer, start: number, end: number, needle: Buffer,
 const bufCompare = Buffer.prototype.compare;
 
 /**
- * Whether the line is a memory sample of the remembered instance (its text starts with
- * memoryText). One native compare: a load average of the instance would fail an 8-byte test of
- * the field's head sooner, but the prefilter (wantsDynoLine) leaves none to wants(), so that test
- * cost ~400 instructions on every memory sample (callgrind) to save a little on lines it never sees.
- */
-function ofInstance(e: DrainEvent, k: Stored): boolean {
-  return startsWithLong(e, k.memoryText, k.memoryBytes);
-}
-
-/**
  * Lifecycle and memory trends from the drain, and mallet's own remediations (the firings the
  * rules decided) so the report can mark them.
  *
@@ -130,8 +120,11 @@ export class DynoObserver implements Observer {
       // the lines it takes (most of what wants() sees), only for the lines it does not.
       for (let i = 0; i < known.length; i++) {
         const k = known[i]!;
-        // This instance's prefix with memory_total right after it.
-        if (!ofInstance(e, k)) continue;
+        // This instance's prefix with memory_total right after it, in one native compare. (A
+        // load average of the instance would fail an 8-byte test of the field's head sooner, but
+        // the prefilter, wantsDynoLine, leaves none to wants(): that test cost ~400 instructions
+        // on every memory sample, callgrind.)
+        if (!startsWithLong(e, k.memoryText, k.memoryBytes)) continue;
         const at = e.timeMs ?? timestampMs(e.timestamp);
         if (Math.floor(at / MINUTE_MS) === k.minute) return false;
         // observe() reads it next: what was found here is handed on, not found again. (Bounded
