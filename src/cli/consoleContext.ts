@@ -20,6 +20,17 @@ export interface ConsoleContext {
   close(): Promise<void>;
 }
 
+/**
+ * The Redis a command run beside the service reads: REDIS_URL, else the embedded one that
+ * `npm start` runs in this directory (a unix socket, which REDIS_URL cannot name).
+ */
+export function cliRedisTarget(config: Config, cwd: string): string | { error: string } {
+  if (config.redisUrl !== undefined) return config.redisUrl;
+  const socket = resolve(cwd, '.mallet/redis/redis.sock');
+  if (existsSync(socket)) return socket;
+  return { error: 'REDIS_URL is not set and no embedded Redis is running here (.mallet/redis): set REDIS_URL to the Redis mallet serve uses' };
+}
+
 export async function openConsole(io: CliIo): Promise<ConsoleContext | string> {
   let config: Config;
   try {
@@ -27,8 +38,8 @@ export async function openConsole(io: CliIo): Promise<ConsoleContext | string> {
   } catch (err) {
     return (err as Error).message;
   }
-  const target = config.redisUrl ?? resolve(io.cwd, '.mallet/redis/redis.sock');
-  if (config.redisUrl === undefined && !existsSync(target)) return 'REDIS_URL is not set and no embedded Redis is running here (.mallet/redis): set REDIS_URL to the Redis mallet serve uses';
+  const target = cliRedisTarget(config, io.cwd);
+  if (typeof target !== 'string') return target.error;
   const rules = await loadRules(config.rulesPath, config.env);
   if (!rules.ok) return `rules file ${config.rulesPath} is invalid:\n${rules.errors.map(formatRuleError).join('\n')}`;
   const redis = connectRedis(target, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest: 1, connectionName: 'mallet-cli' });

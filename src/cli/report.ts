@@ -6,10 +6,11 @@ import { RedisDynoStore } from '../dynos/dynoScript.js';
 import { RedisSuspectStore } from '../dynos/SuspectStore.js';
 import { DEFAULT_SINCE, leakReport, renderReport, sinceMs } from '../dynos/reportIo.js';
 import type { CliIo } from './CliIo.js';
+import { cliRedisTarget } from './consoleContext.js';
 
 const USAGE = 'usage: mallet report --app NAME [--since 7d] [--json]\n';
 
-/** `mallet report`: the leak report the service keeps in its Redis (REDIS_URL, MALLET_KEY_PREFIX). */
+/** `mallet report`: the leak report the service keeps in its Redis (REDIS_URL, else the embedded one `npm start` runs here; MALLET_KEY_PREFIX). */
 export async function runReport(argv: string[], io: CliIo): Promise<number> {
   let app: string | undefined;
   let since = DEFAULT_SINCE;
@@ -31,11 +32,12 @@ export async function runReport(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`mallet: ${(err as Error).message}\n`);
     return 1;
   }
-  if (config.redisUrl === undefined) {
-    io.stderr.write('mallet report reads the Redis the service writes to: set REDIS_URL\n');
+  const target = cliRedisTarget(config, io.cwd);
+  if (typeof target !== 'string') {
+    io.stderr.write(`mallet report: ${target.error}\n`);
     return 1;
   }
-  const redis = connectRedis(config.redisUrl, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest: 1, connectionName: 'mallet-report' });
+  const redis = connectRedis(target, { tlsInsecure: config.redisTlsInsecure, maxRetriesPerRequest: 1, connectionName: 'mallet-report' });
   redis.on('error', () => {});
   try {
     const keys = redisKeys(config.keyPrefix);

@@ -1,4 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -122,6 +124,33 @@ describe('the leak report over a generated week', () => {
     expect(await runReport(['--app', 'acme-shop', '--since', '2d', '--json'], json.io)).toBe(0);
     const short = JSON.parse(json.out()) as LeakReport;
     expect(short.days).toBeCloseTo(2, 5);
+  });
+
+  it('without REDIS_URL it reads the embedded Redis that npm start runs in its directory (a unix socket), and says so when none runs', async () => {
+    const here = mkdtempSync(join(tmpdir(), 'mallet-report-embedded-'));
+    const none = capture({});
+    expect(await runReport(['--app', 'acme-shop'], { ...none.io, cwd: here })).toBe(1);
+    expect(none.err()).toContain('no embedded Redis is running here (.mallet/redis): set REDIS_URL');
+    mkdirSync(join(here, '.mallet/redis'), { recursive: true });
+    const path = join(here, '.mallet/redis/redis.sock');
+    const server = spawn('redis-server', ['--port', '0', '--unixsocket', path, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const admin = new Redis({ path, retryStrategy: (n) => (n > 100 ? null : 25) });
+    admin.on('error', () => {});
+    try {
+      // The week of samples copied onto the embedded server: the report must come from there.
+      await admin.ping();
+      for (const key of await redis.keys(`${prefix}*`)) {
+        const dump = await redis.dumpBuffer(key);
+        if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+      }
+      const text = capture({ MALLET_KEY_PREFIX: prefix });
+      expect(await runReport(['--app', 'acme-shop'], { ...text.io, cwd: here })).toBe(0);
+      expect(text.out()).toContain(service.types.find((t) => t.processType === 'web')!.sentence);
+    } finally {
+      admin.disconnect();
+      server.kill('SIGKILL');
+      rmSync(here, { recursive: true, force: true });
+    }
   });
 
   it('an app without runtime metrics is told how to enable them', async () => {
