@@ -100,6 +100,7 @@ describe('bull-board at a glance', () => {
 
     await page.goto(`${url}/admin/queues/queue/${ACTION_QUEUE}?status=failed`);
     await page.getByText('web-memory-quota my-app web.4').first().waitFor({ timeout: 20_000 });
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the rendered text a person reads; textContent would add the page's script source
     const text = await page.locator('body').innerText();
     expect(text).toContain('not consumed: nobody took');
     expect(text).not.toMatch(/at (async )?\S+ \(.*:\d+:\d+\)/);
