@@ -3,7 +3,7 @@ import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
 import { LIFE_LUA } from '../dynos/lifeScript.js';
 import { LIVES_LUA } from '../rules/graceScript.js';
-import { PREDICT_BODY_LUA } from '../rules/predictScript.js';
+import { PREDICT_BODY_LUA, PREDICT_STATE_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
@@ -85,6 +85,7 @@ end
 local function thresholdPart(KEYS, ARGV)
 ${THRESHOLD_BODY_LUA}
 end
+${PREDICT_STATE_LUA}
 local function predictPart(KEYS, ARGV)
 ${PREDICT_BODY_LUA}
 end
@@ -210,6 +211,8 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
+-- The predict parts' state hashes first: a hash this call creates must exist for its expiry.
+flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out
 `;
