@@ -89,6 +89,9 @@ ${PREDICT_STATE_LUA}
 local function predictPart(KEYS, ARGV)
 ${PREDICT_BODY_LUA}
 end
+-- Whether the predict part at a 1-based place reached its limit (the lives part skips the
+-- queries of votes that will not be cast); set once the replies exist.
+local predictionReaches
 local function livesPart(KEYS, ARGV)
 ${LIVES_LUA}
 end
@@ -139,6 +142,7 @@ local frameId = ARGV[1]
 local DROPPED, UNPREDICTED, DEFERRED = {'dropped'}, {'unpredicted'}, {'deferred'}
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
 local out = {'open'}
+predictionReaches = function(p) return out[p + 1][1] == 'reaches' end
 local admitted = nil
 local lives = nil
 local fired = false
