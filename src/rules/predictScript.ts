@@ -91,13 +91,14 @@ const PREDICT_HEADER_LUA = `--[[
 -- Standalone, a key's expiry is refreshed at once and the state hash is read and written at
 -- once; the drain's body script pastes PREDICT_BODY_LUA alone, with its own expireLater that
 -- refreshes each key once when the call ends (a body's samples of one target ask for the same
--- two keys' expiry each time) and its own stateGet3, stateGet1 and stateWrite (PREDICT_STATE_LUA).
+-- two keys' expiry each time) and its own stateGet3, stateGet1, lastAnswer and stateWrite (PREDICT_STATE_LUA).
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 local function stateGet3(key, a, b, c)
   local got = redis.call('HMGET', key, a, b, c)
   return got[1], got[2], got[3]
 end
 local function stateGet1(key, a) return redis.call('HGET', key, a) end
+local function lastAnswer(inst, at, json) return '[' .. cjson.encode(inst) .. ',' .. cjson.encode(at) .. ',' .. json .. ']' end
 local function stateWrite(key, sets, dels)
   if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
   redis.call('HSET', key, unpack(sets))
@@ -146,6 +147,8 @@ local function stateGet1(key, a)
   end
   return redis.call('HGET', key, a)
 end
+-- The last answer's text is made once per hash when the call ends: only the call's last one is kept.
+local function lastAnswer(inst, at, json) return {inst, at, json} end
 local function stateWrite(key, sets, dels)
   local held = predictStates[key]
   if not held then
@@ -162,6 +165,7 @@ local function flushPredictStates()
     local sets, dels = {}, {}
     for field, v in pairs(predictStates[key]) do
       if v then
+        if type(v) == 'table' then v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. v[3] .. ']' end
         sets[#sets + 1] = field
         sets[#sets + 1] = v
       else
@@ -308,7 +312,7 @@ if kept then
   write[#write + 1] = json
 end
 write[#write + 1] = '\\0\\0'
-write[#write + 1] = '[' .. cjson.encode(inst) .. ',' .. cjson.encode(ARGV[2]) .. ',' .. json .. ']'
+write[#write + 1] = lastAnswer(inst, ARGV[2], json)
 stateWrite(KEYS[2], write, dels)
 local ttl = int(over + 60000)
 expireLater(KEYS[1], ttl)
