@@ -79,6 +79,18 @@ ${HISTORY_LUA}
 -- recreates a key after a DEL asks again, so the last word holds; a key deleted since is a no-op.
 local expiring = {}
 expireLater = function(key, ms) expiring[key] = ms end
+-- The stats counts the parts add (histStat): each hash's fields added once when the call ends (a
+-- storm's votes add to the same two fields of one bucket each time); nothing in the call reads them.
+local adding, addingKeys = {}, {}
+addLater = function(key, field, n)
+  local a = adding[key]
+  if not a then
+    a = {}
+    adding[key] = a
+    addingKeys[#addingKeys + 1] = key
+  end
+  a[field] = (a[field] or 0) + n
+end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
 end
@@ -215,7 +227,11 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
--- The predict parts' state hashes first: a hash this call creates must exist for its expiry.
+-- The counts and the predict parts' state hashes first: a hash this call creates must exist for its expiry.
+for k = 1, #addingKeys do
+  local key = addingKeys[k]
+  for field, n in pairs(adding[key]) do redis.call('HINCRBY', key, field, n) end
+end
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out
