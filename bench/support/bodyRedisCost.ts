@@ -43,7 +43,11 @@ const PASSES = arg('passes', 3);
 const PORT = arg('port', 0);
 const COUNT = process.argv.includes('--count');
 const bi = process.argv.indexOf('--base');
-/** Another tree's body script (`--base DIR`): its passes alternate with this one's, on the same captured calls. */
+/**
+ * Another tree's body script (`--base DIR`): its passes alternate with this one's, on the same
+ * captured calls, so only for a tree whose parts take the same arguments; otherwise run this file
+ * in each tree, one after the other.
+ */
 const BASE = bi >= 0 ? process.argv[bi + 1]! : undefined;
 const ci = process.argv.indexOf('--callgrind');
 /** redis-server runs under callgrind (`--callgrind PID`): each pass's instructions are zeroed before and dumped after. */
