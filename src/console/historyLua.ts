@@ -36,6 +36,8 @@ export const HISTORY_LUA = `
 -- A key's real-time expiry refreshed: at once here; the drain's body script, which runs many
 -- decisions in one call, replaces it with one that refreshes each key once, when the call ends.
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
+-- A count added to a stats hash's field: at once here; the body script adds each field's once, when the call ends.
+local function addLater(key, field, n) redis.call('HINCRBY', key, field, n) end
 
 local function histOpen(spell, kind, sid, gap, at)
   local cur = redis.call('HGET', spell, 's:' .. kind)
@@ -87,7 +89,7 @@ end
 
 local function histStat(stats, rule, kind, n)
   if n <= 0 then return end
-  redis.call('HINCRBY', stats, rule .. '|' .. kind, n)
+  addLater(stats, rule .. '|' .. kind, n)
   expireLater(stats, '${25 * 3600_000}')
 end
 `;

@@ -136,7 +136,7 @@ export class RulesEngine {
       }
     }
     const life = this.#life && voted.length > 0
-      ? lifecyclePart(events, voted.map((p) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace })), keys)
+      ? lifecyclePart(events, voted.map((p, i) => ({ event: p.match.event, target: p.target, time: p.time, grace: p.rule.grace, predicted: predictAt[i]! })), keys)
       : undefined;
     let livesAt = 0;
     if (life !== undefined) {

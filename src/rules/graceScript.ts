@@ -19,8 +19,11 @@ import { instanceOf } from './instance.js';
     'r', at                       a release line
     's', dyno #, at               a process start ('Starting process', 'starting to up')
     'm', dyno #, uuid, at         a memory sample of an instance
-    'q', dyno #, t, named, after start ms, after release ms, vote time
-                                  a match to judge (t its line's time; named the instance it names, or '')
+    'q', dyno #, t, named, after start ms, after release ms, vote time, predicted
+                                  a match to judge (t its line's time; named the instance it names, or '');
+                                  predicted: the body part whose prediction gates its vote (0: none)
+  A query whose vote is gated by a prediction that does not reach its limit (\`predictionReaches\`,
+  the body script's) is not judged: its vote is not cast, so its three strings are '' unread.
   Returns per 'q', in order, three strings: instance (or ''), grace spell (or ''), since (or '').
  */
 /** A heroku dyno instance id as a Lua pattern: 8-4-4-4-12 lowercase hex digits. */
@@ -111,39 +114,47 @@ while a <= #ARGV do
   else
     local d, t, named = dynos[(ARGV[a + 1] + 0)], (ARGV[a + 2] + 0), ARGV[a + 3]
     local afterStart, afterRelease, time = (ARGV[a + 4] + 0), (ARGV[a + 5] + 0), (ARGV[a + 6] + 0)
-    a = a + 7
-    local instance, start = '', nil
-    if named ~= '' then
-      instance = named
-      local own
-      for i = 1, #d.inst do if d.inst[i][1] == named then own = d.inst[i] break end end
-      if own and own[2] <= t then start = startBefore(d, own[2]) else start = latestStart(d, t) end
+    local predicted = (ARGV[a + 7] + 0)
+    a = a + 8
+    if predicted > 0 and not predictionReaches(predicted) then
+      -- Most of a body's queries are its memory samples' predict votes, and most of those are not cast.
+      out[#out + 1] = ''
+      out[#out + 1] = ''
+      out[#out + 1] = ''
     else
-      local oldest
-      for i = 1, #d.inst do
-        local x = d.inst[i]
-        if not (x[2] > t or t > x[3] + liveMs) and (not oldest or x[2] < oldest[2] or (x[2] == oldest[2] and x[1] < oldest[1])) then oldest = x end
+      local instance, start = '', nil
+      if named ~= '' then
+        instance = named
+        local own
+        for i = 1, #d.inst do if d.inst[i][1] == named then own = d.inst[i] break end end
+        if own and own[2] <= t then start = startBefore(d, own[2]) else start = latestStart(d, t) end
+      else
+        local oldest
+        for i = 1, #d.inst do
+          local x = d.inst[i]
+          if not (x[2] > t or t > x[3] + liveMs) and (not oldest or x[2] < oldest[2] or (x[2] == oldest[2] and x[1] < oldest[1])) then oldest = x end
+        end
+        if oldest then instance = oldest[1] end
+        start = latestStart(d, t)
       end
-      if oldest then instance = oldest[1] end
-      start = latestStart(d, t)
+      local grace = ''
+      if afterStart > 0 and start and t - start < afterStart then
+        grace = 'start:' .. fmt(start)
+      elseif afterRelease > 0 then
+        local rel
+        for i = 1, #releases do local r = releases[i]; if r <= t and (not rel or r > rel) then rel = r end end
+        if rel and t - rel < afterRelease then grace = 'release:' .. fmt(rel) end
+      end
+      local since = ''
+      if start then
+        local s = time - (t - start)
+        if s >= 0 then s = math.floor(s) else s = math.ceil(s) end
+        since = fmt(s)
+      end
+      out[#out + 1] = instance
+      out[#out + 1] = grace
+      out[#out + 1] = since
     end
-    local grace = ''
-    if afterStart > 0 and start and t - start < afterStart then
-      grace = 'start:' .. fmt(start)
-    elseif afterRelease > 0 then
-      local rel
-      for i = 1, #releases do local r = releases[i]; if r <= t and (not rel or r > rel) then rel = r end end
-      if rel and t - rel < afterRelease then grace = 'release:' .. fmt(rel) end
-    end
-    local since = ''
-    if start then
-      local s = time - (t - start)
-      if s >= 0 then s = math.floor(s) else s = math.ceil(s) end
-      since = fmt(s)
-    end
-    out[#out + 1] = instance
-    out[#out + 1] = grace
-    out[#out + 1] = since
   end
 end
 return out
@@ -160,9 +171,11 @@ export interface LifecyclePart {
 /**
  * judgeLifecycle's work as the body script's `lives` part, for one app's body. Undefined when no
  * query has a Cedar dyno target (nothing to read). The body's lifecycle lines are decoded here
- * once, in line order, up to the last match that needs them.
+ * once, in line order, up to the last match that needs them. A query's `predicted` is the 1-based
+ * body part of the prediction its vote waits for (BodyPart.predicted): not judged when that does
+ * not reach.
  */
-export function lifecyclePart(events: readonly DrainEvent[], queries: readonly LifeQuery[], keys: RedisKeys): LifecyclePart | undefined {
+export function lifecyclePart(events: readonly DrainEvent[], queries: readonly (LifeQuery & { readonly predicted?: number })[], keys: RedisKeys): LifecyclePart | undefined {
   const slots: number[] = queries.map(() => 0);
   const dynoIndex = new Map<string, number>();
   const byEvent = new Map<DrainEvent, number[]>();
@@ -205,7 +218,7 @@ export function lifecyclePart(events: readonly DrainEvent[], queries: readonly L
       const t = timestampMs(q.event.timestamp);
       if (!Number.isFinite(t)) continue;
       slots[i] = ++slot;
-      args.push('q', dynoIndex.get(q.target)!, t, instanceOf(q.event, q.target) ?? '', q.grace?.afterStartMs ?? 0, q.grace?.afterReleaseMs ?? 0, q.time);
+      args.push('q', dynoIndex.get(q.target)!, t, instanceOf(q.event, q.target) ?? '', q.grace?.afterStartMs ?? 0, q.grace?.afterReleaseMs ?? 0, q.time, q.predicted ?? 0);
     }
   }
   return { keys: [keys.dynoLife(app).life], args, slots };

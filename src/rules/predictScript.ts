@@ -3,6 +3,33 @@ import type { PredictKeySet } from '../keys.js';
 import { PREDICT_BOUNDS } from './predict.js';
 
 /**
+ * The predict code's pure helpers, made once per script call rather than once per sample (the
+ * body script runs a body's samples through one predict part function).
+ */
+const PREDICT_HELPERS_LUA = `
+local HOUR = 3600000
+local function f(x) return string.format('%.17g', x) end
+-- Integers as %d: formatting a double with %.17g costs more than most of the commands here.
+local function int(x)
+  if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
+  return f(x)
+end
+local function unpackSums(raw)
+  if not raw then return false end
+  local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
+  return {n, o, sx, sy, sxx, sxy}
+end
+local function add(s, x0, y0)
+  local x = (x0 - s[2]) / HOUR
+  s[1] = s[1] + 1
+  s[3] = s[3] + x
+  s[4] = s[4] + y0
+  s[5] = s[5] + x * x
+  s[6] = s[6] + x * y0
+end
+`;
+
+/**
  * The prediction in Redis: one memory sample of one dyno instance added to that instance's
  * series and the least-squares line refitted, atomic across replicas. `MemoryPredictStore`
  * (predictMemory.ts) mirrors it for `mallet test` / `mallet replay`, and a property test keeps
@@ -61,10 +88,96 @@ const PREDICT_HEADER_LUA = `--[[
   more than ${PREDICT_BOUNDS.spreadFloor} of n*sxx, so rounding left in the sums cannot make a slope of times
   that are all equal.
 ]]
--- Standalone, a key's expiry is refreshed at once; the drain's body script pastes PREDICT_BODY_LUA
--- alone, with its own expireLater that refreshes each key once when the call ends (a body's
--- samples of one target ask for the same two keys' expiry each time).
+-- Standalone, a key's expiry is refreshed at once and the state hash is read and written at
+-- once; the drain's body script pastes PREDICT_BODY_LUA alone, with its own expireLater that
+-- refreshes each key once when the call ends (a body's samples of one target ask for the same
+-- two keys' expiry each time) and its own stateGet3, stateGet1, lastAnswer and stateWrite (PREDICT_STATE_LUA).
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
+local function stateGet3(key, a, b, c)
+  local got = redis.call('HMGET', key, a, b, c)
+  return got[1], got[2], got[3]
+end
+local function stateGet1(key, a) return redis.call('HGET', key, a) end
+local function lastAnswer(inst, at, json) return '[' .. cjson.encode(inst) .. ',' .. cjson.encode(at) .. ',' .. json .. ']' end
+local function stateWrite(key, sets, dels)
+  if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
+  redis.call('HSET', key, unpack(sets))
+end
+${PREDICT_HELPERS_LUA}
+`;
+
+/**
+ * The state hash as the body script's predict parts see it: stateGet and stateWrite of one call
+ * share a table of the fields written, and each hash is written once when the call ends
+ * (flushPredictStates, before the expiries are refreshed: a hash the call creates then gets its
+ * expiry). A body's samples of one target mostly rewrite the same fields (the newest time, the
+ * instance's sums, the last answer) and delete the answers of the samples that slid out: one
+ * HDEL and one HSET per target and call instead of one each per sample, and a later sample of
+ * the call reads those fields from the table, not from Redis. What a part reads is what the
+ * hash would hold had each sample written it at once, so the answers are the standalone
+ * script's.
+ */
+export const PREDICT_STATE_LUA = `
+-- key -> { field -> value, or false once deleted }, and the keys in the order first written.
+local predictStates, predictStateKeys = {}, {}
+-- Fields this call has not written are read from the hash (HMGET's nil is false, as here).
+local function stateGet3(key, a, b, c)
+  local held = predictStates[key]
+  if not held then
+    local got = redis.call('HMGET', key, a, b, c)
+    return got[1], got[2], got[3]
+  end
+  local va, vb, vc = held[a], held[b], held[c]
+  if va == nil and vb ~= nil and vc ~= nil then
+    -- A later sample of the target in this call: only its own id is not held.
+    va = redis.call('HGET', key, a)
+  elseif va == nil or vb == nil or vc == nil then
+    local got = redis.call('HMGET', key, a, b, c)
+    if va == nil then va = got[1] end
+    if vb == nil then vb = got[2] end
+    if vc == nil then vc = got[3] end
+  end
+  return va, vb, vc
+end
+local function stateGet1(key, a)
+  local held = predictStates[key]
+  if held then
+    local v = held[a]
+    if v ~= nil then return v end
+  end
+  return redis.call('HGET', key, a)
+end
+-- The last answer's text is made once per hash when the call ends: only the call's last one is kept.
+local function lastAnswer(inst, at, json) return {inst, at, json} end
+local function stateWrite(key, sets, dels)
+  local held = predictStates[key]
+  if not held then
+    held = {}
+    predictStates[key] = held
+    predictStateKeys[#predictStateKeys + 1] = key
+  end
+  for i = 1, #dels do held[dels[i]] = false end
+  for i = 1, #sets, 2 do held[sets[i]] = sets[i + 1] end
+end
+local function flushPredictStates()
+  for k = 1, #predictStateKeys do
+    local key = predictStateKeys[k]
+    local sets, dels = {}, {}
+    for field, v in pairs(predictStates[key]) do
+      if v then
+        if type(v) == 'table' then v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. v[3] .. ']' end
+        sets[#sets + 1] = field
+        sets[#sets + 1] = v
+      else
+        dels[#dels + 1] = field
+      end
+    end
+    -- In slices: unpack puts its results on Lua's stack.
+    for i = 1, #dels, 1000 do redis.call('HDEL', key, unpack(dels, i, math.min(#dels, i + 999))) end
+    for i = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, i, math.min(#sets, i + 1999))) end
+  end
+end
+${PREDICT_HELPERS_LUA}
 `;
 
 /**
@@ -81,23 +194,16 @@ local over = (ARGV[6] + 0)
 local minN = (ARGV[7] + 0)
 local maxPoints = (ARGV[8] + 0)
 local inst = ARGV[9]
-local HOUR = 3600000
-local f = function(x) return string.format('%.17g', x) end
--- Integers as %d: formatting a double with %.17g costs more than most of the commands here.
-local function int(x)
-  if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
-  return f(x)
-end
 
-local got = redis.call('HMGET', KEYS[2], id, '\\0', '\\0' .. inst)
-if got[1] then return cjson.decode(got[1]) end
+local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', '\\0' .. inst)
+if got1 then return cjson.decode(got1) end
 
 local y = tonumber(ARGV[3]) or 0
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
 local total = redis.call('ZADD', KEYS[1], ARGV[2], member)
 local newest = t
-if got[2] then
-  local was, held = struct.unpack('<dd', got[2])
+if got2 then
+  local was, held = struct.unpack('<dd', got2)
   if was > newest then newest = was end
   total = total + held
 end
@@ -105,23 +211,10 @@ end
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
 local sums, touched, dels = {}, {}, {}
-local function unpackSums(raw)
-  if not raw then return false end
-  local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
-  return {n, o, sx, sy, sxx, sxy}
-end
-sums[inst] = unpackSums(got[3])
+sums[inst] = unpackSums(got3)
 local function sumsOf(who)
-  if sums[who] == nil then sums[who] = unpackSums(redis.call('HGET', KEYS[2], '\\0' .. who)) end
+  if sums[who] == nil then sums[who] = unpackSums(stateGet1(KEYS[2], '\\0' .. who)) end
   return sums[who]
-end
-local function add(s, x0, y0)
-  local x = (x0 - s[2]) / HOUR
-  s[1] = s[1] + 1
-  s[3] = s[3] + x
-  s[4] = s[4] + y0
-  s[5] = s[5] + x * x
-  s[6] = s[6] + x * y0
 end
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
@@ -219,9 +312,8 @@ if kept then
   write[#write + 1] = json
 end
 write[#write + 1] = '\\0\\0'
-write[#write + 1] = '[' .. cjson.encode(inst) .. ',' .. cjson.encode(ARGV[2]) .. ',' .. json .. ']'
-if #dels > 0 then redis.call('HDEL', KEYS[2], unpack(dels)) end
-redis.call('HSET', KEYS[2], unpack(write))
+write[#write + 1] = lastAnswer(inst, ARGV[2], json)
+stateWrite(KEYS[2], write, dels)
 local ttl = int(over + 60000)
 expireLater(KEYS[1], ttl)
 expireLater(KEYS[2], ttl)

@@ -33,7 +33,7 @@ local function spellDecision(kind, sid, seenKey, ttl, fields)
   local entry = histOpen(KEYS[5], kind, sid, 1e15, t)
   if not entry then redis.call('DEL', seenKey) end
   if redis.call('PFADD', seenKey, id) == 1 then
-    redis.call('PEXPIRE', seenKey, ttl)
+    expireLater(seenKey, ttl)
     local n = redis.call('PFCOUNT', seenKey)
     local before = 0
     if entry then

@@ -3,7 +3,7 @@ import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
 import { LIFE_LUA } from '../dynos/lifeScript.js';
 import { LIVES_LUA } from '../rules/graceScript.js';
-import { PREDICT_BODY_LUA } from '../rules/predictScript.js';
+import { PREDICT_BODY_LUA, PREDICT_STATE_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
@@ -79,15 +79,31 @@ ${HISTORY_LUA}
 -- recreates a key after a DEL asks again, so the last word holds; a key deleted since is a no-op.
 local expiring = {}
 expireLater = function(key, ms) expiring[key] = ms end
+-- The stats counts the parts add (histStat): each hash's fields added once when the call ends (a
+-- storm's votes add to the same two fields of one bucket each time); nothing in the call reads them.
+local adding, addingKeys = {}, {}
+addLater = function(key, field, n)
+  local a = adding[key]
+  if not a then
+    a = {}
+    adding[key] = a
+    addingKeys[#addingKeys + 1] = key
+  end
+  a[field] = (a[field] or 0) + n
+end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
 end
 local function thresholdPart(KEYS, ARGV)
 ${THRESHOLD_BODY_LUA}
 end
+${PREDICT_STATE_LUA}
 local function predictPart(KEYS, ARGV)
 ${PREDICT_BODY_LUA}
 end
+-- Whether the predict part at a 1-based place reached its limit (the lives part skips the
+-- queries of votes that will not be cast); set once the replies exist.
+local predictionReaches
 local function livesPart(KEYS, ARGV)
 ${LIVES_LUA}
 end
@@ -138,6 +154,7 @@ local frameId = ARGV[1]
 local DROPPED, UNPREDICTED, DEFERRED = {'dropped'}, {'unpredicted'}, {'deferred'}
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
 local out = {'open'}
+predictionReaches = function(p) return out[p + 1][1] == 'reaches' end
 local admitted = nil
 local lives = nil
 local fired = false
@@ -210,6 +227,12 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
+-- The counts and the predict parts' state hashes first: a hash this call creates must exist for its expiry.
+for k = 1, #addingKeys do
+  local key = addingKeys[k]
+  for field, n in pairs(adding[key]) do redis.call('HINCRBY', key, field, n) end
+end
+flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out
 `;

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
-import { RedisPredictStore, type PredictVote } from '../../src/rules/predictScript.js';
+import { RedisPredictStore, parsePredictReply, predictPart, type PredictResult, type PredictVote } from '../../src/rules/predictScript.js';
+import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 import { PREDICT_BOUNDS } from '../../src/rules/predict.js';
 
@@ -123,5 +124,54 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
     const fromMemory = await memory.predict(list);
     expect(fromRedis).toEqual(fromMemory);
     expect(fromRedis.filter((r) => r.status !== 'few').length).toBeGreaterThan(50);
+  });
+
+  it('through the body script, several samples of a target in one call (its state hash written once at the end), on random series', async () => {
+    new BodyScript(redis);
+    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
+    await fc.assert(fc.asyncProperty(runs, fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }), async ({ withinMs, overMs, minSamples, limit, steps }, cuts) => {
+      const prefix = uniquePrefix('peqb');
+      prefixes.push(prefix);
+      const memory = new MemoryPredictStore();
+      const own = new RedisPredictStore(redis);
+      let t = 1_700_000_000_000;
+      const list = (tree: string): PredictVote[] => {
+        t = 1_700_000_000_000;
+        return steps.map((s) => {
+          t += s.dt;
+          const k = `${prefix}:${tree}:${s.target}`;
+          return {
+            keys: { points: `${k}:p`, state: `${k}:v` },
+            // Few ids: retries of samples of earlier calls and of this one.
+            eventId: `e${s.id % 25}`, time: t, value: s.value, limit, withinMs, overMs, minSamples, instance: s.instance,
+          };
+        });
+      };
+      const votes = list('body');
+      // The samples in calls of random sizes: both targets, retries and slides within one call.
+      const fromBody: PredictResult[] = [];
+      let at = 0;
+      for (let c = 0; at < votes.length; c++) {
+        const n = cuts[c % cuts.length]!;
+        const slice = votes.slice(at, at + n);
+        at += n;
+        const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t, false, slice.map(predictPart)));
+        fromBody.push(...reply.slice(1).map(parsePredictReply));
+      }
+      expect(fromBody).toEqual(await memory.predict(votes));
+      // And each target's state hash and set hold what the standalone script leaves.
+      const alone = list('own');
+      await own.predict(alone);
+      for (const target of ['a', 'b']) {
+        for (const key of ['p', 'v']) {
+          const a = `${prefix}:own:${target}:${key}`;
+          const b = `${prefix}:body:${target}:${key}`;
+          if (key === 'p') expect(await redis.zrange(b, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(a, '0', '-1', 'WITHSCORES'));
+          else expect(await redis.hgetall(b)).toEqual(await redis.hgetall(a));
+          const ttl = await redis.pttl(b);
+          if (await redis.exists(b)) expect(ttl).toBeGreaterThan(0);
+        }
+      }
+    }), { numRuns: 60 });
   });
 });
