@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import type { RedisKeys } from '../keys.js';
+import type { FiringAdmission } from '../rules/Firing.js';
+import type { Limits } from '../rules/RuleSet.js';
+import { firingId } from '../rules/firingId.js';
+import { HISTORY_BOUNDS } from '../console/historyLua.js';
+import { silenceMatcher, type Silence } from '../console/Silence.js';
+import type { BodyPart } from '../server/bodyScript.js';
+import { admissionRequest, modeOf, type ModeDecision } from './decideMode.js';
+import { admissionCall, admissionOf } from './scripts/admitFiring.js';
+
+/**
+ * A drain body's firings admitted in its body script (src/server/bodyScript.ts `admit`), so the
+ * line's way to its stop key has one round trip fewer: the vote fires and its firing's mode is
+ * decided in the same call. The same admission as ActionQueue's own call (admitFiring.ts, its
+ * arguments built by the same functions), with what only the script knows filled in there: the
+ * firing's first trigger line. A part is made for the firing a vote would make with its own line's
+ * window (the one it opens when it completes the threshold); a firing of another window (a line
+ * of an earlier, already fired window, sent again) is not admitted here, and the queue admits it
+ * as before. Nor is a predict rule's (its forecast is written after the script).
+ *
+ * Every key of a part is its app's (`{app}`, src/keys.ts), as the body's are: one slot.
+ */
+export class BodyAdmission implements FiringAdmission {
+  readonly #decided = new Map<string, ModeDecision>();
+  #submission: string | undefined;
+  #silenced: ((f: { app: string; rule: string; target: string }) => Silence | undefined) | undefined;
+
+  constructor(private readonly o: {
+    readonly keys: RedisKeys;
+    readonly limits: Limits;
+    readonly globalDryRun: boolean;
+    /** The silences in force (from memory: the part is made synchronously). */
+    readonly silences: readonly Silence[];
+    /** When it is admitted (the queue's clock), as its own call's `now`. */
+    readonly now: number;
+  }) {}
+
+  /**
+   * Per body, made when first asked (most bodies have no vote): a retried body is another
+   * submission (a `duplicate` record, admitFiring.ts; the job's read-back, queue.ts).
+   */
+  get submission(): string {
+    return (this.#submission ??= randomBytes(8).toString('hex'));
+  }
+
+  part(vote: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }, votePart: number): { readonly part: BodyPart; read(reply: unknown): void } {
+    const { o } = this;
+    const id = firingId(vote.rule, vote.app, vote.target, String(vote.window));
+    const request = admissionRequest(
+      { id, rule: vote.rule, app: vote.app, target: vote.target, firedAt: vote.window, dryRun: vote.dryRun, line: '' },
+      { limits: o.limits, keys: o.keys, globalDryRun: o.globalDryRun, silence: (this.#silenced ??= silenceMatcher(o.silences, o.now))(vote), submission: this.submission },
+    );
+    const call = admissionCall(request.keys, id, o.now, o.limits, request.record, request.preset);
+    // ARGV[21]: the bound the script cuts the first trigger line to (ARGV[11] is filled there).
+    call.args.push(HISTORY_BOUNDS.lineBytes);
+    return {
+      part: { name: 'admit', keys: call.keys, args: call.args, predicted: votePart },
+      read: (reply) => {
+        const r = reply as unknown[];
+        if (r[0] === 'unfired' || r[0] === 'other') return;
+        this.#decided.set(id, modeOf(admissionOf(r), request));
+      },
+    };
+  }
+
+  /** The mode decided for the firing in the body script; undefined: not admitted there. */
+  decision(firingId: string): ModeDecision | undefined {
+    return this.#decided.get(firingId);
+  }
+}
