@@ -14,10 +14,11 @@ import { admissionCall, admissionOf } from './scripts/admitFiring.js';
  * line's way to its stop key has one round trip fewer: the vote fires and its firing's mode is
  * decided in the same call. The same admission as ActionQueue's own call (admitFiring.ts, its
  * arguments built by the same functions), with what only the script knows filled in there: the
- * firing's first trigger line. A part is made for the firing a vote would make with its own line's
- * window (the one it opens when it completes the threshold); a firing of another window (a line
- * of an earlier, already fired window, sent again) is not admitted here, and the queue admits it
- * as before. Nor is a predict rule's (its forecast is written after the script).
+ * firing's first trigger line. A part is made for each firing the body's votes can make in their
+ * own lines' window (rule+target+time) and runs only when a vote of that rule+target fired in that
+ * window. A firing of another window (a line of an earlier, already fired window sent again, as
+ * a retried body is, at its new arrival time) is not admitted here, nor a predict rule's (its
+ * forecast is written after the script): the queue admits those, as before.
  *
  * Every key of a part is its app's (`{app}`, src/keys.ts), as the body's are: one slot.
  */
@@ -44,21 +45,23 @@ export class BodyAdmission implements FiringAdmission {
     return (this.#submission ??= randomBytes(8).toString('hex'));
   }
 
-  part(vote: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }, votePart: number): { readonly part: BodyPart; read(reply: unknown): void } {
+  part(f: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }): { readonly part: BodyPart; read(reply: unknown): void } {
     const { o } = this;
-    const id = firingId(vote.rule, vote.app, vote.target, String(vote.window));
+    const id = firingId(f.rule, f.app, f.target, String(f.window));
     const request = admissionRequest(
-      { id, rule: vote.rule, app: vote.app, target: vote.target, firedAt: vote.window, dryRun: vote.dryRun, line: '' },
-      { limits: o.limits, keys: o.keys, globalDryRun: o.globalDryRun, silence: (this.#silenced ??= silenceMatcher(o.silences, o.now))(vote), submission: this.submission },
+      { id, rule: f.rule, app: f.app, target: f.target, firedAt: f.window, dryRun: f.dryRun, line: '' },
+      { limits: o.limits, keys: o.keys, globalDryRun: o.globalDryRun, silence: (this.#silenced ??= silenceMatcher(o.silences, o.now))(f), submission: this.submission },
     );
     const call = admissionCall(request.keys, id, o.now, o.limits, request.record, request.preset);
-    // ARGV[21]: the bound the script cuts the first trigger line to (ARGV[11] is filled there).
+    // KEYS[7]: the votes' firedBy key, by which the script finds the vote that fired the
+    // firing (and its first trigger line, ARGV[11], cut to ARGV[21] bytes).
+    call.keys.push(o.keys.threshold(f.rule, f.app, f.target).firedBy);
     call.args.push(HISTORY_BOUNDS.lineBytes);
     return {
-      part: { name: 'admit', keys: call.keys, args: call.args, predicted: votePart },
+      part: { name: 'admit', keys: call.keys, args: call.args },
       read: (reply) => {
         const r = reply as unknown[];
-        if (r[0] === 'unfired' || r[0] === 'other') return;
+        if (r[0] === 'unfired') return;
         this.#decided.set(id, modeOf(admissionOf(r), request));
       },
     };

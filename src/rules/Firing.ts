@@ -95,12 +95,11 @@ export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'f
 
 /**
  * A body's firings admitted in its body script's round trip (src/actions/bodyAdmission.ts): for
- * each vote that may fire, the part that admits the firing it makes if it fires in its own
- * line's window, and `read` told that part's reply.
+ * each firing its votes may make (rule, app, target and a vote's own line's time as the window),
+ * the part that admits it if a vote fires it, and `read` told that part's reply.
  */
 export interface FiringAdmission {
-  /** `votePart`: the vote's 1-based place among the body's parts. */
-  part(vote: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }, votePart: number): { readonly part: BodyPart; read(reply: unknown): void };
+  part(firing: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }): { readonly part: BodyPart; read(reply: unknown): void };
 }
 
 /** The one interface between rules and actions. Resolves once every firing is durably stored. */

@@ -93,8 +93,8 @@ export class RulesEngine {
    * targets (most matched lines first), then the admitted predict rules' samples are predicted,
    * then the lifecycle is read and each vote judged by it, then the admitted votes (a predicted
    * sample's only when it reaches the limit) are cast in line order. All in the one script call.
-   * With `admission` (the sink's, Firing.ts), each vote that may fire is followed, after the
-   * votes and rejections, by the part that admits its firing (not a predict rule's: its
+   * With `admission` (the sink's, Firing.ts), the votes and rejections are followed by the parts
+   * that admit the firings they may make, one per rule+target+time (a predict rule's is not: its
    * forecast is made from the script's answer).
    */
   prepareBody(events: readonly DrainEvent[], admission?: FiringAdmission): BodyJudgement {
@@ -156,10 +156,16 @@ export class RulesEngine {
     const admitAt = parts.length;
     const admits: { read(reply: unknown): void }[] = [];
     if (admission !== undefined) {
+      // The votes of one rule+target at one time can make one firing of their own window.
+      const asked = new Set<string>();
       for (let i = 0; i < votes.length; i++) {
         if (predictAt[i]! > 0) continue;
         const v = votes[i]!;
-        const a = admission.part({ rule: v.rule, app: v.app, target: v.target, window: Math.trunc(v.time), dryRun: voted[i]!.rule.dryRun }, votesAt + i + 1);
+        const window = Math.trunc(v.time);
+        const id = `${v.rule}\0${v.target}\0${window}`;
+        if (asked.has(id)) continue;
+        asked.add(id);
+        const a = admission.part({ rule: v.rule, app: v.app, target: v.target, window, dryRun: voted[i]!.rule.dryRun });
         parts.push(a.part);
         admits.push(a);
       }

@@ -30,10 +30,10 @@ import { BodyFlush } from './bodyFlush.js';
  * (BullMQ) before its frame is done, so a body whose firing could not be stored is retried whole.
  * Then the caller submits and marks the frame itself (RecentFrames.markDone). The firings'
  * admissions (admitFiring.ts: storm guard, flapping, the mode decided once per firing id) are
- * parts too, one per vote that may fire (`admit`, its vote's part in `predicted`): run only when
- * that vote fired in its own line's window, the firing the caller computed the part for, so the
- * firing is admitted in the votes' round trip; another window's firing (a retried line of an
- * earlier one) is admitted by the caller, as before (src/actions/bodyAdmission.ts).
+ * parts too, one per firing the votes may make (`admit`: rule+target+window, a vote's own line's
+ * window), after the votes: run only when a vote fired in that window, so the firing is admitted
+ * in the votes' round trip; another window's firing (a retried line of an earlier one) is
+ * admitted by the caller, as before (src/actions/bodyAdmission.ts).
  */
 export type BodyPartName = 'budget' | 'predict' | 'lives' | 'threshold' | 'rejection' | 'dynos' | 'life' | 'admit';
 
@@ -49,7 +49,6 @@ export interface BodyPart {
   /**
    * A threshold vote of a predict rule's sample: the 1-based index of the body's part that
    * predicted it; the vote is cast only when that answer is 'reaches' (0: not a prediction).
-   * An `admit` part: its vote's part; it runs only when that vote fired.
    */
   readonly predicted?: number;
   /**
@@ -78,9 +77,10 @@ export const BODY_LUA = `--[[
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
   replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an
   observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
-  observers are told the firings once those are stored). An admit part whose vote did not fire
-  replies {'unfired'}, one whose vote's firing is of another window {'other'}; it is given its
-  ARGV[11] (the firing's first trigger line) from the vote's reply, cut to its ARGV[21] bytes.
+  observers are told the firings once those are stored). An admit part (admitFiring's KEYS and
+  ARGV, then KEYS[7] the firedBy key of its votes, ARGV[21] the record's line bound) runs only
+  when a vote of that firedBy key fired in its window (ARGV[19]), else replies {'unfired'}; its
+  ARGV[11] (the firing's first trigger line) is taken from that vote's reply.
 ]]
 ${HISTORY_LUA}
 -- Expiries the parts ask for, each key's refreshed once when the call ends (a storm's votes for
@@ -112,9 +112,9 @@ end
 local function admitFiringPart(KEYS, ARGV)
 ${ADMIT_FIRING_BODY_LUA}
 end
-local UNFIRED, OTHER = {'unfired'}, {'other'}
--- The fired vote an admit part is of (set before the part is called).
-local admitting = nil
+local UNFIRED = {'unfired'}
+-- The votes that fired, by firedBy key and window: the firings the admit parts are for.
+local firedVotes = {}
 -- The firing's first trigger line as its history record keeps it: the window's oldest line
 -- kept, after its arrival time, cut to max bytes as truncateUtf8 cuts (a sequence cut in two
 -- becomes U+FFFD). The lines are the service's own UTF-8.
@@ -138,9 +138,9 @@ local function recordLineOf(json, max)
   return string.sub(s, 1, max)
 end
 local function admitPart(KEYS, ARGV)
-  -- ARGV[19] is the window the part was made for; a firing of another window is the caller's.
-  if admitting[2] ~= ARGV[19] then return OTHER end
-  ARGV[11] = recordLineOf(admitting[3], ARGV[21] + 0)
+  local vote = firedVotes[KEYS[7] .. ' ' .. ARGV[19]]
+  if not vote then return UNFIRED end
+  ARGV[11] = recordLineOf(vote[3], ARGV[21] + 0)
   return admitFiringPart(KEYS, ARGV)
 end
 local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart, a = admitPart }
@@ -204,10 +204,9 @@ for p = 1, (ARGV[6] + 0) do
   local r
   if gate > 0 and admitted and admitted[gate] == 0 then
     r = DROPPED
-  elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' and name ~= 'a' then
+  elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' then
     r = UNPREDICTED
-  elseif name == 'a' and out[predicted + 1][1] ~= 'fired' then
-    -- An admit part's vote (its \`predicted\`) did not fire.
+  elseif not fired and name == 'a' then
     r = UNFIRED
   elseif fired and (name == 'd' or name == 'l') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
@@ -237,11 +236,13 @@ for p = 1, (ARGV[6] + 0) do
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
     end
-    if name == 'a' then admitting = out[predicted + 1] end
     r = parts[name](pk, pa)
     if name == 'b' then admitted = r
     elseif name == 'v' then lives = r
-    elseif name == 't' and r[1] == 'fired' then fired = true end
+    elseif name == 't' and r[1] == 'fired' then
+      fired = true
+      firedVotes[pk[3] .. ' ' .. r[2]] = r
+    end
   end
   out[#out + 1] = r
 end
