@@ -32,15 +32,18 @@ const logger = pino({ level: 'silent' });
 let inFlight = 0;
 let trips = 0;
 let sent: string[] = [];
+/** The commands of each round trip. */
+let waves: string[][] = [];
 let counting = false;
 const send = Redis.prototype.sendCommand;
 beforeAll(() => {
   Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['sendCommand']>[0], ...rest: unknown[]) {
     const r = (send as (...a: unknown[]) => unknown).call(this, command, ...rest);
     if (counting && command.name !== 'info') {
-      if (inFlight === 0) trips++;
+      if (inFlight === 0) { trips++; waves.push([]); }
       inFlight++;
       sent.push(command.name);
+      waves.at(-1)!.push(command.name);
       const settle = () => { inFlight--; };
       command.promise.then(settle, settle);
     }
@@ -97,7 +100,7 @@ describe('a body that fires', () => {
     await s.pipeline.ingest(batchOf('fire-app', 'W1', frame(r14('web.9'))));
     expect(s.silences.inMemory()).toEqual([]);
     for (const [frameId, dynos, firings] of [['F1', ['web.1'], 1], ['F2', ['web.2', 'web.3'], 3]] as const) {
-      trips = 0; sent = []; counting = true;
+      trips = 0; sent = []; waves = []; counting = true;
       const r = await s.pipeline.ingest(batchOf('fire-app', frameId, frame(...dynos.map(r14))));
       counting = false;
       expect(r).toEqual({ duplicate: false, lines: dynos.length, firings });
@@ -105,6 +108,9 @@ describe('a body that fires', () => {
       // body script with the admissions · adds (addStandardJob) + read-backs · observers + frame mark
       expect(sent.filter((c) => c === 'hget')).toHaveLength(firings);
       expect(sent).toHaveLength(1 + 2 * firings + 1);
+      // The jobs are added in the second: from the line to its job, one round trip fewer.
+      expect(waves[0]).toEqual(['evalsha']);
+      expect(waves[1]!.filter((c) => c === 'evalsha')).toHaveLength(firings);
     }
     // Every firing stored as its job (1 warm-up + 1 + 3), waiting for a worker.
     expect(await admin.llen(`${queuePrefix}:${ACTION_QUEUE}:wait`)).toBe(5);
