@@ -124,7 +124,7 @@ if (PARTS) {
   };
   const engineAny = engine as unknown as { prepareBody: RulesEngine['prepareBody'] };
   const prepare = engineAny.prepareBody.bind(engine);
-  engineAny.prepareBody = (events) => { const b = prepare(events); probe(b.parts); return b; };
+  engineAny.prepareBody = (events, admission) => { const b = prepare(events, admission); probe(b.parts); return b; };
   for (const [i, b] of batches.entries()) await pipeline.ingest({ app: 'bench-app', drainToken: BENCH_TOKEN, frameId: `p${i}`, dedupe: false, receivedAt: Date.now(), messages: b.messages, passedOver: b.passedOver });
   console.log(`rules' parts over ${calls} calls (observer parts not included):`);
   for (const [name, r] of byName) console.log(`  ${name}: ${r.parts} parts, ${r.keys} keys, ${r.args} args (${(r.argChars / 1024).toFixed(0)} KiB)`);
