@@ -10,6 +10,7 @@ import type { Silence } from '../../src/console/Silence.js';
 import type { FiringOutcome, FiringSink } from '../../src/rules/Firing.js';
 import { truncateUtf8 } from '../../src/truncateUtf8.js';
 import { HISTORY_BOUNDS } from '../../src/console/historyLua.js';
+import { hashTag, redisKeys } from '../../src/keys.js';
 import { compiledRules, realPipeline } from '../support/realPipeline.js';
 import { cleanupPrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { drainLine, frame } from '../support/drainClient.js';
@@ -164,4 +165,14 @@ describe('firings admitted in the body script', () => {
     expect(cut.endsWith('€\uFFFD')).toBe(true);
     expect(field(history[2]!, 'line')).toBe(cut);
   }, 60_000);
+
+  it('names only keys of the app\'s hash slot, as the body\'s own (Redis Cluster)', () => {
+    const keys = redisKeys('mallet');
+    const a = new BodyAdmission({ keys, limits: LIMITS, globalDryRun: false, silences: [], now: BASE });
+    for (const target of ['web.1', 'web-12a34b56d-e78f9', 'a key:with/odd*chars']) {
+      const { part } = a.part({ rule: 'pair', app: 'some app!', target, window: BASE, dryRun: false });
+      expect(part.keys).toHaveLength(7);
+      for (const k of part.keys) expect(hashTag(k)).toBe(hashTag(keys.appTargets('some app!')));
+    }
+  });
 });
