@@ -32,7 +32,7 @@ const logger = pino({ level: 'silent' });
 const closers: Array<() => unknown> = [];
 afterAll(async () => {
   for (const c of closers.reverse()) await c();
-  await cleanupPrefix(admin, `${run}-f`, `${run}-s`);
+  await cleanupPrefix(admin, `${run}-f`, `${run}-s`, `${run}-t`);
   admin.disconnect();
 });
 
@@ -58,7 +58,7 @@ const LIMITS: Limits = { perApp: { maxFirings: 3, withinMs: 600_000 }, perProces
 const APP = 'adm-app';
 const BASE = 1_800_000_000_000;
 
-async function variant(name: 'f' | 's', folded: boolean) {
+async function variant(name: 'f' | 's' | 't', folded: boolean) {
   const prefix = `${run}-${name}`;
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await new Promise((r) => redis.once('ready', r));
@@ -165,6 +165,27 @@ describe('firings admitted in the body script', () => {
     expect(cut.endsWith('€\uFFFD')).toBe(true);
     expect(field(history[2]!, 'line')).toBe(cut);
   }, 60_000);
+
+  it('cut the first trigger line as truncateUtf8 does, whatever sequence the bound falls in', async () => {
+    const v = await variant('t', true);
+    const lines: string[] = [];
+    let t = BASE;
+    // 1-, 2-, 3- and 4-byte characters, the bound falling at each offset within them.
+    for (const [i, ch] of ['a', 'é', '€', '😀'].entries()) {
+      for (let pad = 0; pad < 4; pad++) {
+        const tail = ' '.repeat(pad + 1) + ch.repeat(Math.ceil(1100 / Buffer.byteLength(ch)));
+        const dyno = `worker.${i * 4 + pad + 1}`;
+        lines.push(`${TS} heroku[${dyno}]: Error R14 (Memory quota exceeded)${tail}`);
+        await v.ingest(`C${i}-${pad}`, (t += 3_000), r14(dyno, tail));
+      }
+    }
+    expect(v.inScript()).toBe(16);
+    const f = await dump(v.prefix);
+    const history = Object.entries(f).find(([k]) => k.startsWith(':history:'))![1] as string[][];
+    const recorded = history.map((fields) => fields[fields.indexOf('line') + 1]);
+    expect(recorded).toEqual(lines.map((l) => truncateUtf8(l, HISTORY_BOUNDS.lineBytes)));
+    expect(recorded.filter((l) => l!.endsWith('\uFFFD')).length).toBeGreaterThan(4);
+  });
 
   it('names only keys of the app\'s hash slot, as the body\'s own (Redis Cluster)', () => {
     const keys = redisKeys('mallet');
