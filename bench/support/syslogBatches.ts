@@ -7,7 +7,8 @@
  * A private redis-server is started (and killed) unless REDIS_URL is set.
  *
  *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--profile out.cpuprofile] [--parts] [--encode [--encode-split]]
- * (`--parts`: what the body script calls carry: parts, keys and values per batch, by part name;
+ * (`--admission`: the sink admits the firings in the body script, as the action queue does;
+ *  `--parts`: what the body script calls carry: parts, keys and values per batch, by part name;
  *  `--encode`: the calls' parts captured once, then encodeBody alone timed over them, and with
  *  `--encode-split` its two halves apart: String() of each argument, the index tables)
  */
@@ -26,6 +27,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { redisKeys } from '../../src/keys.js';
 import { loadRulesText } from '../../src/rules/load.js';
 import { RulesEngine } from '../../src/rules/engine.js';
+import { BodyAdmission } from '../../src/actions/bodyAdmission.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
@@ -64,7 +66,11 @@ const life = new RedisLifeStore(redis, keys);
 const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () => ruleSet, life });
 const observers = [new DynoObserver(new RedisDynoStore(redis, keys), undefined, life)];
 let firings = 0;
-const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async (f) => { firings += f.length; return []; } }, observers, metrics, logger });
+const ADMISSION = process.argv.includes('--admission');
+const pipeline = new Pipeline({ redis, keys, engine, observers, metrics, logger, sink: {
+  submit: async (f) => { firings += f.length; return []; },
+  ...(ADMISSION ? { admission: () => new BodyAdmission({ keys, limits: ruleSet.limits, globalDryRun: false, silences: [], now: Date.now() }) } : {}),
+} });
 
 // The listener's batches, made once: which lines are kept does not change between rounds.
 interface Batch { messages: SyslogMessage[]; passedOver: LineCounts }
@@ -118,7 +124,7 @@ if (PARTS) {
   };
   const engineAny = engine as unknown as { prepareBody: RulesEngine['prepareBody'] };
   const prepare = engineAny.prepareBody.bind(engine);
-  engineAny.prepareBody = (events) => { const b = prepare(events); probe(b.parts); return b; };
+  engineAny.prepareBody = (events, admission) => { const b = prepare(events, admission); probe(b.parts); return b; };
   for (const [i, b] of batches.entries()) await pipeline.ingest({ app: 'bench-app', drainToken: BENCH_TOKEN, frameId: `p${i}`, dedupe: false, receivedAt: Date.now(), messages: b.messages, passedOver: b.passedOver });
   console.log(`rules' parts over ${calls} calls (observer parts not included):`);
   for (const [name, r] of byName) console.log(`  ${name}: ${r.parts} parts, ${r.keys} keys, ${r.args} args (${(r.argChars / 1024).toFixed(0)} KiB)`);

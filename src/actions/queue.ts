@@ -7,11 +7,12 @@ import { systemClock, type Clock } from '../clock.js';
 import { MalletError } from '../errors.js';
 import { ACTION_QUEUE, type RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing, FiringOutcome, FiringSink } from '../rules/Firing.js';
+import type { Firing, FiringAdmission, FiringOutcome, FiringSink } from '../rules/Firing.js';
 import type { Limits } from '../rules/RuleSet.js';
 import { actionJobName, dashboardFields, type ActionJobData } from './ActionJob.js';
 import { FIRING_MODES } from './FiringMode.js';
 import { admitFiring } from './scripts/admitFiring.js';
+import { BodyAdmission } from './bodyAdmission.js';
 import { duplicateRedis, logRedisErrors } from '../redisClient.js';
 import { decideMode, type ModeDecision } from './decideMode.js';
 import { silenceMatcher, type Silence } from '../console/Silence.js';
@@ -28,6 +29,11 @@ export interface ActionQueueOptions {
   getLimits: () => Limits;
   /** The silences in force (once per submit; the service keeps them in memory, silenceCache.ts); absent: none. */
   getSilences?: () => Promise<readonly Silence[]>;
+  /**
+   * The same, without waiting: undefined while they are not in memory. Absent with getSilences:
+   * a drain body's firings are admitted by submit(), not in its body script (admission()).
+   */
+  silencesInMemory?: () => readonly Silence[] | undefined;
   clock?: Clock;
   /** submit() rejects after this long, so the drain can answer 503 inside logplex's 5 s. */
   submitTimeoutMs?: number;
@@ -74,12 +80,24 @@ export class ActionQueue implements FiringSink {
     return this.redis;
   }
 
-  async submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {
+  /**
+   * A drain body's admissions in its body script (bodyAdmission.ts): the firings it admitted
+   * skip store()'s admission round trip. Only while the silences are in memory, as store() would
+   * read them (the script's parts are made synchronously).
+   */
+  admission(): BodyAdmission | undefined {
+    const { getSilences, silencesInMemory } = this.opts;
+    const silences = silencesInMemory ? silencesInMemory() : getSilences ? undefined : [];
+    if (silences === undefined) return undefined;
+    return new BodyAdmission({ keys: this.opts.keys, limits: this.opts.getLimits(), globalDryRun: this.opts.dryRun, silences, now: this.clock() });
+  }
+
+  async submit(firings: readonly Firing[], admission?: FiringAdmission): Promise<readonly FiringOutcome[]> {
     if (firings.length === 0) return [];
     const timeoutMs = this.opts.submitTimeoutMs ?? 4000;
     let outcomes: readonly FiringOutcome[] | 'timeout';
     try {
-      outcomes = await withDeadline(this.store(firings), timeoutMs);
+      outcomes = await withDeadline(this.store(firings, admission instanceof BodyAdmission ? admission : undefined), timeoutMs);
     } catch (err) {
       throw new MalletError('MALLET_STORE_UNAVAILABLE', `could not store firings: ${(err as Error).message}`);
     }
@@ -90,14 +108,16 @@ export class ActionQueue implements FiringSink {
   /**
    * Two round trips for any number of firings: their admissions (one script call each, sent
    * together), then every job's add and its read-back in one pipeline. The silences come from
-   * memory while their cache is valid (silenceCache.ts).
+   * memory while their cache is valid (silenceCache.ts). One when the body script admitted
+   * them all (`admitted`, bodyAdmission.ts): the adds only.
    */
-  private async store(firings: readonly Firing[]): Promise<readonly FiringOutcome[]> {
-    const silenced = silenceMatcher(await this.opts.getSilences?.() ?? [], this.clock());
+  private async store(firings: readonly Firing[], admitted?: BodyAdmission): Promise<readonly FiringOutcome[]> {
+    const pending = admitted === undefined ? firings : firings.filter((f) => admitted.decision(f.id) === undefined);
+    const silenced = pending.length === 0 ? undefined : silenceMatcher(await this.opts.getSilences?.() ?? [], this.clock());
     const now = this.clock();
     const decided = await Promise.all(firings.map(async (firing) => {
-      const submission = randomBytes(8).toString('hex');
-      const { mode, reason } = await this.decide(firing, now, submission, silenced(firing));
+      const submission = admitted?.submission ?? randomBytes(8).toString('hex');
+      const { mode, reason } = admitted?.decision(firing.id) ?? await this.decide(firing, now, submission, silenced!(firing));
       const data: ActionJobData = { ...dashboardFields(firing), ...firing, mode, ...(reason ? { modeReason: reason } : {}), submittedAt: now, submission };
       return { firing, mode, submission, job: new Job<ActionJobData>(this.queue, actionJobName(firing), data, { ...this.jobOptions, jobId: firing.id }, firing.id) };
     }));

@@ -73,6 +73,17 @@ export class SilenceCache {
     return live;
   }
 
+  /**
+   * active() when it needs no read: the copy in memory, else undefined (a drain body's firings
+   * are then admitted after its script, which reads them: src/actions/queue.ts admission()).
+   */
+  inMemory(): readonly Silence[] | undefined {
+    const cached = this.#cached;
+    if (cached === undefined || !this.#live) return undefined;
+    const now = this.clock();
+    return cached.some((s) => s.endsAt <= now) ? cached.filter((s) => s.endsAt > now) : cached;
+  }
+
   /** Whether the copy is kept (the invalidation connection is subscribed). */
   get tracking(): boolean {
     return this.#live;

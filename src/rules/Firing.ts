@@ -1,3 +1,5 @@
+import type { BodyPart } from '../server/bodyScript.js';
+
 /** What the rules engine hands to the action layer when a rule fires. */
 export interface Firing {
   /** Job id derived from (rule, app, target, window): equal for the same firing however often it is computed. */
@@ -91,7 +93,22 @@ export type FiringOutcome = 'enqueued' | 'cooldown' | 'grace' | 'held' | 'flappi
 /** Every outcome, in the order the console shows them. */
 export const FIRING_OUTCOMES: readonly FiringOutcome[] = ['enqueued', 'held', 'flapping', 'silenced', 'dry_run', 'cooldown', 'grace', 'duplicate', 'rejected'];
 
+/**
+ * A body's firings admitted in its body script's round trip (src/actions/bodyAdmission.ts): for
+ * each firing its votes may make (rule, app, target and a vote's own line's time as the window),
+ * the part that admits it if a vote fires it, and `read` told that part's reply.
+ */
+export interface FiringAdmission {
+  part(firing: { readonly rule: string; readonly app: string; readonly target: string; readonly window: number; readonly dryRun: boolean }): { readonly part: BodyPart; read(reply: unknown): void };
+}
+
 /** The one interface between rules and actions. Resolves once every firing is durably stored. */
 export interface FiringSink {
-  submit(firings: readonly Firing[]): Promise<readonly FiringOutcome[]>;
+  /** `admission`: the body's, from admission() (firings it admitted are not admitted again). */
+  submit(firings: readonly Firing[], admission?: FiringAdmission): Promise<readonly FiringOutcome[]>;
+  /**
+   * A body's admission, asked before its script; undefined when the sink cannot decide it there
+   * (then submit admits every firing itself).
+   */
+  admission?(): FiringAdmission | undefined;
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { Firing } from './Firing.js';
+import type { Firing, FiringAdmission } from './Firing.js';
 import type { Evaluation } from './evaluate.js';
 import type { CompiledRuleSet } from './CompiledRule.js';
 import { countEvaluation, evaluateEvents, finishEvaluation, predictVoteOf, prepareEvaluation, voteOf, withPrediction, type Pending } from './evaluate.js';
@@ -93,8 +93,11 @@ export class RulesEngine {
    * targets (most matched lines first), then the admitted predict rules' samples are predicted,
    * then the lifecycle is read and each vote judged by it, then the admitted votes (a predicted
    * sample's only when it reaches the limit) are cast in line order. All in the one script call.
+   * With `admission` (the sink's, Firing.ts), the votes and rejections are followed by the parts
+   * that admit the firings they may make, one per rule+target+time (a predict rule's is not: its
+   * forecast is made from the script's answer).
    */
-  prepareBody(events: readonly DrainEvent[]): BodyJudgement {
+  prepareBody(events: readonly DrainEvent[], admission?: FiringAdmission): BodyJudgement {
     const prepared = prepareEvaluation(events, { ruleSet: this.#opts.getRuleSet(), clock: this.#clock, log: this.#log });
     if (prepared === undefined) return NOTHING_MATCHED;
     const { result, pending, rejections } = prepared;
@@ -150,10 +153,28 @@ export class RulesEngine {
       parts.push({ name: 'threshold', keys: t.keys, args: t.args, gate: gate.get(voted[i]!.target)!, predicted: predictAt[i]!, life: life?.slots[i] ?? 0 });
     }
     for (const r of rejectionParts(rejections, keys)) parts.push(r);
+    const admitAt = parts.length;
+    const admits: { read(reply: unknown): void }[] = [];
+    if (admission !== undefined) {
+      // The votes of one rule+target at one time can make one firing of their own window.
+      const asked = new Set<string>();
+      for (let i = 0; i < votes.length; i++) {
+        if (predictAt[i]! > 0) continue;
+        const v = votes[i]!;
+        const window = Math.trunc(v.time);
+        const id = `${v.rule}\0${v.target}\0${window}`;
+        if (asked.has(id)) continue;
+        asked.add(id);
+        const a = admission.part({ rule: v.rule, app: v.app, target: v.target, window, dryRun: voted[i]!.rule.dryRun });
+        parts.push(a.part);
+        admits.push(a);
+      }
+    }
     const store = this.#store;
     return {
       parts,
       finish: (replies) => {
+        for (let j = 0; j < admits.length; j++) admits[j]!.read(replies[admitAt + j]);
         const admitted = kept.length > 0 ? (replies[0] as number[]) : [];
         let refusedVotes = 0;
         let refusedTargets = 0;

@@ -7,6 +7,7 @@ import { PREDICT_BODY_LUA, PREDICT_STATE_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
 import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
+import { ADMIT_FIRING_BODY_LUA } from '../actions/scripts/admitFiring.js';
 import { RECENT_FRAMES } from './recentFrames.js';
 import { BodyFlush } from './bodyFlush.js';
 
@@ -27,9 +28,14 @@ import { BodyFlush } from './bodyFlush.js';
  *
  * The frame is marked done in the same call only when nothing fired: a firing must be stored
  * (BullMQ) before its frame is done, so a body whose firing could not be stored is retried whole.
- * Then the caller submits and marks the frame itself (RecentFrames.markDone).
+ * Then the caller submits and marks the frame itself (RecentFrames.markDone). The firings'
+ * admissions (admitFiring.ts: storm guard, flapping, the mode decided once per firing id) are
+ * parts too, one per firing the votes may make (`admit`: rule+target+window, a vote's own line's
+ * window), after the votes: run only when a vote fired in that window, so the firing is admitted
+ * in the votes' round trip; another window's firing (a retried line of an earlier one) is
+ * admitted by the caller, as before (src/actions/bodyAdmission.ts).
  */
-export type BodyPartName = 'budget' | 'predict' | 'lives' | 'threshold' | 'rejection' | 'dynos' | 'life';
+export type BodyPartName = 'budget' | 'predict' | 'lives' | 'threshold' | 'rejection' | 'dynos' | 'life' | 'admit';
 
 export interface BodyPart {
   readonly name: BodyPartName;
@@ -60,7 +66,7 @@ export const BODY_LUA = `--[[
   ARGV[5] 1 = mark the frame done here when nothing fired, 0 = the caller marks it
   ARGV[6] number of parts P   ARGV[7] number of values V   ARGV[8 .. 7+V] each distinct argument
   of the parts once, then one descriptor per part: its code (b budget, p predict, v lives,
-  t threshold, r rejection, d dynos, l life), the width W of its numbers ('2', '3' or '4'), then
+  t threshold, r rejection, d dynos, l life, a admit), the width W of its numbers ('2', '3' or '4'), then
   gate, predicted, life, number of keys, the KEYS index of each key and the ARGV index of each
   argument, each number W characters of 6 bits ('0' + 0..63, most significant first): read with
   string.byte and arithmetic, not tonumber (two strtod calls each in Redis's Lua). A part is
@@ -71,7 +77,10 @@ export const BODY_LUA = `--[[
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
   replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an
   observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
-  observers are told the firings once those are stored).
+  observers are told the firings once those are stored). An admit part (admitFiring's KEYS and
+  ARGV, then KEYS[7] the firedBy key of its votes, ARGV[21] the record's line bound) runs only
+  when a vote of that firedBy key fired in its window (ARGV[19]), else replies {'unfired'}; its
+  ARGV[11] (the firing's first trigger line) is taken from that vote's reply.
 ]]
 ${HISTORY_LUA}
 -- Expiries the parts ask for, each key's refreshed once when the call ends (a storm's votes for
@@ -116,7 +125,41 @@ end
 local function lifePart(KEYS, ARGV)
 ${LIFE_LUA}
 end
-local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart }
+local function admitFiringPart(KEYS, ARGV)
+${ADMIT_FIRING_BODY_LUA}
+end
+local UNFIRED = {'unfired'}
+-- The votes that fired, by firedBy key and window: the firings the admit parts are for.
+local firedVotes = {}
+-- The firing's first trigger line as its history record keeps it: the window's oldest line
+-- kept, after its arrival time, cut to max bytes as truncateUtf8 cuts (a sequence cut in two
+-- becomes U+FFFD). The lines are the service's own UTF-8.
+local function recordLineOf(json, max)
+  local s = cjson.decode(json)[1]
+  if type(s) ~= 'string' then return '' end
+  s = string.sub(s, (string.find(s, ' ', 1, true) or 0) + 1)
+  if #s <= max then return s end
+  local i = max
+  while i > 0 and i > max - 3 do
+    local b = string.byte(s, i)
+    if b < 128 then break end
+    if b >= 192 then
+      local need = 2
+      if b >= 240 then need = 4 elseif b >= 224 then need = 3 end
+      if max - i + 1 < need then return string.sub(s, 1, i - 1) .. '\\239\\191\\189' end
+      break
+    end
+    i = i - 1
+  end
+  return string.sub(s, 1, max)
+end
+local function admitPart(KEYS, ARGV)
+  local vote = firedVotes[KEYS[7] .. ' ' .. ARGV[19]]
+  if not vote then return UNFIRED end
+  ARGV[11] = recordLineOf(vote[3], ARGV[21] + 0)
+  return admitFiringPart(KEYS, ARGV)
+end
+local parts = { b = budgetPart, p = predictPart, v = livesPart, t = thresholdPart, r = rejectionPart, d = dynosPart, l = lifePart, a = admitPart }
 -- The numbers of a descriptor from byte \`from\` on, W bytes each (at most 999 at a time: string.byte's results go on Lua's stack).
 local function numbers(desc, from, w, count)
   local out, n = {}, 0
@@ -180,6 +223,8 @@ for p = 1, (ARGV[6] + 0) do
     r = DROPPED
   elseif predicted > 0 and out[predicted + 1][1] ~= 'reaches' then
     r = UNPREDICTED
+  elseif not fired and name == 'a' then
+    r = UNFIRED
   elseif fired and (name == 'd' or name == 'l') then
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = DEFERRED
@@ -211,7 +256,10 @@ for p = 1, (ARGV[6] + 0) do
     r = parts[name](pk, pa)
     if name == 'b' then admitted = r
     elseif name == 'v' then lives = r
-    elseif name == 't' and r[1] == 'fired' then fired = true end
+    elseif name == 't' and r[1] == 'fired' then
+      fired = true
+      firedVotes[pk[3] .. ' ' .. r[2]] = r
+    end
   end
   out[#out + 1] = r
 end
@@ -264,7 +312,7 @@ export class BodyScript {
   }
 }
 
-const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: 'v', threshold: 't', rejection: 'r', dynos: 'd', life: 'l' };
+const CODE: Record<BodyPartName, string> = { budget: 'b', predict: 'p', lives: 'v', threshold: 't', rejection: 'r', dynos: 'd', life: 'l', admit: 'a' };
 
 /**
  * The script call's arguments (numkeys first, then KEYS, then ARGV) with each distinct key and

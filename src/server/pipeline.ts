@@ -6,7 +6,7 @@ import { drainEvents } from '../ingest/drainEvents.js';
 import { lineClassOf } from '../ingest/lineClass.js';
 import type { RedisKeys } from '../keys.js';
 import type { Metrics } from '../metrics.js';
-import type { FiringSink } from '../rules/Firing.js';
+import type { FiringAdmission, FiringSink } from '../rules/Firing.js';
 import type { BodyJudgement, Judgement } from '../rules/engine.js';
 import type { Firing } from '../rules/Firing.js';
 import { BodyScript, type BodyPart } from './bodyScript.js';
@@ -22,7 +22,7 @@ import { RecentFrames } from './recentFrames.js';
 export interface Evaluator {
   judge(events: readonly DrainEvent[]): Promise<Judgement>;
   /** judge() as parts of the body script (RulesEngine): the pipeline then makes one round trip per body. */
-  prepareBody?(events: readonly DrainEvent[]): BodyJudgement;
+  prepareBody?(events: readonly DrainEvent[], admission?: FiringAdmission): BodyJudgement;
   /** Whether judge() could match the line, from its header and byte tests (absent: it could). */
   mayMatch?(event: DrainEvent): boolean;
 }
@@ -113,7 +113,9 @@ export class Pipeline {
   async #ingestBody(batch: IngestBatch): Promise<IngestResult> {
     const { app, drainToken, frameId, dedupe } = batch;
     const events = drainEvents(batch);
-    const body = this.deps.engine.prepareBody!(events);
+    // The firings' admissions in the same call as their votes, where the sink can (Firing.ts).
+    const admission = this.deps.sink.admission?.();
+    const body = this.deps.engine.prepareBody!(events, admission);
     const observers = this.deps.observers ?? [];
     const observation = observeAll(observers, app, events, NO_FIRINGS);
     const observed = observation.parts?.();
@@ -133,7 +135,7 @@ export class Pipeline {
     const { firings, count } = judgement;
     let seen = observation;
     if (firings.length > 0) {
-      await this.deps.sink.submit(firings);
+      await this.deps.sink.submit(firings, admission);
       // The observers are told the firings (remediations) once they are stored; their writes are
       // idempotent, so what the script already wrote is written again unchanged.
       seen = withFirings(observation, observers, app, firings);

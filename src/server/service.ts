@@ -176,6 +176,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       dryRun: config.dryRun,
       getLimits: () => ruleSet.limits,
       getSilences: () => silenceCache.active(),
+      silencesInMemory: () => silenceCache.inMemory(),
       clock,
     });
     closers.push(() => queue.close());

@@ -8,6 +8,9 @@ import type { ResolvedAction } from '../../src/rules/Firing.js';
  * the step ledger read, the job's lock check, the rolling slot, the SET and its wake PUBLISH are
  * one script call (claimStopKey), one round trip. Before: the first three went out together,
  * then the SET with its PUBLISH (two round trips); before that, the lock check was a third.
+ * From the line: the body script, which admits the firing too, then the job's add
+ * (test/server/bodyRoundTripsFiring.test.ts), the worker's pickup, and this one: 4 round trips
+ * from line to key (5 while the admission was a round trip of its own).
  */
 let h: Harness;
 const send = Redis.prototype.sendCommand;

@@ -17,9 +17,10 @@ import { eventually } from '../support/eventually.js';
 
 /**
  * The round trips of a body that fires, with the real action queue as the service wires it, on
- * every connection: the body script; the admissions (one script call per firing, sent together);
+ * every connection: the body script, which admits its firings too (src/actions/bodyAdmission.ts);
  * every job's add with its read-back in one pipeline; the observers' writes told the firings
  * with the frame mark in one call. The silences come from memory (silenceCache.ts). Before:
+ * four (the admissions a round trip of their own, one script call per firing), and before that
  * seven (the silences read, the add and its read-back apart, the observers and the mark apart).
  * A round trip here is a send made while none of the body's commands is in flight.
  */
@@ -31,15 +32,18 @@ const logger = pino({ level: 'silent' });
 let inFlight = 0;
 let trips = 0;
 let sent: string[] = [];
+/** The commands of each round trip. */
+let waves: string[][] = [];
 let counting = false;
 const send = Redis.prototype.sendCommand;
 beforeAll(() => {
   Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['sendCommand']>[0], ...rest: unknown[]) {
     const r = (send as (...a: unknown[]) => unknown).call(this, command, ...rest);
     if (counting && command.name !== 'info') {
-      if (inFlight === 0) trips++;
+      if (inFlight === 0) { trips++; waves.push([]); }
       inFlight++;
       sent.push(command.name);
+      waves.at(-1)!.push(command.name);
       const settle = () => { inFlight--; };
       command.promise.then(settle, settle);
     }
@@ -72,37 +76,41 @@ async function setup() {
   let queue!: ActionQueue;
   const built = realPipeline({
     redis, prefix, ruleSet: RULES,
-    sink: { submit: (f) => queue.submit(f) },
+    sink: { submit: (f, a) => queue.submit(f, a), admission: () => queue.admission() },
     observers: (k) => {
       store = new RedisDynoStore(redis, k);
       const silenceStore = new SilenceStore(redis, k, Date.now);
       silences = new SilenceCache(() => silenceStore.active(), { redis, key: k.silences(), clock: Date.now, logger });
-      queue = new ActionQueue({ connection: redis, queuePrefix, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger, dryRun: false, getLimits: () => DEFAULT_LIMITS, getSilences: () => silences.active() });
+      queue = new ActionQueue({ connection: redis, queuePrefix, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger, dryRun: false, getLimits: () => DEFAULT_LIMITS, getSilences: () => silences.active(), silencesInMemory: () => silences.inMemory() });
       return [new DynoObserver(store)];
     },
   });
   closers.push(async () => { await queue.close(); silences.close(); redis.disconnect(); });
   await eventually('the silence cache subscribed', async () => silences.tracking);
-  return { ...built, store, queue };
+  return { ...built, store, queue, silences };
 }
 
 const batchOf = (app: string, frameId: string, body: Buffer) => ({ app, drainToken: 'd.1', frameId, dedupe: true, receivedAt: Date.now(), messages: parseLogplexBody(body).messages });
 const r14 = (dyno: string) => drainLine('heroku', dyno, 'Error R14 (Memory quota exceeded)');
 
 describe('a body that fires', () => {
-  it('four round trips from its arrival to its 204, whatever it fired; its retry is skipped whole in one', async () => {
+  it('three round trips from its arrival to its 204, whatever it fired; its retry is skipped whole in one', async () => {
     const s = await setup();
-    // Warm: scripts loaded, the silences read once, the app's list entry written.
+    // Warm: scripts loaded, the silences read once (so they are in memory), the app's list entry written.
     await s.pipeline.ingest(batchOf('fire-app', 'W1', frame(r14('web.9'))));
+    expect(s.silences.inMemory()).toEqual([]);
     for (const [frameId, dynos, firings] of [['F1', ['web.1'], 1], ['F2', ['web.2', 'web.3'], 3]] as const) {
-      trips = 0; sent = []; counting = true;
+      trips = 0; sent = []; waves = []; counting = true;
       const r = await s.pipeline.ingest(batchOf('fire-app', frameId, frame(...dynos.map(r14))));
       counting = false;
       expect(r).toEqual({ duplicate: false, lines: dynos.length, firings });
-      expect(trips).toBe(4);
-      // body script · admissions · adds (addStandardJob) + read-backs · observers + frame mark
+      expect(trips).toBe(3);
+      // body script with the admissions · adds (addStandardJob) + read-backs · observers + frame mark
       expect(sent.filter((c) => c === 'hget')).toHaveLength(firings);
-      expect(sent).toHaveLength(1 + firings + 2 * firings + 1);
+      expect(sent).toHaveLength(1 + 2 * firings + 1);
+      // The jobs are added in the second: from the line to its job, one round trip fewer.
+      expect(waves[0]).toEqual(['evalsha']);
+      expect(waves[1]!.filter((c) => c === 'evalsha')).toHaveLength(firings);
     }
     // Every firing stored as its job (1 warm-up + 1 + 3), waiting for a worker.
     expect(await admin.llen(`${queuePrefix}:${ACTION_QUEUE}:wait`)).toBe(5);

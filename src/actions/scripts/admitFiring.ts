@@ -3,7 +3,8 @@ import type { Limits } from '../../rules/RuleSet.js';
 import { HISTORY_BOUNDS, HISTORY_LUA } from '../../console/historyLua.js';
 import { luaScript } from './redisScript.js';
 
-const SOURCE = `
+/** The admission script's body, without the history functions it calls (the drain's body script pastes both once). */
+export const ADMIT_FIRING_BODY_LUA = `
 -- admitFiring: decides a firing's mode once per firing id — counting it against the storm guard
 -- and flapping limits unless a mode was already chosen in the process (dry_run, silenced: those
 -- count against nothing) — and records the decision in the history (historyLua.ts). A later
@@ -23,7 +24,6 @@ const SOURCE = `
 -- ARGV[20] a predict rule's forecast ('' for other rules), kept in the record
 -- Returns {mode, first}: mode execute | held | flapping | dry_run | silenced, first 1 when this
 -- submission decided it.
-${HISTORY_LUA}
 local id, now = ARGV[1], tonumber(ARGV[2])
 -- rule '' : no history to write (the script's equivalence test with its in-memory mirror).
 local rule, spell, stream, stats = ARGV[8], KEYS[4], KEYS[5], KEYS[6]
@@ -82,7 +82,7 @@ histStat(stats, rule, kind, 1)
 return {mode, 1}
 `;
 
-const run = luaScript(SOURCE);
+const run = luaScript(`${HISTORY_LUA}\n${ADMIT_FIRING_BODY_LUA}`);
 
 export type Admission = 'execute' | 'held' | 'flapping' | 'dry_run' | 'silenced';
 
@@ -117,6 +117,28 @@ export interface AdmissionPreset {
   readonly reason: string;
 }
 
+/** The script's KEYS and ARGV for one firing: its own call, or a part of the drain's body script. */
+export function admissionCall(keys: AdmissionKeys, firingId: string, now: number, limits: Limits, record?: AdmissionRecord, preset?: AdmissionPreset): { keys: string[]; args: (string | number)[] } {
+  const ttl = Math.max(limits.perApp.withinMs, limits.flapping.withinMs, 3_600_000);
+  return {
+    keys: [keys.storm, keys.flapping, keys.admission, keys.spell, keys.history, keys.stats],
+    args: [
+      firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
+      record?.rule ?? '', record?.app ?? '', record?.target ?? '', record?.line ?? '', preset?.mode ?? '', preset?.reason ?? '',
+      record?.reasons.held ?? '', record?.reasons.flapping ?? '', record?.submission ?? '',
+      HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(record?.firedAt ?? now), record?.prediction ?? '',
+    ],
+  };
+}
+
+const KNOWN: readonly string[] = ['execute', 'held', 'flapping', 'dry_run', 'silenced'];
+
+/** The script's reply {mode, first} as an Admission (an unknown mode: execute, as before). */
+export function admissionOf(reply: unknown): Admission {
+  const mode = String((reply as [unknown, unknown])[0]);
+  return KNOWN.includes(mode) ? (mode as Admission) : 'execute';
+}
+
 export async function admitFiring(
   redis: Redis,
   keys: AdmissionKeys,
@@ -126,14 +148,6 @@ export async function admitFiring(
   record?: AdmissionRecord,
   preset?: AdmissionPreset,
 ): Promise<Admission> {
-  const ttl = Math.max(limits.perApp.withinMs, limits.flapping.withinMs, 3_600_000);
-  const reply = (await run(redis, [keys.storm, keys.flapping, keys.admission, keys.spell, keys.history, keys.stats], [
-    firingId, now, limits.perApp.maxFirings, limits.perApp.withinMs, limits.flapping.maxFirings, limits.flapping.withinMs, ttl,
-    record?.rule ?? '', record?.app ?? '', record?.target ?? '', record?.line ?? '', preset?.mode ?? '', preset?.reason ?? '',
-    record?.reasons.held ?? '', record?.reasons.flapping ?? '', record?.submission ?? '',
-    HISTORY_BOUNDS.maxEntries, HISTORY_BOUNDS.retentionMs, Math.trunc(record?.firedAt ?? now), record?.prediction ?? '',
-  ])) as [string, number];
-  const mode = String(reply[0]);
-  const known: Admission[] = ['execute', 'held', 'flapping', 'dry_run', 'silenced'];
-  return known.includes(mode as Admission) ? (mode as Admission) : 'execute';
+  const call = admissionCall(keys, firingId, now, limits, record, preset);
+  return admissionOf(await run(redis, call.keys, call.args));
 }
