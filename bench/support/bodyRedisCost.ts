@@ -18,9 +18,6 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
-import { LogplexStream } from '../../src/ingest/logplexStream.js';
-import { newLineCounts, type LineCounts } from '../../src/ingest/IngestBatch.js';
-import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
 import { createMetrics } from '../../src/metrics.js';
 import { redisKeys } from '../../src/keys.js';
 import { loadRulesText } from '../../src/rules/load.js';
@@ -32,7 +29,7 @@ import { Pipeline } from '../../src/server/pipeline.js';
 import { BODY_LUA } from '../../src/server/bodyScript.js';
 import { BodyFlush } from '../../src/server/bodyFlush.js';
 import { startPrivateRedis } from './serveProcess.js';
-import { BENCH_MARKER, BENCH_TOKEN, syslogStream } from './syslogStream.js';
+import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,24 +73,8 @@ const engine = new RulesEngine({ redis, keys, metrics, logger, getRuleSet: () =>
 const observers = [new DynoObserver(new RedisDynoStore(redis, keys), undefined, life)];
 const pipeline = new Pipeline({ redis, keys, engine, sink: { submit: async () => [] }, observers, metrics, logger });
 
-// The listener's batches (64 KiB reads, 1 MiB or 4096 kept lines each), as syslogBatches.ts makes them.
-const batches: { messages: SyslogMessage[]; passedOver: LineCounts }[] = [];
-let counts = newLineCounts();
-const reader = new LogplexStream({ structuredData: true, keep: (line) => { if (pipeline.wants(line)) return true; counts.other++; return false; } });
-let pending: SyslogMessage[] = [];
-let bytes = 0;
-for (let at = 0; at < stream.length; at += 65536) {
-  const chunk = stream.subarray(at, Math.min(stream.length, at + 65536));
-  for (const m of reader.push(chunk).messages) pending.push(m);
-  bytes += chunk.length;
-  if (bytes >= 1 << 20 || pending.length >= 4096) {
-    batches.push({ messages: pending, passedOver: counts });
-    pending = [];
-    counts = newLineCounts();
-    bytes = 0;
-  }
-}
-batches.push({ messages: pending, passedOver: counts });
+// The listener's batches, as syslogBatches.ts makes them.
+const batches = listenerBatches(stream, (line) => pipeline.wants(line));
 
 // Every body script call as sent (numkeys, keys, then ARGV), captured at the flush.
 const captured: (readonly (string | number)[])[] = [];

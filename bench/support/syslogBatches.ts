@@ -19,10 +19,6 @@ import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
-import { LogplexStream } from '../../src/ingest/logplexStream.js';
-import { newLineCounts, type LineCounts } from '../../src/ingest/IngestBatch.js';
-import type { SyslogMessage } from '../../src/ingest/SyslogMessage.js';
-import { LINE_APP, LINE_API, LINE_PLATFORM, LINE_ROUTER } from '../../src/ingest/lineClass.js';
 import { createMetrics } from '../../src/metrics.js';
 import { redisKeys } from '../../src/keys.js';
 import { loadRulesText } from '../../src/rules/load.js';
@@ -34,7 +30,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import * as bodyScript from '../../src/server/bodyScript.js';
 import { startPrivateRedis } from './serveProcess.js';
-import { BENCH_MARKER, BENCH_TOKEN, syslogStream } from './syslogStream.js';
+import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,30 +69,7 @@ const pipeline = new Pipeline({ redis, keys, engine, observers, metrics, logger,
 } });
 
 // The listener's batches, made once: which lines are kept does not change between rounds.
-interface Batch { messages: SyslogMessage[]; passedOver: LineCounts }
-const batches: Batch[] = [];
-let counts = newLineCounts();
-const skip = (line: { lineClass: number }) => {
-  const c = line.lineClass;
-  if ((c & (LINE_ROUTER | LINE_PLATFORM)) !== 0) counts.heroku++;
-  else if ((c & (LINE_APP | LINE_API)) !== 0) counts.app++;
-  else counts.other++;
-};
-const reader = new LogplexStream({ structuredData: true, keep: (line) => { if (pipeline.wants(line)) return true; skip(line); return false; } });
-let pending: SyslogMessage[] = [];
-let bytes = 0;
-for (let at = 0; at < stream.length; at += 65536) {
-  const chunk = stream.subarray(at, Math.min(stream.length, at + 65536));
-  for (const m of reader.push(chunk).messages) pending.push(m);
-  bytes += chunk.length;
-  if (bytes >= 1 << 20 || pending.length >= 4096) {
-    batches.push({ messages: pending, passedOver: counts });
-    pending = [];
-    counts = newLineCounts();
-    bytes = 0;
-  }
-}
-batches.push({ messages: pending, passedOver: counts });
+const batches = listenerBatches(stream, (line) => pipeline.wants(line));
 const kept = batches.reduce((n, b) => n + b.messages.length, 0);
 console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${frames} lines in ${batches.length} batches, ${kept} kept (${(kept / batches.length).toFixed(0)} per batch)`);
 

@@ -4,6 +4,10 @@
  *   HTTPS-drain MSG `<PRI>1 TS host APP PROC - TEXT` → syslog-drain MSG `<PRI>1 TS d.token APP PROC - - TEXT`
  */
 import { readFileSync } from 'node:fs';
+import { newLineCounts, type LineCounts } from '../../src/ingest/IngestBatch.js';
+import { LINE_APP, LINE_API, LINE_PLATFORM, LINE_ROUTER } from '../../src/ingest/lineClass.js';
+import { LogplexStream } from '../../src/ingest/logplexStream.js';
+import type { BufferedSyslogMessage, SyslogMessage } from '../../src/ingest/SyslogMessage.js';
 import { ensureCorpus } from '../corpus.js';
 
 export const BENCH_TOKEN = 'd.8c1e5c1a-1d2e-4a47-9d6f-0b3a4c5d6e7f';
@@ -41,4 +45,41 @@ export async function syslogStream(lines: number): Promise<{ stream: Buffer; fra
   const marker = `<134>1 ${new Date().toISOString()} ${BENCH_TOKEN} app web.1 - - ${BENCH_MARKER}\n`;
   parts.push(Buffer.from(`${Buffer.byteLength(marker)} ${marker}`));
   return { stream: Buffer.concat(parts), frames: frames + 1 };
+}
+
+export interface ListenerBatch { messages: SyslogMessage[]; passedOver: LineCounts }
+
+/**
+ * The stream cut as the syslog listener cuts it (64 KiB reads, a batch per 1 MiB or 4096 kept
+ * lines), the lines `wants` refuses counted by class as the listener counts them.
+ */
+export function listenerBatches(stream: Buffer, wants: (line: BufferedSyslogMessage) => boolean): ListenerBatch[] {
+  const batches: ListenerBatch[] = [];
+  let counts = newLineCounts();
+  const reader = new LogplexStream({
+    structuredData: true,
+    keep: (line) => {
+      if (wants(line)) return true;
+      const c = line.lineClass;
+      if ((c & (LINE_ROUTER | LINE_PLATFORM)) !== 0) counts.heroku++;
+      else if ((c & (LINE_APP | LINE_API)) !== 0) counts.app++;
+      else counts.other++;
+      return false;
+    },
+  });
+  let pending: SyslogMessage[] = [];
+  let bytes = 0;
+  for (let at = 0; at < stream.length; at += 65536) {
+    const chunk = stream.subarray(at, Math.min(stream.length, at + 65536));
+    for (const m of reader.push(chunk).messages) pending.push(m);
+    bytes += chunk.length;
+    if (bytes >= 1 << 20 || pending.length >= 4096) {
+      batches.push({ messages: pending, passedOver: counts });
+      pending = [];
+      counts = newLineCounts();
+      bytes = 0;
+    }
+  }
+  batches.push({ messages: pending, passedOver: counts });
+  return batches;
 }
