@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { ensureCorpus } from './corpus.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
-import { probeStopKey, startServe, treeCpuUs } from './support/serveProcess.js';
+import { probeStopKey, startServe, treeCpuUs, deleteMatching } from './support/serveProcess.js';
 import { percentile, runProbes, type ProbeSpan } from './support/latencyProbe.js';
 import { watchHealth } from './support/serviceHealth.js';
 import { Redis } from 'ioredis';
@@ -234,14 +234,7 @@ for (const p of [...spans].sort((a, b) => b.keyWritten - a.keyWritten).slice(0, 
 // Clean up the benchmark's keys (the serve processes' too, once they have stopped).
 await serve1.stop();
 await serve2?.stop();
-for (const pattern of [`${prefix}*`, `${serve1.prefix}*`, ...(serve2 ? [`${serve2.prefix}*`] : [])]) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+await deleteMatching(redis, `${prefix}*`, `${serve1.prefix}*`, ...(serve2 ? [`${serve2.prefix}*`] : []));
 redis.disconnect();
 await service.close();
 bareProc.kill('SIGTERM');

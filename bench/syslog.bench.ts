@@ -21,6 +21,7 @@ import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/server/service.js';
+import { deleteMatching } from './support/serveProcess.js';
 import { BENCH_MARKER as MARKER, BENCH_TOKEN as TOKEN, syslogStream } from './support/syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
@@ -194,14 +195,7 @@ if (r.length > 0) {
   console.log('\n(rsyslog not installed: `apt-get install rsyslog` to measure the baseline)');
 }
 
-for (const pattern of ['mallet-bench-syslog::*', `${prefix}*`]) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+await deleteMatching(redis, 'mallet-bench-syslog::*', `${prefix}*`);
 redis.disconnect();
 await service.close();
 rmSync(dir, { recursive: true, force: true });

@@ -28,7 +28,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import { BODY_LUA } from '../../src/server/bodyScript.js';
 import { BodyFlush } from '../../src/server/bodyFlush.js';
-import { startPrivateRedis } from './serveProcess.js';
+import { startPrivateRedis, deleteMatching } from './serveProcess.js';
 import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
@@ -194,14 +194,6 @@ return out\n`);
   for (const [k, n] of [...totals].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(28)} ${String(n).padStart(8)}`);
 }
 
-{
-  const pattern = `${prefix}*`;
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
-}
+await deleteMatching(redis, `${prefix}*`);
 redis.disconnect();
 process.exit(0);

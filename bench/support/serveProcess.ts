@@ -139,3 +139,15 @@ export async function startPrivateRedis(): Promise<string> {
     try { await probe.connect(); probe.disconnect(); return redisUrl; } catch { await new Promise((r) => setTimeout(r, 100)); }
   }
 }
+
+/** Delete the keys a bench wrote (SCAN, not KEYS: the Redis may be shared). */
+export async function deleteMatching(redis: Redis, ...patterns: string[]): Promise<void> {
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (found.length) await redis.del(...found);
+    } while (cursor !== '0');
+  }
+}

@@ -29,7 +29,7 @@ import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import * as bodyScript from '../../src/server/bodyScript.js';
-import { startPrivateRedis } from './serveProcess.js';
+import { startPrivateRedis, deleteMatching } from './serveProcess.js';
 import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
@@ -180,13 +180,6 @@ for (let round = 0; round <= ROUNDS; round++) {
   }
   if (measured) console.log(`round ${round}: ${(ms / 1000).toFixed(2)} s, ${((cpu.user + cpu.system) / frames).toFixed(3)} µs CPU per stream line = ${((cpu.user + cpu.system) / kept).toFixed(1)} µs per kept line (user ${(cpu.user / kept).toFixed(1)}), ${firings} firings so far; load ${loadavg()[0]!.toFixed(2)}`);
 }
-for (const pattern of [`${prefix}*`]) {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
-}
+await deleteMatching(redis, `${prefix}*`);
 redis.disconnect();
 process.exit(0);
