@@ -195,8 +195,9 @@ if (r.length > 0) {
   console.log('\n(rsyslog not installed: `apt-get install rsyslog` to measure the baseline)');
 }
 
+// After the service: its worker records the marker job's step once the key is written.
+await service.close();
 await deleteMatching(redis, 'mallet-bench-syslog::*', `${prefix}*`);
 redis.disconnect();
-await service.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
