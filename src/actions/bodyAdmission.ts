@@ -22,7 +22,8 @@ import { admissionCall, admissionOf } from './scripts/admitFiring.js';
  *
  * Every key of a part is its app's (`{app}`, src/keys.ts), as the body's are: one slot.
  */
-const PROCESS = randomBytes(4).toString('hex');
+// 64 bits, as the queue's own submission ids: two processes must not draw the same prefix.
+const PROCESS = randomBytes(8).toString('hex');
 let submissions = 0;
 
 export class BodyAdmission implements FiringAdmission {

@@ -115,7 +115,10 @@ ${PREDICT_HELPERS_LUA}
  * HDEL and one HSET per target and call instead of one each per sample, and a later sample of
  * the call reads those fields from the table, not from Redis. What a part reads is what the
  * hash would hold had each sample written it at once, so the answers are the standalone
- * script's.
+ * script's. The cost of the deferral: Redis does not undo a script that fails part-way, so a call
+ * that errors after its predict parts (a WRONGTYPE key, out of memory) leaves their points in the
+ * set without their state; the retried body answers those samples again, with the count one
+ * short until the set slides past them (one `over` window).
  */
 export const PREDICT_STATE_LUA = `
 -- key -> { field -> value, or false once deleted }, and the keys in the order first written.

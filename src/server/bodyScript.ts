@@ -129,8 +129,14 @@ local function admitFiringPart(KEYS, ARGV)
 ${ADMIT_FIRING_BODY_LUA}
 end
 local UNFIRED = {'unfired'}
--- The votes that fired, by firedBy key and window: the firings the admit parts are for.
+-- The votes that fired, by firedBy key and window: the firings the admit parts are for; the
+-- first vote of a window is its firing's (finishEvaluation keeps the first's lines too).
 local firedVotes = {}
+-- Those keys in the order their votes fired: the order of the body's firings, in which the
+-- queue and replay admit them (the limits' last slot goes to the firing that came first).
+local firedOrder = {}
+-- The admit parts of windows that fired, run after the loop in firedOrder: key -> {KEYS, ARGV, out index}.
+local admitsDue = {}
 -- The firing's first trigger line as its history record keeps it: the window's oldest line
 -- kept, after its arrival time, cut to max bytes as truncateUtf8 cuts (a sequence cut in two
 -- becomes U+FFFD). The lines are the service's own UTF-8.
@@ -253,15 +259,32 @@ for p = 1, (ARGV[6] + 0) do
       pa[15] = lives[3 * life - 1]
       pa[16] = lives[3 * life]
     end
-    r = parts[name](pk, pa)
+    if name == 'a' then
+      -- Its place in the reply now, its run after the loop, in the order the firings came.
+      local key = pk[7] .. ' ' .. pa[19]
+      if firedVotes[key] then admitsDue[key] = {pk, pa, #out + 1} end
+      r = UNFIRED
+    else
+      r = parts[name](pk, pa)
+    end
     if name == 'b' then admitted = r
     elseif name == 'v' then lives = r
     elseif name == 't' and r[1] == 'fired' then
       fired = true
-      firedVotes[pk[3] .. ' ' .. r[2]] = r
+      local key = pk[3] .. ' ' .. r[2]
+      if not firedVotes[key] then
+        firedVotes[key] = r
+        firedOrder[#firedOrder + 1] = key
+      end
     end
   end
   out[#out + 1] = r
+end
+-- Nothing after the admit parts runs when a vote fired (the observers' parts wait), so running
+-- them here changes no other part's answer.
+for i = 1, #firedOrder do
+  local due = admitsDue[firedOrder[i]]
+  if due then out[due[3]] = admitPart(due[1], due[2]) end
 end
 if frameId == '' then
   out[1] = 'unmarked'

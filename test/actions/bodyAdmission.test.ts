@@ -32,7 +32,7 @@ const logger = pino({ level: 'silent' });
 const closers: Array<() => unknown> = [];
 afterAll(async () => {
   for (const c of closers.reverse()) await c();
-  await cleanupPrefix(admin, `${run}-f`, `${run}-s`, `${run}-t`);
+  await cleanupPrefix(admin, `${run}-f`, `${run}-s`, `${run}-t`, `${run}-o`, `${run}-q`);
   admin.disconnect();
 });
 
@@ -58,7 +58,7 @@ const LIMITS: Limits = { perApp: { maxFirings: 3, withinMs: 600_000 }, perProces
 const APP = 'adm-app';
 const BASE = 1_800_000_000_000;
 
-async function variant(name: 'f' | 's' | 't', folded: boolean) {
+async function variant(name: 'f' | 's' | 't' | 'o' | 'q', folded: boolean, limits: Limits = LIMITS) {
   const prefix = `${run}-${name}`;
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await new Promise((r) => redis.once('ready', r));
@@ -82,7 +82,7 @@ async function variant(name: 'f' | 's' | 't', folded: boolean) {
   const built = realPipeline({ redis, prefix, ruleSet: RULES, sink, observers: (keys) => {
     queue = new ActionQueue({
       connection: redis, queuePrefix: `${prefix}-bull`, keys, metrics: createMetrics(undefined, { defaults: false }), logger, dryRun: false,
-      getLimits: () => LIMITS, getSilences: async () => [silence], silencesInMemory: () => [silence], clock: () => now,
+      getLimits: () => limits, getSilences: async () => [silence], silencesInMemory: () => [silence], clock: () => now,
     });
     return [];
   } });
@@ -185,6 +185,22 @@ describe('firings admitted in the body script', () => {
     const recorded = history.map((fields) => fields[fields.indexOf('line') + 1]);
     expect(recorded).toEqual(lines.map((l) => truncateUtf8(l, HISTORY_BOUNDS.lineBytes)));
     expect(recorded.filter((l) => l!.endsWith('\uFFFD')).length).toBeGreaterThan(4);
+  });
+
+  it('admit a body\'s firings in the order they fired, not the order their targets first appear', async () => {
+    // One firing left for the app: the queue gives it to web.1, whose second line comes first.
+    const one: Limits = { ...LIMITS, perApp: { maxFirings: 1, withinMs: 600_000 } };
+    const folded = await variant('o', true, one);
+    const separate = await variant('q', false, one);
+    for (const v of [folded, separate]) await v.ingest('O1', BASE + 3_000, r14('web.2'), r14('web.1'), r14('web.1'), r14('web.2'));
+    expect(folded.inScript()).toBe(2);
+    expect(folded.outcomes).toEqual(separate.outcomes);
+    const targets = async (prefix: string) => {
+      const history = Object.entries(await dump(prefix)).find(([k]) => k.startsWith(':history:'))![1] as string[][];
+      return history.map((x) => `${x[x.indexOf('kind') + 1]} ${x[x.indexOf('target') + 1]}`);
+    };
+    expect(await targets(folded.prefix)).toEqual(['enqueued web.1', 'held web.2']);
+    expect(await targets(separate.prefix)).toEqual(['enqueued web.1', 'held web.2']);
   });
 
   it('names only keys of the app\'s hash slot, as the body\'s own (Redis Cluster)', () => {
