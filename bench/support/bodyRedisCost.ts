@@ -12,15 +12,12 @@
  *   node --import tsx bench/support/bodyRedisCost.ts [--lines 1000000] [--passes 3] [--port P] [--count]
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { parse, stringify } from 'yaml';
 import { createMetrics } from '../../src/metrics.js';
 import { redisKeys } from '../../src/keys.js';
-import { loadRulesText } from '../../src/rules/load.js';
 import { RulesEngine } from '../../src/rules/engine.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
@@ -29,7 +26,7 @@ import { Pipeline } from '../../src/server/pipeline.js';
 import { BODY_LUA } from '../../src/server/bodyScript.js';
 import { BodyFlush } from '../../src/server/bodyFlush.js';
 import { startPrivateRedis, deleteMatching } from './serveProcess.js';
-import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
+import { BENCH_TOKEN, listenerBatches, streamRuleSet, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,13 +51,7 @@ const wi = process.argv.indexOf('--without');
 const WITHOUT = wi >= 0 ? process.argv[wi + 1]! : '';
 
 const { stream, frames } = await syslogStream(LINES);
-const rules = parse(readFileSync(new URL('../../config/rules.example.yml', import.meta.url), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
-rules.apps = { 'bench-app': { drain_tokens: [BENCH_TOKEN] } };
-rules.rules.push({ name: 'bench-marker', match: { source: 'app', message: `^${BENCH_MARKER}` }, cooldown: '1s', actions: [{ type: 'redis-stop-key', key: 'marker', ttl: '60s' }] });
-rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
-const loaded = loadRulesText(stringify(rules), 'rules.yml', { HEROKU_API_TOKEN: 'x' });
-if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-const ruleSet = loaded.ruleSet;
+const ruleSet = streamRuleSet();
 
 const redisUrl = PORT > 0 ? `redis://127.0.0.1:${PORT}` : await startPrivateRedis();
 const redis = new Redis(redisUrl);

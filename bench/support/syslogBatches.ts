@@ -13,15 +13,13 @@
  *  `--encode-split` its two halves apart: String() of each argument, the index tables)
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { parse, stringify } from 'yaml';
 import { createMetrics } from '../../src/metrics.js';
 import { redisKeys } from '../../src/keys.js';
-import { loadRulesText } from '../../src/rules/load.js';
 import { RulesEngine } from '../../src/rules/engine.js';
 import { BodyAdmission } from '../../src/actions/bodyAdmission.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
@@ -30,7 +28,7 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import * as bodyScript from '../../src/server/bodyScript.js';
 import { startPrivateRedis, deleteMatching } from './serveProcess.js';
-import { BENCH_MARKER, BENCH_TOKEN, listenerBatches, syslogStream } from './syslogStream.js';
+import { BENCH_TOKEN, listenerBatches, streamRuleSet, syslogStream } from './syslogStream.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,13 +42,7 @@ const PARTS = process.argv.includes('--parts');
 const ENCODE = process.argv.includes('--encode');
 
 const { stream, frames } = await syslogStream(LINES);
-const rules = parse(readFileSync(new URL('../../config/rules.example.yml', import.meta.url), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
-rules.apps = { 'bench-app': { drain_tokens: [BENCH_TOKEN] } };
-rules.rules.push({ name: 'bench-marker', match: { source: 'app', message: `^${BENCH_MARKER}` }, cooldown: '1s', actions: [{ type: 'redis-stop-key', key: 'marker', ttl: '60s' }] });
-rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
-const loaded = loadRulesText(stringify(rules), 'rules.yml', { HEROKU_API_TOKEN: 'x' });
-if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-const ruleSet = loaded.ruleSet;
+const ruleSet = streamRuleSet();
 
 const redisUrl = process.env.REDIS_URL ?? (await startPrivateRedis());
 const redis = new Redis(redisUrl);

@@ -8,6 +8,9 @@ import { newLineCounts, type LineCounts } from '../../src/ingest/IngestBatch.js'
 import { LINE_APP, LINE_API, LINE_PLATFORM, LINE_ROUTER } from '../../src/ingest/lineClass.js';
 import { LogplexStream } from '../../src/ingest/logplexStream.js';
 import type { BufferedSyslogMessage, SyslogMessage } from '../../src/ingest/SyslogMessage.js';
+import { parse, stringify } from 'yaml';
+import { loadRulesText } from '../../src/rules/load.js';
+import type { CompiledRuleSet } from '../../src/rules/CompiledRule.js';
 import { ensureCorpus } from '../corpus.js';
 
 export const BENCH_TOKEN = 'd.8c1e5c1a-1d2e-4a47-9d6f-0b3a4c5d6e7f';
@@ -82,4 +85,18 @@ export function listenerBatches(stream: Buffer, wants: (line: BufferedSyslogMess
   }
   batches.push({ messages: pending, passedOver: counts });
   return batches;
+}
+
+/**
+ * The example rules for the stream's app, with the marker's rule and limits no storm of the
+ * stream reaches (the benches measure the pipeline, not the limits).
+ */
+export function streamRuleSet(): CompiledRuleSet {
+  const rules = parse(readFileSync(new URL('../../config/rules.example.yml', import.meta.url), 'utf8')) as { rules: unknown[]; limits?: unknown; apps?: unknown };
+  rules.apps = { 'bench-app': { drain_tokens: [BENCH_TOKEN] } };
+  rules.rules.push({ name: 'bench-marker', match: { source: 'app', message: `^${BENCH_MARKER}` }, cooldown: '1s', actions: [{ type: 'redis-stop-key', key: 'marker', ttl: '60s' }] });
+  rules.limits = { per_app: { max_firings: 1_000_000, within: '10m' }, per_process_type: { concurrency: 1000 }, flapping: { max_firings: 1_000_000, within: '1h' } };
+  const loaded = loadRulesText(stringify(rules), 'rules.yml', { HEROKU_API_TOKEN: 'x' });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return loaded.ruleSet;
 }
