@@ -62,18 +62,26 @@ local function decode(text)
   end
   return d
 end
+-- The instances are kept unordered (every reader below finds by id or scans them all): past
+-- maxInst, the last in newestInstances' order goes (the oldest last sample, the greater id on a
+-- tie), one at a time, the set a sort and cut would keep, without a sort per memory sample.
 local function sample(d, id, at)
+  local inst = d.inst
   local cur
-  for i = 1, #d.inst do if d.inst[i][1] == id then cur = d.inst[i] break end end
-  if not cur then d.inst[#d.inst + 1] = {id, at, at} else
+  for i = 1, #inst do if inst[i][1] == id then cur = inst[i] break end end
+  if not cur then inst[#inst + 1] = {id, at, at} else
     if at < cur[2] then cur[2] = at end
     if at > cur[3] then cur[3] = at end
   end
-  table.sort(d.inst, function(x, y)
-    if x[3] ~= y[3] then return x[3] > y[3] end
-    return x[1] < y[1]
-  end)
-  while #d.inst > maxInst do table.remove(d.inst) end
+  while #inst > maxInst do
+    local w = 1
+    for i = 2, #inst do
+      local x, y = inst[i], inst[w]
+      if x[3] < y[3] or (x[3] == y[3] and x[1] > y[1]) then w = i end
+    end
+    inst[w] = inst[#inst]
+    inst[#inst] = nil
+  end
 end
 local function latestStart(d, t)
   local best
