@@ -59,7 +59,9 @@ function startsWithLong(e: DrainEvent, text: string, bytes: Buffer): boolean {
 
 function bytesStartWith(buf: Buffer, start: number, end: number, needle: Buffer, _unused: number): boolean {
   const n = needle.length;
-  return end - start >= n && bufCompare.call(buf, needle, 0, n, start, start + n) === 0;
+  // The needle's bounds left undefined: compare() takes its defaults (the whole needle) without
+  // the two validateOffset calls a number costs (~5 instructions/line, callgrind).
+  return end - start >= n && bufCompare.call(buf, needle, undefined, undefined, start, start + n) === 0;
 }
 
 /** Buffer's compare, taken once: `buf.compare` costs a generic inline-cache load a call (see memoryBytes.ts' bufIndexOf). */
