@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   MALLET_CONFIG_INVALID: 'the environment is invalid',
   MALLET_REDIS_MISSING: 'no REDIS_URL and no redis-server on PATH',
+  MALLET_REDIS_IN_USE: 'another mallet runs its embedded redis-server in this folder',
   MALLET_RULES_INVALID: 'the rules file failed validation',
   MALLET_STORE_UNAVAILABLE: 'Redis could not store the firings of a body',
 } as const;

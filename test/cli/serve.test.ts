@@ -7,6 +7,7 @@ import { drainLine, frame, postDrain } from '../support/drainClient.js';
 import { spawnMallet } from '../support/malletProcess.js';
 import { eventually } from '../support/eventually.js';
 import { pino } from 'pino';
+import { Redis } from 'ioredis';
 import { ActionQueue } from '../../src/actions/queue.js';
 import { redisKeys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -86,6 +87,49 @@ describe('mallet serve', () => {
     expect((await m.exited).code).toBe(0);
     // Append-only file on (SPEC §1), and the server is gone with mallet.
     expect(existsSync(join(dirname(socket), 'appendonlydir'))).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('without REDIS_URL, Ctrl-C (SIGINT to the whole process group) stops mallet before its embedded redis-server: no connection errors, exit 0', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mallet-embedded-int-'));
+    const m = spawnMallet(['serve'], { cwd, env: baseEnv({ MALLET_RULES: rulesFile(), MALLET_LOG_FORMAT: 'json' }), detached: true });
+    const socket = String((await m.waitForLog(/embedded redis-server/)).socket);
+    const url = String((await m.waitForLog(/mallet is listening/)).url);
+    expect((await postDrain(url, 'my-app', frame(drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)')), { password: 'serve-test-password' })).status).toBe(204);
+    expect(Number(readFileSync(join(dirname(socket), 'owner'), 'utf8'))).toBe(m.child.pid);
+    process.kill(-m.child.pid!, 'SIGINT');
+    expect((await m.exited).code).toBe(0);
+    const out = m.output();
+    expect(out).toMatch(/shutting down/);
+    expect(out).not.toMatch(/redis connection error|did not close within/);
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(dirname(socket), 'owner'))).toBe(false);
+  });
+
+  it('without REDIS_URL, a redis-server left behind by a killed mallet is shut down at the next start (its data kept); one of a running mallet is refused', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mallet-embedded-kill-'));
+    const env = baseEnv({ MALLET_RULES: rulesFile(), MALLET_LOG_FORMAT: 'json' });
+    const first = spawnMallet(['serve'], { cwd, env });
+    const socket = String((await first.waitForLog(/embedded redis-server/)).socket);
+    await first.waitForLog(/mallet is listening/);
+    const left = new Redis(socket);
+    await left.set('left-behind', 'kept');
+    // A second mallet in the same folder while the first runs: refused, the first's server untouched.
+    const second = spawnMallet(['serve'], { cwd, env });
+    expect((await second.exited).code).toBe(1);
+    expect(second.output()).toMatch(/MALLET_REDIS_IN_USE|another mallet \(pid \d+\) is running in this folder/);
+    expect(await left.ping()).toBe('PONG');
+    left.disconnect();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const third = spawnMallet(['serve'], { cwd, env });
+    await third.waitForLog(/left by a mallet that did not exit cleanly/);
+    await third.waitForLog(/mallet is listening/);
+    const fresh = new Redis(socket);
+    expect(await fresh.get('left-behind')).toBe('kept');
+    fresh.disconnect();
+    third.child.kill('SIGTERM');
+    expect((await third.exited).code).toBe(0);
     expect(existsSync(socket)).toBe(false);
   });
 

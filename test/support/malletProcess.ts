@@ -16,11 +16,13 @@ export interface MalletProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnMallet(args: string[], opts: { env: Record<string, string | undefined>; cwd?: string }): MalletProcess {
+/** `detached`: in a process group of its own, for a signal to the whole group (a terminal's Ctrl-C). */
+export function spawnMallet(args: string[], opts: { env: Record<string, string | undefined>; cwd?: string; detached?: boolean }): MalletProcess {
   const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'src/cli/main.ts'), ...args], {
     cwd: opts.cwd ?? REPO,
     env: opts.env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   let out = '';
   const waiters: Array<{ re: RegExp; resolve: (v: Record<string, unknown>) => void }> = [];
