@@ -41,12 +41,23 @@ export function requirePassword(password: string, realm: string) {
  */
 export function requireDigest(digestFor: (req: FastifyRequest) => Buffer, realm: string) {
   const verified = new VerifiedHeaders();
-  return async (req: FastifyRequest, reply: FastifyReply) => {
+  const challenge = `Basic realm="${realm}"`;
+  // A callback hook, not an async one: Fastify then runs the next step in the same tick, with no
+  // promise and no microtask per request (a drain's every body passes here). A refusal answers
+  // and never calls `done`, which ends the request's hooks as the async form's send did.
+  return (req: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     const header = req.headers.authorization;
     const digest = digestFor(req);
-    if (header !== undefined && verified.has(header, digest)) return;
-    if (passwordMatches(header, digest)) verified.add(header!, digest);
-    else await reply.code(401).header('WWW-Authenticate', `Basic realm="${realm}"`).send({ error: 'unauthorized' });
+    if (header !== undefined && verified.has(header, digest)) {
+      done();
+      return;
+    }
+    if (passwordMatches(header, digest)) {
+      verified.add(header!, digest);
+      done();
+      return;
+    }
+    void reply.code(401).header('WWW-Authenticate', challenge).send({ error: 'unauthorized' });
   };
 }
 

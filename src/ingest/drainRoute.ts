@@ -88,7 +88,8 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
     if (c === undefined) byStatus.set(status, (c = metrics.drainRequestsTotal.labels(String(status))));
     return c;
   };
-  app.addHook('onResponse', async (req, reply) => {
+  // A callback hook, not an async one (no promise, no microtask per request).
+  app.addHook('onResponse', (req, reply, done) => {
     const status = reply.statusCode;
     requestsWith(status).inc();
     metrics.drainRequestDuration.observe(reply.elapsedTime / 1000);
@@ -98,6 +99,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
       const why = refusals.get(req);
       log.warn(`drain-${reason}`, appParam(req), { status, ...(why ? { why } : {}) }, `drain request refused (${status})`);
     }
+    done();
   });
   const notFound = (req: FastifyRequest, reply: FastifyReply, why: string) => {
     refusals.set(req, why);

@@ -17,7 +17,7 @@ export function closeAfter(app: FastifyInstance, limits: { maxRequests: number; 
   const { maxRequests, maxAgeMs } = limits;
   if (maxRequests <= 0 && maxAgeMs <= 0) return;
   const seen = new WeakMap<Socket, { born: number; requests: number }>();
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const socket = request.raw.socket;
     const now = clock();
     let s = seen.get(socket);
@@ -27,5 +27,6 @@ export function closeAfter(app: FastifyInstance, limits: { maxRequests: number; 
     }
     s.requests++;
     if ((maxRequests > 0 && s.requests >= maxRequests) || (maxAgeMs > 0 && now - s.born >= maxAgeMs)) reply.header('connection', 'close');
+    done();
   });
 }
