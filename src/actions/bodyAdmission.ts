@@ -5,7 +5,7 @@ import type { Limits } from '../rules/RuleSet.js';
 import { firingId } from '../rules/firingId.js';
 import { HISTORY_BOUNDS } from '../console/historyLua.js';
 import { silenceMatcher, type Silence } from '../console/Silence.js';
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import { admissionRequest, modeOf, type ModeDecision } from './decideMode.js';
 import { admissionCall, admissionOf } from './scripts/admitFiring.js';
 

@@ -4,7 +4,7 @@ import type { Firing } from '../rules/Firing.js';
 import { SHAPES } from '../rules/shapes.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, isRuntimeLine, readDynoEvent, readDynoLine, readDynoSample, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
 import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';

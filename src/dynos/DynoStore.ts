@@ -1,4 +1,4 @@
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import type { DynoBatch, LifecycleEvent, LifecycleKind, MemorySample } from './DynoRecord.js';
 
 /** One instance as the store gives it back: its meta and its downsampled memory series. */

@@ -1,4 +1,4 @@
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import type { DrainEvent } from '../ingest/DrainEvent.js';
 import { lineClassOf } from '../ingest/lineClass.js';
 import type { Firing } from '../rules/Firing.js';

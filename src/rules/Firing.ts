@@ -1,4 +1,4 @@
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 
 /** What the rules engine hands to the action layer when a rule fires. */
 export interface Firing {

@@ -13,7 +13,7 @@ import { boundVotes } from './voteBounds.js';
 import { mayMatch } from './match.js';
 import { parseThresholdReply, thresholdPart, rejectionParts, type ThresholdResult } from './thresholdScript.js';
 import { part } from '../keys.js';
-import type { BodyPart } from '../server/bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import { RedisThresholdStore } from './thresholdScript.js';
 import { RedisPredictStore, parsePredictReply, predictPart } from './predictScript.js';
 import { ThrottledLog } from '../throttledLog.js';

@@ -10,6 +10,7 @@ import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
 import { ADMIT_FIRING_BODY_LUA } from '../actions/scripts/admitFiring.js';
 import { RECENT_FRAMES } from './recentFrames.js';
 import { BodyFlush } from './bodyFlush.js';
+import type { BodyPart, BodyPartName } from '../bodyPart.js';
 
 /**
  * One drain body's Redis work in one round trip: the frame check, the app's target budget, the
@@ -35,28 +36,7 @@ import { BodyFlush } from './bodyFlush.js';
  * in the votes' round trip; another window's firing (a retried line of an earlier one) is
  * admitted by the caller, as before (src/actions/bodyAdmission.ts).
  */
-export type BodyPartName = 'budget' | 'predict' | 'lives' | 'threshold' | 'rejection' | 'dynos' | 'life' | 'admit';
-
-export interface BodyPart {
-  readonly name: BodyPartName;
-  readonly keys: readonly string[];
-  readonly args: readonly (string | number)[];
-  /**
-   * A threshold vote's target in the body's budget part: 1-based index into the budget's
-   * targets; the vote is cast only when the budget admitted it (0: no budget).
-   */
-  readonly gate?: number;
-  /**
-   * A threshold vote of a predict rule's sample: the 1-based index of the body's part that
-   * predicted it; the vote is cast only when that answer is 'reaches' (0: not a prediction).
-   */
-  readonly predicted?: number;
-  /**
-   * A threshold vote's judgement in the body's `lives` part (1-based, graceScript.ts): its grace
-   * spell and window start (ARGV[15], ARGV[16]) are taken from that reply (0: none).
-   */
-  readonly life?: number;
-}
+export type { BodyPart, BodyPartName };
 
 export const BODY_LUA = `--[[
   body: one drain body's writes (src/server/bodyScript.ts).
