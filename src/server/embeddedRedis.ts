@@ -82,18 +82,18 @@ export async function startEmbeddedRedis(dir: string, logger: Logger): Promise<E
  */
 async function stopLeftBehind(socketPath: string, ownerPath: string, logger: Logger): Promise<void> {
   if (!(await accepts(socketPath))) return; // a stale socket file: nobody listens on it
-  const probe = connectRedis(socketPath, { maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
+  const owner = ownerPid(ownerPath);
+  if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+    throw new MalletError('MALLET_REDIS_IN_USE', `another mallet (pid ${owner}) is running in this folder with its embedded redis-server on ${socketPath}: stop it first, or set REDIS_URL to share one Redis between them`);
+  }
+  logger.warn({ socket: socketPath, owner }, 'an embedded redis-server left by a mallet that did not exit cleanly is still running: shutting it down (its data is kept) and starting a fresh one');
+  const left = connectRedis(socketPath, { maxRetriesPerRequest: 0 });
+  left.on('error', () => {});
   try {
-    const owner = ownerPid(ownerPath);
-    if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
-      throw new MalletError('MALLET_REDIS_IN_USE', `another mallet (pid ${owner}) is running in this folder with its embedded redis-server on ${socketPath}: stop it first, or set REDIS_URL to share one Redis between them`);
-    }
-    logger.warn({ socket: socketPath, owner }, 'an embedded redis-server left by a mallet that did not exit cleanly is still running: shutting it down (its data is kept) and starting a fresh one');
-    await probe.call('SHUTDOWN').catch(() => { /* the connection closes as it shuts down */ });
+    await left.call('SHUTDOWN').catch(() => { /* the connection closes as it shuts down */ });
     for (let i = 0; i < 100 && existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
   } finally {
-    probe.disconnect();
+    left.disconnect();
   }
 }
 
