@@ -29,7 +29,8 @@ import { pino } from 'pino';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { startService } from '../../src/server/service.js';
-import { BodyScript, encodeBody, type BodyPart, type BodyReply } from '../../src/server/bodyScript.js';
+import { BodyScript, encodeBody, type BodyReply } from '../../src/server/bodyScript.js';
+import type { BodyPart } from '../../src/bodyPart.js';
 import { BodyFlush } from '../../src/server/bodyFlush.js';
 import { benchRules } from './serveProcess.js';
 

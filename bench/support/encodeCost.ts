@@ -23,7 +23,8 @@ import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { parseLogplexBody } from '../../src/ingest/logplexFrames.js';
-import { BodyScript, encodeBody, type BodyPart } from '../../src/server/bodyScript.js';
+import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import type { BodyPart } from '../../src/bodyPart.js';
 import { encodeScriptCall } from '../../src/server/respCall.js';
 import { cleanupPrefix } from '../../test/support/redis.js';
 

@@ -27,6 +27,7 @@ import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import * as bodyScript from '../../src/server/bodyScript.js';
+import type { BodyPart } from '../../src/bodyPart.js';
 import { startPrivateRedis, deleteMatching } from './serveProcess.js';
 import { BENCH_TOKEN, listenerBatches, streamRuleSet, syslogStream } from './syslogStream.js';
 
@@ -72,7 +73,7 @@ if (PARTS) {
   let calls = 0;
   let values = 0;
   let valueChars = 0;
-  const probe = (parts: readonly bodyScript.BodyPart[]) => {
+  const probe = (parts: readonly BodyPart[]) => {
     calls++;
     for (const p of parts) {
       const row = byName.get(p.name) ?? { parts: 0, keys: 0, args: 0, argChars: 0 };
@@ -98,7 +99,7 @@ if (PARTS) {
 }
 
 if (ENCODE) {
-  const captured: (readonly bodyScript.BodyPart[])[] = [];
+  const captured: (readonly BodyPart[])[] = [];
   const run = bodyScript.BodyScript.prototype.run;
   bodyScript.BodyScript.prototype.run = function (this: bodyScript.BodyScript, framesKey, frameId, now, mark, parts) {
     captured.push(parts);

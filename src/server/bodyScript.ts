@@ -36,7 +36,6 @@ import type { BodyPart, BodyPartName } from '../bodyPart.js';
  * in the votes' round trip; another window's firing (a retried line of an earlier one) is
  * admitted by the caller, as before (src/actions/bodyAdmission.ts).
  */
-export type { BodyPart, BodyPartName };
 
 export const BODY_LUA = `--[[
   body: one drain body's writes (src/server/bodyScript.ts).

@@ -9,7 +9,8 @@ import type { Metrics } from '../metrics.js';
 import type { FiringAdmission, FiringSink } from '../rules/Firing.js';
 import type { BodyJudgement, Judgement } from '../rules/engine.js';
 import type { Firing } from '../rules/Firing.js';
-import { BodyScript, type BodyPart } from './bodyScript.js';
+import { BodyScript } from './bodyScript.js';
+import type { BodyPart } from '../bodyPart.js';
 import { observeAll, withFirings, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBody, type BodyPart } from '../../src/server/bodyScript.js';
+import { encodeBody } from '../../src/server/bodyScript.js';
+import type { BodyPart } from '../../src/bodyPart.js';
 
 /**
  * The body script call's value tables (encodeBody) are kept from call to call and values can be
