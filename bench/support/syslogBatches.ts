@@ -6,10 +6,13 @@
  * them. What remains of `mallet serve`'s syslog CPU once the listener's own path is taken away.
  * A private redis-server is started (and killed) unless REDIS_URL is set.
  *
- *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--profile out.cpuprofile] [--parts] [--encode [--encode-split]]
+ *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--warmup 1] [--profile out.cpuprofile] [--parts] [--encode [--encode-split]]
+ *   CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node --import tsx bench/support/syslogBatches.ts …
+ *     (instructions of the measured rounds only, every thread: divide by rounds × kept lines)
  * (`--admission`: the sink admits the firings in the body script, as the action queue does;
  *  `--parts`: what the body script calls carry: parts, keys and values per batch, by part name;
- *  `--encode`: the calls' parts captured once, then encodeBody alone timed over them, and with
+ *  `--encode`: the calls' parts captured once, then encodeBody alone timed over them (then with
+ *  encodeScriptCall, the RESP bytes), and with
  *  `--encode-split` its two halves apart: String() of each argument, the index tables)
  */
 import { spawnSync } from 'node:child_process';
@@ -27,6 +30,7 @@ import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { DynoObserver } from '../../src/dynos/DynoObserver.js';
 import { Pipeline } from '../../src/server/pipeline.js';
 import * as bodyScript from '../../src/server/bodyScript.js';
+import { encodeScriptCall } from '../../src/server/respCall.js';
 import type { BodyPart } from '../../src/bodyPart.js';
 import { startPrivateRedis, deleteMatching } from './serveProcess.js';
 import { BENCH_TOKEN, listenerBatches, streamRuleSet, syslogStream } from './syslogStream.js';
@@ -37,6 +41,8 @@ const arg = (name: string, fallback: number) => {
 };
 const LINES = arg('lines', 1_000_000);
 const ROUNDS = arg('rounds', 2);
+// Unmeasured rounds first (the code optimized; under callgrind the compiler threads' work left out).
+const WARMUP = arg('warmup', 1);
 const pi = process.argv.indexOf('--profile');
 const PROFILE = pi >= 0 ? process.argv[pi + 1] : undefined;
 const PARTS = process.argv.includes('--parts');
@@ -143,12 +149,21 @@ if (ENCODE) {
     const cpu = process.cpuUsage(c0);
     if (round > 0) console.log(`encodeBody over ${captured.length} calls (${n} arguments): ${((cpu.user + cpu.system) / captured.length).toFixed(0)} µs per call, ${((cpu.user + cpu.system) / frames).toFixed(3)} µs per stream line`);
   }
+  // Then the calls' RESP bytes (respCall.ts), as BodyFlush makes them on one Redis.
+  const script = { lua: '', sha: '0'.repeat(40) };
+  for (let round = 0; round < 6; round++) {
+    const c0 = process.cpuUsage();
+    let n = 0;
+    for (const parts of captured) n += encodeScriptCall(script, bodyScript.encodeBody('k', '', Date.now(), true, parts)).bytes.length;
+    const cpu = process.cpuUsage(c0);
+    if (round > 0) console.log(`encodeBody + encodeScriptCall over ${captured.length} calls (${(n / captured.length / 1024).toFixed(1)} KiB a call): ${((cpu.user + cpu.system) / captured.length).toFixed(0)} µs per call`);
+  }
 }
 
 const session = PROFILE ? new Session() : undefined;
 const post = (method: string) => new Promise((resolve, reject) => session!.post(method, (err, res) => (err ? reject(err) : resolve(res))));
 if (session) { session.connect(); await post('Profiler.enable'); }
-for (let round = 0; round <= ROUNDS; round++) {
+for (let round = 1 - WARMUP; round <= ROUNDS; round++) {
   const measured = round > 0;
   if (measured && session) await post('Profiler.start');
   if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'on', String(process.pid)]);

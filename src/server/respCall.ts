@@ -27,8 +27,9 @@ const loadedOn = new WeakMap<ScriptText, WeakSet<object>>();
  * Calls are written straight into a shared slab and each keeps its slice of it, so a call costs
  * no buffer of its own (a Buffer over 4 KiB is not pooled by Node: a fresh backing store each)
  * and no copy. A slice holds its slab until the call is written and answered; a call that would
- * not fit in what is left starts a new slab. One larger than a quarter slab is written into a
- * scratch buffer and copied out at its exact size.
+ * not fit in what is left starts a new slab. One that is not ASCII and may take more than a
+ * quarter slab, or is larger than a slab, is written into a scratch buffer and copied out at its
+ * exact size.
  */
 const SLAB_BYTES = 256 << 10;
 let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
@@ -56,6 +57,31 @@ function decimalLength(n: number): number {
  * arguments start (the EVAL form replaces what comes before).
  */
 export function encodeScriptCall(script: ScriptText, args: readonly (string | number)[]): { bytes: Buffer; restAt: number } {
+  const head = `*${args.length + 2}\r\n$7\r\nevalsha\r\n$${script.sha.length}\r\n${script.sha}\r\n`;
+  const restAt = head.length;
+  // The whole call as one text written at once, with each argument's length its UTF-16 length:
+  // one native write instead of one per argument (~70 per drain body, each a C++ call that cost
+  // more than the bytes it wrote). Right when every character is ASCII, which the written byte
+  // count tells (any other character takes more bytes than its UTF-16 units); else redone below.
+  let text = head;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const s = typeof a === 'string' ? a : String(a);
+    text += `$${s.length}\r\n${s}\r\n`;
+  }
+  // Into the slab when its ASCII length fits there, whatever the worst case of its UTF-8 (a
+  // syslog batch's ~47 KB call would be over the quarter slab at 3 bytes a unit, then copied).
+  // The write stops short only when what is left of the slab cannot take the next character (4
+  // bytes at most), so with 4 left past the ASCII length, as many bytes as characters means
+  // every character was written, each as one byte.
+  if (text.length + 4 <= SLAB_BYTES) {
+    if (slabUsed + text.length + 4 > SLAB_BYTES) {
+      slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      slabUsed = 0;
+    }
+    const n = slab.write(text, slabUsed, 'utf8');
+    if (n === text.length) return sliced(slab, slabUsed, slabUsed + n, restAt);
+  }
   // UTF-8 takes at most 3 bytes per UTF-16 unit; a number's text at most 24 characters.
   let cap = 64 + script.sha.length;
   for (let i = 0; i < args.length; i++) {
@@ -76,21 +102,7 @@ export function encodeScriptCall(script: ScriptText, args: readonly (string | nu
     buf = scratch;
     start = 0;
   }
-  const head = `*${args.length + 2}\r\n$7\r\nevalsha\r\n$${script.sha.length}\r\n${script.sha}\r\n`;
-  const restAt = head.length;
-  // The whole call as one text written at once, with each argument's length its UTF-16 length:
-  // one native write instead of one per argument (~70 per drain body, each a C++ call that cost
-  // more than the bytes it wrote). Right when every character is ASCII, which the written byte
-  // count tells (any other character takes more bytes than its UTF-16 units); else redone below.
-  let text = head;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const s = typeof a === 'string' ? a : String(a);
-    text += `$${s.length}\r\n${s}\r\n`;
-  }
-  let o = start + buf.write(text, start, 'utf8');
-  if (o - start === text.length) return sliced(buf, start, o, restAt);
-  o = start + buf.write(head, start, 'latin1');
+  let o = start + buf.write(head, start, 'latin1');
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const s = typeof a === 'string' ? a : String(a);

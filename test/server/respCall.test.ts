@@ -26,6 +26,22 @@ describe('script calls encoded to RESP by mallet', () => {
     expect(bytes.subarray(restAt).toString('utf8').startsWith('$1\r\n1\r\n')).toBe(true);
   });
 
+  it('calls of every size, ASCII or not, in turn: each one\'s bytes exact and left untouched by the calls after it', () => {
+    // Sizes around a quarter slab and a slab (256 KiB), a character of 2–4 bytes last or first: a
+    // call whose ASCII length fits in what is left of the slab but whose UTF-8 does not.
+    const expectedOf = (args: string[]) => `*${args.length + 2}\r\n$7\r\nevalsha\r\n$40\r\n${SCRIPT.sha}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+    let seed = 7;
+    const next = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const made: { bytes: Buffer; expected: string }[] = [];
+    for (let i = 0; i < 120; i++) {
+      const size = [10, 1000, 60_000, 66_000, 130_000, 262_000, 300_000][next(7)]! + next(3000);
+      const odd = ['', 'é', '€', '😀', '\ud800'][next(5)]!;
+      const args = [next(2) === 0 ? `${'x'.repeat(size)}${odd}` : `${odd}${'y'.repeat(size)}`, String(i)];
+      made.push({ bytes: encodeScriptCall(SCRIPT, args).bytes, expected: expectedOf(args) });
+    }
+    for (const m of made) expect(m.bytes.equals(Buffer.from(m.expected, 'utf8'))).toBe(true);
+  });
+
   it('Redis gets back exactly the arguments sent, through BodyFlush (EVAL first on the socket, then EVALSHA)', async () => {
     const redis = new Redis(testRedisUrl(), { enableOfflineQueue: false });
     await new Promise((r) => redis.once('ready', r));
