@@ -6,7 +6,7 @@
  * them. What remains of `mallet serve`'s syslog CPU once the listener's own path is taken away.
  * A private redis-server is started (and killed) unless REDIS_URL is set.
  *
- *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--warmup 1] [--profile out.cpuprofile] [--parts] [--encode [--encode-split]]
+ *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--warmup 1] [--profile out.cpuprofile] [--parts] [--encode [--encode-split] [--encode-rounds N]]
  *   CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node --import tsx bench/support/syslogBatches.ts …
  *     (instructions of the measured rounds only, every thread: divide by rounds × kept lines)
  * (`--admission`: the sink admits the firings in the body script, as the action queue does;
@@ -152,11 +152,28 @@ if (ENCODE) {
   // Then the calls' RESP bytes (respCall.ts), as BodyFlush makes them on one Redis.
   const script = { lua: '', sha: '0'.repeat(40) };
   for (let round = 0; round < 6; round++) {
+    // Under callgrind (CALLGRIND=1 … --encode --rounds 0 --warmup 0): these rounds' instructions only.
+    if (round === 1 && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'on', String(process.pid)]);
     const c0 = process.cpuUsage();
     let n = 0;
     for (const parts of captured) n += encodeScriptCall(script, bodyScript.encodeBody('k', '', Date.now(), true, parts)).bytes.length;
     const cpu = process.cpuUsage(c0);
+    if (round === 5 && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'off', String(process.pid)]);
     if (round > 0) console.log(`encodeBody + encodeScriptCall over ${captured.length} calls (${(n / captured.length / 1024).toFixed(1)} KiB a call): ${((cpu.user + cpu.system) / captured.length).toFixed(0)} µs per call`);
+  }
+  // `--encode-rounds N`: N more rounds of both, their least and median CPU per call (the least is
+  // what other processes on the cores disturb least).
+  const more = arg('encode-rounds', 0);
+  if (more > 0) {
+    const per: number[] = [];
+    for (let round = 0; round < more; round++) {
+      const c0 = process.cpuUsage();
+      for (const parts of captured) encodeScriptCall(script, bodyScript.encodeBody('k', '', Date.now(), true, parts));
+      const cpu = process.cpuUsage(c0);
+      per.push((cpu.user + cpu.system) / captured.length);
+    }
+    per.sort((a, b) => a - b);
+    console.log(`encodeBody + encodeScriptCall, ${more} rounds: least ${per[0]!.toFixed(1)} µs per call, median ${per[more >> 1]!.toFixed(1)}`);
   }
 }
 

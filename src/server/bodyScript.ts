@@ -331,23 +331,25 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
   const base = SEEN.begin();
   const keyList: string[] = [];
   const valueList: string[] = [];
-  const descriptors: string[] = [];
   // Every index is below 8 + the parts' keys and arguments counted with repeats: 2 characters
   // (12 bits) hold it for the usual body, 3 (18 bits) but for a quarter of a million values.
   let bound = 8;
   for (const p of parts) bound += p.keys.length + p.args.length;
   const width = Math.max(minWidth, bound < 1 << 12 ? 2 : bound < 1 << 18 ? 3 : 4);
   if (width === 4 && bound >= 1 << 24) throw new Error('body script: a part refers past 16 million values');
+  // The descriptors' characters are written as bytes, all of the call's one after another, and
+  // made one latin1 string, each descriptor a slice of it: no string per number, no
+  // concatenation per index (each was an allocation) and one native call per call, not per part.
+  const need = (6 * parts.length + bound) * width;
+  if (descriptor.length < need) descriptor = Buffer.allocUnsafe(Math.max(need, descriptor.length * 2));
+  const d = descriptor;
+  const ends: number[] = [];
+  let o = 0;
   // KEYS[1] is the frames key; a value's ARGV index is 7 + its place in the table.
   for (const p of parts) {
-    // A descriptor's characters are written as bytes and made one flat string: no string per
-    // number and no concatenation per index (each was an allocation).
-    const need = (6 + p.keys.length + p.args.length) * width;
-    if (descriptor.length < need) descriptor = Buffer.allocUnsafe(Math.max(need, descriptor.length * 2));
-    const d = descriptor;
-    d[0] = CODE[p.name].charCodeAt(0);
-    d[1] = 48 + width;
-    let o = putNumber(d, 2, width, p.gate ?? 0);
+    d[o] = CODE[p.name].charCodeAt(0);
+    d[o + 1] = 48 + width;
+    o = putNumber(d, o + 2, width, p.gate ?? 0);
     o = putNumber(d, o, width, p.predicted ?? 0);
     o = putNumber(d, o, width, p.life ?? 0);
     o = putNumber(d, o, width, p.keys.length);
@@ -359,13 +361,18 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
       else at = indexOf(values, base, valueList, arg, arg, 7);
       o = putNumber(d, o, width, at);
     }
-    descriptors.push(d.toString('latin1', 0, o));
+    ends.push(o);
   }
+  const described = d.toString('latin1', 0, o);
   const call: (string | number)[] = [keyList.length + 1, framesKey];
   for (const key of keyList) call.push(key);
   call.push(frameId, Math.trunc(now), RECENT_FRAMES.windowMs, RECENT_FRAMES.maxFrames, mark ? 1 : 0, parts.length, valueList.length);
   for (const v of valueList) call.push(v);
-  for (const d of descriptors) call.push(d);
+  let from = 0;
+  for (const end of ends) {
+    call.push(described.slice(from, end));
+    from = end;
+  }
   return call;
 }
 
@@ -405,8 +412,13 @@ const SEEN = {
 // Measured (fresh 20-character keys, 150 look-ups a call): a table kept up to 2 048 entries costs
 // ~9 µs a call against ~23 µs for one emptied every call, but one kept up to 8 192 costs ~100 µs.
 const ENTRIES = 1024;
-/** Below 2^53 / PLACES, so every stored place is an exact integer. */
-const MAX_CALLS = 1 << 28;
+/**
+ * Calls between two emptyings at most: every stored place (call * PLACES + place, below 2^29)
+ * stays a small integer, stored in the table as it is, where a larger one is a heap number
+ * allocated by every set and read through by every compare. The tables are emptied at least as
+ * often for a body's ~100 values (ENTRIES).
+ */
+const MAX_CALLS = 31;
 let descriptor = Buffer.allocUnsafe(4096);
 
 /** A descriptor's number in `width` characters of 6 bits each, '0' + 0..63, most significant first. */
