@@ -32,7 +32,7 @@ export class DeadlineSweep {
   /** `p`'s value, or 'timeout' when it has not settled within `ms` (its rejection passes through). */
   wait<T>(p: PromiseLike<T>, ms: number): Promise<T | 'timeout'> {
     return new Promise<T | 'timeout'>((resolve, reject) => {
-      const w = this.#add(this.now() + (ms > 0 ? ms : 0), () => resolve('timeout'));
+      const w = this.#add(this.now() + (Number.isNaN(ms) ? 0 : Math.max(ms, 0)), () => resolve('timeout'));
       p.then(
         (value) => { this.#remove(w); resolve(value); },
         (err: unknown) => { this.#remove(w); reject(err); },
