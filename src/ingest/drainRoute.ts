@@ -13,7 +13,7 @@ import type { DrainEvent } from './DrainEvent.js';
 import { HEROKU_APP_NAME } from '../herokuAppName.js';
 import { headerValue } from './headerValue.js';
 import { rawBodyParser } from './rawBody.js';
-import { DeadlineSweep } from '../deadlineSweep.js';
+import { withDeadline } from '../deadline.js';
 
 /**
  * `POST /drains/:app` — Heroku's HTTPS drain (SPEC §3, ../shared/docs/heroku-drain-protocol.md §1).
@@ -66,9 +66,6 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
   const clock = opts.clock ?? systemClock;
   // One for the route: a body is parsed without yielding, so no two bodies share it at once.
   const prefilter = opts.wants === undefined ? undefined : new BodyPrefilter(opts.wants);
-  // Every body waits for its store once, each until its request's start plus the deadline: one
-  // timer for all of them, not one per body (deadlineSweep.ts).
-  const deadlines = new DeadlineSweep();
 
   // Only logplex bodies here: any other type is 415, and the raw bytes are kept (never decoded
   // before framing: LEN counts bytes).
@@ -140,7 +137,7 @@ export async function drainRoutes(app: FastifyInstance, opts: DrainRouteOptions)
       // Logplex's 5 s run from when it sent the request: the time spent receiving and parsing the
       // body counts against the deadline too.
       const left = Math.max(0, deadlineMs - reply.elapsedTime);
-      const outcome = await deadlines.wait(opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages, passedOver, linesAfter }), left);
+      const outcome = await withDeadline(opts.ingest({ app: appName, drainToken, frameId, dedupe: true, receivedAt, messages, passedOver, linesAfter }), left);
       if (outcome === 'timeout') {
         // One line per request while Redis is slow or away would flood the log: rate-limited.
         log.error('drain-store-timeout', appName, { frameId }, `storing the firings took over ${deadlineMs} ms from the request's start: answering 503 so logplex retries`);
