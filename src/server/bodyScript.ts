@@ -391,7 +391,8 @@ const PLACES = 1 << 24;
  * emptied after each: a Map emptied starts again from its smallest table and grows, reallocated
  * and rehashed, through every size to the body's, every call. An entry of an earlier call is told
  * apart by its call number; the tables are emptied only once they hold ENTRIES (a bound on the
- * memory held: values kept are short, keys are the memoized ones, src/keys.ts).
+ * memory held: values kept are short, keys are the memoized ones, src/keys.ts) or after
+ * MAX_CALLS calls.
  */
 const SEEN = {
   keys: new Map<string, number>(),
