@@ -104,6 +104,122 @@ local function stateWrite(key, sets, dels)
   redis.call('HSET', key, unpack(sets))
 end
 ${PREDICT_HELPERS_LUA}
+local function pointsAdd(key, state, score, member, after) return redis.call('ZADD', key, score, member) end
+-- What slides out of the window (time <= cutoff) and then past the cap is a prefix of the set:
+-- read just that, remove it by rank.
+local function pointsGone(key, cutoff, total, maxPoints)
+  local gone = redis.call('ZRANGEBYSCORE', key, '-inf', int(cutoff))
+  local drop = #gone
+  if total - drop > maxPoints then
+    local capped = redis.call('ZRANGE', key, int(drop), int(total - maxPoints - 1))
+    for i = 1, #capped do gone[drop + i] = capped[i] end
+    drop = total - maxPoints
+  end
+  if drop > 0 then redis.call('ZREMRANGEBYRANK', key, '0', int(drop - 1)) end
+  return gone, drop
+end
+local function pointsAll(key) return redis.call('ZRANGE', key, 0, -1) end
+`;
+
+/**
+ * The points sets as the body script's predict parts see them: a target's samples of one call
+ * handled in one pass over its set rather than three or four commands each. A sample newer than
+ * every point the set holds (the usual one: a dyno's samples come in time order) is not added at
+ * once but queued (it sorts after all of them), and what slides out is taken off the front of
+ * the set as read in growing slices (8, 16, ... members, by rank) and then of the queue, counted
+ * rather than removed; when the call ends (flushPredictSets, before the state hashes) each set
+ * loses its counted front in one ZREMRANGEBYRANK and gets its queue in one ZADD. Any other sample
+ * (older than the newest, the first of a target without state) and a rebase, which reads the
+ * whole set, first apply what is pending and then ask Redis as the standalone script does. So a
+ * part sees the set the standalone script would have left, and its answer is the same.
+ * The newest time (the state hash's '\0' field) bounds every score in the set, so a queued
+ * member is never one the set holds; only after a call that failed part-way (see
+ * PREDICT_STATE_LUA) can the set hold points the state does not count: the ZADD then adds fewer
+ * than were queued, that call's later answers may count such a point twice (the standalone
+ * script's count one short), and the count the call leaves in the state is the set's own (ZCARD).
+ */
+const PREDICT_POINTS_LUA = `
+-- key -> {state key, slice (members from rank 'base'), whether Redis has no more after it,
+-- members counted off the front, the queue (score, member, ...), the queue's first pair, next
+-- slice's size, whether a ZADD added fewer than were queued}
+local pointSets, pointSetKeys = {}, {}
+local function pointSet(key, state)
+  local m = pointSets[key]
+  if not m then
+    m = {state = state, slice = {}, base = 0, last = false, removed = 0, queue = {}, head = 1, size = 8, short = false}
+    pointSets[key] = m
+    pointSetKeys[#pointSetKeys + 1] = key
+  end
+  return m
+end
+-- The set as the parts so far left it: the front counted off removed, the queue added.
+local function applyPoints(key, m)
+  if m.removed > 0 then redis.call('ZREMRANGEBYRANK', key, '0', int(m.removed - 1)) end
+  local q, from = m.queue, 2 * m.head - 1
+  if from < #q then
+    local added = 0
+    -- In slices: unpack puts its results on Lua's stack.
+    for i = from, #q, 2000 do added = added + redis.call('ZADD', key, unpack(q, i, math.min(#q, i + 1999))) end
+    if added < (#q - from + 1) / 2 then m.short = true end
+  end
+  m.slice, m.base, m.last, m.removed, m.queue, m.head = {}, 0, false, 0, {}, 1
+end
+local function pointsAdd(key, state, score, member, after)
+  local m = pointSet(key, state)
+  if after then
+    local q = m.queue
+    q[#q + 1] = score
+    q[#q + 1] = member
+    return 1
+  end
+  applyPoints(key, m)
+  return redis.call('ZADD', key, score, member)
+end
+-- The set's next point in order (the front not yet counted off), and whether Redis holds it (else the queue does).
+local function nextPoint(key, m)
+  if not m.last or m.removed - m.base < #m.slice then
+    local i = m.removed - m.base + 1
+    if i > #m.slice then
+      local slice = redis.call('ZRANGE', key, int(m.removed), int(m.removed + m.size - 1))
+      m.slice, m.base, m.last, i = slice, m.removed, #slice < m.size, 1
+      if m.size < 256 then m.size = m.size * 2 end
+    end
+    local e = m.slice[i]
+    if e then return e, true end
+  end
+  return m.queue[2 * m.head], false
+end
+-- The points the standalone pointsGone would remove, in order: those at or before cutoff, then past the cap.
+local function pointsGone(key, cutoff, total, maxPoints)
+  local m = pointSets[key]
+  local gone, drop = {}, 0
+  while true do
+    local e, inRedis = nextPoint(key, m)
+    if not e then break end
+    if total - drop <= maxPoints and struct.unpack('<d', e, #e - 11) > cutoff then break end
+    drop = drop + 1
+    gone[drop] = e
+    if inRedis then m.removed = m.removed + 1 else m.head = m.head + 1 end
+  end
+  return gone, drop
+end
+local function pointsAll(key)
+  applyPoints(key, pointSets[key])
+  return redis.call('ZRANGE', key, 0, -1)
+end
+local function flushPredictSets()
+  for k = 1, #pointSetKeys do
+    local key = pointSetKeys[k]
+    local m = pointSets[key]
+    applyPoints(key, m)
+    local held = predictStates[m.state]
+    local v = m.short and held and held['\\0']
+    if v then
+      local newest = struct.unpack('<dd', v)
+      held['\\0'] = struct.pack('<dd', newest, redis.call('ZCARD', key))
+    end
+  end
+end
 `;
 
 /**
@@ -181,6 +297,7 @@ local function flushPredictStates()
   end
 end
 ${PREDICT_HELPERS_LUA}
+${PREDICT_POINTS_LUA}
 `;
 
 /**
@@ -203,13 +320,15 @@ if got1 then return cjson.decode(got1) end
 
 local y = tonumber(ARGV[3]) or 0
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
-local total = redis.call('ZADD', KEYS[1], ARGV[2], member)
-local newest = t
+local newest, total, was = t, 0, nil
 if got2 then
-  local was, held = struct.unpack('<dd', got2)
+  local held
+  was, held = struct.unpack('<dd', got2)
   if was > newest then newest = was end
-  total = total + held
+  total = held
 end
+-- After: newer than every point the set holds (the member cannot be there yet, and it sorts last).
+total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > was)
 
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
@@ -222,16 +341,9 @@ end
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
 -- the set: read just that, take it off its instances' sums, remove it by rank.
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(newest - over))
-local drop = #gone
-if total - drop > maxPoints then
-  local capped = redis.call('ZRANGE', KEYS[1], int(drop), int(total - maxPoints - 1))
-  for i = 1, #capped do gone[drop + i] = capped[i] end
-  drop = total - maxPoints
-end
+local gone, drop = pointsGone(KEYS[1], newest - over, total, maxPoints)
 local kept = true
 if drop > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', int(drop - 1))
   total = total - drop
   for i = 1, drop do
     local m = gone[i]
@@ -262,7 +374,7 @@ if kept then
     -- Rebase: the origin moves to this sample and the sums are summed afresh, in set order.
     s = {0, t, 0, 0, 0, 0}
     local prefix = inst .. '/'
-    local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+    local all = pointsAll(KEYS[1])
     for i = 1, #all do
       local m = all[i]
       local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
