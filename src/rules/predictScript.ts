@@ -98,6 +98,11 @@ local function stateGet3(key, a, b, c)
   return got[1], got[2], got[3]
 end
 local function stateGet1(key, a) return redis.call('HGET', key, a) end
+-- The state's fields as the hash holds them (the body script keeps those it wrote as Lua values).
+local readAnswer = cjson.decode
+local function readNewest(v) return struct.unpack('<dd', v) end
+local function packNewest(newest, total) return struct.pack('<dd', newest, total) end
+local storedAnswer = cjson.encode
 local function lastAnswer(inst, at, json) return '[' .. cjson.encode(inst) .. ',' .. cjson.encode(at) .. ',' .. json .. ']' end
 local function stateWrite(key, sets, dels)
   if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
@@ -119,6 +124,9 @@ local function pointsGone(key, cutoff, total, maxPoints)
   return gone, drop
 end
 local function pointsAll(key) return redis.call('ZRANGE', key, 0, -1) end
+local readSums = unpackSums
+local function packSums(w) return struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6]) end
+local function ttlOf(over) return int(over + 60000) end
 `;
 
 /**
@@ -214,10 +222,7 @@ local function flushPredictSets()
     applyPoints(key, m)
     local held = predictStates[m.state]
     local v = m.short and held and held['\\0']
-    if v then
-      local newest = struct.unpack('<dd', v)
-      held['\\0'] = struct.pack('<dd', newest, redis.call('ZCARD', key))
-    end
+    if v then held['\\0'] = {(readNewest(v)), redis.call('ZCARD', key)} end
   end
 end
 `;
@@ -266,8 +271,21 @@ local function stateGet1(key, a)
   end
   return redis.call('HGET', key, a)
 end
--- The last answer's text is made once per hash when the call ends: only the call's last one is kept.
-local function lastAnswer(inst, at, json) return {inst, at, json} end
+-- What a part writes is kept as Lua values and packed, or made JSON, once per field when the call
+-- ends (a later sample of the target reads the table, not the text): the newest time and count
+-- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
+-- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
+local function readAnswer(v)
+  if type(v) == 'table' then return v end
+  return cjson.decode(v)
+end
+local function readNewest(v)
+  if type(v) == 'table' then return v[1], v[2] end
+  return struct.unpack('<dd', v)
+end
+local function packNewest(newest, total) return {newest, total} end
+local function storedAnswer(answer) return answer end
+local function lastAnswer(inst, at, answer) return {inst, at, answer} end
 local function stateWrite(key, sets, dels)
   local held = predictStates[key]
   if not held then
@@ -284,7 +302,17 @@ local function flushPredictStates()
     local sets, dels = {}, {}
     for field, v in pairs(predictStates[key]) do
       if v then
-        if type(v) == 'table' then v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. v[3] .. ']' end
+        if type(v) == 'table' then
+          if field == '\\0\\0' then
+            v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. cjson.encode(v[3]) .. ']'
+          elseif field == '\\0' then
+            v = struct.pack('<dd', v[1], v[2])
+          elseif string.byte(field) == 0 then
+            v = struct.pack('<dddddd', v[1], v[2], v[3], v[4], v[5], v[6])
+          else
+            v = cjson.encode(v)
+          end
+        end
         sets[#sets + 1] = field
         sets[#sets + 1] = v
       else
@@ -297,6 +325,20 @@ local function flushPredictStates()
   end
 end
 ${PREDICT_HELPERS_LUA}
+local function readSums(v)
+  if type(v) == 'string' then return unpackSums(v) end
+  return v or false
+end
+local function packSums(w) return w end
+local ttls = {}
+local function ttlOf(over)
+  local ttl = ttls[over]
+  if not ttl then
+    ttl = int(over + 60000)
+    ttls[over] = ttl
+  end
+  return ttl
+end
 ${PREDICT_POINTS_LUA}
 `;
 
@@ -316,14 +358,14 @@ local maxPoints = (ARGV[8] + 0)
 local inst = ARGV[9]
 
 local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', '\\0' .. inst)
-if got1 then return cjson.decode(got1) end
+if got1 then return readAnswer(got1) end
 
 local y = tonumber(ARGV[3]) or 0
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
 local newest, total, was = t, 0, nil
 if got2 then
   local held
-  was, held = struct.unpack('<dd', got2)
+  was, held = readNewest(got2)
   if was > newest then newest = was end
   total = held
 end
@@ -333,9 +375,9 @@ total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > 
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
 local sums, touched, dels = {}, {}, {}
-sums[inst] = unpackSums(got3)
+sums[inst] = readSums(got3)
 local function sumsOf(who)
-  if sums[who] == nil then sums[who] = unpackSums(stateGet1(KEYS[2], '\\0' .. who)) end
+  if sums[who] == nil then sums[who] = readSums(stateGet1(KEYS[2], '\\0' .. who)) end
   return sums[who]
 end
 
@@ -411,25 +453,25 @@ else
   end
 end
 
-local json = cjson.encode(answer)
-local write = {'\\0', struct.pack('<dd', newest, total)}
+local stored = storedAnswer(answer)
+local write = {'\\0', packNewest(newest, total)}
 for who in pairs(touched) do
   local w = sums[who]
   if w then
     write[#write + 1] = '\\0' .. who
-    write[#write + 1] = struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6])
+    write[#write + 1] = packSums(w)
   else
     dels[#dels + 1] = '\\0' .. who
   end
 end
 if kept then
   write[#write + 1] = id
-  write[#write + 1] = json
+  write[#write + 1] = stored
 end
 write[#write + 1] = '\\0\\0'
-write[#write + 1] = lastAnswer(inst, ARGV[2], json)
+write[#write + 1] = lastAnswer(inst, ARGV[2], stored)
 stateWrite(KEYS[2], write, dels)
-local ttl = int(over + 60000)
+local ttl = ttlOf(over)
 expireLater(KEYS[1], ttl)
 expireLater(KEYS[2], ttl)
 return answer
