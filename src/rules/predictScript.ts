@@ -14,6 +14,27 @@ local function int(x)
   if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
   return f(x)
 end
+-- A rule's settings (the same text for each of its samples) read once per call: a strtod costs
+-- about what a small command does. Only for them: the distinct texts of one call are few.
+local settings = {}
+local function setting(text)
+  local x = settings[text]
+  if not x then
+    x = text + 0
+    settings[text] = x
+  end
+  return x
+end
+-- A sample count's text, once per count and call (at most max points of them).
+local counts = {}
+local function countText(n)
+  local s = counts[n]
+  if not s then
+    s = int(n)
+    counts[n] = s
+  end
+  return s
+end
 local function unpackSums(raw)
   if not raw then return false end
   local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
@@ -350,11 +371,11 @@ export const PREDICT_BODY_LUA = `local id = ARGV[1]
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local t = (ARGV[2] + 0)
-local limit = (ARGV[4] + 0)
-local within = (ARGV[5] + 0)
-local over = (ARGV[6] + 0)
-local minN = (ARGV[7] + 0)
-local maxPoints = (ARGV[8] + 0)
+local limit = setting(ARGV[4])
+local within = setting(ARGV[5])
+local over = setting(ARGV[6])
+local minN = setting(ARGV[7])
+local maxPoints = setting(ARGV[8])
 local inst = ARGV[9]
 
 local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', '\\0' .. inst)
@@ -435,7 +456,7 @@ local n = 0
 if s then n = s[1] end
 local answer
 if n < minN then
-  answer = {'few', int(n), '', '', '', ARGV[4]}
+  answer = {'few', countText(n), '', '', '', ARGV[4]}
 else
   local sx, sy, sxx, sxy = s[3], s[4], s[5], s[6]
   local spread = n * sxx - sx * sx
@@ -443,13 +464,13 @@ else
   if spread > ${PREDICT_BOUNDS.spreadFloor} * n * sxx then slope = (n * sxy - sx * sy) / spread end
   local fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
   if slope < ${PREDICT_BOUNDS.minSlopeMbPerHour} then
-    answer = {'below', int(n), f(slope), '', f(fitted), ARGV[4]}
+    answer = {'below', countText(n), f(slope), '', f(fitted), ARGV[4]}
   else
     local eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
     if eta < 0 then eta = 0 end
     local status = 'below'
     if eta <= within then status = 'reaches' end
-    answer = {status, int(n), f(slope), int(eta), f(fitted), ARGV[4]}
+    answer = {status, countText(n), f(slope), int(eta), f(fitted), ARGV[4]}
   end
 end
 
