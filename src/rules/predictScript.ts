@@ -265,56 +265,18 @@ end
 export const PREDICT_STATE_LUA = `
 -- key -> { field -> value, or false once deleted }, and the keys in the order first written.
 local predictStates, predictStateKeys = {}, {}
--- key -> the fields the call's parts will ask for (wantPredictFields, from the descriptors before
--- any part runs), read in one HMGET when the first of them asks: key -> { field -> value or
--- false }. Nothing writes a state hash before the call ends, so what was read stays what Redis holds.
-local predictWants, predictFetched = {}, {}
-local function wantPredictFields(key, id, inst)
-  local w = predictWants[key]
-  if not w then
-    w = {list = {'\\0'}, seen = {['\\0'] = true}}
-    predictWants[key] = w
-  end
-  local list, seen = w.list, w.seen
-  if not seen[id] then
-    seen[id] = true
-    list[#list + 1] = id
-  end
-  local field = '\\0' .. inst
-  if not seen[field] then
-    seen[field] = true
-    list[#list + 1] = field
-  end
-end
-local function fetchedOf(key)
-  local f = predictFetched[key]
-  if f == nil then
-    f = false
-    local w = predictWants[key]
-    if w then
-      f = {}
-      local list = w.list
-      -- In slices: unpack puts its results on Lua's stack.
-      for i = 1, #list, 1000 do
-        local got = redis.call('HMGET', key, unpack(list, i, math.min(#list, i + 999)))
-        for j = 1, #got do f[list[i + j - 1]] = got[j] end
-      end
-    end
-    predictFetched[key] = f
-  end
-  return f
-end
--- A field as the call left it (written: held), else as read before (fetched); nil: not known.
-local function known(held, f, field)
-  local v
-  if held then v = held[field] end
-  if v == nil and f then v = f[field] end
-  return v
-end
+-- Fields this call has not written are read from the hash (HMGET's nil is false, as here).
 local function stateGet3(key, a, b, c)
-  local held, f = predictStates[key], fetchedOf(key)
-  local va, vb, vc = known(held, f, a), known(held, f, b), known(held, f, c)
-  if va == nil or vb == nil or vc == nil then
+  local held = predictStates[key]
+  if not held then
+    local got = redis.call('HMGET', key, a, b, c)
+    return got[1], got[2], got[3]
+  end
+  local va, vb, vc = held[a], held[b], held[c]
+  if va == nil and vb ~= nil and vc ~= nil then
+    -- A later sample of the target in this call: only its own id is not held.
+    va = redis.call('HGET', key, a)
+  elseif va == nil or vb == nil or vc == nil then
     local got = redis.call('HMGET', key, a, b, c)
     if va == nil then va = got[1] end
     if vb == nil then vb = got[2] end
@@ -323,8 +285,11 @@ local function stateGet3(key, a, b, c)
   return va, vb, vc
 end
 local function stateGet1(key, a)
-  local v = known(predictStates[key], fetchedOf(key), a)
-  if v ~= nil then return v end
+  local held = predictStates[key]
+  if held then
+    local v = held[a]
+    if v ~= nil then return v end
+  end
   return redis.call('HGET', key, a)
 end
 -- What a part writes is kept as Lua values and packed, or made JSON, once per field when the call

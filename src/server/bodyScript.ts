@@ -189,24 +189,6 @@ local fired = false
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local d = 8 + (ARGV[7] + 0)
--- A descriptor's number at byte \`at\`, W bytes.
-local function numberAt(desc, at, w)
-  local b1, b2, b3, b4 = string.byte(desc, at, at + w - 1)
-  if w == 2 then return b1 * 64 + b2 - 3120 end
-  if w == 3 then return b1 * 4096 + b2 * 64 + b3 - 199728 end
-  return b1 * 262144 + b2 * 4096 + b3 * 64 + b4 - 12782640
-end
--- The state fields each predict part will read (its id, its instance's sums), named before any
--- part runs: a target's first part reads them all in one HMGET, not one HGET per sample.
-for p = 1, (ARGV[6] + 0) do
-  local desc = ARGV[d + p - 1]
-  if string.byte(desc, 1) == 112 then
-    local w = string.byte(desc, 2) - 48
-    local from, nk = 3 + 4 * w, numberAt(desc, 3 + 3 * w, w)
-    -- KEYS[2] the state hash, ARGV[1] the id, ARGV[9] the instance (PREDICT_LUA's header).
-    wantPredictFields(KEYS[numberAt(desc, from + w, w)], ARGV[numberAt(desc, from + nk * w, w)], ARGV[numberAt(desc, from + (nk + 8) * w, w)])
-  end
-end
 for p = 1, (ARGV[6] + 0) do
   -- The header first: a part the budget, its prediction or a firing skips is not read further
   -- (most of a body's predict rule votes).
