@@ -15,7 +15,8 @@ local function int(x)
   return f(x)
 end
 -- A rule's settings (the same text for each of its samples) read once per call: a strtod costs
--- about what a small command does. Only for them: the distinct texts of one call are few.
+-- about what a small command does. Only for them: their distinct texts in one call are few (at
+-- most the call's arguments), where each sample's time and value are its own.
 local settings = {}
 local function setting(text)
   local x = settings[text]
@@ -109,10 +110,13 @@ const PREDICT_HEADER_LUA = `--[[
   more than ${PREDICT_BOUNDS.spreadFloor} of n*sxx, so rounding left in the sums cannot make a slope of times
   that are all equal.
 ]]
--- Standalone, a key's expiry is refreshed at once and the state hash is read and written at
--- once; the drain's body script pastes PREDICT_BODY_LUA alone, with its own expireLater that
--- refreshes each key once when the call ends (a body's samples of one target ask for the same
--- two keys' expiry each time) and its own stateGet3, stateGet1, lastAnswer and stateWrite (PREDICT_STATE_LUA).
+-- Standalone, a key's expiry is refreshed at once, the state hash is read and written at once
+-- and the points set asked and changed at once (pointsAdd, pointsGone, pointsAll); the drain's
+-- body script pastes PREDICT_BODY_LUA alone, with its own expireLater that refreshes each key
+-- once when the call ends (a body's samples of one target ask for the same two keys' expiry each
+-- time), its own state functions (PREDICT_STATE_LUA: fields kept as Lua values, each hash written
+-- once when the call ends) and points functions (PREDICT_POINTS_LUA: each set changed once when
+-- the call ends), so that a target's samples of one call are one pass over its keys.
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 local function stateGet3(key, a, b, c)
   local got = redis.call('HMGET', key, a, b, c)
@@ -155,8 +159,8 @@ local function ttlOf(over) return int(over + 60000) end
  * handled in one pass over its set rather than three or four commands each. A sample newer than
  * every point the set holds (the usual one: a dyno's samples come in time order) is not added at
  * once but queued (it sorts after all of them), and what slides out is taken off the front of
- * the set as read in growing slices (8, 16, ... members, by rank) and then of the queue, counted
- * rather than removed; when the call ends (flushPredictSets, before the state hashes) each set
+ * the set as read in growing slices (8, 16, ... up to 256 members, by rank: a call reads about
+ * twice what its samples take off, plus 8, at most) and then of the queue, counted, not removed; when the call ends (flushPredictSets, before the state hashes) each set
  * loses its counted front in one ZREMRANGEBYRANK and gets its queue in one ZADD. Any other sample
  * (older than the newest, the first of a target without state) and a rebase, which reads the
  * whole set, first apply what is pending and then ask Redis as the standalone script does. So a
