@@ -1,6 +1,7 @@
 import { BufferedSyslogMessage, type LiteralScan } from './SyslogMessage.js';
 import { readTimestamp, timestampParts } from './syslogTimestamp.js';
 import { lineClassAt } from './lineClass.js';
+import { dataViewOf, type ByteWords } from './byteWords.js';
 
 /**
  * The header logplex writes in front of every line, read from bytes:
@@ -65,16 +66,17 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   i++;
 
   const tsStart = i;
-  i = readTimestamp(buf, i, end);
+  const dv = dataViewOf(buf);
+  i = readTimestamp(buf, i, end, dv);
   if (i < 0) return undefined;
   const { head, zone } = timestampParts;
   const hostStart = ++i;
   // A view expecting a HOSTNAME (the connection's drain token) compares while it reads: bytes
   // equal to a HOSTNAME already read are valid, so a match needs no second walk; a mismatch reads
   // the field afresh.
-  const expected = into?.expectedHostname;
+  const expected = into?.expectedHostnameWords;
   let hostSame = false;
-  if (expected !== undefined && end - i > expected.length && hostnameAt(buf, i, expected)) {
+  if (expected !== undefined && end - i > expected.length && hostnameAt(dv, buf, i, expected)) {
     hostSame = true;
     i += expected.length;
   } else {
@@ -116,11 +118,8 @@ function isDigit(c: number): boolean {
 }
 
 /** Whether buf holds `expected` then a space at i (the caller checked that the bytes are there). */
-function hostnameAt(buf: Buffer, i: number, expected: Buffer): boolean {
-  const n = expected.length;
-  if (buf[i + n] !== SP) return false;
-  for (let j = 0; j < n; j++) if (buf[i + j] !== expected[j]) return false;
-  return true;
+function hostnameAt(dv: DataView, buf: Buffer, i: number, expected: ByteWords): boolean {
+  return buf[i + expected.length] === SP && expected.at(dv, buf, i);
 }
 
 /** End (the space) of a 1..max byte field of printable ASCII, or -1. */

@@ -8,6 +8,8 @@
  * make, and only if the timestamp is read.
  */
 
+import { dataViewOf } from './byteWords.js';
+
 /** What the last readTimestamp found besides its end; reused so the hot path allocates nothing. */
 export const timestampParts = { head: '', zone: '' };
 
@@ -28,9 +30,21 @@ let lastHead = '1970-01-01T00:00:00';
 const lastHeadBytes = Buffer.from(lastHead, 'latin1');
 let lastZone = '+00:00';
 const lastZoneBytes = Buffer.from(lastZone, 'latin1');
+/**
+ * The same bytes as words, compared with one DataView read each (byteWords.ts): the head at 0,
+ * 8 and 11, the offset at 0 (four bytes) and 4 (two). A checked head or offset is ASCII digits and
+ * punctuation, so no head word is NaN or ±0 and float equality is byte equality.
+ */
+const lastHeadView = new DataView(lastHeadBytes.buffer, lastHeadBytes.byteOffset, TIMESTAMP_HEAD);
+let head0 = lastHeadView.getFloat64(0, true);
+let head8 = lastHeadView.getFloat64(8, true);
+let head11 = lastHeadView.getFloat64(11, true);
+const lastZoneView = new DataView(lastZoneBytes.buffer, lastZoneBytes.byteOffset, ZONE);
+let zone0 = lastZoneView.getUint32(0, true);
+let zone4 = lastZoneView.getUint16(4, true);
 
-/** The end (the space after it) of a TIMESTAMP starting at b, or -1; fills timestampParts. */
-export function readTimestamp(buf: Buffer, b: number, end: number): number {
+/** The end (the space after it) of a TIMESTAMP starting at b, or -1; fills timestampParts. `dv`: dataViewOf(buf). */
+export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView = dataViewOf(buf)): number {
   if (buf[b] === DASH) {
     if (b + 1 >= end || buf[b + 1] !== SP) return -1;
     timestampParts.head = '-';
@@ -38,14 +52,14 @@ export function readTimestamp(buf: Buffer, b: number, end: number): number {
     return b + 1;
   }
   if (end - b < TIMESTAMP_HEAD + 2) return -1;
-  let same = true;
-  for (let k = TIMESTAMP_HEAD - 1; k >= 0; k--) {
-    if (lastHeadBytes[k] !== buf[b + k]) { same = false; break; }
-  }
-  if (!same) {
+  // The seconds first: where lines of one body differ.
+  if (dv.getFloat64(b + 11, true) !== head11 || dv.getFloat64(b, true) !== head0 || dv.getFloat64(b + 8, true) !== head8) {
     if (!isHead(buf, b)) return -1;
     lastHead = buf.latin1Slice(b, b + TIMESTAMP_HEAD);
     buf.copy(lastHeadBytes, 0, b, b + TIMESTAMP_HEAD);
+    head0 = lastHeadView.getFloat64(0, true);
+    head8 = lastHeadView.getFloat64(8, true);
+    head11 = lastHeadView.getFloat64(11, true);
   }
   let i = b + TIMESTAMP_HEAD;
   if (buf[i] === DOT) {
@@ -59,14 +73,12 @@ export function readTimestamp(buf: Buffer, b: number, end: number): number {
     i++;
   } else {
     if (i + ZONE > end) return -1;
-    let sameZone = true;
-    for (let k = 0; k < ZONE; k++) {
-      if (lastZoneBytes[k] !== buf[i + k]) { sameZone = false; break; }
-    }
-    if (!sameZone) {
+    if (dv.getUint32(i, true) !== zone0 || dv.getUint16(i + 4, true) !== zone4) {
       if (!isZone(buf, i)) return -1;
       lastZone = buf.latin1Slice(i, i + ZONE);
       buf.copy(lastZoneBytes, 0, i, i + ZONE);
+      zone0 = lastZoneView.getUint32(0, true);
+      zone4 = lastZoneView.getUint16(4, true);
     }
     zone = lastZone;
     i += ZONE;
