@@ -10,7 +10,7 @@
  */
 
 let viewBuf: Buffer | undefined;
-let view = new DataView(new ArrayBuffer(8));
+let view: DataView = new DataView(new ArrayBuffer(8));
 
 /**
  * A DataView over buf, made once for the buffer a parse is moving through (a socket read, a
