@@ -43,35 +43,68 @@ const ROUTER_PROCID = 'heroku '.length;
 const ROUTER_MSGID = 'heroku router '.length;
 
 /**
+ * The first eight bytes of the last two frames whose `<PRI>VERSION ` was read, that PRI, and
+ * where the timestamp starts after them (NaN: no frame yet; NaN never equals a word).
+ */
+let priHead0 = Number.NaN;
+let pri0 = 0;
+let priLength0 = 0;
+let priHead1 = Number.NaN;
+let pri1 = 0;
+let priLength1 = 0;
+
+/**
  * The message in buf[start, end) (one frame's MSG), or undefined when it is not a logplex syslog
  * header. With `into` (a view: BufferedSyslogMessage.view()) nothing is allocated: the view is
  * moved to this line, its literal tests over `scan`, and returned.
  */
 export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts: SyslogHeaderOptions, into?: BufferedSyslogMessage, scan?: LiteralScan): BufferedSyslogMessage | undefined {
-  // <PRI>
   let i = start;
-  if (end - i < 4 || buf[i] !== LT) return undefined;
-  i++;
-  let pri = 0;
-  const priStart = i;
-  while (i < end && i - priStart < 4) {
-    const c = buf[i]!;
-    if (c < 0x30 || c > 0x39) break;
-    pri = pri * 10 + (c - 0x30);
+  let pri: number;
+  const dv = dataViewOf(buf);
+  // `<PRI>VERSION ` as the last lines of one of the two PRIs seen last (router and app lines
+  // alternate): eight bytes from the frame's start equal to bytes already read need no second read.
+  const frameHead = end - start >= 8 ? dv.getFloat64(start, true) : Number.NaN;
+  if (frameHead === priHead0) {
+    pri = pri0;
+    i += priLength0;
+  } else if (frameHead === priHead1) {
+    pri = pri1;
+    i += priLength1;
+  } else {
+    // <PRI>
+    if (end - i < 4 || buf[i] !== LT) return undefined;
     i++;
+    pri = 0;
+    const priStart = i;
+    while (i < end && i - priStart < 4) {
+      const c = buf[i]!;
+      if (c < 0x30 || c > 0x39) break;
+      pri = pri * 10 + (c - 0x30);
+      i++;
+    }
+    const priDigits = i - priStart;
+    if (priDigits === 0 || priDigits > 3 || pri > 191 || (priDigits > 1 && buf[priStart] === 0x30)) return undefined;
+    if (i >= end || buf[i] !== GT) return undefined;
+    i++;
+    // VERSION: 1–2 digits, no leading zero (logplex: always 1)
+    const vStart = i;
+    while (i < end && i - vStart < 3 && isDigit(buf[i]!)) i++;
+    if (i === vStart || i - vStart > 2 || buf[vStart] === 0x30 || i >= end || buf[i] !== SP) return undefined;
+    i++;
+    // NaN (fewer than eight bytes, or bytes that read as one) never equals: no slot for it. The
+    // leading `<` keeps a word from being ±0.
+    if (!Number.isNaN(frameHead)) {
+      priHead1 = priHead0;
+      pri1 = pri0;
+      priLength1 = priLength0;
+      priHead0 = frameHead;
+      pri0 = pri;
+      priLength0 = i - start;
+    }
   }
-  const priDigits = i - priStart;
-  if (priDigits === 0 || priDigits > 3 || pri > 191 || (priDigits > 1 && buf[priStart] === 0x30)) return undefined;
-  if (i >= end || buf[i] !== GT) return undefined;
-  i++;
-  // VERSION: 1–2 digits, no leading zero (logplex: always 1)
-  const vStart = i;
-  while (i < end && i - vStart < 3 && isDigit(buf[i]!)) i++;
-  if (i === vStart || i - vStart > 2 || buf[vStart] === 0x30 || i >= end || buf[i] !== SP) return undefined;
-  i++;
 
   const tsStart = i;
-  const dv = dataViewOf(buf);
   i = readTimestamp(buf, i, end, dv);
   if (i < 0) return undefined;
   const { head, zone } = timestampParts;

@@ -51,7 +51,7 @@ describe('ByteWords', () => {
       const buf = Buffer.concat([Buffer.from([7]), run]);
       expect(new ByteWords(run).at(dataViewOf(buf), buf, 1)).toBe(true);
       const other = Buffer.from(buf);
-      other[other.length - 1] ^= 1;
+      other[other.length - 1]! ^= 1;
       expect(new ByteWords(run).at(dataViewOf(other), other, 1)).toBe(false);
     }
     // +0 and -0 are equal as floats, not as bytes.
@@ -75,6 +75,23 @@ describe('parseSyslogHeader, word compares against the fields they stand for', (
       expect(m!.hostname).toBe(host);
       expect(m!.hostnameIsExpected).toBe(host === TOKEN);
     }));
+  });
+
+  it('reads a run of PRI and VERSION prefixes as the fields they are, whatever came before', () => {
+    const prefix = fc.oneof(maybeNear('<158>1 '), maybeNear('<190>1 '), maybeNear('<13>12 '), fc.constant('<0>1 '), fc.constant('<191>1 '));
+    fc.assert(fc.property(fc.array(prefix, { minLength: 1, maxLength: 8 }), (prefixes) => {
+      for (const p of prefixes) {
+        const m = parseLine(undefined, `${p}2024-11-14T00:00:00.123+00:00 ${TOKEN} app web.1 - - x\n`);
+        const ok = /^<(0|[1-9]\d{0,2})>[1-9]\d? $/.exec(p);
+        if (ok !== null && Number(ok[1]) <= 191) {
+          expect(m, p).toBeDefined();
+          expect(m!.pri).toBe(Number(ok[1]));
+          expect(m!.timestamp).toBe('2024-11-14T00:00:00.123+00:00');
+        } else if (!p.slice(1, -1).includes(' ')) {
+          expect(m, p).toBeUndefined();
+        }
+      }
+    }), { numRuns: 300 });
   });
 
   it('reads a run of timestamps near each other as RFC 3339 allows, whatever came before', () => {
