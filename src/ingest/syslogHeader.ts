@@ -43,15 +43,13 @@ const ROUTER_PROCID = 'heroku '.length;
 const ROUTER_MSGID = 'heroku router '.length;
 
 /**
- * The first eight bytes of the last two frames whose `<PRI>VERSION ` was read, that PRI, and
- * where the timestamp starts after them (NaN: no frame yet; NaN never equals a word).
+ * The first eight bytes of the last two frames whose `<PRI>VERSION ` was read (NaN: none yet, and
+ * NaN never equals a word), that PRI, and where the timestamp starts after them. In typed arrays:
+ * a double stored in a module variable is a new heap number each time.
  */
-let priHead0 = Number.NaN;
-let pri0 = 0;
-let priLength0 = 0;
-let priHead1 = Number.NaN;
-let pri1 = 0;
-let priLength1 = 0;
+const priHeads = new Float64Array([Number.NaN, Number.NaN]);
+/** Per slot: the PRI, and the prefix's length. */
+const priValues = new Int32Array(4);
 
 /**
  * The message in buf[start, end) (one frame's MSG), or undefined when it is not a logplex syslog
@@ -65,12 +63,12 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
   // `<PRI>VERSION ` as the last lines of one of the two PRIs seen last (router and app lines
   // alternate): eight bytes from the frame's start equal to bytes already read need no second read.
   const frameHead = end - start >= 8 ? dv.getFloat64(start, true) : Number.NaN;
-  if (frameHead === priHead0) {
-    pri = pri0;
-    i += priLength0;
-  } else if (frameHead === priHead1) {
-    pri = pri1;
-    i += priLength1;
+  if (frameHead === priHeads[0]) {
+    pri = priValues[0]!;
+    i += priValues[1]!;
+  } else if (frameHead === priHeads[1]) {
+    pri = priValues[2]!;
+    i += priValues[3]!;
   } else {
     // <PRI>
     if (end - i < 4 || buf[i] !== LT) return undefined;
@@ -95,12 +93,12 @@ export function parseSyslogHeader(buf: Buffer, start: number, end: number, opts:
     // NaN (fewer than eight bytes, or bytes that read as one) never equals: no slot for it. The
     // leading `<` keeps a word from being ±0.
     if (!Number.isNaN(frameHead)) {
-      priHead1 = priHead0;
-      pri1 = pri0;
-      priLength1 = priLength0;
-      priHead0 = frameHead;
-      pri0 = pri;
-      priLength0 = i - start;
+      priHeads[1] = priHeads[0]!;
+      priValues[2] = priValues[0]!;
+      priValues[3] = priValues[1]!;
+      priHeads[0] = frameHead;
+      priValues[0] = pri;
+      priValues[1] = i - start;
     }
   }
 

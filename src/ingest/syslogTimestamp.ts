@@ -36,12 +36,21 @@ const lastZoneBytes = Buffer.from(lastZone, 'latin1');
  * punctuation, so no head word is NaN or ±0 and float equality is byte equality.
  */
 const lastHeadView = new DataView(lastHeadBytes.buffer, lastHeadBytes.byteOffset, TIMESTAMP_HEAD);
-let head0 = lastHeadView.getFloat64(0, true);
-let head8 = lastHeadView.getFloat64(8, true);
-let head11 = lastHeadView.getFloat64(11, true);
 const lastZoneView = new DataView(lastZoneBytes.buffer, lastZoneBytes.byteOffset, ZONE);
-let zone0 = lastZoneView.getUint32(0, true);
-let zone4 = lastZoneView.getUint16(4, true);
+/** In typed arrays: a double stored in a module variable is a new heap number each time. */
+const headWords = new Float64Array(3);
+const zoneWords = new Uint32Array(2);
+function takeHead(): void {
+  headWords[0] = lastHeadView.getFloat64(0, true);
+  headWords[1] = lastHeadView.getFloat64(8, true);
+  headWords[2] = lastHeadView.getFloat64(11, true);
+}
+function takeZone(): void {
+  zoneWords[0] = lastZoneView.getUint32(0, true);
+  zoneWords[1] = lastZoneView.getUint16(4, true);
+}
+takeHead();
+takeZone();
 
 /** The end (the space after it) of a TIMESTAMP starting at b, or -1; fills timestampParts. `dv`: dataViewOf(buf). */
 export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView = dataViewOf(buf)): number {
@@ -53,13 +62,11 @@ export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView 
   }
   if (end - b < TIMESTAMP_HEAD + 2) return -1;
   // The seconds first: where lines of one body differ.
-  if (dv.getFloat64(b + 11, true) !== head11 || dv.getFloat64(b, true) !== head0 || dv.getFloat64(b + 8, true) !== head8) {
+  if (dv.getFloat64(b + 11, true) !== headWords[2] || dv.getFloat64(b, true) !== headWords[0] || dv.getFloat64(b + 8, true) !== headWords[1]) {
     if (!isHead(buf, b)) return -1;
     lastHead = buf.latin1Slice(b, b + TIMESTAMP_HEAD);
     buf.copy(lastHeadBytes, 0, b, b + TIMESTAMP_HEAD);
-    head0 = lastHeadView.getFloat64(0, true);
-    head8 = lastHeadView.getFloat64(8, true);
-    head11 = lastHeadView.getFloat64(11, true);
+    takeHead();
   }
   let i = b + TIMESTAMP_HEAD;
   if (buf[i] === DOT) {
@@ -73,12 +80,11 @@ export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView 
     i++;
   } else {
     if (i + ZONE > end) return -1;
-    if (dv.getUint32(i, true) !== zone0 || dv.getUint16(i + 4, true) !== zone4) {
+    if (dv.getUint32(i, true) !== zoneWords[0] || dv.getUint16(i + 4, true) !== zoneWords[1]) {
       if (!isZone(buf, i)) return -1;
       lastZone = buf.latin1Slice(i, i + ZONE);
       buf.copy(lastZoneBytes, 0, i, i + ZONE);
-      zone0 = lastZoneView.getUint32(0, true);
-      zone4 = lastZoneView.getUint16(4, true);
+      takeZone();
     }
     zone = lastZone;
     i += ZONE;
