@@ -90,8 +90,10 @@ export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView 
     i += ZONE;
   }
   if (i >= end || buf[i] !== SP) return -1;
-  timestampParts.head = lastHead;
-  timestampParts.zone = zone;
+  // Stored only when changed: a young string stored into this long-lived object costs a
+  // write-barrier call, and the strings change once per second of log time.
+  if (timestampParts.head !== lastHead) timestampParts.head = lastHead;
+  if (timestampParts.zone !== zone) timestampParts.zone = zone;
   return i;
 }
 
