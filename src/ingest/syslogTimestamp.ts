@@ -71,8 +71,12 @@ export function readTimestamp(buf: Buffer, b: number, end: number, dv: DataView 
   let i = b + TIMESTAMP_HEAD;
   if (buf[i] === DOT) {
     const f = ++i;
-    while (i < end && isDigit(buf[i]!)) i++;
-    if (i === f || i - f > 6) return -1;
+    // Six digits, the usual count, by two word tests; any other count byte by byte.
+    if (end - f > 6 && digits4(dv.getUint32(f, true)) && digits2(dv.getUint16(f + 4, true)) && !isDigit(buf[f + 6]!)) i = f + 6;
+    else {
+      while (i < end && isDigit(buf[i]!)) i++;
+      if (i === f || i - f > 6) return -1;
+    }
   }
   let zone: string;
   if (buf[i] === UPPER_Z) {
@@ -118,6 +122,18 @@ function fractionText(b: Buffer, i: number, n: number): string {
     case 7: return fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!);
     default: return b.latin1Slice(i, i + n);
   }
+}
+
+/**
+ * Whether each byte of the word is an ASCII digit: high nibble 3, and a low nibble that 6 does
+ * not carry out of (a byte that carries fails its own high nibble, whatever it carries into).
+ */
+function digits4(w: number): boolean {
+  return (w & 0xf0f0f0f0) === 0x30303030 && ((w + 0x06060606) & 0xf0f0f0f0) === 0x30303030;
+}
+
+function digits2(w: number): boolean {
+  return (w & 0xf0f0) === 0x3030 && ((w + 0x0606) & 0xf0f0) === 0x3030;
 }
 
 function isDigit(c: number): boolean {
