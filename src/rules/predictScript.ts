@@ -14,6 +14,28 @@ local function int(x)
   if x == math.floor(x) and x < 2 ^ 53 and x > -2 ^ 53 then return string.format('%d', x) end
   return f(x)
 end
+-- A rule's settings (the same text for each of its samples) read once per call: a strtod costs
+-- about what a small command does. Only for them: their distinct texts in one call are few (at
+-- most the call's arguments), where each sample's time and value are its own.
+local settings = {}
+local function setting(text)
+  local x = settings[text]
+  if not x then
+    x = text + 0
+    settings[text] = x
+  end
+  return x
+end
+-- A sample count's text, once per count and call (at most max points of them).
+local counts = {}
+local function countText(n)
+  local s = counts[n]
+  if not s then
+    s = int(n)
+    counts[n] = s
+  end
+  return s
+end
 local function unpackSums(raw)
   if not raw then return false end
   local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
@@ -88,22 +110,146 @@ const PREDICT_HEADER_LUA = `--[[
   more than ${PREDICT_BOUNDS.spreadFloor} of n*sxx, so rounding left in the sums cannot make a slope of times
   that are all equal.
 ]]
--- Standalone, a key's expiry is refreshed at once and the state hash is read and written at
--- once; the drain's body script pastes PREDICT_BODY_LUA alone, with its own expireLater that
--- refreshes each key once when the call ends (a body's samples of one target ask for the same
--- two keys' expiry each time) and its own stateGet3, stateGet1, lastAnswer and stateWrite (PREDICT_STATE_LUA).
+-- Standalone, a key's expiry is refreshed at once, the state hash is read and written at once
+-- and the points set asked and changed at once (pointsAdd, pointsGone, pointsAll); the drain's
+-- body script pastes PREDICT_BODY_LUA alone, with its own expireLater that refreshes each key
+-- once when the call ends (a body's samples of one target ask for the same two keys' expiry each
+-- time), its own state functions (PREDICT_STATE_LUA: fields kept as Lua values, each hash written
+-- once when the call ends) and points functions (PREDICT_POINTS_LUA: each set changed once when
+-- the call ends), so that a target's samples of one call are one pass over its keys.
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 local function stateGet3(key, a, b, c)
   local got = redis.call('HMGET', key, a, b, c)
   return got[1], got[2], got[3]
 end
 local function stateGet1(key, a) return redis.call('HGET', key, a) end
+-- The state's fields as the hash holds them (the body script keeps those it wrote as Lua values).
+local readAnswer = cjson.decode
+local function readNewest(v) return struct.unpack('<dd', v) end
+local function packNewest(newest, total) return struct.pack('<dd', newest, total) end
+local storedAnswer = cjson.encode
 local function lastAnswer(inst, at, json) return '[' .. cjson.encode(inst) .. ',' .. cjson.encode(at) .. ',' .. json .. ']' end
 local function stateWrite(key, sets, dels)
   if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
   redis.call('HSET', key, unpack(sets))
 end
 ${PREDICT_HELPERS_LUA}
+local function pointsAdd(key, state, score, member, after) return redis.call('ZADD', key, score, member) end
+-- What slides out of the window (time <= cutoff) and then past the cap is a prefix of the set:
+-- read just that, remove it by rank.
+local function pointsGone(key, cutoff, total, maxPoints)
+  local gone = redis.call('ZRANGEBYSCORE', key, '-inf', int(cutoff))
+  local drop = #gone
+  if total - drop > maxPoints then
+    local capped = redis.call('ZRANGE', key, int(drop), int(total - maxPoints - 1))
+    for i = 1, #capped do gone[drop + i] = capped[i] end
+    drop = total - maxPoints
+  end
+  if drop > 0 then redis.call('ZREMRANGEBYRANK', key, '0', int(drop - 1)) end
+  return gone, drop
+end
+local function pointsAll(key) return redis.call('ZRANGE', key, 0, -1) end
+local readSums = unpackSums
+local function packSums(w) return struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6]) end
+local function ttlOf(over) return int(over + 60000) end
+`;
+
+/**
+ * The points sets as the body script's predict parts see them: a target's samples of one call
+ * handled in one pass over its set rather than three or four commands each. A sample newer than
+ * every point the set holds (the usual one: a dyno's samples come in time order) is not added at
+ * once but queued (it sorts after all of them), and what slides out is taken off the front of
+ * the set as read in growing slices (8, 16, ... up to 256 members, by rank: a call reads about
+ * twice what its samples take off, plus 8, at most) and then of the queue, counted, not removed; when the call ends (flushPredictSets, before the state hashes) each set
+ * loses its counted front in one ZREMRANGEBYRANK and gets its queue in one ZADD. Any other sample
+ * (older than the newest, the first of a target without state) and a rebase, which reads the
+ * whole set, first apply what is pending and then ask Redis as the standalone script does. So a
+ * part sees the set the standalone script would have left, and its answer is the same.
+ * The newest time (the state hash's '\0' field) bounds every score in the set, so a queued
+ * member is never one the set holds; only after a call that failed part-way (see
+ * PREDICT_STATE_LUA) can the set hold points the state does not count: the ZADD then adds fewer
+ * than were queued, that call's later answers may count such a point twice (the standalone
+ * script's count one short), and the count the call leaves in the state is the set's own (ZCARD).
+ */
+const PREDICT_POINTS_LUA = `
+-- key -> {state key, slice (members from rank 'base'), whether Redis has no more after it,
+-- members counted off the front, the queue (score, member, ...), the queue's first pair, next
+-- slice's size, whether a ZADD added fewer than were queued}
+local pointSets, pointSetKeys = {}, {}
+local function pointSet(key, state)
+  local m = pointSets[key]
+  if not m then
+    m = {state = state, slice = {}, base = 0, last = false, removed = 0, queue = {}, head = 1, size = 8, short = false}
+    pointSets[key] = m
+    pointSetKeys[#pointSetKeys + 1] = key
+  end
+  return m
+end
+-- The set as the parts so far left it: the front counted off removed, the queue added.
+local function applyPoints(key, m)
+  if m.removed > 0 then redis.call('ZREMRANGEBYRANK', key, '0', int(m.removed - 1)) end
+  local q, from = m.queue, 2 * m.head - 1
+  if from < #q then
+    local added = 0
+    -- In slices: unpack puts its results on Lua's stack.
+    for i = from, #q, 2000 do added = added + redis.call('ZADD', key, unpack(q, i, math.min(#q, i + 1999))) end
+    if added < (#q - from + 1) / 2 then m.short = true end
+  end
+  m.slice, m.base, m.last, m.removed, m.queue, m.head = {}, 0, false, 0, {}, 1
+end
+local function pointsAdd(key, state, score, member, after)
+  local m = pointSet(key, state)
+  if after then
+    local q = m.queue
+    q[#q + 1] = score
+    q[#q + 1] = member
+    return 1
+  end
+  applyPoints(key, m)
+  return redis.call('ZADD', key, score, member)
+end
+-- The set's next point in order (the front not yet counted off), and whether Redis holds it (else the queue does).
+local function nextPoint(key, m)
+  if not m.last or m.removed - m.base < #m.slice then
+    local i = m.removed - m.base + 1
+    if i > #m.slice then
+      local slice = redis.call('ZRANGE', key, int(m.removed), int(m.removed + m.size - 1))
+      m.slice, m.base, m.last, i = slice, m.removed, #slice < m.size, 1
+      if m.size < 256 then m.size = m.size * 2 end
+    end
+    local e = m.slice[i]
+    if e then return e, true end
+  end
+  return m.queue[2 * m.head], false
+end
+-- The points the standalone pointsGone would remove, in order: those at or before cutoff, then past the cap.
+local function pointsGone(key, cutoff, total, maxPoints)
+  local m = pointSets[key]
+  local gone, drop = {}, 0
+  while true do
+    local e, inRedis = nextPoint(key, m)
+    if not e then break end
+    if total - drop <= maxPoints and struct.unpack('<d', e, #e - 11) > cutoff then break end
+    drop = drop + 1
+    gone[drop] = e
+    if inRedis then m.removed = m.removed + 1 else m.head = m.head + 1 end
+  end
+  return gone, drop
+end
+local function pointsAll(key)
+  applyPoints(key, pointSets[key])
+  return redis.call('ZRANGE', key, 0, -1)
+end
+local function flushPredictSets()
+  for k = 1, #pointSetKeys do
+    local key = pointSetKeys[k]
+    local m = pointSets[key]
+    applyPoints(key, m)
+    local held = predictStates[m.state]
+    local v = m.short and held and held['\\0']
+    if v then held['\\0'] = {(readNewest(v)), redis.call('ZCARD', key)} end
+  end
+end
 `;
 
 /**
@@ -150,8 +296,21 @@ local function stateGet1(key, a)
   end
   return redis.call('HGET', key, a)
 end
--- The last answer's text is made once per hash when the call ends: only the call's last one is kept.
-local function lastAnswer(inst, at, json) return {inst, at, json} end
+-- What a part writes is kept as Lua values and packed, or made JSON, once per field when the call
+-- ends (a later sample of the target reads the table, not the text): the newest time and count
+-- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
+-- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
+local function readAnswer(v)
+  if type(v) == 'table' then return v end
+  return cjson.decode(v)
+end
+local function readNewest(v)
+  if type(v) == 'table' then return v[1], v[2] end
+  return struct.unpack('<dd', v)
+end
+local function packNewest(newest, total) return {newest, total} end
+local function storedAnswer(answer) return answer end
+local function lastAnswer(inst, at, answer) return {inst, at, answer} end
 local function stateWrite(key, sets, dels)
   local held = predictStates[key]
   if not held then
@@ -168,7 +327,17 @@ local function flushPredictStates()
     local sets, dels = {}, {}
     for field, v in pairs(predictStates[key]) do
       if v then
-        if type(v) == 'table' then v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. v[3] .. ']' end
+        if type(v) == 'table' then
+          if field == '\\0\\0' then
+            v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. cjson.encode(v[3]) .. ']'
+          elseif field == '\\0' then
+            v = struct.pack('<dd', v[1], v[2])
+          elseif string.byte(field) == 0 then
+            v = struct.pack('<dddddd', v[1], v[2], v[3], v[4], v[5], v[6])
+          else
+            v = cjson.encode(v)
+          end
+        end
         sets[#sets + 1] = field
         sets[#sets + 1] = v
       else
@@ -181,6 +350,21 @@ local function flushPredictStates()
   end
 end
 ${PREDICT_HELPERS_LUA}
+local function readSums(v)
+  if type(v) == 'string' then return unpackSums(v) end
+  return v or false
+end
+local function packSums(w) return w end
+local ttls = {}
+local function ttlOf(over)
+  local ttl = ttls[over]
+  if not ttl then
+    ttl = int(over + 60000)
+    ttls[over] = ttl
+  end
+  return ttl
+end
+${PREDICT_POINTS_LUA}
 `;
 
 /**
@@ -191,47 +375,42 @@ export const PREDICT_BODY_LUA = `local id = ARGV[1]
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
 local t = (ARGV[2] + 0)
-local limit = (ARGV[4] + 0)
-local within = (ARGV[5] + 0)
-local over = (ARGV[6] + 0)
-local minN = (ARGV[7] + 0)
-local maxPoints = (ARGV[8] + 0)
+local limit = setting(ARGV[4])
+local within = setting(ARGV[5])
+local over = setting(ARGV[6])
+local minN = setting(ARGV[7])
+local maxPoints = setting(ARGV[8])
 local inst = ARGV[9]
 
 local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', '\\0' .. inst)
-if got1 then return cjson.decode(got1) end
+if got1 then return readAnswer(got1) end
 
 local y = tonumber(ARGV[3]) or 0
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
-local total = redis.call('ZADD', KEYS[1], ARGV[2], member)
-local newest = t
+local newest, total, was = t, 0, nil
 if got2 then
-  local was, held = struct.unpack('<dd', got2)
+  local held
+  was, held = readNewest(got2)
   if was > newest then newest = was end
-  total = total + held
+  total = held
 end
+-- After: newer than every point the set holds (the member cannot be there yet, and it sorts last).
+total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > was)
 
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
 local sums, touched, dels = {}, {}, {}
-sums[inst] = unpackSums(got3)
+sums[inst] = readSums(got3)
 local function sumsOf(who)
-  if sums[who] == nil then sums[who] = unpackSums(stateGet1(KEYS[2], '\\0' .. who)) end
+  if sums[who] == nil then sums[who] = readSums(stateGet1(KEYS[2], '\\0' .. who)) end
   return sums[who]
 end
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
 -- the set: read just that, take it off its instances' sums, remove it by rank.
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(newest - over))
-local drop = #gone
-if total - drop > maxPoints then
-  local capped = redis.call('ZRANGE', KEYS[1], int(drop), int(total - maxPoints - 1))
-  for i = 1, #capped do gone[drop + i] = capped[i] end
-  drop = total - maxPoints
-end
+local gone, drop = pointsGone(KEYS[1], newest - over, total, maxPoints)
 local kept = true
 if drop > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[1], '0', int(drop - 1))
   total = total - drop
   for i = 1, drop do
     local m = gone[i]
@@ -262,7 +441,7 @@ if kept then
     -- Rebase: the origin moves to this sample and the sums are summed afresh, in set order.
     s = {0, t, 0, 0, 0, 0}
     local prefix = inst .. '/'
-    local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+    local all = pointsAll(KEYS[1])
     for i = 1, #all do
       local m = all[i]
       local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
@@ -281,7 +460,7 @@ local n = 0
 if s then n = s[1] end
 local answer
 if n < minN then
-  answer = {'few', int(n), '', '', '', ARGV[4]}
+  answer = {'few', countText(n), '', '', '', ARGV[4]}
 else
   local sx, sy, sxx, sxy = s[3], s[4], s[5], s[6]
   local spread = n * sxx - sx * sx
@@ -289,35 +468,35 @@ else
   if spread > ${PREDICT_BOUNDS.spreadFloor} * n * sxx then slope = (n * sxy - sx * sy) / spread end
   local fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
   if slope < ${PREDICT_BOUNDS.minSlopeMbPerHour} then
-    answer = {'below', int(n), f(slope), '', f(fitted), ARGV[4]}
+    answer = {'below', countText(n), f(slope), '', f(fitted), ARGV[4]}
   else
     local eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
     if eta < 0 then eta = 0 end
     local status = 'below'
     if eta <= within then status = 'reaches' end
-    answer = {status, int(n), f(slope), int(eta), f(fitted), ARGV[4]}
+    answer = {status, countText(n), f(slope), int(eta), f(fitted), ARGV[4]}
   end
 end
 
-local json = cjson.encode(answer)
-local write = {'\\0', struct.pack('<dd', newest, total)}
+local stored = storedAnswer(answer)
+local write = {'\\0', packNewest(newest, total)}
 for who in pairs(touched) do
   local w = sums[who]
   if w then
     write[#write + 1] = '\\0' .. who
-    write[#write + 1] = struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6])
+    write[#write + 1] = packSums(w)
   else
     dels[#dels + 1] = '\\0' .. who
   end
 end
 if kept then
   write[#write + 1] = id
-  write[#write + 1] = json
+  write[#write + 1] = stored
 end
 write[#write + 1] = '\\0\\0'
-write[#write + 1] = lastAnswer(inst, ARGV[2], json)
+write[#write + 1] = lastAnswer(inst, ARGV[2], stored)
 stateWrite(KEYS[2], write, dels)
-local ttl = int(over + 60000)
+local ttl = ttlOf(over)
 expireLater(KEYS[1], ttl)
 expireLater(KEYS[2], ttl)
 return answer

@@ -277,11 +277,13 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
--- The counts and the predict parts' state hashes first: a hash this call creates must exist for its expiry.
+-- The counts and the predict parts' sets and state hashes first (the sets before: the count of a
+-- set fixed there is its state's): a key this call creates must exist for its expiry.
 for k = 1, #addingKeys do
   local key = addingKeys[k]
   for field, n in pairs(adding[key]) do redis.call('HINCRBY', key, field, n) end
 end
+flushPredictSets()
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 return out

@@ -174,4 +174,41 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
       }
     }), { numRuns: 60 });
   });
+
+  it('through the body script past the point cap, in calls long enough that a call takes its set\'s front in several slices and its own queued samples', async () => {
+    new BodyScript(redis);
+    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 1, max: 400 }), fc.array(fc.integer({ min: 1, max: 500 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 30 }),
+      async (callSize, odd, overMin) => {
+        const prefix = uniquePrefix('peqc');
+        prefixes.push(prefix);
+        const memory = new MemoryPredictStore();
+        const own = new RedisPredictStore(redis);
+        const n = PREDICT_BOUNDS.maxPoints * 2 + 50;
+        const oddOnes = new Set(odd);
+        // One sample a second, two instances; a few go back in time (the part then asks Redis), a
+        // few are retries; a window from 1 to 31 minutes: the cap, the window or both bound the set.
+        const list = (tree: string): PredictVote[] => Array.from({ length: n }, (_, i) => {
+          const k = `${prefix}:${tree}`;
+          const back = oddOnes.has(i);
+          return {
+            keys: { points: `${k}:p`, state: `${k}:v` }, eventId: `e${back && i % 2 === 0 ? i - 40 : i}`,
+            time: 1_700_000_000_000 + (back ? i - 90 : i) * 1000, value: 100 + i * 0.01 + (i % 7) * 0.3, limit: 512,
+            withinMs: 3_600_000, overMs: (overMin + 1) * 60_000, minSamples: 10, instance: i % 3 === 0 ? 'a' : 'b',
+          };
+        });
+        const votes = list('body');
+        const fromBody: PredictResult[] = [];
+        for (let at = 0; at < votes.length; at += callSize) {
+          const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', 0, false, votes.slice(at, at + callSize).map(predictPart)));
+          fromBody.push(...reply.slice(1).map(parsePredictReply));
+        }
+        expect(fromBody).toEqual(await memory.predict(votes));
+        await own.predict(list('own'));
+        expect(await redis.zrange(`${prefix}:body:p`, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(`${prefix}:own:p`, '0', '-1', 'WITHSCORES'));
+        expect(await redis.hgetall(`${prefix}:body:v`)).toEqual(await redis.hgetall(`${prefix}:own:v`));
+      },
+    ), { numRuns: 25 });
+  });
 });
