@@ -11,7 +11,16 @@ import { REJECTION_LUA, type Rejection } from './rejectionScript.js';
  * is its one caller; `MemoryThresholdStore` (thresholdMemory.ts) mirrors it for dry evaluation and
  * a test keeps the two equal.
  */
-/** The threshold script's body, without the history functions it calls (the drain's body script pastes both once). */
+/**
+ * The cooldown key read and set: at once here; the drain's body script, whose votes of one target
+ * read the same cooldown again and again, serves its reads from what the call has read or set.
+ */
+export const THRESHOLD_COOL_LUA = `
+local function coolGet(key) return redis.call('GET', key) end
+local function coolSet(key, value, px) redis.call('SET', key, value, 'PX', px) end
+`;
+
+/** The threshold script's body, without the history and cooldown functions it calls (the drain's body script pastes them once). */
 export const THRESHOLD_BODY_LUA = `local id = ARGV[1]
 local t = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
@@ -53,7 +62,7 @@ if grace ~= '' then
   return {'grace', grace}
 end
 
-local cool = redis.call('GET', KEYS[4])
+local cool = coolGet(KEYS[4])
 if cool then
   local sep = string.find(cool, ':', 1, true)
   if sep and t < tonumber(string.sub(cool, sep + 1)) then
@@ -116,7 +125,7 @@ if size >= count then
   end
   redis.call('HSET', KEYS[3], 'w:' .. win, json)
   redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[8]))
-  redis.call('SET', KEYS[4], win .. ':' .. string.format('%.0f', t + cooldown), 'PX', cooldown + within)
+  coolSet(KEYS[4], win .. ':' .. string.format('%.0f', t + cooldown), cooldown + within)
   redis.call('DEL', KEYS[1], KEYS[2])
   return {'fired', win, json}
 end
@@ -171,6 +180,7 @@ export const THRESHOLD_LUA = `--[[
     {'counting', size}              counted (or already counted once); size = lines in the window
 ]]
 ${HISTORY_LUA}
+${THRESHOLD_COOL_LUA}
 ${THRESHOLD_BODY_LUA}`;
 
 export type ThresholdKeys = ThresholdKeySet;

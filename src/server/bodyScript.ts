@@ -6,7 +6,7 @@ import { LIVES_LUA } from '../rules/graceScript.js';
 import { PREDICT_BODY_LUA, PREDICT_STATE_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
-import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
+import { THRESHOLD_BODY_LUA, THRESHOLD_COOL_LUA } from '../rules/thresholdScript.js';
 import { ADMIT_FIRING_BODY_LUA } from '../actions/scripts/admitFiring.js';
 import { RECENT_FRAMES } from './recentFrames.js';
 import { BodyFlush } from './bodyFlush.js';
@@ -78,6 +78,54 @@ addLater = function(key, field, n)
     addingKeys[#addingKeys + 1] = key
   end
   a[field] = (a[field] or 0) + n
+end
+-- What the call has read or written of the history's spell hashes (key -> field -> value, false
+-- for a field Redis does not hold): a storm's votes of one target read their open record three
+-- times each. Writes still go to Redis at once; histNew, which also trims a hash's fields, drops
+-- that hash's copy.
+local spells = {}
+spellGet = function(spell, field)
+  local h = spells[spell]
+  if not h then
+    h = {}
+    spells[spell] = h
+  end
+  local v = h[field]
+  if v == nil then
+    v = redis.call('HGET', spell, field)
+    h[field] = v
+  end
+  return v
+end
+spellSet = function(spell, f1, v1, f2, v2)
+  redis.call('HSET', spell, f1, v1, f2, v2)
+  local h = spells[spell]
+  if h then
+    h[f1] = v1
+    h[f2] = v2
+  end
+end
+local histNewNow = histNew
+histNew = function(stream, spell, ...)
+  local entry = histNewNow(stream, spell, ...)
+  spells[spell] = nil
+  return entry
+end
+${THRESHOLD_COOL_LUA}
+-- The cooldown keys the call has read or set (false: none), as the spell hashes above.
+local cools = {}
+local coolGetNow, coolSetNow = coolGet, coolSet
+coolGet = function(key)
+  local v = cools[key]
+  if v == nil then
+    v = coolGetNow(key)
+    cools[key] = v
+  end
+  return v
+end
+coolSet = function(key, value, px)
+  coolSetNow(key, value, px)
+  cools[key] = value
 end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
