@@ -22,23 +22,21 @@ local function coolSet(key, value, px) redis.call('SET', key, value, 'PX', px) e
 
 /** The threshold script's body, without the history and cooldown functions it calls (the drain's body script pastes them once). */
 export const THRESHOLD_BODY_LUA = `local id = ARGV[1]
-local t = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
-local within = tonumber(ARGV[4])
-local cooldown = tonumber(ARGV[5])
-local maxLines = tonumber(ARGV[7])
+-- The numbers as x + 0: one strtod, where tonumber in Redis's Lua 5.1 is two; count and max
+-- lines only where a counted vote reads them (most of a storm's votes are in cooldown).
+local t = ARGV[2] + 0
+local within = ARGV[4] + 0
+local cooldown = ARGV[5] + 0
 
 local rule = ARGV[9]
--- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
-local recordLine = ARGV[14]
-if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
 local prev = redis.call('HGET', KEYS[3], 'e:' .. id)
 if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
 end
 
 -- A spell's records, counted once per event id (a retry adds nothing): cooldown and grace alike.
-local function spellDecision(kind, sid, seenKey, ttl, fields)
+-- The new record's fields made only for the spell's first vote (spellField names the spell).
+local function spellDecision(kind, sid, seenKey, ttl, spellField)
   local entry = histOpen(KEYS[5], kind, sid, 1e15, t)
   if not entry then redis.call('DEL', seenKey) end
   if redis.call('PFADD', seenKey, id) == 1 then
@@ -49,7 +47,10 @@ local function spellDecision(kind, sid, seenKey, ttl, fields)
       before = histCount(KEYS[5], entry)
       histFold(KEYS[5], kind, entry, math.max(n, before), t)
     else
-      histNew(KEYS[7], KEYS[5], kind, sid, t, fields, ARGV[12], tonumber(ARGV[13]))
+      -- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
+      local recordLine = ARGV[14]
+      if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
+      histNew(KEYS[7], KEYS[5], kind, sid, t, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], spellField, sid, 'line', recordLine}, ARGV[12], tonumber(ARGV[13]))
     end
     histStat(KEYS[8], rule, kind, n - before)
     histStat(KEYS[8], rule, 'matches', n - before)
@@ -58,7 +59,7 @@ end
 
 local grace = ARGV[15]
 if grace ~= '' then
-  spellDecision('grace', grace, KEYS[9], within + cooldown, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'spell', grace, 'line', recordLine})
+  spellDecision('grace', grace, KEYS[9], within + cooldown, 'spell')
   return {'grace', grace}
 end
 
@@ -67,7 +68,7 @@ if cool then
   local sep = string.find(cool, ':', 1, true)
   if sep and t < tonumber(string.sub(cool, sep + 1)) then
     local w = string.sub(cool, 1, sep - 1)
-    spellDecision('cooldown', w, KEYS[6], cooldown + within, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', recordLine})
+    spellDecision('cooldown', w, KEYS[6], cooldown + within, 'window')
     return {'cooldown', w}
   end
 end
@@ -103,6 +104,8 @@ if #old > 0 then
   redis.call('HDEL', KEYS[2], unpack(old))
 end
 
+local count = ARGV[3] + 0
+local maxLines = ARGV[7] + 0
 local size = redis.call('ZCARD', KEYS[1])
 if size > maxLines then
   local extra = redis.call('ZRANGE', KEYS[1], 0, size - maxLines - 1)
