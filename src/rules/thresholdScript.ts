@@ -84,23 +84,26 @@ if ARGV[16] ~= '' and tonumber(ARGV[16]) > since then
   end
 end
 
+-- Numbers as text here and below (ARGV as sent, or %d of whole ms): a number argument of
+-- redis.call is formatted with %.17g, dearer than the command.
 if t < since then
   -- From the previous instance, arriving late: it cannot count towards this one's window.
   if redis.call('ZSCORE', KEYS[1], id) == false and redis.call('HSETNX', KEYS[2], '~late:' .. id, '1') == 1 then
     histStat(KEYS[8], rule, 'matches', 1)
   end
-elseif redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
+elseif redis.call('ZADD', KEYS[1], 'NX', ARGV[2], id) == 1 then
   redis.call('HSET', KEYS[2], id, ARGV[6])
   histStat(KEYS[8], rule, 'matches', 1)
 end
 
 -- Slide: drop what is a whole window older than the newest line (lines may arrive out of order).
 local newest = t
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local top = redis.call('ZRANGE', KEYS[1], '-1', '-1', 'WITHSCORES')
 if top[2] and tonumber(top[2]) > newest then newest = tonumber(top[2]) end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', newest - within)
+local cut = string.format('%d', newest - within)
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut)
 if #old > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - within)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut)
   redis.call('HDEL', KEYS[2], unpack(old))
 end
 
@@ -136,7 +139,6 @@ end
 -- A minute past the window: event time and Redis time differ by delivery delay and clock skew,
 -- and a window that expired in real time before its next line (a short window, a slow retry)
 -- would forget a line the event-time window still holds.
--- As text: a number argument of redis.call is formatted with %.17g, dearer than %d.
 local keepMs = string.format('%d', within + 60000)
 expireLater(KEYS[1], keepMs)
 expireLater(KEYS[2], keepMs)
