@@ -34,13 +34,26 @@ if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
 end
 
--- A spell's records, counted once per event id (a retry adds nothing): cooldown and grace alike.
--- The new record's fields made only for the spell's first vote (spellField names the spell).
-local function spellDecision(kind, sid, seenKey, ttl, spellField)
+-- A line in grace or in cooldown: its spell's record, counted once per event id (a retry adds
+-- nothing), one block for both (a function made per vote was a closure per vote for Lua's GC).
+local kind, sid, seenKey, spellField
+local grace = ARGV[15]
+if grace ~= '' then
+  kind, sid, seenKey, spellField = 'grace', grace, KEYS[9], 'spell'
+else
+  local cool = coolGet(KEYS[4])
+  if cool then
+    local sep = string.find(cool, ':', 1, true)
+    if sep and t < tonumber(string.sub(cool, sep + 1)) then
+      kind, sid, seenKey, spellField = 'cooldown', string.sub(cool, 1, sep - 1), KEYS[6], 'window'
+    end
+  end
+end
+if kind then
   local entry = histOpen(KEYS[5], kind, sid, 1e15, t)
   if not entry then redis.call('DEL', seenKey) end
   if redis.call('PFADD', seenKey, id) == 1 then
-    expireLater(seenKey, ttl)
+    expireLater(seenKey, within + cooldown)
     local n = redis.call('PFCOUNT', seenKey)
     local before = 0
     if entry then
@@ -48,6 +61,7 @@ local function spellDecision(kind, sid, seenKey, ttl, spellField)
       histFold(KEYS[5], kind, entry, math.max(n, before), t)
     else
       -- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
+      -- The record's fields made only for the spell's first vote.
       local recordLine = ARGV[14]
       if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
       histNew(KEYS[7], KEYS[5], kind, sid, t, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], spellField, sid, 'line', recordLine}, ARGV[12], tonumber(ARGV[13]))
@@ -55,22 +69,7 @@ local function spellDecision(kind, sid, seenKey, ttl, spellField)
     histStat(KEYS[8], rule, kind, n - before)
     histStat(KEYS[8], rule, 'matches', n - before)
   end
-end
-
-local grace = ARGV[15]
-if grace ~= '' then
-  spellDecision('grace', grace, KEYS[9], within + cooldown, 'spell')
-  return {'grace', grace}
-end
-
-local cool = coolGet(KEYS[4])
-if cool then
-  local sep = string.find(cool, ':', 1, true)
-  if sep and t < tonumber(string.sub(cool, sep + 1)) then
-    local w = string.sub(cool, 1, sep - 1)
-    spellDecision('cooldown', w, KEYS[6], cooldown + within, 'window')
-    return {'cooldown', w}
-  end
+  return {kind, sid}
 end
 
 local since = tonumber(redis.call('HGET', KEYS[2], '~since') or '-1')
