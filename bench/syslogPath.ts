@@ -7,7 +7,8 @@
  *   node --import tsx bench/syslogPath.ts [--lines 200000] [--profile out.cpuprofile] [--once] [--keep-all]
  * (`--keep-all`: every line made a message, as before the listener's prefilter;
  *  `--listener-only`: batches are dropped, not judged, so the figure is the read path's alone —
- *  socket reads, framing, header, prefilter and counting — and `--rounds N` repeats the pass)
+ *  socket reads, framing, header, prefilter and counting — and `--rounds N` repeats the pass;
+ *  instruction counts: see CALLGRIND below)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector';
@@ -90,7 +91,9 @@ async function round(measured: boolean): Promise<void> {
     await post(session, 'Profiler.enable');
     await post(session, 'Profiler.start');
   }
-  // Under `valgrind --tool=callgrind --collect-atstart=no`, count the measured pass only.
+  // Under `CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no --fair-sched=yes
+  // --separate-threads=yes`, count the measured pass only (callgrind_control -i switches the
+  // instrumentation; with --collect-atstart=no nothing would ever be collected). Main thread: -01.
   if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'on', String(process.pid)]);
   const t0 = performance.now();
   const c0 = process.cpuUsage();

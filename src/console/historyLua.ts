@@ -38,9 +38,14 @@ export const HISTORY_LUA = `
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 -- A count added to a stats hash's field: at once here; the body script adds each field's once, when the call ends.
 local function addLater(key, field, n) redis.call('HINCRBY', key, field, n) end
+-- A spell hash's field read and two written: at once here; the body script, whose votes of one
+-- target read and write the same open record again and again, serves its reads from what the
+-- call has read or written and writes each hash once, when the call ends.
+local function spellGet(spell, field) return redis.call('HGET', spell, field) end
+local function spellSet(spell, f1, v1, f2, v2) redis.call('HSET', spell, f1, v1, f2, v2) end
 
 local function histOpen(spell, kind, sid, gap, at)
-  local cur = redis.call('HGET', spell, 's:' .. kind)
+  local cur = spellGet(spell, 's:' .. kind)
   if not cur then return nil end
   local a = string.find(cur, '|', 1, true)
   local b = string.find(cur, '|', a + 1, true)
@@ -50,16 +55,16 @@ local function histOpen(spell, kind, sid, gap, at)
 end
 
 local function histCount(spell, entry)
-  local n = redis.call('HGET', spell, 'n:' .. entry)
+  local n = spellGet(spell, 'n:' .. entry)
   if not n then return 1 end
   return tonumber(string.sub(n, 1, string.find(n, '|', 1, true) - 1))
 end
 
 local function histFold(spell, kind, entry, count, at)
   if not count then count = histCount(spell, entry) + 1 end
-  local cur = redis.call('HGET', spell, 's:' .. kind)
+  local cur = spellGet(spell, 's:' .. kind)
   local a = string.find(cur, '|', 1, true)
-  redis.call('HSET', spell, 'n:' .. entry, count .. '|' .. at, 's:' .. kind, string.sub(cur, 1, a - 1) .. '|' .. entry .. '|' .. at)
+  spellSet(spell, 'n:' .. entry, count .. '|' .. at, 's:' .. kind, string.sub(cur, 1, a - 1) .. '|' .. entry .. '|' .. at)
 end
 
 local function histNew(stream, spell, kind, sid, at, fields, maxlen, retention)

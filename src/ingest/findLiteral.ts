@@ -10,6 +10,8 @@
  * occurrence at or after `from`, or -1.
  */
 
+/** Buffer's indexOf, taken once: a `buf.indexOf` load in optimised code went to the generic load IC (see logplexFrames.ts). */
+const bufIndexOf = Buffer.prototype.indexOf;
 /** Per needle: the offset of its rarest byte, or -1 when it holds none rare enough to pay. */
 const rareAt = new WeakMap<Buffer, number>();
 /** False hits of the rare byte a search takes (beyond one per 32 bytes) before Buffer's search takes over. */
@@ -18,13 +20,13 @@ const MAX_FALSE_HITS = 16;
 export function findLiteral(buf: Buffer, needle: Buffer, from: number): number {
   let r = rareAt.get(needle);
   if (r === undefined) rareAt.set(needle, (r = rarestByte(needle)));
-  if (r < 0) return buf.indexOf(needle, from);
+  if (r < 0) return bufIndexOf.call(buf, needle, from);
   const n = needle.length;
   const rb = needle[r]!;
   const last = buf.length - n;
   let p = from + r;
   for (let misses = 0; ; misses++) {
-    p = buf.indexOf(rb, p);
+    p = bufIndexOf.call(buf, rb, p);
     const s = p - r;
     if (p < 0 || s > last) return -1;
     let j = 0;
@@ -33,7 +35,7 @@ export function findLiteral(buf: Buffer, needle: Buffer, from: number): number {
     p++;
     // Rare bytes that are not rare here (a false hit every few bytes): each costs a call, so
     // Buffer's search takes the rest. Every start whose rare byte lies before p was checked.
-    if (misses > MAX_FALSE_HITS + ((p - from) >> 5)) return buf.indexOf(needle, p - r);
+    if (misses > MAX_FALSE_HITS + ((p - from) >> 5)) return bufIndexOf.call(buf, needle, p - r);
   }
 }
 

@@ -11,56 +11,65 @@ import { REJECTION_LUA, type Rejection } from './rejectionScript.js';
  * is its one caller; `MemoryThresholdStore` (thresholdMemory.ts) mirrors it for dry evaluation and
  * a test keeps the two equal.
  */
-/** The threshold script's body, without the history functions it calls (the drain's body script pastes both once). */
+/**
+ * The cooldown key read and set: at once here; the drain's body script, whose votes of one target
+ * read the same cooldown again and again, serves its reads from what the call has read or set.
+ */
+export const THRESHOLD_COOL_LUA = `
+local function coolGet(key) return redis.call('GET', key) end
+local function coolSet(key, value, px) redis.call('SET', key, value, 'PX', px) end
+`;
+
+/** The threshold script's body, without the history and cooldown functions it calls (the drain's body script pastes them once). */
 export const THRESHOLD_BODY_LUA = `local id = ARGV[1]
-local t = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
-local within = tonumber(ARGV[4])
-local cooldown = tonumber(ARGV[5])
-local maxLines = tonumber(ARGV[7])
+-- The numbers as x + 0: one strtod, where tonumber in Redis's Lua 5.1 is two; count and max
+-- lines only where a counted vote reads them (most of a storm's votes are in cooldown).
+local t = ARGV[2] + 0
+local within = ARGV[4] + 0
+local cooldown = ARGV[5] + 0
 
 local rule = ARGV[9]
--- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
-local recordLine = ARGV[14]
-if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
 local prev = redis.call('HGET', KEYS[3], 'e:' .. id)
 if prev then
   return {'fired', prev, redis.call('HGET', KEYS[3], 'w:' .. prev) or '[]'}
 end
 
--- A spell's records, counted once per event id (a retry adds nothing): cooldown and grace alike.
-local function spellDecision(kind, sid, seenKey, ttl, fields)
+-- A line in grace or in cooldown: its spell's record, counted once per event id (a retry adds
+-- nothing), one block for both (a function made per vote was a closure per vote for Lua's GC).
+local kind, sid, seenKey, spellField
+local grace = ARGV[15]
+if grace ~= '' then
+  kind, sid, seenKey, spellField = 'grace', grace, KEYS[9], 'spell'
+else
+  local cool = coolGet(KEYS[4])
+  if cool then
+    local sep = string.find(cool, ':', 1, true)
+    if sep and t < tonumber(string.sub(cool, sep + 1)) then
+      kind, sid, seenKey, spellField = 'cooldown', string.sub(cool, 1, sep - 1), KEYS[6], 'window'
+    end
+  end
+end
+if kind then
   local entry = histOpen(KEYS[5], kind, sid, 1e15, t)
   if not entry then redis.call('DEL', seenKey) end
   if redis.call('PFADD', seenKey, id) == 1 then
-    expireLater(seenKey, ttl)
+    expireLater(seenKey, within + cooldown)
     local n = redis.call('PFCOUNT', seenKey)
     local before = 0
     if entry then
       before = histCount(KEYS[5], entry)
       histFold(KEYS[5], kind, entry, math.max(n, before), t)
     else
-      histNew(KEYS[7], KEYS[5], kind, sid, t, fields, ARGV[12], tonumber(ARGV[13]))
+      -- '' : the history keeps the trigger line itself (ARGV[6] after its arrival time), not sent twice.
+      -- The record's fields made only for the spell's first vote.
+      local recordLine = ARGV[14]
+      if recordLine == '' then recordLine = string.sub(ARGV[6], (string.find(ARGV[6], ' ', 1, true) or 0) + 1) end
+      histNew(KEYS[7], KEYS[5], kind, sid, t, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], spellField, sid, 'line', recordLine}, ARGV[12], tonumber(ARGV[13]))
     end
     histStat(KEYS[8], rule, kind, n - before)
     histStat(KEYS[8], rule, 'matches', n - before)
   end
-end
-
-local grace = ARGV[15]
-if grace ~= '' then
-  spellDecision('grace', grace, KEYS[9], within + cooldown, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'spell', grace, 'line', recordLine})
-  return {'grace', grace}
-end
-
-local cool = redis.call('GET', KEYS[4])
-if cool then
-  local sep = string.find(cool, ':', 1, true)
-  if sep and t < tonumber(string.sub(cool, sep + 1)) then
-    local w = string.sub(cool, 1, sep - 1)
-    spellDecision('cooldown', w, KEYS[6], cooldown + within, {'rule', rule, 'app', ARGV[10], 'target', ARGV[11], 'window', w, 'line', recordLine})
-    return {'cooldown', w}
-  end
+  return {kind, sid}
 end
 
 local since = tonumber(redis.call('HGET', KEYS[2], '~since') or '-1')
@@ -74,26 +83,31 @@ if ARGV[16] ~= '' and tonumber(ARGV[16]) > since then
   end
 end
 
+-- Numbers as text here and below (ARGV as sent, or %d of whole ms): a number argument of
+-- redis.call is formatted with %.17g, dearer than the command.
 if t < since then
   -- From the previous instance, arriving late: it cannot count towards this one's window.
   if redis.call('ZSCORE', KEYS[1], id) == false and redis.call('HSETNX', KEYS[2], '~late:' .. id, '1') == 1 then
     histStat(KEYS[8], rule, 'matches', 1)
   end
-elseif redis.call('ZADD', KEYS[1], 'NX', t, id) == 1 then
+elseif redis.call('ZADD', KEYS[1], 'NX', ARGV[2], id) == 1 then
   redis.call('HSET', KEYS[2], id, ARGV[6])
   histStat(KEYS[8], rule, 'matches', 1)
 end
 
 -- Slide: drop what is a whole window older than the newest line (lines may arrive out of order).
 local newest = t
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local top = redis.call('ZRANGE', KEYS[1], '-1', '-1', 'WITHSCORES')
 if top[2] and tonumber(top[2]) > newest then newest = tonumber(top[2]) end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', newest - within)
+local cut = string.format('%d', newest - within)
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut)
 if #old > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - within)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut)
   redis.call('HDEL', KEYS[2], unpack(old))
 end
 
+local count = ARGV[3] + 0
+local maxLines = ARGV[7] + 0
 local size = redis.call('ZCARD', KEYS[1])
 if size > maxLines then
   local extra = redis.call('ZRANGE', KEYS[1], 0, size - maxLines - 1)
@@ -116,7 +130,7 @@ if size >= count then
   end
   redis.call('HSET', KEYS[3], 'w:' .. win, json)
   redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[8]))
-  redis.call('SET', KEYS[4], win .. ':' .. string.format('%.0f', t + cooldown), 'PX', cooldown + within)
+  coolSet(KEYS[4], win .. ':' .. string.format('%.0f', t + cooldown), cooldown + within)
   redis.call('DEL', KEYS[1], KEYS[2])
   return {'fired', win, json}
 end
@@ -124,7 +138,6 @@ end
 -- A minute past the window: event time and Redis time differ by delivery delay and clock skew,
 -- and a window that expired in real time before its next line (a short window, a slow retry)
 -- would forget a line the event-time window still holds.
--- As text: a number argument of redis.call is formatted with %.17g, dearer than %d.
 local keepMs = string.format('%d', within + 60000)
 expireLater(KEYS[1], keepMs)
 expireLater(KEYS[2], keepMs)
@@ -171,6 +184,7 @@ export const THRESHOLD_LUA = `--[[
     {'counting', size}              counted (or already counted once); size = lines in the window
 ]]
 ${HISTORY_LUA}
+${THRESHOLD_COOL_LUA}
 ${THRESHOLD_BODY_LUA}`;
 
 export type ThresholdKeys = ThresholdKeySet;

@@ -6,7 +6,7 @@ import { LIVES_LUA } from '../rules/graceScript.js';
 import { PREDICT_BODY_LUA, PREDICT_STATE_LUA } from '../rules/predictScript.js';
 import { REJECTION_BODY_LUA } from '../rules/rejectionScript.js';
 import { TARGET_BUDGET_LUA } from '../rules/targetBudget.js';
-import { THRESHOLD_BODY_LUA } from '../rules/thresholdScript.js';
+import { THRESHOLD_BODY_LUA, THRESHOLD_COOL_LUA } from '../rules/thresholdScript.js';
 import { ADMIT_FIRING_BODY_LUA } from '../actions/scripts/admitFiring.js';
 import { RECENT_FRAMES } from './recentFrames.js';
 import { BodyFlush } from './bodyFlush.js';
@@ -78,6 +78,77 @@ addLater = function(key, field, n)
     addingKeys[#addingKeys + 1] = key
   end
   a[field] = (a[field] or 0) + n
+end
+-- The history's spell hashes as the call has read or written them (key -> field -> value, false
+-- for a field Redis does not hold), and the fields written since (key -> field -> true): a
+-- storm's votes of one target read their open record three times each and write it once; the
+-- writes go to Redis once per hash when the call ends. histNew, which lists and trims a hash's
+-- fields, writes what is pending of that hash first and drops the copy.
+local spells, spellsDirty, spellsOrder = {}, {}, {}
+spellGet = function(spell, field)
+  local h = spells[spell]
+  if not h then
+    h = {}
+    spells[spell] = h
+  end
+  local v = h[field]
+  if v == nil then
+    v = redis.call('HGET', spell, field)
+    h[field] = v
+  end
+  return v
+end
+spellSet = function(spell, f1, v1, f2, v2)
+  local h = spells[spell]
+  if not h then
+    h = {}
+    spells[spell] = h
+  end
+  h[f1] = v1
+  h[f2] = v2
+  local d = spellsDirty[spell]
+  if not d then
+    d = {}
+    spellsDirty[spell] = d
+    spellsOrder[#spellsOrder + 1] = spell
+  end
+  d[f1] = true
+  d[f2] = true
+end
+local function flushSpell(spell)
+  local d = spellsDirty[spell]
+  if not d then return end
+  spellsDirty[spell] = nil
+  local h = spells[spell]
+  local args = {'HSET', spell}
+  for field in pairs(d) do
+    args[#args + 1] = field
+    args[#args + 1] = h[field]
+  end
+  redis.call(unpack(args))
+end
+local histNewNow = histNew
+histNew = function(stream, spell, ...)
+  flushSpell(spell)
+  local entry = histNewNow(stream, spell, ...)
+  spells[spell] = nil
+  return entry
+end
+${THRESHOLD_COOL_LUA}
+-- The cooldown keys the call has read or set (false: none), as the spell hashes above.
+local cools = {}
+local coolGetNow, coolSetNow = coolGet, coolSet
+coolGet = function(key)
+  local v = cools[key]
+  if v == nil then
+    v = coolGetNow(key)
+    cools[key] = v
+  end
+  return v
+end
+coolSet = function(key, value, px)
+  coolSetNow(key, value, px)
+  cools[key] = value
 end
 local function budgetPart(KEYS, ARGV)
 ${TARGET_BUDGET_LUA}
@@ -277,12 +348,13 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
--- The counts and the predict parts' sets and state hashes first (the sets before: the count of a
+-- The counts, the spell hashes' records and the predict parts' sets and state hashes first (the sets before: the count of a
 -- set fixed there is its state's): a key this call creates must exist for its expiry.
 for k = 1, #addingKeys do
   local key = addingKeys[k]
   for field, n in pairs(adding[key]) do redis.call('HINCRBY', key, field, n) end
 end
+for k = 1, #spellsOrder do flushSpell(spellsOrder[k]) end
 flushPredictSets()
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
