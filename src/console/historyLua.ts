@@ -39,8 +39,8 @@ local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 -- A count added to a stats hash's field: at once here; the body script adds each field's once, when the call ends.
 local function addLater(key, field, n) redis.call('HINCRBY', key, field, n) end
 -- A spell hash's field read and two written: at once here; the body script, whose votes of one
--- target read and write the same open record again and again, serves its reads from what the
--- call has read or written and writes each hash once, when the call ends.
+-- target read the same open record again and again, serves its reads from what the call has read
+-- or written (its writes still go to Redis at once).
 local function spellGet(spell, field) return redis.call('HGET', spell, field) end
 local function spellSet(spell, f1, v1, f2, v2) redis.call('HSET', spell, f1, v1, f2, v2) end
 

@@ -79,12 +79,11 @@ addLater = function(key, field, n)
   end
   a[field] = (a[field] or 0) + n
 end
--- The history's spell hashes as the call has read or written them (key -> field -> value, false
--- for a field Redis does not hold), and the fields written since (key -> field -> true): a
--- storm's votes of one target read their open record three times each and write it once; the
--- writes go to Redis once per hash when the call ends. histNew, which lists and trims a hash's
--- fields, writes what is pending of that hash first and drops the copy.
-local spells, spellsDirty, spellsOrder = {}, {}, {}
+-- What the call has read or written of the history's spell hashes (key -> field -> value, false
+-- for a field Redis does not hold): a storm's votes of one target read their open record three
+-- times each. Writes still go to Redis at once; histNew, which also trims a hash's fields, drops
+-- that hash's copy.
+local spells = {}
 spellGet = function(spell, field)
   local h = spells[spell]
   if not h then
@@ -99,37 +98,15 @@ spellGet = function(spell, field)
   return v
 end
 spellSet = function(spell, f1, v1, f2, v2)
+  redis.call('HSET', spell, f1, v1, f2, v2)
   local h = spells[spell]
-  if not h then
-    h = {}
-    spells[spell] = h
+  if h then
+    h[f1] = v1
+    h[f2] = v2
   end
-  h[f1] = v1
-  h[f2] = v2
-  local d = spellsDirty[spell]
-  if not d then
-    d = {}
-    spellsDirty[spell] = d
-    spellsOrder[#spellsOrder + 1] = spell
-  end
-  d[f1] = true
-  d[f2] = true
-end
-local function flushSpell(spell)
-  local d = spellsDirty[spell]
-  if not d then return end
-  spellsDirty[spell] = nil
-  local h = spells[spell]
-  local args = {'HSET', spell}
-  for field in pairs(d) do
-    args[#args + 1] = field
-    args[#args + 1] = h[field]
-  end
-  redis.call(unpack(args))
 end
 local histNewNow = histNew
 histNew = function(stream, spell, ...)
-  flushSpell(spell)
   local entry = histNewNow(stream, spell, ...)
   spells[spell] = nil
   return entry
@@ -348,13 +325,12 @@ elseif not fired and ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   out[1] = 'marked'
 end
--- The counts, the spell hashes' records and the predict parts' sets and state hashes first (the sets before: the count of a
+-- The counts and the predict parts' sets and state hashes first (the sets before: the count of a
 -- set fixed there is its state's): a key this call creates must exist for its expiry.
 for k = 1, #addingKeys do
   local key = addingKeys[k]
   for field, n in pairs(adding[key]) do redis.call('HINCRBY', key, field, n) end
 end
-for k = 1, #spellsOrder do flushSpell(spellsOrder[k]) end
 flushPredictSets()
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
