@@ -38,11 +38,13 @@ export const HISTORY_LUA = `
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
 -- A count added to a stats hash's field: at once here; the body script adds each field's once, when the call ends.
 local function addLater(key, field, n) redis.call('HINCRBY', key, field, n) end
--- A spell hash's field read and two written: at once here; the body script, whose votes of one
--- target read the same open record again and again, serves its reads from what the call has read
--- or written (its writes still go to Redis at once).
+-- A spell hash's field read, two written, one deleted: at once here; the body script, whose votes
+-- of one target read the same open record again and again, serves its reads from what the call has
+-- read or written (its writes and deletes still go to Redis at once). Every write or delete of a
+-- spell field in a script that the body script pastes goes through these, so its copy cannot go stale.
 local function spellGet(spell, field) return redis.call('HGET', spell, field) end
 local function spellSet(spell, f1, v1, f2, v2) redis.call('HSET', spell, f1, v1, f2, v2) end
+local function spellDel(spell, field) redis.call('HDEL', spell, field) end
 
 local function histOpen(spell, kind, sid, gap, at)
   local cur = spellGet(spell, 's:' .. kind)

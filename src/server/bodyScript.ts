@@ -81,7 +81,8 @@ addLater = function(key, field, n)
 end
 -- What the call has read or written of the history's spell hashes (key -> field -> value, false
 -- for a field Redis does not hold): a storm's votes of one target read their open record three
--- times each. Writes still go to Redis at once; histNew, which also trims a hash's fields, drops
+-- times each. Writes and deletes (spellSet, spellDel: an admission that ends another kind's run)
+-- still go to Redis at once and update the copy; histNew, which also trims a hash's fields, drops
 -- that hash's copy.
 local spells = {}
 spellGet = function(spell, field)
@@ -104,6 +105,11 @@ spellSet = function(spell, f1, v1, f2, v2)
     h[f1] = v1
     h[f2] = v2
   end
+end
+spellDel = function(spell, field)
+  redis.call('HDEL', spell, field)
+  local h = spells[spell]
+  if h then h[field] = false end
 end
 local histNewNow = histNew
 histNew = function(stream, spell, ...)

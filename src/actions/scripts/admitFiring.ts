@@ -68,7 +68,7 @@ if mode == 'execute' then kind = 'enqueued' end
 local at = tonumber(ARGV[19])
 local gaps = { held = tonumber(ARGV[4]), flapping = tonumber(ARGV[6]) }
 for k, _ in pairs(gaps) do
-  if k ~= kind then redis.call('HDEL', spell, 's:' .. k) end
+  if k ~= kind then spellDel(spell, 's:' .. k) end
 end
 local entry = nil
 if gaps[kind] then entry = histOpen(spell, kind, kind, gaps[kind], at) end
