@@ -268,3 +268,52 @@ export function recordRow(row: FaultRow): void {
   mkdirSync(dirname(TABLE_FILE), { recursive: true });
   appendFileSync(TABLE_FILE, JSON.stringify(row) + '\n');
 }
+
+/**
+ * What mallet's Redis holds for each accepted body whose firing never arrived: its attempts,
+ * every key naming its dyno, and its job (state, logs). A rare loss then says where it stopped.
+ */
+export async function explainMissing(redisUrl: string, queuePrefix: string, deliveries: readonly Delivery[], delivered: ReadonlyMap<string, number>): Promise<string> {
+  const missing = deliveries.filter((d) => d.accepted && (delivered.get(d.dyno) ?? 0) === 0).slice(0, 5);
+  if (missing.length === 0) return '';
+  const { Redis } = await import('ioredis');
+  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const lines: string[] = [];
+  try {
+    await r.connect();
+    const all: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      all.push(...keys);
+    } while (cursor !== '0');
+    const queue = `${queuePrefix}:mallet-actions`;
+    const states = ['wait', 'active', 'delayed', 'prioritized', 'paused', 'completed', 'failed'];
+    for (const d of missing) {
+      lines.push(`${d.dyno}: attempts ${d.statuses.join(', ')}`);
+      const re = new RegExp(`\\b${d.dyno.replace('.', '\\.')}\\b`);
+      for (const key of all.filter((k) => re.test(k)).sort()) lines.push(`  key ${key} (${await r.type(key)}, ttl ${await r.pttl(key)} ms)`);
+      for (const key of all.filter((k) => k.startsWith(`${queue}:`) && !k.endsWith(':logs') && !k.endsWith(':lock'))) {
+        if ((await r.type(key)) !== 'hash') continue;
+        const data = await r.hget(key, 'data');
+        if (data === null || !data.includes(`"${d.dyno}"`)) continue;
+        const id = key.slice(queue.length + 1);
+        const inState: string[] = [];
+        for (const s of states) {
+          const t = await r.type(`${queue}:${s}`);
+          const hit = t === 'list' ? (await r.lpos(`${queue}:${s}`, id)) !== null : t === 'zset' ? (await r.zscore(`${queue}:${s}`, id)) !== null : false;
+          if (hit) inState.push(s);
+        }
+        const job = await r.hgetall(key);
+        lines.push(`  job ${id}: in ${inState.join(', ') || 'no state list'}; attemptsMade ${job.atm ?? '0'}, stalled ${job.stc ?? '0'}, failedReason ${job.failedReason ?? '-'}`);
+        for (const log of await r.lrange(`${key}:logs`, 0, -1)) lines.push(`    log: ${log}`);
+      }
+    }
+  } catch (err) {
+    lines.push(`(could not read mallet's Redis: ${(err as Error).message})`);
+  } finally {
+    r.disconnect();
+  }
+  return `firings not delivered (first ${missing.length}):\n${lines.join('\n')}`;
+}
