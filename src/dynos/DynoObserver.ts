@@ -10,6 +10,7 @@ import { timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
 import { readKnownSampleBytes, type KnownInstance } from './memoryBytes.js';
+import { bufCompare } from '../bufferNatives.js';
 
 export interface DynoCounts {
   samples: number;
@@ -63,9 +64,6 @@ function bytesStartWith(buf: Buffer, start: number, end: number, needle: Buffer,
   // the two validateOffset calls a number costs (~5 instructions/line, callgrind).
   return end - start >= n && bufCompare.call(buf, needle, undefined, undefined, start, start + n) === 0;
 }
-
-/** Buffer's compare, taken once: `buf.compare` costs a generic inline-cache load a call (see memoryBytes.ts' bufIndexOf). */
-const bufCompare = Buffer.prototype.compare;
 
 /**
  * Lifecycle and memory trends from the drain, and mallet's own remediations (the firings the

@@ -1,5 +1,6 @@
 import type { MemorySample } from './DynoRecord.js';
 import { isFirDyno } from '../rules/shapes.js';
+import { bufIndexOf } from '../bufferNatives.js';
 
 /**
  * readMemorySample (dynoLines.ts) over the line's bytes (DrainEvent.readMessageBytes), so that a
@@ -61,12 +62,6 @@ function sampleAt(buf: Buffer, start: number, end: number, dyno: number, process
 }
 
 const SP = 0x20;
-/**
- * Buffer's indexOf, taken once: the optimised code left the `buf.indexOf` load to the generic
- * load IC (LoadICTrampoline in callgrind, ~145 instructions a call, cause not found), more than
- * the native search it leads to, and a sample reads seven or eight fields.
- */
-const bufIndexOf = Buffer.prototype.indexOf;
 const SOURCE = Buffer.from('source=');
 const DYNO_FIELD = Buffer.from(' dyno=');
 const CEDAR_DYNO = Buffer.from('heroku.');

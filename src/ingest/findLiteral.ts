@@ -1,3 +1,5 @@
+import { bufIndexOf } from '../bufferNatives.js';
+
 /**
  * `buf.indexOf(needle, from)`, faster for needles that hold a byte log text seldom has (`#` in
  * `sample#memory_total=`, a capital letter): Buffer's search for such a needle is slow on log
@@ -10,8 +12,6 @@
  * occurrence at or after `from`, or -1.
  */
 
-/** Buffer's indexOf, taken once: a `buf.indexOf` load in optimised code went to the generic load IC (see logplexFrames.ts). */
-const bufIndexOf = Buffer.prototype.indexOf;
 /** Per needle: the offset of its rarest byte, or -1 when it holds none rare enough to pay. */
 const rareAt = new WeakMap<Buffer, number>();
 /** False hits of the rare byte a search takes (beyond one per 32 bytes) before Buffer's search takes over. */

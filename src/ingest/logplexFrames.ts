@@ -3,6 +3,7 @@ import type { BufferedSyslogMessage, LiteralScan, SyslogMessage } from './Syslog
 import type { Metrics } from '../metrics.js';
 import type { BodyPrefilter } from './bodyPrefilter.js';
 import type { LineCounts } from './IngestBatch.js';
+import { bufIndexOf } from '../bufferNatives.js';
 
 /**
  * RFC 6587 octet-counted frames (`LEN SP MSG`, LEN in bytes) as logplex sends them, read from
@@ -80,12 +81,6 @@ export function linesRead(parsed: ParsedBody): number {
 const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
-/**
- * Buffer's indexOf, taken once: in the optimised scan the `buf.indexOf` load was left to the
- * generic load IC, once per frame (LoadICTrampoline, ~75 instructions a line in callgrind; as
- * memoryBytes.ts found for its reads).
- */
-const bufIndexOf = Buffer.prototype.indexOf;
 /** README: "more than 9 digits" is a bad length; 9 digits also keep LEN inside a small integer. */
 export const MAX_LEN_DIGITS = 9;
 
