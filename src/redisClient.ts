@@ -1,4 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+// ioredis leaves String.prototype slow; this makes it fast again (see there).
+import './stringPrototype.js';
 
 /**
  * Opens an ioredis connection from a `redis://`/`rediss://` URL or a unix socket path (the

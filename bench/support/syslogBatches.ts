@@ -9,7 +9,9 @@
  *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--warmup 1] [--profile out.cpuprofile] [--parts] [--encode [--encode-split] [--encode-rounds N]]
  *   CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node --import tsx bench/support/syslogBatches.ts …
  *     (instructions of the measured rounds only, every thread: divide by rounds × kept lines)
- * (`--admission`: the sink admits the firings in the body script, as the action queue does;
+ * (each round its own messages, read from the stream again before it; `--reuse`: the first round's
+ *  messages in every round, each then wrapped as the event of a later batch (drainEvents.ts);
+ *  `--admission`: the sink admits the firings in the body script, as the action queue does;
  *  `--parts`: what the body script calls carry: parts, keys and values per batch, by part name;
  *  `--encode`: the calls' parts captured once, then encodeBody alone timed over them (then with
  *  encodeScriptCall, the RESP bytes), and with
@@ -67,8 +69,13 @@ const pipeline = new Pipeline({ redis, keys, engine, observers, metrics, logger,
   ...(ADMISSION ? { admission: () => new BodyAdmission({ keys, limits: ruleSet.limits, globalDryRun: false, silences: [], now: Date.now() }) } : {}),
 } });
 
-// The listener's batches, made once: which lines are kept does not change between rounds.
-const batches = listenerBatches(stream, (line) => pipeline.wants(line));
+// The listener's batches. Which lines are kept does not change between rounds, but each round
+// has its own, the stream read again before the rounds, as the listener would: a message is the
+// DrainEvent of the first batch it is ingested in, and one ingested again is wrapped
+// (drainEvents.ts), which is not the listener's path (`--reuse`: the first round's messages again).
+const REUSE = process.argv.includes('--reuse');
+const wants = (line: Parameters<typeof pipeline.wants>[0]) => pipeline.wants(line);
+let batches = listenerBatches(stream, wants);
 const kept = batches.reduce((n, b) => n + b.messages.length, 0);
 console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${frames} lines in ${batches.length} batches, ${kept} kept (${(kept / batches.length).toFixed(0)} per batch)`);
 
@@ -177,12 +184,16 @@ if (ENCODE) {
   }
 }
 
+// Every later round's batches read now, so that no round's time or profile has the reading.
+const fresh = REUSE ? [] : Array.from({ length: WARMUP + ROUNDS - 1 }, () => listenerBatches(stream, wants));
 const session = PROFILE ? new Session() : undefined;
 const post = (method: string) => new Promise((resolve, reject) => session!.post(method, (err, res) => (err ? reject(err) : resolve(res))));
 if (session) { session.connect(); await post('Profiler.enable'); }
 for (let round = 1 - WARMUP; round <= ROUNDS; round++) {
   const measured = round > 0;
-  if (measured && session) await post('Profiler.start');
+  if (!REUSE && round > 1 - WARMUP) batches = fresh.shift()!;
+  // One profile over all the measured rounds.
+  if (round === 1 && session) await post('Profiler.start');
   if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'on', String(process.pid)]);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -198,12 +209,12 @@ for (let round = 1 - WARMUP; round <= ROUNDS; round++) {
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
   if (measured && process.env.CALLGRIND) spawnSync('callgrind_control', ['-i', 'off', String(process.pid)]);
-  if (measured && session) {
-    const { profile } = await post('Profiler.stop') as { profile: unknown };
-    writeFileSync(PROFILE!, JSON.stringify(profile));
-    session.disconnect();
-  }
   if (measured) console.log(`round ${round}: ${(ms / 1000).toFixed(2)} s, ${((cpu.user + cpu.system) / frames).toFixed(3)} µs CPU per stream line = ${((cpu.user + cpu.system) / kept).toFixed(1)} µs per kept line (user ${(cpu.user / kept).toFixed(1)}), ${firings} firings so far; load ${loadavg()[0]!.toFixed(2)}`);
+}
+if (session) {
+  const { profile } = await post('Profiler.stop') as { profile: unknown };
+  writeFileSync(PROFILE!, JSON.stringify(profile));
+  session.disconnect();
 }
 await deleteMatching(redis, `${prefix}*`);
 redis.disconnect();

@@ -13,6 +13,8 @@ import { BodyScript } from './bodyScript.js';
 import type { BodyPart } from '../bodyPart.js';
 import { observeAll, withFirings, type Observer } from '../observe/Observer.js';
 import { RecentFrames } from './recentFrames.js';
+// After ioredis, String.prototype made fast again (stringPrototype.ts): every string method of the hot path.
+import '../stringPrototype.js';
 
 /**
  * Joins the stages: ingest batch → rules → action queue, and the observers beside the rules, with the frame-level de-duplication
