@@ -1,5 +1,5 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import { parseLogfmt } from '../ingest/logfmt.js';
+import { LogfmtFields } from '../ingest/logfmt.js';
 import type { CompiledRule } from './CompiledRule.js';
 import { testCondition } from './fieldCondition.js';
 import { NEVER, RulePrefilter, bytePlanOf, type BytePlan } from './prefilter.js';
@@ -20,7 +20,7 @@ const NO_FIELDS: ReadonlyMap<string, string> = new Map();
  * Appends to `out` every rule the event matches, in rule order. The cheap tests run first (APP-NAME
  * and the PROCID glob, remembered per kind of line; the regex's required literal; the fields'
  * literals), the regex only after them, and logfmt is parsed only for a rule with `fields` that
- * passed everything else. The literals are tested on
+ * passed everything else (and then only the keys read: LogfmtFields). The literals are tested on
  * the line's bytes when the event offers it, so a line no rule can match is not even decoded.
  */
 export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, out: RuleMatch[]): void {
@@ -69,7 +69,8 @@ export function matchEvent(rules: readonly CompiledRule[], event: DrainEvent, ou
     }
     if (rule.usesFields) {
       message ??= event.message;
-      fields ??= message.includes('=') ? parseLogfmt(message) : NO_FIELDS;
+      // Read as asked (LogfmtFields): the rules read one or two keys of a line's nine or more.
+      fields ??= message.includes('=') ? new LogfmtFields(message) : NO_FIELDS;
       let ok = true;
       for (let j = 0; j < rule.fields.length && ok; j++) {
         const [key, cond] = rule.fields[j]!;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseLogfmt } from '../../src/ingest/logfmt.js';
+import fc from 'fast-check';
+import { LogfmtFields, logfmtValue, parseLogfmt } from '../../src/ingest/logfmt.js';
 import { parseSyslogHeader } from '../../src/ingest/syslogHeader.js';
 import { samplePath } from '../support/samples.js';
 
@@ -71,5 +72,55 @@ describe('parseLogfmt', () => {
   it('is linear on a long hostile line', () => {
     const f = parseLogfmt(`${'a="\\'.repeat(20000)}`);
     expect(f.get('a')).toBeDefined();
+  });
+});
+
+describe('LogfmtFields and logfmtValue: parseLogfmt read one key at a time', () => {
+  // Texts from logfmt's own characters (space, tab, =, quote, backslash) and a few key letters,
+  // so that repeats, quotes, escapes, bare keys and stray tokens are common.
+  const text = fc.array(fc.constantFrom(' ', '\t', '=', '"', '\\', 'a', 'b', 'k', 'é', 'sample#m', '1MB'), { maxLength: 40 }).map((a) => a.join(''));
+  // Without quotes: the lines LogfmtFields reads by the native search (plainValue).
+  const plain = fc.array(fc.constantFrom(' ', '\t', '\n', '=', '\\', 'a', 'b', 'k', 'ab', 'é', 'sample#m', '1MB', '\u00a0'), { maxLength: 40 }).map((a) => a.join(''));
+  const key = fc.constantFrom('a', 'b', 'k', 'ab', 'ka', 'é', 'sample#m', 'a=b', 'a b', 'a"', '', 'zz', '1MB', 'm');
+
+  it('gives what the map gives for every key, present or not', () => {
+    fc.assert(fc.property(fc.oneof(text, plain), key, (t, k) => {
+      const all = parseLogfmt(t);
+      for (const name of [...all.keys(), k]) expect(logfmtValue(t, name)).toBe(all.get(name));
+      const lazy = new LogfmtFields(t);
+      for (const name of [k, ...all.keys(), k]) {
+        expect(lazy.get(name)).toBe(all.get(name));
+        expect(lazy.has(name)).toBe(all.has(name));
+      }
+    }), { numRuns: 3000 });
+  });
+
+  it('iterates, counts and forEach-es as the map, after gets or before', () => {
+    fc.assert(fc.property(text, key, fc.boolean(), (t, k, getFirst) => {
+      const all = parseLogfmt(t);
+      const lazy = new LogfmtFields(t);
+      if (getFirst) lazy.get(k);
+      expect([...lazy]).toEqual([...all]);
+      expect(lazy.size).toBe(all.size);
+      expect([...lazy.keys()]).toEqual([...all.keys()]);
+      expect([...lazy.values()]).toEqual([...all.values()]);
+      expect([...lazy.entries()]).toEqual([...all.entries()]);
+      const seen: [string, string][] = [];
+      lazy.forEach((v, name, m) => { seen.push([name, v]); expect(m).toBe(lazy); });
+      expect(seen).toEqual([...all]);
+      expect(lazy.get(k)).toBe(all.get(k));
+    }), { numRuns: 1000 });
+  });
+
+  it('reads the sample lines as parseLogfmt does', () => {
+    for (const t of [...textsOf('router.txt'), ...textsOf('runtime-metrics.txt')]) {
+      const all = parseLogfmt(t);
+      const lazy = new LogfmtFields(t);
+      for (const name of [...all.keys(), 'sample#memory_total', 'sample#memory_quota', 'code', 'service', 'dyno', 'nope']) expect(lazy.get(name)).toBe(all.get(name));
+    }
+  });
+
+  it('is linear on a long hostile line', () => {
+    expect(logfmtValue(`${'a="\\'.repeat(20000)}`, 'a')).toBe(parseLogfmt(`${'a="\\'.repeat(20000)}`).get('a'));
   });
 });
