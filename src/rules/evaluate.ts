@@ -136,6 +136,20 @@ export function prepareEvaluation(events: readonly DrainEvent[], deps: Pick<Eval
   return { result, pending, rejections };
 }
 
+/**
+ * String(receivedAt), remembered for the last arrival time: a body's votes share it, and a time in
+ * ms is past V8's small integers, so each String() was a double-to-text conversion.
+ */
+let lastArrival = Number.NaN;
+let lastArrivalText = '';
+function arrivalText(at: number): string {
+  if (at !== lastArrival) {
+    lastArrivalText = String(at);
+    lastArrival = at;
+  }
+  return lastArrivalText;
+}
+
 export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pending, keys: RedisKeys, life?: LifeJudgement): ThresholdVote {
   return {
     keys: keys.threshold(rule.name, event.app, target),
@@ -145,7 +159,7 @@ export function voteOf({ match: { rule, event }, target, time, triggerLine }: Pe
     withinMs: rule.withinMs,
     cooldownMs: rule.cooldownMs,
     // receivedAt travels with the line so the firing knows its earliest trigger.
-    line: `${event.receivedAt} ${triggerLine}`,
+    line: `${arrivalText(event.receivedAt)} ${triggerLine}`,
     rule: rule.name,
     app: event.app,
     target,
@@ -255,7 +269,8 @@ export function predictVoteOf(p: Pending, keys: RedisKeys): { vote?: PredictVote
   const e = p.match.event;
   const instance = seriesInstanceOf(e);
   const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
-  const time = timestampMs(e.timestamp);
+  // The producer's own reading when it has one (DrainEvent.timeMs: the same number, no text made).
+  const time = e.timeMs ?? timestampMs(e.timestamp);
   if (instance === undefined || sample === undefined || !Number.isFinite(time)) return { instance };
   return {
     instance,

@@ -82,7 +82,7 @@ function apply(s: { releases: number[]; dynos: Map<string, DynoLife> }, e: Drain
 }
 
 function judgeOne(s: AppLife, q: LifeQuery): LifeJudgement | undefined {
-  const t = timestampMs(q.event.timestamp);
+  const t = q.event.timeMs ?? timestampMs(q.event.timestamp);
   if (!Number.isFinite(t)) return undefined;
   const at = lifeAt(s, q.target, t, instanceOf(q.event, q.target), q.grace);
   return {

@@ -223,7 +223,7 @@ export function lifecyclePart(events: readonly DrainEvent[], queries: readonly (
     left--;
     for (const i of mine) {
       const q = queries[i]!;
-      const t = timestampMs(q.event.timestamp);
+      const t = q.event.timeMs ?? timestampMs(q.event.timestamp);
       if (!Number.isFinite(t)) continue;
       slots[i] = ++slot;
       args.push('q', dynoIndex.get(q.target)!, t, instanceOf(q.event, q.target) ?? '', q.grace?.afterStartMs ?? 0, q.grace?.afterReleaseMs ?? 0, q.time, q.predicted ?? 0);
