@@ -180,7 +180,7 @@ export class RulesEngine {
         let refusedTargets = 0;
         for (let i = 0; i < targets.length; i++) if (admitted[i] !== 1) refusedTargets++;
         if (refusedTargets > 0) for (const p of kept) if (admitted[gate.get(p.target)! - 1] !== 1) refusedVotes++;
-        const lives = livesAt > 0 ? (replies[livesAt - 1] as string[]) : undefined;
+        const lives = livesAt > 0 ? livesOfReply(replies[livesAt - 1]) : undefined;
         const castPending: Pending[] = [];
         const castVotes = [];
         const castLives: (LifeJudgement | undefined)[] = [];
@@ -223,6 +223,11 @@ export interface BodyJudgement {
   readonly parts: readonly BodyPart[];
   finish(replies: readonly unknown[]): Judgement;
   stored(): Promise<void>;
+}
+
+/** The lives part's reply: the body script joins its values by NUL into one string (bodyScript.ts). */
+function livesOfReply(reply: unknown): string[] {
+  return typeof reply === 'string' ? reply.split('\0') : (reply as string[]);
 }
 
 const NOTHING_MATCHED: BodyJudgement = Object.freeze({

@@ -54,7 +54,8 @@ export const BODY_LUA = `--[[
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
-  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; an
+  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; the lives
+  part's reply is its values joined by NUL, one string (engine.ts splits it); an
   observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
   observers are told the firings once those are stored). An admit part (admitFiring's KEYS and
   ARGV, then KEYS[7] the firedBy key of its votes, ARGV[21] the record's line bound) runs only
@@ -239,6 +240,8 @@ local out = {'open'}
 predictionReaches = function(p) return out[p + 1][1] == 'reaches' end
 local admitted = nil
 local lives = nil
+-- The lives part's place in the reply: sent as one string (see the end).
+local livesAt = nil
 local fired = false
 -- ARGV numbers (sent by the service, always numeric) read as x + 0: one strtod, where
 -- tonumber in Redis's Lua 5.1 is two (lua_isnumber, then lua_tonumber).
@@ -301,7 +304,9 @@ for p = 1, (ARGV[6] + 0) do
       r = parts[name](pk, pa)
     end
     if name == 'b' then admitted = r
-    elseif name == 'v' then lives = r
+    elseif name == 'v' then
+      lives = r
+      livesAt = #out + 1
     elseif name == 't' and r[1] == 'fired' then
       fired = true
       local key = pk[3] .. ' ' .. r[2]
@@ -340,6 +345,10 @@ end
 flushPredictSets()
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
+-- The lives part's judgements (three strings a query, most of them '' for the votes whose
+-- prediction did not reach) as one string, joined by NUL: ioredis decodes a reply element by
+-- element, at several thousand instructions each, and no judgement holds a NUL.
+if livesAt then out[livesAt] = table.concat(lives, '\\0') end
 return out
 `;
 
