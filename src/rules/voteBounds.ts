@@ -42,15 +42,19 @@ export function boundVotes<T extends VoteCandidate>(candidates: readonly T[], ma
     }
     g.lines++;
     groupOf[i] = g;
-    const at = `${id}\u0000${c.time}`;
-    const n = folded.get(at) ?? 0;
-    // A predict rule's samples are data for its fit, not votes alone: none is folded (the cap still holds).
-    keepLine[i] = n < c.rule.count || c.rule.predict !== undefined;
-    if (keepLine[i]) {
+    // A predict rule's samples are data for its fit, not votes alone: none is folded (the cap
+    // still holds), so none is counted in `folded` either (only its own rule's lines read a key).
+    if (c.rule.predict === undefined) {
+      const at = `${id}\u0000${c.time}`;
+      const n = folded.get(at) ?? 0;
+      keepLine[i] = n < c.rule.count;
+      if (!keepLine[i]) return;
       folded.set(at, n + 1);
-      g.votes++;
-      votes++;
+    } else {
+      keepLine[i] = true;
     }
+    g.votes++;
+    votes++;
   });
   if (votes <= maxVotes) return { kept: candidates.filter((_c, i) => keepLine[i]), droppedVotes: 0, droppedTargets: 0 };
 
