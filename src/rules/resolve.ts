@@ -1,7 +1,7 @@
 import type { ResolvedAction } from './Firing.js';
-import type { ActionTemplate } from './CompiledRule.js';
+import type { ActionTemplate, CompiledRule } from './CompiledRule.js';
 import type { RuleMatch } from './match.js';
-import { renderTemplate, slackEscape, type TemplateContext } from './template.js';
+import { renderTemplate, slackEscape, type Template, type TemplateContext } from './template.js';
 import { describeValue, hasShape, processTypeOf, type ShapeName } from './shapes.js';
 import { RULE_BOUNDS } from './defaults.js';
 import { truncateUtf8 } from '../truncateUtf8.js';
@@ -18,6 +18,59 @@ class Rejected extends Error {}
  * key, a dyno name or a URL path and does not have that shape rejects the whole firing.
  */
 export function resolveMatch(m: RuleMatch, prediction = ''): Resolution {
+  const { rule, event } = m;
+  // A rule whose templates read only the line's header (app, process, source) and its own name
+  // resolves every line of one kind to the same target and actions: they are kept per rule and
+  // PROCID (a body's matches are a few rules' lines of a few dynos), only the trigger line made
+  // per line. The same checks decided them, so a line answered from there is resolved as it
+  // would have been; what is rejected is not kept.
+  let kinds = memos.get(rule);
+  if (kinds === undefined) memos.set(rule, (kinds = headerOnly(rule) ? new Map() : null));
+  const memo = kinds?.get(event.process);
+  if (memo !== undefined && memo.app === event.app && memo.source === event.source) {
+    return { ok: true, target: memo.target, processType: memo.processType, actions: memo.actions, onFailure: memo.onFailure, triggerLine: triggerLine(m) };
+  }
+  const r = resolveMatchAfresh(m, prediction);
+  if (kinds != null && r.ok) {
+    // PROCID comes from the line: bounded as match.ts's kinds are, by starting over.
+    if (kinds.size >= MAX_KINDS) kinds.clear();
+    kinds.set(event.process, { app: event.app, source: event.source, target: r.target, processType: r.processType, actions: r.actions, onFailure: r.onFailure });
+  }
+  return r;
+}
+
+/** The template variables of a line's header and its rule, which a kind of line shares. */
+const HEADER_VARS: ReadonlySet<string> = new Set(['text', 'app', 'process', 'target', 'rule', 'source']);
+
+function headerOnly(rule: CompiledRule): boolean {
+  const ok = (t: Template) => t.parts.every((p) => HEADER_VARS.has(p.kind));
+  const action = (a: ActionTemplate) => {
+    switch (a.type) {
+      case 'redis-stop-key': return ok(a.key) && ok(a.value);
+      case 'sidekiq-stop': return ok(a.hostname);
+      case 'heroku-restart': return ok(a.dyno);
+      case 'notify': return ok(a.text);
+    }
+  };
+  return ok(rule.target) && rule.actions.every(action) && rule.onFailure.every(action);
+}
+
+/** A rule's resolution of one PROCID's lines (of one app and APP-NAME). */
+interface Memo {
+  readonly app: string;
+  readonly source: string;
+  readonly target: string;
+  readonly processType: string;
+  readonly actions: readonly ResolvedAction[];
+  readonly onFailure: readonly ResolvedAction[];
+}
+
+/** Per rule its resolutions by PROCID, or null when its templates read more than the header (a reload's new rules start without). */
+const memos = new WeakMap<CompiledRule, Map<string, Memo> | null>();
+const MAX_KINDS = 1024;
+
+/** resolveMatch without the kept resolutions (exported for the test that holds the two equal). */
+export function resolveMatchAfresh(m: RuleMatch, prediction = ''): Resolution {
   const { rule, event } = m;
   // The trigger line reads the message anyway, so it is read once here.
   const ctx: { -readonly [K in keyof TemplateContext]: TemplateContext[K] } = {
@@ -38,8 +91,9 @@ export function resolveMatch(m: RuleMatch, prediction = ''): Resolution {
     // The target becomes part of window/cooldown keys and usually a dyno name: key shape at least.
     check('redisKey', 'target', target);
     ctx.target = target;
-    const actions = rule.actions.map((a) => resolveAction(a, ctx, event.app));
-    const onFailure = rule.onFailure.map((a) => resolveAction(a, ctx, event.app));
+    // Frozen: a memo shares them between the lines of one kind (resolveMatch).
+    const actions = Object.freeze(rule.actions.map((a) => Object.freeze(resolveAction(a, ctx, event.app))));
+    const onFailure = Object.freeze(rule.onFailure.map((a) => Object.freeze(resolveAction(a, ctx, event.app))));
     return { ok: true, target, processType: processTypeOf(target), actions, onFailure, triggerLine: triggerLine(m) };
   } catch (e) {
     if (e instanceof Rejected) return { ok: false, reason: e.message };
