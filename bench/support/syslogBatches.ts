@@ -7,8 +7,9 @@
  * A private redis-server is started (and killed) unless REDIS_URL is set.
  *
  *   node --import tsx bench/support/syslogBatches.ts [--lines 1000000] [--rounds 2] [--warmup 1] [--profile out.cpuprofile] [--parts] [--encode [--encode-split] [--encode-rounds N]]
- *   CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node --import tsx bench/support/syslogBatches.ts …
- *     (instructions of the measured rounds only, every thread: divide by rounds × kept lines)
+ *   CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no [--separate-threads=yes] node --expose-gc --import tsx bench/support/syslogBatches.ts …
+ *     (instructions of the measured rounds only: divide by rounds × kept lines; --expose-gc: each
+ *     measured round starts from a collected heap, see below; main thread: file -01)
  * (each round its own messages, read from the stream again before it; `--reuse`: the first round's
  *  messages in every round, each then wrapped as the event of a later batch (drainEvents.ts);
  *  `--admission`: the sink admits the firings in the body script, as the action queue does;
