@@ -174,16 +174,20 @@ export class LogfmtFields implements ReadonlyMap<string, string> {
   readonly #keys: string[] = [];
   readonly #values: (string | undefined)[] = [];
   #quoted: boolean | undefined = undefined;
+  /** #private: nothing of the line shows when the fields are logged or serialised (a Map shows `{}`). */
+  readonly #text: string;
 
-  constructor(private readonly text: string) {}
+  constructor(text: string) {
+    this.#text = text;
+  }
 
   get(key: string): string | undefined {
     if (this.#all !== undefined) return this.#all.get(key);
     const keys = this.#keys;
     for (let k = 0; k < keys.length; k++) if (keys[k] === key) return this.#values[k];
-    this.#quoted ??= this.text.indexOf('"') >= 0;
+    this.#quoted ??= this.#text.indexOf('"') >= 0;
     if (this.#quoted) return this.#map().get(key);
-    const value = isPlainKey(key) ? plainValue(this.text, key) : logfmtValue(this.text, key);
+    const value = isPlainKey(key) ? plainValue(this.#text, key) : logfmtValue(this.#text, key);
     if (keys.length < MEMO_KEYS) {
       keys.push(key);
       this.#values.push(value);
@@ -205,7 +209,7 @@ export class LogfmtFields implements ReadonlyMap<string, string> {
   [Symbol.iterator](): MapIterator<[string, string]> { return this.#map()[Symbol.iterator](); }
 
   #map(): Map<string, string> {
-    return (this.#all ??= parseLogfmt(this.text));
+    return (this.#all ??= parseLogfmt(this.#text));
   }
 }
 

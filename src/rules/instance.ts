@@ -15,11 +15,14 @@ import { isFirDyno } from './shapes.js';
 export const INSTANCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DYNO_FIELD = / dyno=heroku\.\d{1,20}\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?: |$)/;
 
+const SOURCE = 'source=';
+
 /** The instance a line names for `target`: only Heroku's own runtime-metrics line of that dyno. */
 export function instanceOf(event: DrainEvent, target: string): string | undefined {
   if (event.source !== 'heroku' || event.process !== target) return undefined;
   const text = event.message;
-  if (!text.startsWith(`source=${target} `)) return undefined;
+  // `source=${target} ` compared in place (no string made per call).
+  if (!text.startsWith(SOURCE) || !text.startsWith(target, SOURCE.length) || text.charCodeAt(SOURCE.length + target.length) !== 32) return undefined;
   return DYNO_FIELD.exec(text)?.[1];
 }
 
