@@ -230,6 +230,32 @@ local function numbers(desc, from, w, count)
   return out
 end
 
+-- The values a width-2 descriptor's bytes \`from\` .. \`last\` name in \`values\` (KEYS or ARGV), as
+-- a table of their number (see the loop below).
+local function fromPairs(desc, from, last, values)
+  local n = (last - from + 1) / 2
+  if n <= 0 then return {} end
+  if n <= 999 then
+    local t = {string.byte(desc, from, last)}
+    for i = 1, n do t[i] = values[t[2 * i - 1] * 64 + t[2 * i] - 3120] end
+    for i = n + 1, 2 * n do t[i] = nil end
+    return t
+  end
+  -- More than string.byte returns at a time (Lua's stack): grown, 999 at a time.
+  local t, i = {}, 0
+  while from <= last do
+    local upto = from + 1997
+    if upto > last then upto = last end
+    local b = {string.byte(desc, from, upto)}
+    for k = 1, #b, 2 do
+      i = i + 1
+      t[i] = values[b[k] * 64 + b[k + 1] - 3120]
+    end
+    from = upto + 1
+  end
+  return t
+end
+
 local frameId = ARGV[1]
 -- A skipped part's reply, one table each for the whole call (the reply is the same; fewer
 -- allocations for Lua's GC).
@@ -268,22 +294,18 @@ for p = 1, (ARGV[6] + 0) do
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = DEFERRED
   else
-    local pk, pa = {}, {}
+    local pk, pa
     if w == 2 then
-      -- Straight into the part's KEYS and ARGV, as above.
-      local from, last, i = 3 + 4 * w, #desc, 0
-      while from <= last do
-        local upto = from + 1997
-        if upto > last then upto = last end
-        local b = {string.byte(desc, from, upto)}
-        for k = 1, #b, 2 do
-          i = i + 1
-          local x = b[k] * 64 + b[k + 1] - 3120
-          if i <= nk then pk[i] = KEYS[x] else pa[i - nk] = ARGV[x] end
-        end
-        from = upto + 1
-      end
+      -- Straight into the part's KEYS and ARGV, each table made at its size: Lua 5.1 has no
+      -- table.new, and one filled an index at a time is reallocated and rehashed at every power
+      -- of 2 (~5 times for a vote's 9 keys and 16 arguments). The table string.byte's results
+      -- make already has the size (twice the part's, two bytes a number); each pair is decoded
+      -- into the first half in place (a pair is read before its place is written: 2i - 1 >= i),
+      -- then the second half is cleared (the length is then the part's, as # and unpack read it).
+      pk = fromPairs(desc, 11, 10 + 2 * nk, KEYS)
+      pa = fromPairs(desc, 11 + 2 * nk, #desc, ARGV)
     else
+      pk, pa = {}, {}
       local x = numbers(desc, 3 + 4 * w, w)
       for i = 1, nk do pk[i] = KEYS[x[i]] end
       for i = nk + 1, #x do pa[i - nk] = ARGV[x[i]] end
