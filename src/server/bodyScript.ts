@@ -432,10 +432,14 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
     o = putNumber(d, o, width, p.life ?? 0);
     o = putNumber(d, o, width, p.keys.length);
     for (const key of p.keys) o = putNumber(d, o, width, stringIndex(keys, base, keyList, key, 1));
-    for (const arg of p.args) {
+    const args = p.args;
+    // Its first `once` string arguments are sent as they are, not looked up (see UNSHARED_LEADING).
+    const once = p.name === 'threshold' ? UNSHARED_LEADING.threshold : 0;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
       let at: number;
       if (typeof arg === 'number') at = numberIndex(numbers, base, valueList, arg);
-      else if (arg.length >= UNSHARED_LENGTH) at = valueList.push(arg) + 7;
+      else if (arg.length >= UNSHARED_LENGTH || i < once) at = valueList.push(arg) + 7;
       else at = stringIndex(values, base, valueList, arg, 7);
       o = putNumber(d, o, width, at);
     }
@@ -461,6 +465,15 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
  * a fresh string (~60 % of encodeBody's time with every value looked up).
  */
 const UNSHARED_LENGTH = 48;
+/**
+ * Leading string arguments of a part sent without a look-up, as the long ones: a threshold vote's
+ * first, its line's event id (thresholdPart's ARGV[1]), is its own but for a line two rules
+ * matched (8 % of the syslog bench's votes; then it is sent twice). A look-up of a fresh string
+ * hashes all of it and its miss adds an entry: ~70 a syslog call. Only what is sent changes
+ * (the descriptor names each copy), never what a part reads. The predict part's own values are
+ * long (its member) or shared (its time, a third of its values).
+ */
+const UNSHARED_LEADING = { threshold: 1 } as const;
 /** Places are stored as call * PLACES + place: a call's own are at or above its base. */
 const PLACES = 1 << 24;
 
