@@ -515,6 +515,12 @@ let descriptor = Buffer.allocUnsafe(4096);
 
 /** A descriptor's number in `width` characters of 6 bits each, '0' + 0..63, most significant first. */
 function putNumber(d: Buffer, at: number, width: number, n: number): number {
+  if (width === 2) {
+    // The usual width, without the loop.
+    d[at] = 48 + ((n >> 6) & 63);
+    d[at + 1] = 48 + (n & 63);
+    return at + 2;
+  }
   for (let i = width - 1; i >= 0; i--) {
     d[at + i] = 48 + (n & 63);
     n >>= 6;
