@@ -37,9 +37,8 @@ let slabUsed = 0;
 let scratch = Buffer.allocUnsafe(64 << 10);
 
 /**
- * `\r\n$<n>\r\n` for the lengths met so far, below SEPARATOR_CACHE: an array with holes (one
- * filled with undefined first was 2 % more of a syslog call's encoding), kept below V8's gap of
- * 1 024 past its end at which an array becomes a dictionary.
+ * `\r\n$<n>\r\n` for the lengths met so far, below SEPARATOR_CACHE: an array with holes, kept
+ * below V8's gap of 1 024 past its end at which an array becomes a dictionary.
  */
 const SEPARATOR_CACHE = 1024;
 const SEPARATORS: string[] = [];
