@@ -36,6 +36,16 @@ local function countText(n)
   end
   return s
 end
+-- An instance's sums field ('\\0' .. instance), made once per instance and call.
+local sumsFields = {}
+local function sumsField(who)
+  local f = sumsFields[who]
+  if not f then
+    f = '\\0' .. who
+    sumsFields[who] = f
+  end
+  return f
+end
 local function unpackSums(raw)
   if not raw then return false end
   local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
@@ -118,7 +128,7 @@ const PREDICT_HEADER_LUA = `--[[
 -- once when the call ends) and points functions (PREDICT_POINTS_LUA: each set changed once when
 -- the call ends), so that a target's samples of one call are one pass over its keys.
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
-local function stateGet3(key, a, b, c)
+local function stateGet3(key, a, b, c, t)
   local got = redis.call('HMGET', key, a, b, c)
   return got[1], got[2], got[3]
 end
@@ -269,8 +279,13 @@ end
 export const PREDICT_STATE_LUA = `
 -- key -> { field -> value, or false once deleted }, and the keys in the order first written.
 local predictStates, predictStateKeys = {}, {}
+-- The newest time and count: {newest, total} as this call wrote them, or the hash's packed field.
+local function readNewest(v)
+  if type(v) == 'table' then return v[1], v[2] end
+  return struct.unpack('<dd', v)
+end
 -- Fields this call has not written are read from the hash (HMGET's nil is false, as here).
-local function stateGet3(key, a, b, c)
+local function stateGet3(key, a, b, c, t)
   local held = predictStates[key]
   if not held then
     local got = redis.call('HMGET', key, a, b, c)
@@ -278,8 +293,10 @@ local function stateGet3(key, a, b, c)
   end
   local va, vb, vc = held[a], held[b], held[c]
   if va == nil and vb ~= nil and vc ~= nil then
-    -- A later sample of the target in this call: only its own id is not held.
-    va = redis.call('HGET', key, a)
+    -- A later sample of the target in this call: only its own id is not held. A sample newer
+    -- than the newest the state counts is not in the set, so it has no answer (the answers and
+    -- the newest time are written together): nothing to ask.
+    if vb and t > (readNewest(vb)) then va = false else va = redis.call('HGET', key, a) end
   elseif va == nil or vb == nil or vc == nil then
     local got = redis.call('HMGET', key, a, b, c)
     if va == nil then va = got[1] end
@@ -303,10 +320,6 @@ end
 local function readAnswer(v)
   if type(v) == 'table' then return v end
   return cjson.decode(v)
-end
-local function readNewest(v)
-  if type(v) == 'table' then return v[1], v[2] end
-  return struct.unpack('<dd', v)
 end
 local function packNewest(newest, total) return {newest, total} end
 local function storedAnswer(answer) return answer end
@@ -382,10 +395,11 @@ local minN = setting(ARGV[7])
 local maxPoints = setting(ARGV[8])
 local inst = ARGV[9]
 
-local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', '\\0' .. inst)
+local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', sumsField(inst), t)
 if got1 then return readAnswer(got1) end
 
-local y = tonumber(ARGV[3]) or 0
+-- String(a number) always reads back (strtod takes 'Infinity' and 'NaN' too): one strtod.
+local y = (ARGV[3] + 0)
 local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
 local newest, total, was = t, 0, nil
 if got2 then
@@ -402,7 +416,7 @@ total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > 
 local sums, touched, dels = {}, {}, {}
 sums[inst] = readSums(got3)
 local function sumsOf(who)
-  if sums[who] == nil then sums[who] = readSums(stateGet1(KEYS[2], '\\0' .. who)) end
+  if sums[who] == nil then sums[who] = readSums(stateGet1(KEYS[2], sumsField(who))) end
   return sums[who]
 end
 
@@ -483,10 +497,10 @@ local write = {'\\0', packNewest(newest, total)}
 for who in pairs(touched) do
   local w = sums[who]
   if w then
-    write[#write + 1] = '\\0' .. who
+    write[#write + 1] = sumsField(who)
     write[#write + 1] = packSums(w)
   else
-    dels[#dels + 1] = '\\0' .. who
+    dels[#dels + 1] = sumsField(who)
   end
 end
 if kept then
