@@ -26,16 +26,6 @@ local function setting(text)
   end
   return x
 end
--- A sample count's text, once per count and call (at most max points of them).
-local counts = {}
-local function countText(n)
-  local s = counts[n]
-  if not s then
-    s = int(n)
-    counts[n] = s
-  end
-  return s
-end
 -- An instance's sums field ('\\0' .. instance), made once per instance and call.
 local sumsFields = {}
 local function sumsField(who)
@@ -45,6 +35,50 @@ local function sumsField(who)
     sumsFields[who] = f
   end
   return f
+end
+-- A double as two integers m, e with x = m * 2^e exactly (|m| < 2^53): Redis replies a Lua
+-- number as an integer, which costs nearly nothing, where %.17g text costs ~6 k instructions.
+-- +0 is 0, 0; -0, a number not finite and one so small that 2^e would underflow in the reader
+-- (never a fit's, but exact all the same) are %.17g text, e 0.
+local HUGE, frexp = math.huge, math.frexp
+local function dbl(x)
+  if x ~= 0 then
+    local m, e = frexp(x)
+    -- NaN fails x < HUGE.
+    if e > -1000 and x < HUGE and x > -HUGE then return m * 9007199254740992, e - 53 end
+  elseif 1 / x > 0 then
+    return 0, 0
+  end
+  return f(x), 0
+end
+-- An answer {code, samples, slope, eta, fitted, limit text}: code 1 few, 2 below without an eta
+-- (flat), 3 below, 4 reaches. Its reply (see the header) and its stored form.
+local STATUS = {'few', 'below', 'below', 'reaches'}
+local function answerReply(code, n, slope, eta, fitted, limit)
+  if code == 1 then return {'few', n, '', limit} end
+  local e = ''
+  if code > 2 then
+    -- eta is an integer (math.floor), 0 or more: a Lua number replies it exactly below 2^53.
+    if eta < 9007199254740992 then e = eta else e = f(eta) end
+  end
+  local sm, se = dbl(slope)
+  local fm, fe = dbl(fitted)
+  return {STATUS[code], n, e, limit, sm, se, fm, fe}
+end
+local function packAnswer(code, n, slope, eta, fitted, limit)
+  return struct.pack('<Bdddd', code, n, slope, eta, fitted) .. limit
+end
+-- A stored answer: packed (code 1-4 first), or, as written before, the JSON of its reply's text
+-- (status, then %d or %.17g numbers, '' for none, the limit as sent), which reads back exactly.
+local function readStoredAnswer(v)
+  if string.byte(v) == 91 then
+    local a = cjson.decode(v)
+    local code = 1
+    if a[1] == 'reaches' then code = 4 elseif a[1] == 'below' then if a[4] == '' then code = 2 else code = 3 end end
+    return answerReply(code, tonumber(a[2]) or 0, tonumber(a[3]) or 0, tonumber(a[4]) or 0, tonumber(a[5]) or 0, a[6])
+  end
+  local code, n, slope, eta, fitted, rest = struct.unpack('<Bdddd', v)
+  return answerReply(code, n, slope, eta, fitted, string.sub(v, rest))
 end
 local function unpackSums(raw)
   if not raw then return false end
@@ -89,13 +123,17 @@ const PREDICT_HEADER_LUA = `--[[
                    lookup and no WITHSCORES. \\0 sorts below every other byte and ids hold none,
                    so the set's order is that of (time, '<instance>/<event id>'); the id is the
                    member less its last 21 bytes.
-  KEYS[2] state    hash: '<instance>/<event id>' -> the answer that sample got (JSON); a sample
+  KEYS[2] state    hash: '<instance>/<event id>' -> the answer that sample got (struct.pack('<Bdddd',
+                   code, samples, slope, eta, fitted) .. the limit as sent, code 1 few, 2 below
+                   without an eta, 3 below, 4 reaches; written before as the JSON of its reply's
+                   text, '[...', which is still read); a sample
                    has an answer exactly while it is in the set (its call stores it, trimming
                    deletes it), so "no answer" also says "not in the set". '\\0' .. instance ->
                    struct.pack('<dddddd', n, origin ms, sum x, sum y, sum xx, sum xy) over the
                    instance's samples in the set, x = (time - origin) / 1 h, y = MB; '\\0' ->
                    struct.pack('<dd', the set's newest time, its number of members); '\\0\\0'
-                   -> the last answer, for mallet explain (JSON [instance, time, answer]). Ids
+                   -> the last answer, for mallet explain ('\\1' .. instance .. '\\0' .. time as
+                   sent .. '\\0' .. its packed answer; before, JSON [instance, time, answer]). Ids
                    and instances hold no \\0, so the fields cannot meet. At most ARGV[8]
                    answers, ARGV[8] sums and the two.
   (Keys changed format twice, from a values hash and then to running sums, when the last answer
@@ -109,10 +147,12 @@ const PREDICT_HEADER_LUA = `--[[
   A sample seen again (a logplex retry, another replica) gets the answer it got the first time
   and changes nothing: the threshold vote after it must not see a different verdict.
 
-  Returns {status, samples, slope MB/h, eta ms, fitted MB at the newest sample, limit MB}, numbers
-  as text that reads back as the exact double (%.17g; integers as %d, the limit as ARGV[4] was
-  sent; Lua numbers would be cut to integers). status is
-    'few'      fewer than ARGV[7] samples (slope, eta, fitted '')
+  Returns {status, samples, eta ms, limit MB as ARGV[4] was sent, slope m, slope e, fitted m,
+  fitted e}: samples and eta as integers ('' for no eta; eta as %.17g text from 2^53), slope MB/h
+  and fitted MB at the newest sample each as integers m, e with the double = m * 2^e exactly
+  (m as %.17g text and e 0 for -0, a number not finite or below 2^-1000): Redis replies a Lua
+  number as an integer, and %.17g text costs more than most commands here. status is
+    'few'      fewer than ARGV[7] samples (the reply ends at the limit; eta '')
     'below'    the line does not reach the limit within ARGV[5] (eta '' when it rises less than
                ${PREDICT_BOUNDS.minSlopeMbPerHour} MB/h: flat)
     'reaches'  it does (eta 0 when the line is at or above the limit already)
@@ -134,16 +174,16 @@ local function stateGet3(key, a, b, c, t)
 end
 local function stateGet1(key, a) return redis.call('HGET', key, a) end
 -- The state's fields as the hash holds them (the body script keeps those it wrote as Lua values).
-local readAnswer = cjson.decode
 local function readNewest(v) return struct.unpack('<dd', v) end
 local function packNewest(newest, total) return struct.pack('<dd', newest, total) end
-local storedAnswer = cjson.encode
-local function lastAnswer(inst, at, json) return '[' .. cjson.encode(inst) .. ',' .. cjson.encode(at) .. ',' .. json .. ']' end
 local function stateWrite(key, sets, dels)
   if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
   redis.call('HSET', key, unpack(sets))
 end
 ${PREDICT_HELPERS_LUA}
+local readAnswer = readStoredAnswer
+local storedAnswer = packAnswer
+local function lastAnswer(inst, at, packed) return '\\1' .. inst .. '\\0' .. at .. '\\0' .. packed end
 local function pointsAdd(key, state, score, member, after) return redis.call('ZADD', key, score, member) end
 -- What slides out of the window (time <= cutoff) and then past the cap is a prefix of the set:
 -- read just that, remove it by rank.
@@ -277,6 +317,7 @@ end
  * short until the set slides past them (one `over` window).
  */
 export const PREDICT_STATE_LUA = `
+${PREDICT_HELPERS_LUA}
 -- key -> { field -> value, or false once deleted }, and the keys in the order first written.
 local predictStates, predictStateKeys = {}, {}
 -- The newest time and count: {newest, total} as this call wrote them, or the hash's packed field.
@@ -317,13 +358,7 @@ end
 -- ends (a later sample of the target reads the table, not the text): the newest time and count
 -- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
 -- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
-local function readAnswer(v)
-  if type(v) == 'table' then return v end
-  return cjson.decode(v)
-end
 local function packNewest(newest, total) return {newest, total} end
-local function storedAnswer(answer) return answer end
-local function lastAnswer(inst, at, answer) return {inst, at, answer} end
 local function stateWrite(key, sets, dels)
   local held = predictStates[key]
   if not held then
@@ -342,13 +377,14 @@ local function flushPredictStates()
       if v then
         if type(v) == 'table' then
           if field == '\\0\\0' then
-            v = '[' .. cjson.encode(v[1]) .. ',' .. cjson.encode(v[2]) .. ',' .. cjson.encode(v[3]) .. ']'
+            local a = v[3]
+            v = '\\1' .. v[1] .. '\\0' .. v[2] .. '\\0' .. packAnswer(a[1], a[2], a[3], a[4], a[5], a[6])
           elseif field == '\\0' then
             v = struct.pack('<dd', v[1], v[2])
           elseif string.byte(field) == 0 then
             v = struct.pack('<dddddd', v[1], v[2], v[3], v[4], v[5], v[6])
           else
-            v = cjson.encode(v)
+            v = packAnswer(v[1], v[2], v[3], v[4], v[5], v[6])
           end
         end
         sets[#sets + 1] = field
@@ -362,7 +398,13 @@ local function flushPredictStates()
     for i = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, i, math.min(#sets, i + 1999))) end
   end
 end
-${PREDICT_HELPERS_LUA}
+-- An answer this call wrote is kept as its table {code, n, slope, eta, fitted, limit}, packed when the call ends.
+local function readAnswer(v)
+  if type(v) == 'table' then return answerReply(v[1], v[2], v[3], v[4], v[5], v[6]) end
+  return readStoredAnswer(v)
+end
+local function storedAnswer(code, n, slope, eta, fitted, limit) return {code, n, slope, eta, fitted, limit} end
+local function lastAnswer(inst, at, answer) return {inst, at, answer} end
 local function readSums(v)
   if type(v) == 'string' then return unpackSums(v) end
   return v or false
@@ -472,27 +514,24 @@ end
 local s = sums[inst]
 local n = 0
 if s then n = s[1] end
-local answer
-if n < minN then
-  answer = {'few', countText(n), '', '', '', ARGV[4]}
-else
+local code, slope, eta, fitted = 1, 0, 0, 0
+if n >= minN then
   local sx, sy, sxx, sxy = s[3], s[4], s[5], s[6]
   local spread = n * sxx - sx * sx
-  local slope = 0
   if spread > ${PREDICT_BOUNDS.spreadFloor} * n * sxx then slope = (n * sxy - sx * sy) / spread end
-  local fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
+  fitted = (sy - slope * sx) / n + slope * ((newest - s[2]) / HOUR)
   if slope < ${PREDICT_BOUNDS.minSlopeMbPerHour} then
-    answer = {'below', countText(n), f(slope), '', f(fitted), ARGV[4]}
+    code = 2
   else
-    local eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
+    eta = math.floor((limit - fitted) / slope * HOUR + 0.5)
     if eta < 0 then eta = 0 end
-    local status = 'below'
-    if eta <= within then status = 'reaches' end
-    answer = {status, countText(n), f(slope), int(eta), f(fitted), ARGV[4]}
+    code = 3
+    if eta <= within then code = 4 end
   end
 end
+local answer = answerReply(code, n, slope, eta, fitted, ARGV[4])
 
-local stored = storedAnswer(answer)
+local stored = storedAnswer(code, n, slope, eta, fitted, ARGV[4])
 local write = {'\\0', packNewest(newest, total)}
 for who in pairs(touched) do
   local w = sums[who]
@@ -561,15 +600,69 @@ export interface PredictStore {
   predict(votes: readonly PredictVote[]): Promise<PredictResult[]>;
 }
 
-/** The script's answer (an array of text) as a result; also how the memory mirror answers. */
+/**
+ * The script's answer as a result: {status, samples, eta, limit, slope m, slope e, fitted m,
+ * fitted e} (see PREDICT_LUA's header), each double m * 2^e exactly or, rarely, its %.17g text.
+ */
 export function parsePredictReply(reply: unknown): PredictResult {
-  const r = reply as string[];
-  const [status, n, slope, eta, fitted, limit] = r;
+  const r = reply as (string | number)[];
+  const status = r[0];
+  const samples = Number(r[1]);
+  const eta = r[2]!;
+  const limit = Number(r[3]);
+  if (status === 'few') return { status, samples, limit };
+  const slope = exactDouble(r[4]!, r[5]!);
+  const fitted = exactDouble(r[6]!, r[7]!);
+  if (status === 'below') return { status, samples, slope, ...(eta !== '' ? { etaMs: Number(eta) } : {}), fitted, limit };
+  if (status === 'reaches') return { status, samples, slope, etaMs: Number(eta), fitted, limit };
+  throw new Error(`predict script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
+}
+
+/** m * 2^e, exact for the script's m below 2^53 (and 2^e above 2^-1074); text read as it is. */
+function exactDouble(m: string | number, e: string | number): number {
+  return typeof m === 'number' ? m * 2 ** Number(e) : Number(m);
+}
+
+/** An answer as the script wrote it before its reply was integers: its text, %.17g numbers (mallet explain's older last answers). */
+export function parseTextPredictReply(reply: readonly string[]): PredictResult {
+  const [status, n, slope, eta, fitted, limit] = reply;
   const samples = Number(n);
   if (status === 'few') return { status, samples, limit: Number(limit) };
   if (status === 'below') return { status, samples, slope: Number(slope), ...(eta ? { etaMs: Number(eta) } : {}), fitted: Number(fitted), limit: Number(limit) };
   if (status === 'reaches') return { status, samples, slope: Number(slope), etaMs: Number(eta), fitted: Number(fitted), limit: Number(limit) };
-  throw new Error(`predict script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
+  throw new Error(`predict script: unexpected answer ${JSON.stringify(reply).slice(0, 100)}`);
+}
+
+/** A packed answer (struct.pack('<Bdddd', code, samples, slope, eta, fitted) .. limit text) from `at` on. */
+export function parsePackedPredictAnswer(b: Buffer, at = 0): PredictResult {
+  const code = b[at]!;
+  const samples = b.readDoubleLE(at + 1);
+  const slope = b.readDoubleLE(at + 9);
+  // The script's eta is math.floor'd and at least 0 (a -0 replies as 0).
+  const etaMs = b.readDoubleLE(at + 17) + 0;
+  const fitted = b.readDoubleLE(at + 25);
+  const limit = Number(b.toString('utf8', at + 33));
+  if (code === 1) return { status: 'few', samples, limit };
+  if (code === 2) return { status: 'below', samples, slope, fitted, limit };
+  if (code === 3) return { status: 'below', samples, slope, etaMs, fitted, limit };
+  if (code === 4) return { status: 'reaches', samples, slope, etaMs, fitted, limit };
+  throw new Error(`predict state: unexpected answer code ${code}`);
+}
+
+/**
+ * The state hash's last answer ('\0\0'): '\x01' .. instance .. '\0' .. time .. '\0' .. packed
+ * answer, or, as written before, JSON [instance, time, the reply's text].
+ */
+export function parsePredictLast(raw: Buffer): { instance: string; at: number; answer: PredictResult } {
+  if (raw[0] === 0x5b) {
+    const [instance, at, answer] = JSON.parse(raw.toString('utf8')) as [string, string, string[]];
+    return { instance, at: Number(at), answer: parseTextPredictReply(answer) };
+  }
+  if (raw[0] !== 1) throw new Error('predict state: unexpected last answer');
+  const a = raw.indexOf(0, 1);
+  const b = raw.indexOf(0, a + 1);
+  if (a < 0 || b < 0) throw new Error('predict state: unexpected last answer');
+  return { instance: raw.toString('utf8', 1, a), at: Number(raw.toString('latin1', a + 1, b)), answer: parsePackedPredictAnswer(raw, b + 1) };
 }
 
 /** One sample's keys and args, as the predict script takes them (here or as a part of the drain's body script). */
