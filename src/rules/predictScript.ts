@@ -6,7 +6,7 @@ import { PREDICT_BOUNDS } from './predict.js';
  * The predict code's pure helpers, made once per script call rather than once per sample (the
  * body script runs a body's samples through one predict part function).
  */
-const PREDICT_HELPERS_LUA = `
+export const PREDICT_HELPERS_LUA = `
 local HOUR = 3600000
 local function f(x) return string.format('%.17g', x) end
 -- Integers as %d: formatting a double with %.17g costs more than most of the commands here.
@@ -38,14 +38,17 @@ local function sumsField(who)
 end
 -- A double as two integers m, e with x = m * 2^e exactly (|m| < 2^53): Redis replies a Lua
 -- number as an integer, which costs nearly nothing, where %.17g text costs ~6 k instructions.
--- +0 is 0, 0; -0, a number not finite and one so small that 2^e would underflow in the reader
--- (never a fit's, but exact all the same) are %.17g text, e 0.
-local HUGE, frexp = math.huge, math.frexp
+-- +0 is 0, 0; -0, a number not finite, one so small that 2^e would underflow in the reader
+-- (never a fit's, but exact all the same) and one whose m is within 64 of 2^53 are %.17g
+-- text, e 0: ioredis reads an integer reply digit by digit in doubles, (n * 10 + byte) - 48,
+-- which rounds there. INTS: the integers every reader gets exactly.
+local HUGE, frexp, INTS = math.huge, math.frexp, 9007199254740928
 local function dbl(x)
   if x ~= 0 then
     local m, e = frexp(x)
+    m = m * 9007199254740992
     -- NaN fails x < HUGE.
-    if e > -1000 and x < HUGE and x > -HUGE then return m * 9007199254740992, e - 53 end
+    if e > -1000 and x < HUGE and x > -HUGE and m < INTS and m > -INTS then return m, e - 53 end
   elseif 1 / x > 0 then
     return 0, 0
   end
@@ -58,8 +61,8 @@ local function answerReply(code, n, slope, eta, fitted, limit)
   if code == 1 then return {'few', n, '', limit} end
   local e = ''
   if code > 2 then
-    -- eta is an integer (math.floor), 0 or more: a Lua number replies it exactly below 2^53.
-    if eta < 9007199254740992 then e = eta else e = f(eta) end
+    -- eta is an integer (math.floor), 0 or more: a Lua number replies it exactly below INTS.
+    if eta < INTS then e = eta else e = f(eta) end
   end
   local sm, se = dbl(slope)
   local fm, fe = dbl(fitted)
@@ -618,9 +621,13 @@ export function parsePredictReply(reply: unknown): PredictResult {
   throw new Error(`predict script: unexpected reply ${JSON.stringify(r).slice(0, 100)}`);
 }
 
-/** m * 2^e, exact for the script's m below 2^53 (and 2^e above 2^-1074); text read as it is. */
+/**
+ * m * 2^e, exact for the script's m below 2^53 (and 2^e above 2^-1074); text read as it is, but
+ * for C's 'inf' (Number() reads only 'Infinity': the text reply made such a slope NaN).
+ */
 function exactDouble(m: string | number, e: string | number): number {
-  return typeof m === 'number' ? m * 2 ** Number(e) : Number(m);
+  if (typeof m === 'number') return m * 2 ** Number(e);
+  return m === 'inf' ? Infinity : m === '-inf' ? -Infinity : Number(m);
 }
 
 /** An answer as the script wrote it before its reply was integers: its text, %.17g numbers (mallet explain's older last answers). */
