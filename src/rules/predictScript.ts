@@ -71,6 +71,23 @@ end
 local function packAnswer(code, n, slope, eta, fitted, limit)
   return struct.pack('<Bdddd', code, n, slope, eta, fitted) .. limit
 end
+-- A reply's double back (its m, e or text): exact, as the reader's m * 2^e.
+local ldexp = math.ldexp
+local function undbl(m, e)
+  if type(m) == 'number' then return ldexp(m, e) end
+  return tonumber(m)
+end
+-- A reply table packed: the same bytes as packAnswer of the numbers it was made from.
+local function packReply(a)
+  local status = a[1]
+  if status == 'few' then return packAnswer(1, a[2], 0, 0, 0, a[4]) end
+  local code, eta = 4, a[3]
+  if status == 'below' then
+    if eta == '' then code, eta = 2, 0 else code = 3 end
+  end
+  if type(eta) ~= 'number' then eta = tonumber(eta) end
+  return packAnswer(code, a[2], undbl(a[5], a[6]), eta, undbl(a[7], a[8]), a[4])
+end
 -- A stored answer: packed (code 1-4 first), or, as written before, the JSON of its reply's text
 -- (status, then %d or %.17g numbers, '' for none, the limit as sent), which reads back exactly.
 local function readStoredAnswer(v)
@@ -95,6 +112,13 @@ local function add(s, x0, y0)
   s[4] = s[4] + y0
   s[5] = s[5] + x * x
   s[6] = s[6] + x * y0
+end
+`;
+
+/** An instance's sums as a sample sees them: read once each (sums: instance -> sums or false). */
+const PREDICT_SUMS_OF_LUA = `local function sumsOf(key, sums, who)
+  if sums[who] == nil then sums[who] = readSums(stateGet1(key, sumsField(who))) end
+  return sums[who]
 end
 `;
 
@@ -179,14 +203,21 @@ local function stateGet1(key, a) return redis.call('HGET', key, a) end
 -- The state's fields as the hash holds them (the body script keeps those it wrote as Lua values).
 local function readNewest(v) return struct.unpack('<dd', v) end
 local function packNewest(newest, total) return struct.pack('<dd', newest, total) end
-local function stateWrite(key, sets, dels)
-  if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
-  redis.call('HSET', key, unpack(sets))
+-- A sample's writes: its deletes, then its sets, in one HDEL and one HSET (stateWrite).
+local stateSets, stateDels = {}, {}
+local function stateSet(key, field, v)
+  stateSets[#stateSets + 1] = field
+  stateSets[#stateSets + 1] = v
+end
+local function stateDel(key, field) stateDels[#stateDels + 1] = field end
+local function stateWrite(key)
+  if #stateDels > 0 then redis.call('HDEL', key, unpack(stateDels)) end
+  redis.call('HSET', key, unpack(stateSets))
 end
 ${PREDICT_HELPERS_LUA}
 local readAnswer = readStoredAnswer
-local storedAnswer = packAnswer
-local function lastAnswer(inst, at, packed) return '\\1' .. inst .. '\\0' .. at .. '\\0' .. packed end
+local function storedAnswer(code, n, slope, eta, fitted, limit, reply) return packAnswer(code, n, slope, eta, fitted, limit) end
+local function stateLast(key, inst, at, stored) stateSet(key, '\\0\\0', '\\1' .. inst .. '\\0' .. at .. '\\0' .. stored) end
 local function pointsAdd(key, state, score, member, after) return redis.call('ZADD', key, score, member) end
 -- What slides out of the window (time <= cutoff) and then past the cap is a prefix of the set:
 -- read just that, remove it by rank.
@@ -205,7 +236,7 @@ local function pointsAll(key) return redis.call('ZRANGE', key, 0, -1) end
 local readSums = unpackSums
 local function packSums(w) return struct.pack('<dddddd', w[1], w[2], w[3], w[4], w[5], w[6]) end
 local function ttlOf(over) return int(over + 60000) end
-`;
+${PREDICT_SUMS_OF_LUA}`;
 
 /**
  * The points sets as the body script's predict parts see them: a target's samples of one call
@@ -276,9 +307,11 @@ local function nextPoint(key, m)
   return m.queue[2 * m.head], false
 end
 -- The points the standalone pointsGone would remove, in order: those at or before cutoff, then past the cap.
+-- The points gone, in a table the call's parts share: a part reads its first drop entries only.
+local goneScratch = {}
 local function pointsGone(key, cutoff, total, maxPoints)
   local m = pointSets[key]
-  local gone, drop = {}, 0
+  local gone, drop = goneScratch, 0
   while true do
     local e, inRedis = nextPoint(key, m)
     if not e then break end
@@ -362,16 +395,26 @@ end
 -- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
 -- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
 local function packNewest(newest, total) return {newest, total} end
-local function stateWrite(key, sets, dels)
+-- A sample's writes go straight into the table (its deletes come before its sets of the same
+-- fields, as the standalone HDEL before its HSET); the last answer's instance and time beside it.
+local lastInst, lastAt = {}, {}
+local function heldOf(key)
   local held = predictStates[key]
   if not held then
     held = {}
     predictStates[key] = held
     predictStateKeys[#predictStateKeys + 1] = key
   end
-  for i = 1, #dels do held[dels[i]] = false end
-  for i = 1, #sets, 2 do held[sets[i]] = sets[i + 1] end
+  return held
 end
+local function stateSet(key, field, v) heldOf(key)[field] = v end
+local function stateDel(key, field) heldOf(key)[field] = false end
+local function stateLast(key, inst, at, stored)
+  heldOf(key)['\\0\\0'] = stored
+  lastInst[key] = inst
+  lastAt[key] = at
+end
+local function stateWrite(key) end
 local function flushPredictStates()
   for k = 1, #predictStateKeys do
     local key = predictStateKeys[k]
@@ -380,14 +423,13 @@ local function flushPredictStates()
       if v then
         if type(v) == 'table' then
           if field == '\\0\\0' then
-            local a = v[3]
-            v = '\\1' .. v[1] .. '\\0' .. v[2] .. '\\0' .. packAnswer(a[1], a[2], a[3], a[4], a[5], a[6])
+            v = '\\1' .. lastInst[key] .. '\\0' .. lastAt[key] .. '\\0' .. packReply(v)
           elseif field == '\\0' then
             v = struct.pack('<dd', v[1], v[2])
           elseif string.byte(field) == 0 then
             v = struct.pack('<dddddd', v[1], v[2], v[3], v[4], v[5], v[6])
           else
-            v = packAnswer(v[1], v[2], v[3], v[4], v[5], v[6])
+            v = packReply(v)
           end
         end
         sets[#sets + 1] = field
@@ -401,19 +443,18 @@ local function flushPredictStates()
     for i = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, i, math.min(#sets, i + 1999))) end
   end
 end
--- An answer this call wrote is kept as its table {code, n, slope, eta, fitted, limit}, packed when the call ends.
+-- An answer this call wrote is kept as its reply table, packed when the call ends.
 local function readAnswer(v)
-  if type(v) == 'table' then return answerReply(v[1], v[2], v[3], v[4], v[5], v[6]) end
+  if type(v) == 'table' then return v end
   return readStoredAnswer(v)
 end
-local function storedAnswer(code, n, slope, eta, fitted, limit) return {code, n, slope, eta, fitted, limit} end
-local function lastAnswer(inst, at, answer) return {inst, at, answer} end
+local function storedAnswer(code, n, slope, eta, fitted, limit, reply) return reply end
 local function readSums(v)
   if type(v) == 'string' then return unpackSums(v) end
   return v or false
 end
 local function packSums(w) return w end
-local ttls = {}
+${PREDICT_SUMS_OF_LUA}local ttls = {}
 local function ttlOf(over)
   local ttl = ttls[over]
   if not ttl then
@@ -458,12 +499,8 @@ total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > 
 
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
-local sums, touched, dels = {}, {}, {}
+local sums, touched = {}, {}
 sums[inst] = readSums(got3)
-local function sumsOf(who)
-  if sums[who] == nil then sums[who] = readSums(stateGet1(KEYS[2], sumsField(who))) end
-  return sums[who]
-end
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
 -- the set: read just that, take it off its instances' sums, remove it by rank.
@@ -473,13 +510,13 @@ if drop > 0 then
   total = total - drop
   for i = 1, drop do
     local m = gone[i]
-    dels[i] = string.sub(m, 1, #m - 21)
+    stateDel(KEYS[2], string.sub(m, 1, #m - 21))
     if m == member then
       kept = false
     else
       local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
       local who = string.sub(m, 1, len)
-      local s = sumsOf(who)
+      local s = sumsOf(KEYS[2], sums, who)
       if s then
         local x = (x0 - s[2]) / HOUR
         s[1] = s[1] - 1
@@ -534,24 +571,15 @@ if n >= minN then
 end
 local answer = answerReply(code, n, slope, eta, fitted, ARGV[4])
 
-local stored = storedAnswer(code, n, slope, eta, fitted, ARGV[4])
-local write = {'\\0', packNewest(newest, total)}
+local stored = storedAnswer(code, n, slope, eta, fitted, ARGV[4], answer)
+stateSet(KEYS[2], '\\0', packNewest(newest, total))
 for who in pairs(touched) do
   local w = sums[who]
-  if w then
-    write[#write + 1] = sumsField(who)
-    write[#write + 1] = packSums(w)
-  else
-    dels[#dels + 1] = sumsField(who)
-  end
+  if w then stateSet(KEYS[2], sumsField(who), packSums(w)) else stateDel(KEYS[2], sumsField(who)) end
 end
-if kept then
-  write[#write + 1] = id
-  write[#write + 1] = stored
-end
-write[#write + 1] = '\\0\\0'
-write[#write + 1] = lastAnswer(inst, ARGV[2], stored)
-stateWrite(KEYS[2], write, dels)
+if kept then stateSet(KEYS[2], id, stored) end
+stateLast(KEYS[2], inst, ARGV[2], stored)
+stateWrite(KEYS[2])
 local ttl = ttlOf(over)
 expireLater(KEYS[1], ttl)
 expireLater(KEYS[2], ttl)
