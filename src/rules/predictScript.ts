@@ -69,7 +69,7 @@ local function answerReply(code, n, slope, eta, fitted, limit)
   return {STATUS[code], n, e, limit, sm, se, fm, fe}
 end
 local function packAnswer(code, n, slope, eta, fitted, limit)
-  return struct.pack('<Bdddd', code, n, slope, eta, fitted) .. limit
+  return struct.pack('<Bddddc0', code, n, slope, eta, fitted, limit)
 end
 -- A reply's double back (its m, e or text): exact, as the reader's m * 2^e.
 local ldexp = math.ldexp
@@ -202,7 +202,6 @@ end
 local function stateGet1(key, a) return redis.call('HGET', key, a) end
 -- The state's fields as the hash holds them (the body script keeps those it wrote as Lua values).
 local function readNewest(v) return struct.unpack('<dd', v) end
-local function packNewest(newest, total) return struct.pack('<dd', newest, total) end
 -- A sample's writes: its deletes, then its sets, in one HDEL and one HSET (stateWrite).
 local stateSets, stateDels = {}, {}
 local function stateSet(key, field, v)
@@ -214,6 +213,7 @@ local function stateWrite(key)
   if #stateDels > 0 then redis.call('HDEL', key, unpack(stateDels)) end
   redis.call('HSET', key, unpack(stateSets))
 end
+local function stateNewest(key, newest, total) stateSet(key, '\\0', struct.pack('<dd', newest, total)) end
 ${PREDICT_HELPERS_LUA}
 local readAnswer = readStoredAnswer
 local function storedAnswer(code, n, slope, eta, fitted, limit, reply) return packAnswer(code, n, slope, eta, fitted, limit) end
@@ -394,7 +394,6 @@ end
 -- ends (a later sample of the target reads the table, not the text): the newest time and count
 -- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
 -- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
-local function packNewest(newest, total) return {newest, total} end
 -- A sample's writes go straight into the table (its deletes come before its sets of the same
 -- fields, as the standalone HDEL before its HSET); the last answer's instance and time beside it.
 local lastInst, lastAt = {}, {}
@@ -415,6 +414,16 @@ local function stateLast(key, inst, at, stored)
   lastAt[key] = at
 end
 local function stateWrite(key) end
+-- The newest time and count: one table per hash and call, changed in place (readNewest copies).
+local function stateNewest(key, newest, total)
+  local held = heldOf(key)
+  local v = held['\\0']
+  if type(v) == 'table' then
+    v[1], v[2] = newest, total
+  else
+    held['\\0'] = {newest, total}
+  end
+end
 local function flushPredictStates()
   for k = 1, #predictStateKeys do
     local key = predictStateKeys[k]
@@ -486,7 +495,8 @@ if got1 then return readAnswer(got1) end
 
 -- String(a number) always reads back (strtod takes 'Infinity' and 'NaN' too): one strtod.
 local y = (ARGV[3] + 0)
-local member = id .. '\\0' .. struct.pack('<ddI4', y, t, #inst)
+-- id .. '\\0' .. struct.pack('<ddI4', y, t, #inst), in one string.
+local member = struct.pack('<c0BddI4', id, 0, y, t, #inst)
 local newest, total, was = t, 0, nil
 if got2 then
   local held
@@ -572,7 +582,7 @@ end
 local answer = answerReply(code, n, slope, eta, fitted, ARGV[4])
 
 local stored = storedAnswer(code, n, slope, eta, fitted, ARGV[4], answer)
-stateSet(KEYS[2], '\\0', packNewest(newest, total))
+stateNewest(KEYS[2], newest, total)
 for who in pairs(touched) do
   local w = sums[who]
   if w then stateSet(KEYS[2], sumsField(who), packSums(w)) else stateDel(KEYS[2], sumsField(who)) end
