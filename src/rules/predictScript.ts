@@ -100,6 +100,9 @@ local function readStoredAnswer(v)
   local code, n, slope, eta, fitted, rest = struct.unpack('<Bdddd', v)
   return answerReply(code, n, slope, eta, fitted, string.sub(v, rest))
 end
+-- A sample's sums by instance and the instances it changed: two tables the call's samples share,
+-- emptied as each sample ends.
+local sumsSeen, sumsTouched = {}, {}
 local function unpackSums(raw)
   if not raw then return false end
   local n, o, sx, sy, sxx, sxy = struct.unpack('<dddddd', raw)
@@ -509,7 +512,7 @@ total = total + pointsAdd(KEYS[1], KEYS[2], ARGV[2], member, was ~= nil and t > 
 
 -- Sums by instance, read once each; touched ones are written back (or deleted) at the end, with
 -- the answers of the samples that left.
-local sums, touched = {}, {}
+local sums, touched = sumsSeen, sumsTouched
 sums[inst] = readSums(got3)
 
 -- What slides out of the window (time <= newest - over) and then past the cap is a prefix of
@@ -525,7 +528,9 @@ if drop > 0 then
       kept = false
     else
       local y0, x0, len = struct.unpack('<ddI4', m, #m - 19)
-      local who = string.sub(m, 1, len)
+      -- Mostly the sample's own instance: compared in place, no new string.
+      local who = inst
+      if len ~= #inst or string.find(m, inst, 1, true) ~= 1 then who = string.sub(m, 1, len) end
       local s = sumsOf(KEYS[2], sums, who)
       if s then
         local x = (x0 - s[2]) / HOUR
@@ -586,7 +591,9 @@ stateNewest(KEYS[2], newest, total)
 for who in pairs(touched) do
   local w = sums[who]
   if w then stateSet(KEYS[2], sumsField(who), packSums(w)) else stateDel(KEYS[2], sumsField(who)) end
+  touched[who] = nil
 end
+for who in pairs(sums) do sums[who] = nil end
 if kept then stateSet(KEYS[2], id, stored) end
 stateLast(KEYS[2], inst, ARGV[2], stored)
 stateWrite(KEYS[2])
