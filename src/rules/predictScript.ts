@@ -168,7 +168,10 @@ const PREDICT_HEADER_LUA = `--[[
                    answers, ARGV[8] sums and the two.
   (Keys changed format twice, from a values hash and then to running sums, when the last answer
   also moved into the state hash; old keys are simply not read again and expire: a series
-  restarts after such an upgrade, as after \`over\` of silence.)
+  restarts after such an upgrade, as after \`over\` of silence. The answers' packing kept the
+  keys: an answer or last answer in the JSON written before is read as it was meant, and the
+  fields a sample rewrites are written packed; the sums, the newest time and the set did not
+  change.)
 
   ARGV[1] id ('<instance>/<event id>')   ARGV[2] sample time (integer ms)   ARGV[3] value (MB)
   ARGV[4] limit (MB)   ARGV[5] within (ms)   ARGV[6] over (integer ms)   ARGV[7] min samples
@@ -342,7 +345,7 @@ end
 `;
 
 /**
- * The state hash as the body script's predict parts see it: stateGet and stateWrite of one call
+ * The state hash as the body script's predict parts see it: stateGet and stateSet/stateDel of one call
  * share a table of the fields written, and each hash is written once when the call ends
  * (flushPredictStates, before the expiries are refreshed: a hash the call creates then gets its
  * expiry). A body's samples of one target mostly rewrite the same fields (the newest time, the
@@ -393,10 +396,10 @@ local function stateGet1(key, a)
   end
   return redis.call('HGET', key, a)
 end
--- What a part writes is kept as Lua values and packed, or made JSON, once per field when the call
--- ends (a later sample of the target reads the table, not the text): the newest time and count
--- {newest, total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated),
--- an answer's table, the last answer {instance, time, answer} (only the call's last one is kept).
+-- What a part writes is kept as Lua values and packed once per field when the call ends (a later
+-- sample of the target reads the table, not the bytes): the newest time and count {newest,
+-- total}, an instance's sums {n, origin, sx, sy, sxx, sxy} (the table the part updated), an
+-- answer's reply table, the last answer's reply table (only the call's last one is kept).
 -- A sample's writes go straight into the table (its deletes come before its sets of the same
 -- fields, as the standalone HDEL before its HSET); the last answer's instance and time beside it.
 local lastInst, lastAt = {}, {}
