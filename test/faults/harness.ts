@@ -76,6 +76,8 @@ export async function privateRedis(): Promise<PrivateRedis> {
 export interface Receiver {
   readonly url: string;
   readonly delivered: Map<string, number>;
+  /** When each target's first delivery was answered (ms since the epoch). */
+  readonly firstAt: Map<string, number>;
   /** Requests arrived (answered or not). */
   arrived: number;
   holdNext(n: number): void;
@@ -86,10 +88,11 @@ export interface Receiver {
 
 export async function startReceiver(): Promise<Receiver> {
   const delivered = new Map<string, number>();
+  const firstAt = new Map<string, number>();
   let hold = 0;
   const held: ServerResponse[] = [];
   const self = {
-    url: '', delivered, arrived: 0,
+    url: '', delivered, firstAt, arrived: 0,
     holdNext(n: number) { hold = n; },
     releaseHeld() { for (const res of held.splice(0)) res.destroy(); },
     close: () => new Promise<void>((r) => { for (const res of held) res.destroy(); server.closeAllConnections(); server.close(() => r()); }),
@@ -101,7 +104,10 @@ export async function startReceiver(): Promise<Receiver> {
       self.arrived++;
       if (hold > 0) { hold--; held.push(res); return; }
       const target = /FAULT-TARGET=([A-Za-z0-9._-]+)/.exec(body)?.[1] ?? '?';
-      res.on('finish', () => delivered.set(target, (delivered.get(target) ?? 0) + 1));
+      res.on('finish', () => {
+        delivered.set(target, (delivered.get(target) ?? 0) + 1);
+        if (!firstAt.has(target)) firstAt.set(target, Date.now());
+      });
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
   });
@@ -276,6 +282,11 @@ export function recordRow(row: FaultRow): void {
 export async function explainMissing(redisUrl: string, queuePrefix: string, deliveries: readonly Delivery[], delivered: ReadonlyMap<string, number>): Promise<string> {
   const missing = deliveries.filter((d) => d.accepted && (delivered.get(d.dyno) ?? 0) === 0).slice(0, 5);
   if (missing.length === 0) return '';
+  return `firings not delivered (first ${missing.length}):\n${await describeDynos(redisUrl, queuePrefix, missing)}`;
+}
+
+/** What mallet's Redis holds for these bodies' dynos: their attempts, the keys naming them, their jobs (state, logs). */
+export async function describeDynos(redisUrl: string, queuePrefix: string, missing: readonly Delivery[]): Promise<string> {
   const { Redis } = await import('ioredis');
   const r = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
   const lines: string[] = [];
@@ -315,5 +326,5 @@ export async function explainMissing(redisUrl: string, queuePrefix: string, deli
   } finally {
     r.disconnect();
   }
-  return `firings not delivered (first ${missing.length}):\n${lines.join('\n')}`;
+  return lines.join('\n');
 }
