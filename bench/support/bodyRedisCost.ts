@@ -88,6 +88,14 @@ const script = WITHOUT === 'all' ? 'return 1' : WITHOUT === '' ? BODY_LUA : BODY
   let bytes = 0;
   for (const c of captured) { args += c.length; for (const a of c) bytes += Buffer.byteLength(String(a)); }
   console.log(`per call: ${(args / captured.length).toFixed(0)} arguments, ${(bytes / captured.length / 1024).toFixed(1)} KiB`);
+  // Parts by code over the calls (each call's last ARGV[6] arguments are its descriptors).
+  const codes = new Map<string, number>();
+  for (const c of captured) {
+    const nk = Number(c[0]);
+    const nParts = Number(c[nk + 6]);
+    for (const d of c.slice(c.length - nParts)) codes.set(String(d)[0]!, (codes.get(String(d)[0]!) ?? 0) + 1);
+  }
+  console.log(`parts a pass: ${[...codes].map(([k, n]) => `${k} ${n}`).join(', ')}`);
 }
 const sha = createHash('sha1').update(script).digest('hex');
 await redis.script('LOAD', script);

@@ -6,7 +6,7 @@ import { processTypeOf } from '../rules/shapes.js';
 import { firingId } from '../rules/firingId.js';
 import { readHistory, type FiringRecord } from './history.js';
 import { silenceMatcher, type Silence } from './Silence.js';
-import { parsePredictReply, PREDICT_LAST_FIELD, type PredictResult } from '../rules/predictScript.js';
+import { parsePredictLast, PREDICT_LAST_FIELD, type PredictResult } from '../rules/predictScript.js';
 import { RedisLifeStore } from '../dynos/lifeScript.js';
 import { fromHerokuLogsLine } from '../ingest/herokuLogsLine.js';
 import { graceVerdict, hasLifecycle, lineMatch, type GraceVerdict } from './graceVerdict.js';
@@ -75,10 +75,10 @@ export async function explain(
     .zcount(keys.stormGuard(q.app), `(${now - limits.perApp.withinMs}`, '+inf')
     .zcount(keys.flapping(q.app, q.target), `(${now - limits.flapping.withinMs}`, '+inf')
     .zrangebyscore(keys.rolling(q.app, processType), `(${now}`, '+inf')
-    .hget(keys.predict(q.rule, q.app, q.target).state, PREDICT_LAST_FIELD);
+    .hgetBuffer(keys.predict(q.rule, q.app, q.target).state, PREDICT_LAST_FIELD);
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
-  const [windowFlat, cool, storm, flap, rolling, lastPrediction] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[], string | null];
+  const [windowFlat, cool, storm, flap, rolling, lastPrediction] = replies.map((r) => r[1]) as [string[], string | null, number, number, string[], Buffer | null];
   const recent = (await readHistory(redis, keys, { app: q.app, rule: q.rule, target: q.target, limit: 10 })).records;
 
   const covering = silences.filter((s) => silenceMatcher([s], now)({ app: q.app, rule: q.rule, target: q.target }));
@@ -152,11 +152,12 @@ async function graceState(
   return { ...base, now: graceVerdict(life, g, q.target, now, undefined, 'now'), ...(line ? { line } : {}) };
 }
 
-function predictionState(p: NonNullable<CompiledRuleSet['rules'][number]['predict']>, raw: string | null): PredictionState {
+function predictionState(p: NonNullable<CompiledRuleSet['rules'][number]['predict']>, raw: Buffer | null): PredictionState {
   const base = { withinMs: p.withinMs, overMs: p.overMs, minSamples: p.minSamples };
+  if (raw === null) return base;
   try {
-    const [instance, at, answer] = JSON.parse(raw ?? 'null') as [string, string, string[]];
-    return { ...base, last: { instance, at: Number(at), answer: parsePredictReply(answer) } };
+    // Packed since the reply became integers; JSON before (still read, until it expires).
+    return { ...base, last: parsePredictLast(raw) };
   } catch {
     return base;
   }

@@ -133,7 +133,12 @@ export class RulesEngine {
         }
         const { vote } = predictVoteOf(p, keys);
         if (vote === undefined) continue;
-        parts.push({ ...predictPart(vote), gate: gate.get(p.target)! });
+        // Named fields, not a spread of predictPart's object: each spread copy had a map (hidden
+        // class) of its own (4 917 maps for 4 972 parts of the syslog bench), so every read of a
+        // part's fields in encodeBody missed V8's caches (a runtime lookup each, ~13 % of the
+        // encoding's instructions).
+        const pp = predictPart(vote);
+        parts.push({ name: pp.name, keys: pp.keys, args: pp.args, gate: gate.get(p.target)! });
         predictAt[voted.length] = parts.length;
         voted.push(p);
       }

@@ -231,6 +231,32 @@ local function numbers(desc, from, w, count)
   return out
 end
 
+-- The values a width-2 descriptor's bytes \`from\` .. \`last\` name in \`values\` (KEYS or ARGV), as
+-- a table of their number (see the loop below).
+local function fromPairs(desc, from, last, values)
+  local n = (last - from + 1) / 2
+  if n <= 0 then return {} end
+  if n <= 999 then
+    local t = {string.byte(desc, from, last)}
+    for i = 1, n do t[i] = values[t[2 * i - 1] * 64 + t[2 * i] - 3120] end
+    for i = n + 1, 2 * n do t[i] = nil end
+    return t
+  end
+  -- More than string.byte returns at a time (Lua's stack): grown, 999 at a time.
+  local t, i = {}, 0
+  while from <= last do
+    local upto = from + 1997
+    if upto > last then upto = last end
+    local b = {string.byte(desc, from, upto)}
+    for k = 1, #b, 2 do
+      i = i + 1
+      t[i] = values[b[k] * 64 + b[k + 1] - 3120]
+    end
+    from = upto + 1
+  end
+  return t
+end
+
 local frameId = ARGV[1]
 -- A skipped part's reply, one table each for the whole call (the reply is the same; fewer
 -- allocations for Lua's GC).
@@ -271,22 +297,18 @@ for p = 1, (ARGV[6] + 0) do
     -- Observers write after the firings are stored (the caller then writes them, told the firings).
     r = DEFERRED
   else
-    local pk, pa = {}, {}
+    local pk, pa
     if w == 2 then
-      -- Straight into the part's KEYS and ARGV, as above.
-      local from, last, i = 3 + 4 * w, #desc, 0
-      while from <= last do
-        local upto = from + 1997
-        if upto > last then upto = last end
-        local b = {string.byte(desc, from, upto)}
-        for k = 1, #b, 2 do
-          i = i + 1
-          local x = b[k] * 64 + b[k + 1] - 3120
-          if i <= nk then pk[i] = KEYS[x] else pa[i - nk] = ARGV[x] end
-        end
-        from = upto + 1
-      end
+      -- Straight into the part's KEYS and ARGV, each table made at its size: Lua 5.1 has no
+      -- table.new, and one filled an index at a time is reallocated and rehashed at every power
+      -- of 2 (~5 times for a vote's 9 keys and 16 arguments). The table string.byte's results
+      -- make already has the size (twice the part's, two bytes a number); each pair is decoded
+      -- into the first half in place (a pair is read before its place is written: 2i - 1 >= i),
+      -- then the second half is cleared (the length is then the part's, as # and unpack read it).
+      pk = fromPairs(desc, 11, 10 + 2 * nk, KEYS)
+      pa = fromPairs(desc, 11 + 2 * nk, #desc, ARGV)
     else
+      pk, pa = {}, {}
       local x = numbers(desc, 3 + 4 * w, w)
       for i = 1, nk do pk[i] = KEYS[x[i]] end
       for i = nk + 1, #x do pa[i - nk] = ARGV[x[i]] end
@@ -419,10 +441,14 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
     o = putNumber(d, o, width, p.life ?? 0);
     o = putNumber(d, o, width, p.keys.length);
     for (const key of p.keys) o = putNumber(d, o, width, stringIndex(keys, base, keyList, key, 1));
-    for (const arg of p.args) {
+    const args = p.args;
+    // Its first `once` string arguments are sent as they are, not looked up (see UNSHARED_LEADING).
+    const once = p.name === 'threshold' ? UNSHARED_LEADING.threshold : 0;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
       let at: number;
       if (typeof arg === 'number') at = numberIndex(numbers, base, valueList, arg);
-      else if (arg.length >= UNSHARED_LENGTH) at = valueList.push(arg) + 7;
+      else if (arg.length >= UNSHARED_LENGTH || i < once) at = valueList.push(arg) + 7;
       else at = stringIndex(values, base, valueList, arg, 7);
       o = putNumber(d, o, width, at);
     }
@@ -448,6 +474,15 @@ export function encodeBody(framesKey: string, frameId: string, now: number, mark
  * a fresh string (~60 % of encodeBody's time with every value looked up).
  */
 const UNSHARED_LENGTH = 48;
+/**
+ * Leading string arguments of a part sent without a look-up, as the long ones: a threshold vote's
+ * first, its line's event id (thresholdPart's ARGV[1]), is its own but for a line two rules
+ * matched (8 % of the syslog bench's votes; then it is sent twice). A look-up of a fresh string
+ * hashes all of it and its miss adds an entry: ~70 a syslog call. Only what is sent changes
+ * (the descriptor names each copy), never what a part reads. The predict part's own values are
+ * long (its member) or shared (its time, a third of its values).
+ */
+const UNSHARED_LEADING = { threshold: 1 } as const;
 /** Places are stored as call * PLACES + place: a call's own are at or above its base. */
 const PLACES = 1 << 24;
 
@@ -489,6 +524,12 @@ let descriptor = Buffer.allocUnsafe(4096);
 
 /** A descriptor's number in `width` characters of 6 bits each, '0' + 0..63, most significant first. */
 function putNumber(d: Buffer, at: number, width: number, n: number): number {
+  if (width === 2) {
+    // The usual width, without the loop.
+    d[at] = 48 + ((n >> 6) & 63);
+    d[at + 1] = 48 + (n & 63);
+    return at + 2;
+  }
   for (let i = width - 1; i >= 0; i--) {
     d[at + i] = 48 + (n & 63);
     n >>= 6;

@@ -36,6 +36,22 @@ let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 let scratch = Buffer.allocUnsafe(64 << 10);
 
+/**
+ * `\r\n$<n>\r\n` for the lengths met so far, below SEPARATOR_CACHE: an array with holes, kept
+ * below V8's gap of 1 024 past its end at which an array becomes a dictionary.
+ */
+const SEPARATOR_CACHE = 1024;
+const SEPARATORS: string[] = [];
+function separator(n: number): string {
+  if (n >= SEPARATOR_CACHE) return `\r\n$${n}\r\n`;
+  let s = SEPARATORS[n];
+  if (s === undefined) {
+    s = `\r\n$${n}\r\n`;
+    SEPARATORS[n] = s;
+  }
+  return s;
+}
+
 /** Writes `n` (≥ 0) in decimal at `at`; returns the offset after it. */
 function writeDecimal(buf: Buffer, at: number, n: number): number {
   const len = decimalLength(n);
@@ -63,12 +79,20 @@ export function encodeScriptCall(script: ScriptText, args: readonly (string | nu
   // one native write instead of one per argument (~70 per drain body, each a C++ call that cost
   // more than the bytes it wrote). Right when every character is ASCII, which the written byte
   // count tells (any other character takes more bytes than its UTF-16 units); else redone below.
-  let text = head;
+  // Two additions an argument: the piece between two arguments, `\r\n$<length>\r\n`, is made
+  // once per length (SEPARATORS), then the argument. A template of five pieces an argument was
+  // four additions, most of them of short strings (each a fresh flat copy) and the length's text:
+  // 1 742 375 against 1 578 744–1 620 263 instructions a syslog call (syslogBatches.ts --encode,
+  // callgrind; runs of one tree move by ~2 %).
+  // Tried: the pieces in an array and one join: 1 715 252 (pushed) and 1 773 776 (a sized array).
+  let text = head.slice(0, -2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const s = typeof a === 'string' ? a : String(a);
-    text += `$${s.length}\r\n${s}\r\n`;
+    text += separator(s.length);
+    text += s;
   }
+  text += '\r\n';
   // Into the slab when its ASCII length fits there, whatever the worst case of its UTF-8 (a
   // syslog batch's ~47 KB call would be over the quarter slab at 3 bytes a unit, then copied).
   // The write stops short only when what is left of the slab cannot take the next character (4

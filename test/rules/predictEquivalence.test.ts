@@ -166,8 +166,8 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
         for (const key of ['p', 'v']) {
           const a = `${prefix}:own:${target}:${key}`;
           const b = `${prefix}:body:${target}:${key}`;
-          if (key === 'p') expect(await redis.zrange(b, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(a, '0', '-1', 'WITHSCORES'));
-          else expect(await redis.hgetall(b)).toEqual(await redis.hgetall(a));
+          if (key === 'p') expect(await redis.zrangeBuffer(b, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrangeBuffer(a, '0', '-1', 'WITHSCORES'));
+          else expect(await redis.hgetallBuffer(b)).toEqual(await redis.hgetallBuffer(a));
           const ttl = await redis.pttl(b);
           if (await redis.exists(b)) expect(ttl).toBeGreaterThan(0);
         }
@@ -206,8 +206,8 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
         }
         expect(fromBody).toEqual(await memory.predict(votes));
         await own.predict(list('own'));
-        expect(await redis.zrange(`${prefix}:body:p`, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(`${prefix}:own:p`, '0', '-1', 'WITHSCORES'));
-        expect(await redis.hgetall(`${prefix}:body:v`)).toEqual(await redis.hgetall(`${prefix}:own:v`));
+        expect(await redis.zrangeBuffer(`${prefix}:body:p`, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrangeBuffer(`${prefix}:own:p`, '0', '-1', 'WITHSCORES'));
+        expect(await redis.hgetallBuffer(`${prefix}:body:v`)).toEqual(await redis.hgetallBuffer(`${prefix}:own:v`));
       },
     ), { numRuns: 25 });
   });

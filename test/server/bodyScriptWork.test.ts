@@ -156,7 +156,7 @@ describe('the body script work per delivery', () => {
       expect(b).toBeLessThanOrEqual(1_800_000 + 60_000);
       expect(Math.abs(a - b)).toBeLessThan(2_000);
     }
-    expect(await redis.hgetall(viaBody.predict('leak', 'app-p', 'web.1').state)).toEqual(await redis.hgetall(own.predict('leak', 'app-p', 'web.1').state));
+    expect(await redis.hgetallBuffer(viaBody.predict('leak', 'app-p', 'web.1').state)).toEqual(await redis.hgetallBuffer(own.predict('leak', 'app-p', 'web.1').state));
   });
 
   it('a part of thousands of indices in 2-character descriptors (read in slices) writes what its own script writes', async () => {
