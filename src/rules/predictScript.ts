@@ -201,7 +201,7 @@ const PREDICT_HEADER_LUA = `--[[
 -- once when the call ends) and points functions (PREDICT_POINTS_LUA: each set changed once when
 -- the call ends), so that a target's samples of one call are one pass over its keys.
 local function expireLater(key, ms) redis.call('PEXPIRE', key, ms) end
-local function stateGet3(key, a, b, c, t)
+local function stateGet3(key, a, b, c)
   local got = redis.call('HMGET', key, a, b, c)
   return got[1], got[2], got[3]
 end
@@ -368,7 +368,7 @@ local function readNewest(v)
   return struct.unpack('<dd', v)
 end
 -- Fields this call has not written are read from the hash (HMGET's nil is false, as here).
-local function stateGet3(key, a, b, c, t)
+local function stateGet3(key, a, b, c)
   local held = predictStates[key]
   if not held then
     local got = redis.call('HMGET', key, a, b, c)
@@ -376,10 +376,11 @@ local function stateGet3(key, a, b, c, t)
   end
   local va, vb, vc = held[a], held[b], held[c]
   if va == nil and vb ~= nil and vc ~= nil then
-    -- A later sample of the target in this call: only its own id is not held. A sample newer
-    -- than the newest the state counts is not in the set, so it has no answer (the answers and
-    -- the newest time are written together): nothing to ask.
-    if vb and t > (readNewest(vb)) then va = false else va = redis.call('HGET', key, a) end
+    -- A later sample of the target in this call: only its own id is not held. Asked even when
+    -- the sample is newer than the newest the state counts: an id is a sample's identity, not its
+    -- time, and one stored before may come again at a later time (a reused frame id); the
+    -- standalone script and the memory mirror answer it as a retry.
+    va = redis.call('HGET', key, a)
   elseif va == nil or vb == nil or vc == nil then
     local got = redis.call('HMGET', key, a, b, c)
     if va == nil then va = got[1] end
@@ -496,7 +497,7 @@ local minN = setting(ARGV[7])
 local maxPoints = setting(ARGV[8])
 local inst = ARGV[9]
 
-local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', sumsField(inst), t)
+local got1, got2, got3 = stateGet3(KEYS[2], id, '\\0', sumsField(inst))
 if got1 then return readAnswer(got1) end
 
 -- String(a number) always reads back (strtod takes 'Infinity' and 'NaN' too): one strtod.
