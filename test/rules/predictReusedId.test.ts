@@ -11,17 +11,17 @@ beforeAll(() => { redis = testRedis(); });
 afterAll(async () => { await cleanupPrefix(redis, ...prefixes); await redis.quit(); });
 
 /**
- * review6: predictEquivalence's body-script property fails on main (seed 27537786 and others).
- * Shrunk: an id stored in an earlier call comes again at a later time, after another sample of
- * its target in the same call. The body script's stateGet3 (acc4e51) takes "newer than the held
- * newest" as "never stored" and skips the id's HGET, so the sample is counted as new, where the
- * standalone script and the memory mirror answer it as the retry it is by id.
+ * predictEquivalence's body-script property, shrunk (seed 27537786): an id stored in an earlier
+ * call comes again at a later time, after another sample of its target in the same call. A
+ * body script that takes "newer than the held newest time" as "never stored" and skips the id's
+ * HGET counts it as new, where the standalone script and the memory mirror answer it as the
+ * retry it is by id.
  */
 describe('predict through the body script: an id seen before, at a later time', () => {
   it('answers as the standalone script and the memory mirror', async () => {
     new BodyScript(redis);
     const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
-    const prefix = uniquePrefix('r6p');
+    const prefix = uniquePrefix('predict-reused-id');
     prefixes.push(prefix);
     const t0 = 1_700_000_000_000;
     const vote = (tree: string, id: string, time: number): PredictVote => ({

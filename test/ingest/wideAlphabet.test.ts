@@ -5,8 +5,8 @@ import { readQuantity, readQuantityByRegExp } from '../../src/rules/fieldConditi
 import { truncateUtf8 } from '../../src/truncateUtf8.js';
 import { instanceOf } from '../../src/rules/instance.js';
 
-/** Second reader's edge inputs (review6): wider alphabets than the owners' property tests. */
-describe('review6 edges', () => {
+/** Wider alphabets than the owners' property tests: NUL, controls, surrogates, prefix keys. */
+describe('logfmt, quantities, truncation, instances: wide alphabets', () => {
   const parts = [' ', '\t', '\0', '\x01', '\x7f', '\u2028', '=', '"', '\\', '\\"', 'a', 'ab', 'abc', 'b', 'a#b', 'sample#memory_total', 'sample#memory_total_x', 'é', '😀', '\ud83d', '\ude00', '1MB', 'x=y=z'];
   const text = fc.array(fc.constantFrom(...parts), { maxLength: 30 }).map((a) => a.join(''));
   const key = fc.constantFrom('a', 'ab', 'abc', 'b', 'a#b', 'sample#memory_total', 'sample#memory_total_x', 'é', '😀', '\ud83d', '\ude00', '\0', 'a\0', 'x', 'x=y', '=', '"', '');
