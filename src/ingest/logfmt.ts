@@ -76,53 +76,7 @@ function quotedValue(text: string, i: number, end: number, n: number): string {
 }
 
 /**
- * parseLogfmt(text).get(key) without the map: the same pass over the text, each key compared in
- * place (length first) and only the value of `key` sliced, the last one's when it repeats.
- */
-export function logfmtValue(text: string, key: string): string | undefined {
-  const n = text.length;
-  const kl = key.length;
-  let value: string | undefined;
-  let i = 0;
-  while (i < n) {
-    let c = text.charCodeAt(i);
-    if (c <= SP) { i++; continue; }
-    if (c === EQ || c === QUOTE) {
-      while (i < n && text.charCodeAt(i) > SP) i++;
-      continue;
-    }
-    const keyStart = i;
-    while (i < n) {
-      c = text.charCodeAt(i);
-      if (c <= SP || c === EQ || c === QUOTE) break;
-      i++;
-    }
-    const hit = i - keyStart === kl && text.startsWith(key, keyStart);
-    if (i >= n || c <= SP) {
-      if (hit) value = '';
-      continue;
-    }
-    if (c === QUOTE) {
-      while (i < n && text.charCodeAt(i) > SP) i++;
-      continue;
-    }
-    i++; // '='
-    if (i < n && text.charCodeAt(i) === QUOTE) {
-      i++;
-      const end = quotedEnd(text, i, n);
-      if (hit) value = quotedValue(text, i, end, n);
-      i = end + 1;
-      continue;
-    }
-    const valueStart = i;
-    while (i < n && text.charCodeAt(i) > SP) i++;
-    if (hit) value = text.slice(valueStart, i);
-  }
-  return value;
-}
-
-/**
- * logfmtValue for a text without a quote, where every token is a run of characters above space:
+ * parseLogfmt(text).get(key) for a text without a quote, where every token is a run of characters above space:
  * `key` (no space, `=` or quote in it, not empty) is that token's key exactly where it starts
  * a token and is followed by `=`, a space or the end. Found by the native search instead of a
  * character loop (~20 instructions a character in optimised code, callgrind: the string's
@@ -150,7 +104,7 @@ function plainValue(text: string, key: string): string | undefined {
   return value;
 }
 
-/** Whether plainValue can look `key` up: not empty, no space, `=` or quote in it. */
+/** Whether `key` can be a key of parseLogfmt's: not empty, no space, `=` or quote in it. */
 function isPlainKey(key: string): boolean {
   if (key.length === 0) return false;
   for (let i = 0; i < key.length; i++) {
@@ -187,7 +141,8 @@ export class LogfmtFields implements ReadonlyMap<string, string> {
     for (let k = 0; k < keys.length; k++) if (keys[k] === key) return this.#values[k];
     this.#quoted ??= this.#text.indexOf('"') >= 0;
     if (this.#quoted) return this.#map().get(key);
-    const value = isPlainKey(key) ? plainValue(this.#text, key) : logfmtValue(this.#text, key);
+    // parseLogfmt makes no key that is empty or holds a space, `=` or a quote: such a key is absent.
+    const value = isPlainKey(key) ? plainValue(this.#text, key) : undefined;
     if (keys.length < MEMO_KEYS) {
       keys.push(key);
       this.#values.push(value);
