@@ -6,7 +6,7 @@ import type { LifecycleEvent, MemorySample } from './DynoRecord.js';
 import type { DynoStore } from './DynoStore.js';
 import type { BodyPart } from '../bodyPart.js';
 import { DYNO_LINE_CLASSES, instanceEnd, isDynoProcess, isMemoryLine, isRuntimeLine, readDynoEvent, readDynoLine, readDynoSample, wantsDynoLine, wantsLifecycle, wantsRelease } from './dynoLines.js';
-import { timestampMs } from '../ingest/timestampMs.js';
+import { eventTimeMs, timestampMs } from '../ingest/timestampMs.js';
 import { MINUTE_MS } from './bounds.js';
 import { lifeBatchOf, type LifeBatch, type LifeStore } from './instanceLife.js';
 import { readKnownSampleBytes, type KnownInstance } from './memoryBytes.js';
@@ -125,7 +125,7 @@ export class DynoObserver implements Observer {
         // the prefilter, wantsDynoLine, leaves none to wants(): that test cost ~400 instructions
         // on every memory sample, callgrind.)
         if (!startsWithLong(e, k.memoryText, k.memoryBytes)) continue;
-        const at = e.timeMs ?? timestampMs(e.timestamp);
+        const at = eventTimeMs(e);
         if (Math.floor(at / MINUTE_MS) === k.minute) return false;
         // observe() reads it next: what was found here is handed on, not found again. (Bounded
         // for a caller that asks wants() without observe(): forgetting costs a read.)

@@ -1,5 +1,5 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import { timestampMs } from '../ingest/timestampMs.js';
+import { eventTimeMs } from '../ingest/timestampMs.js';
 import { LINE_API, LINE_PLATFORM, lineClassOf } from '../ingest/lineClass.js';
 import { SHAPES, isFirDyno } from '../rules/shapes.js';
 import { literalBytes } from '../rules/literal.js';
@@ -127,7 +127,7 @@ export function isRuntimeLine(e: DrainEvent): boolean {
 
 /** An isRuntimeLine line's memory sample, if it is one (readDynoLine's, without the wrapper). */
 export function readDynoSample(e: DrainEvent): MemorySample | undefined {
-  const at = e.timeMs ?? timestampMs(e.timestamp);
+  const at = eventTimeMs(e);
   if (!Number.isFinite(at)) return undefined;
   // Most of what is read: from the bytes, the text never made.
   if (e.readMessageBytes !== undefined) return e.readMessageBytes(readMemorySampleBytes, e.process, at);
@@ -136,7 +136,7 @@ export function readDynoSample(e: DrainEvent): MemorySample | undefined {
 
 /** Any other wanted line's lifecycle event, if it is one (readDynoLine's, without the wrapper). */
 export function readDynoEvent(e: DrainEvent): LifecycleEvent | undefined {
-  const at = e.timeMs ?? timestampMs(e.timestamp);
+  const at = eventTimeMs(e);
   if (!Number.isFinite(at)) return undefined;
   const text = e.message;
   if (e.source !== 'heroku') {

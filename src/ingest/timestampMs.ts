@@ -113,3 +113,11 @@ export function timestampMs(ts: string): number {
   const offset = zoneOffset(ts, i, n);
   return lastDayMs + ((h * 60 + mi) * 60 + s) * 1000 + ms - offset;
 }
+
+/**
+ * An event's time in ms: the producer's own reading when it has one (DrainEvent.timeMs, the
+ * same number without making the timestamp's text), else timestampMs of its timestamp.
+ */
+export function eventTimeMs(e: { readonly timeMs?: number; readonly timestamp: string }): number {
+  return e.timeMs ?? timestampMs(e.timestamp);
+}

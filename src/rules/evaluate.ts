@@ -19,7 +19,7 @@ import type { TargetBudget } from './targetBudget.js';
 import type { PredictResult, PredictStore, PredictVote } from './predictScript.js';
 import { predictionText, readSample } from './predict.js';
 import { seriesInstanceOf } from './instance.js';
-import { timestampMs } from '../ingest/timestampMs.js';
+import { eventTimeMs } from '../ingest/timestampMs.js';
 
 export interface EvaluationDeps {
   readonly ruleSet: CompiledRuleSet;
@@ -185,7 +185,7 @@ export function finishEvaluation(result: Evaluation, pending: readonly Pending[]
     if (a.status === 'grace') {
       // The line's own time and the lifecycle facts it was judged on: what `mallet replay --explain` says.
       const facts = lives?.[i]?.facts;
-      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell, at: timestampMs(event.timestamp), ...(facts ? { facts } : {}) });
+      result.graces.push({ rule: rule.name, app: event.app, target: p.target, spell: a.spell, at: eventTimeMs(event), ...(facts ? { facts } : {}) });
       return;
     }
     if (a.status === 'counting') {
@@ -269,8 +269,7 @@ export function predictVoteOf(p: Pending, keys: RedisKeys): { vote?: PredictVote
   const e = p.match.event;
   const instance = seriesInstanceOf(e);
   const sample = p.match.fields === undefined ? undefined : readSample(cond, p.match.fields);
-  // The producer's own reading when it has one (DrainEvent.timeMs: the same number, no text made).
-  const time = e.timeMs ?? timestampMs(e.timestamp);
+  const time = eventTimeMs(e);
   if (instance === undefined || sample === undefined || !Number.isFinite(time)) return { instance };
   return {
     instance,

@@ -1,5 +1,5 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import { timestampMs } from '../ingest/timestampMs.js';
+import { eventTimeMs } from '../ingest/timestampMs.js';
 import { readDynoLine, wantsDynoLine } from '../dynos/dynoLines.js';
 import { instanceAt, releaseAt } from '../dynos/instanceAt.js';
 import { EMPTY_DYNO, LIFE_BOUNDS, lifeBatchOf, mergeDyno, newestTimes, type AppLife, type DynoLife, type LifeStore } from '../dynos/instanceLife.js';
@@ -82,7 +82,7 @@ function apply(s: { releases: number[]; dynos: Map<string, DynoLife> }, e: Drain
 }
 
 function judgeOne(s: AppLife, q: LifeQuery): LifeJudgement | undefined {
-  const t = q.event.timeMs ?? timestampMs(q.event.timestamp);
+  const t = eventTimeMs(q.event);
   if (!Number.isFinite(t)) return undefined;
   const at = lifeAt(s, q.target, t, instanceOf(q.event, q.target), q.grace);
   return {

@@ -1,5 +1,5 @@
 import type { DrainEvent } from '../ingest/DrainEvent.js';
-import { timestampMs } from '../ingest/timestampMs.js';
+import { eventTimeMs } from '../ingest/timestampMs.js';
 import { readDynoLine, wantsDynoLine } from '../dynos/dynoLines.js';
 import { LIFE_BOUNDS } from '../dynos/instanceLife.js';
 import { START_BEFORE_FIRST_SAMPLE_MS } from '../dynos/instanceAt.js';
@@ -223,7 +223,7 @@ export function lifecyclePart(events: readonly DrainEvent[], queries: readonly (
     left--;
     for (const i of mine) {
       const q = queries[i]!;
-      const t = q.event.timeMs ?? timestampMs(q.event.timestamp);
+      const t = eventTimeMs(q.event);
       if (!Number.isFinite(t)) continue;
       slots[i] = ++slot;
       args.push('q', dynoIndex.get(q.target)!, t, instanceOf(q.event, q.target) ?? '', q.grace?.afterStartMs ?? 0, q.grace?.afterReleaseMs ?? 0, q.time, q.predicted ?? 0);
