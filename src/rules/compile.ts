@@ -7,7 +7,7 @@ import { parseDuration } from './duration.js';
 import { compileGlob } from './glob.js';
 import { literalBytes, requiredLiteral } from './literal.js';
 import { parseFieldCondition, type FieldCondition } from './fieldCondition.js';
-import { parseTemplate, templateUses, type Template } from './template.js';
+import { actionTemplates, parseTemplate, templateUses, type Template } from './template.js';
 import { envRefs, expandEnv, unsetRefs } from './env.js';
 import { compileFirMapping } from './FirMapping.js';
 import { compilePredict, type RawPredict } from './predict.js';
@@ -301,7 +301,7 @@ function compileRule(raw: RawRule, rawPredict: Partial<RawPredict> | undefined, 
     if (predict.reaches.kind === 'percent') keys.add(predict.reaches.of + '=');
   }
   const fieldLiterals = new Set([...values, ...keys]);
-  const usesFields = fields.length > 0 || predict !== undefined || target.usesFields || [...actions, ...onFailure].some((a) => templatesOf(a).some((t) => t.usesFields));
+  const usesFields = fields.length > 0 || predict !== undefined || target.usesFields || [...actions, ...onFailure].some((a) => actionTemplates(a).some((t) => t.usesFields));
   return Object.freeze({
     name: raw.name,
     description: raw.description,
@@ -347,15 +347,6 @@ function compileGrace(raw: RawRule['grace'], at: YamlPath, bad: Report): RuleGra
   };
   const grace = { afterStartMs: ms('after_start'), afterReleaseMs: ms('after_release') };
   return ok ? Object.freeze(grace) : undefined;
-}
-
-function templatesOf(a: ActionTemplate): Template[] {
-  switch (a.type) {
-    case 'redis-stop-key': return [a.key, a.value];
-    case 'sidekiq-stop': return [a.hostname];
-    case 'heroku-restart': return [a.dyno];
-    case 'notify': return [a.text];
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ResolvedAction } from './Firing.js';
 import type { ActionTemplate, CompiledRule } from './CompiledRule.js';
 import type { RuleMatch } from './match.js';
-import { renderTemplate, slackEscape, type Template, type TemplateContext } from './template.js';
+import { actionTemplates, renderTemplate, slackEscape, type Template, type TemplateContext } from './template.js';
 import { describeValue, hasShape, processTypeOf, type ShapeName } from './shapes.js';
 import { RULE_BOUNDS } from './defaults.js';
 import { truncateUtf8 } from '../truncateUtf8.js';
@@ -44,15 +44,7 @@ const HEADER_VARS: ReadonlySet<string> = new Set(['text', 'app', 'process', 'tar
 
 function headerOnly(rule: CompiledRule): boolean {
   const ok = (t: Template) => t.parts.every((p) => HEADER_VARS.has(p.kind));
-  const action = (a: ActionTemplate) => {
-    switch (a.type) {
-      case 'redis-stop-key': return ok(a.key) && ok(a.value);
-      case 'sidekiq-stop': return ok(a.hostname);
-      case 'heroku-restart': return ok(a.dyno);
-      case 'notify': return ok(a.text);
-    }
-  };
-  return ok(rule.target) && rule.actions.every(action) && rule.onFailure.every(action);
+  return ok(rule.target) && [...rule.actions, ...rule.onFailure].every((a) => actionTemplates(a).every(ok));
 }
 
 /** A rule's resolution of one PROCID's lines (of one app and APP-NAME). */

@@ -2,6 +2,8 @@
  * `{{var}}` templates of the rules file (SPEC §4), parsed once at load; rendering only walks the
  * parsed parts. Unknown variables are load errors, so a typo cannot render as an empty string.
  */
+import type { ActionTemplate } from './CompiledRule.js';
+
 export const TEMPLATE_VARS = ['app', 'process', 'target', 'rule', 'source', 'message', 'timestamp', 'prediction'] as const;
 type PlainVar = (typeof TEMPLATE_VARS)[number];
 
@@ -93,4 +95,14 @@ export function slackEscape(value: string): string {
 /** True when the template uses the variable (`target` may not refer to itself). */
 export function templateUses(t: Template, kind: TemplatePart['kind']): boolean {
   return t.parts.some((p) => p.kind === kind);
+}
+
+/** The templates an action renders. */
+export function actionTemplates(a: ActionTemplate): Template[] {
+  switch (a.type) {
+    case 'redis-stop-key': return [a.key, a.value];
+    case 'sidekiq-stop': return [a.hostname];
+    case 'heroku-restart': return [a.dyno];
+    case 'notify': return [a.text];
+  }
 }
