@@ -47,4 +47,25 @@ rules:
       }
     }), { numRuns: 300 });
   });
+
+  it('keeps a header-only rule\'s resolution per PROCID, and never one of a rule reading the line', () => {
+    const loaded = loadRulesText(rulesText, 'r.yml', {});
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    const [headerOnly, readsLine] = loaded.ruleSet.rules as [CompiledRule, CompiledRule];
+    const at = (rule: CompiledRule, process: string, word: string) => {
+      const r = resolveMatch({ rule, event: event('heroku', process, `${word} R14`, { app: 'acme-shop' }), captures: { word }, fields: undefined });
+      if (!r.ok) throw new Error(r.reason);
+      return r;
+    };
+    const first = at(headerOnly, 'web.7', 'Error');
+    const again = at(headerOnly, 'web.7', 'Other');
+    // The same frozen actions, not equal copies: answered from the kept resolution.
+    expect(again.actions).toBe(first.actions);
+    expect(again.triggerLine).not.toBe(first.triggerLine);
+    expect(at(headerOnly, 'web.8', 'Error').actions).not.toBe(first.actions);
+    const a = at(readsLine, 'web.7', 'Error');
+    const b = at(readsLine, 'web.7', 'Error');
+    expect(b.actions).not.toBe(a.actions);
+    expect(b.actions).toEqual(a.actions);
+  });
 });
