@@ -54,7 +54,9 @@ export const BODY_LUA = `--[[
   Returns {'duplicate'} when the frame was already done, else {status, reply of each part...}:
   status 'marked' (nothing fired, the frame is now done), 'open' (the caller stores the firings,
   then marks the frame), 'unmarked' (no de-duplication). A vote whose target the budget refused
-  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; the lives
+  replies {'dropped'}, a vote whose prediction does not reach the limit {'unpredicted'}; a predict
+  part that did not reach replies its status alone ({'few'} or {'below'}: only a 'reaches' answer
+  is read, for the vote it lets through; the standalone script answers in full); the lives
   part's reply is its values joined by NUL, one string (engine.ts splits it); an
   observer's part after a vote that fired replies {'deferred'} (observer parts come last: the
   observers are told the firings once those are stored). An admit part (admitFiring's KEYS and
@@ -261,6 +263,10 @@ local frameId = ARGV[1]
 -- A skipped part's reply, one table each for the whole call (the reply is the same; fewer
 -- allocations for Lua's GC).
 local DROPPED, UNPREDICTED, DEFERRED = {'dropped'}, {'unpredicted'}, {'deferred'}
+-- A predict part's answer that did not reach, as its status alone: nothing reads the rest of it
+-- (its vote is not cast), and its eight elements were most of a syslog call's reply, each decoded
+-- by ioredis at several thousand instructions. Its whole answer is stored as before.
+local UNREACHED = {few = {'few'}, below = {'below'}}
 if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
 local out = {'open'}
 predictionReaches = function(p) return out[p + 1][1] == 'reaches' end
@@ -324,6 +330,7 @@ for p = 1, (ARGV[6] + 0) do
       r = UNFIRED
     else
       r = parts[name](pk, pa)
+      if name == 'p' and r[1] ~= 'reaches' then r = UNREACHED[r[1]] end
     end
     if name == 'b' then admitted = r
     elseif name == 'v' then

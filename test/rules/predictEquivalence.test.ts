@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
-import { RedisPredictStore, parsePredictReply, predictPart, type PredictResult, type PredictVote } from '../../src/rules/predictScript.js';
+import { RedisPredictStore, predictPart, type PredictVote } from '../../src/rules/predictScript.js';
+import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 import { PREDICT_BOUNDS } from '../../src/rules/predict.js';
@@ -149,16 +150,16 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
       };
       const votes = list('body');
       // The samples in calls of random sizes: both targets, retries and slides within one call.
-      const fromBody: PredictResult[] = [];
+      const fromBody: BodyPredictAnswer[] = [];
       let at = 0;
       for (let c = 0; at < votes.length; c++) {
         const n = cuts[c % cuts.length]!;
         const slice = votes.slice(at, at + n);
         at += n;
         const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t, false, slice.map(predictPart)));
-        fromBody.push(...reply.slice(1).map(parsePredictReply));
+        fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
       }
-      expect(fromBody).toEqual(await memory.predict(votes));
+      expect(fromBody).toEqual((await memory.predict(votes)).map(asBodyAnswer));
       // And each target's state hash and set hold what the standalone script leaves.
       const alone = list('own');
       await own.predict(alone);
@@ -199,12 +200,12 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
           };
         });
         const votes = list('body');
-        const fromBody: PredictResult[] = [];
+        const fromBody: BodyPredictAnswer[] = [];
         for (let at = 0; at < votes.length; at += callSize) {
           const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', 0, false, votes.slice(at, at + callSize).map(predictPart)));
-          fromBody.push(...reply.slice(1).map(parsePredictReply));
+          fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
         }
-        expect(fromBody).toEqual(await memory.predict(votes));
+        expect(fromBody).toEqual((await memory.predict(votes)).map(asBodyAnswer));
         await own.predict(list('own'));
         expect(await redis.zrangeBuffer(`${prefix}:body:p`, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrangeBuffer(`${prefix}:own:p`, '0', '-1', 'WITHSCORES'));
         expect(await redis.hgetallBuffer(`${prefix}:body:v`)).toEqual(await redis.hgetallBuffer(`${prefix}:own:v`));

@@ -8,6 +8,7 @@ import {
 } from '../../src/rules/predictScript.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
+import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
 
 let redis: Redis;
 const prefixes: string[] = [];
@@ -111,20 +112,20 @@ describe('predict: the reply\'s numbers and the stored answers', () => {
     const want = retried.map((i) => expected[i]!);
     expect(await own.predict(retried.map((i) => vote('own', i)))).toEqual(want);
     const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, retried.map((i) => predictPart(vote('body', i)))));
-    expect(reply.slice(1).map(parsePredictReply)).toEqual(want);
+    expect(reply.slice(1).map(bodyPredictAnswer)).toEqual(want.map(asBodyAnswer));
     expect(want.map((a) => a.status)).toContain('below');
 
     // The series goes on over the mixed hash (old answers sliding out, new ones packed), retries among them.
     const fromOwn: PredictResult[] = [];
-    const fromBody: PredictResult[] = [];
+    const fromBody: BodyPredictAnswer[] = [];
     for (let at = 0; at < later.length; at += 7) {
       const slice = later.slice(at, at + 7);
       fromOwn.push(...await own.predict(slice.map((i) => vote('own', i))));
       const r = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, slice.map((i) => predictPart(vote('body', i)))));
-      fromBody.push(...r.slice(1).map(parsePredictReply));
+      fromBody.push(...r.slice(1).map(bodyPredictAnswer));
     }
     expect(fromOwn).toEqual(later.map((i) => expected[i]!));
-    expect(fromBody).toEqual(fromOwn);
+    expect(fromBody).toEqual(fromOwn.map(asBodyAnswer));
     expect(await redis.hgetallBuffer(`${prefix}:body:v`)).toEqual(await redis.hgetallBuffer(`${prefix}:own:v`));
     expect(fromOwn.map((a) => a.status)).toContain('reaches');
   });

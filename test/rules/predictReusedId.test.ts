@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
-import { parsePredictReply, predictPart, RedisPredictStore, type PredictResult, type PredictVote } from '../../src/rules/predictScript.js';
+import { predictPart, RedisPredictStore, type PredictVote } from '../../src/rules/predictScript.js';
+import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 
@@ -30,15 +31,17 @@ describe('predict through the body script: an id seen before, at a later time', 
     });
     const steps = (tree: string) => [vote(tree, 'e20', t0), vote(tree, 'e0', t0), vote(tree, 'e20', t0 + 1)];
     const votes = steps('body');
-    const fromBody: PredictResult[] = [];
+    const fromBody: BodyPredictAnswer[] = [];
     // Calls [e20], [e0, e20 again later].
     for (const slice of [votes.slice(0, 1), votes.slice(1)]) {
       const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, slice.map(predictPart)));
-      fromBody.push(...reply.slice(1).map(parsePredictReply));
+      fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
     }
     const fromMemory = await new MemoryPredictStore().predict(steps('memory'));
     const fromAlone = await new RedisPredictStore(redis).predict(steps('alone'));
     expect(fromAlone).toEqual(fromMemory);
-    expect(fromBody).toEqual(fromMemory);
+    expect(fromBody).toEqual(fromMemory.map(asBodyAnswer));
+    // The answers themselves, as stored for retries: the same state as the standalone script's.
+    expect(await redis.hgetallBuffer(`${prefix}:body:v`)).toEqual(await redis.hgetallBuffer(`${prefix}:alone:v`));
   });
 });

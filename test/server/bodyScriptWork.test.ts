@@ -6,7 +6,8 @@ import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { lifeBatchOf } from '../../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
 import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
-import { RedisPredictStore, parsePredictReply, predictPart, type PredictVote } from '../../src/rules/predictScript.js';
+import { RedisPredictStore, predictPart, type PredictResult, type PredictVote } from '../../src/rules/predictScript.js';
+import { asBodyAnswer, bodyPredictAnswer } from '../support/predictAnswers.js';
 import { RulesEngine } from '../../src/rules/engine.js';
 import { createMetrics } from '../../src/metrics.js';
 import { pino } from 'pino';
@@ -147,7 +148,7 @@ describe('the body script work per delivery', () => {
     const body = await commandsOf(async () => { reply = await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call); });
     // Six samples of one target: its points and state keys once each (no frame: no frames key).
     expect(body.pexpire).toBe(2);
-    expect(reply.slice(1).map(parsePredictReply)).toEqual(answers);
+    expect(reply.slice(1).map(bodyPredictAnswer)).toEqual((answers as PredictResult[]).map(asBodyAnswer));
     expect(answers.map((a) => (a as { status: string }).status)).toEqual(['few', 'few', 'below', 'below', 'below', 'below']);
     for (const key of ['points', 'state'] as const) {
       const a = await redis.pttl(own.predict('leak', 'app-p', 'web.1')[key]);
