@@ -36,7 +36,7 @@ export interface FlushBound {
 export const FLUSH_BOUND: FlushBound = { maxCalls: 64, maxBytes: 64 << 10 };
 
 type Call = readonly (string | number)[];
-interface Pending { readonly call: Call | ScriptCallCommand; resolve(reply: unknown[]): void; reject(err: unknown): void }
+interface Pending { readonly call: Call | ScriptCallCommand; resolve(reply: unknown): void; reject(err: unknown): void }
 interface Group { calls: Pending[]; bytes: number }
 type Scripted = Record<string, (call: Call) => unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
 interface Corkable { readonly writable?: boolean; cork(): void; uncork(): void }
@@ -59,15 +59,18 @@ export class BodyFlush {
   /** The script's text and digest when the calls are encoded here (one Redis), else undefined. */
   readonly #script: (ScriptText & { readonly numberOfKeys: number | null }) | undefined;
 
-  /** `command`: a script defined on `redis` with defineCommand (EVALSHA, loaded again on NOSCRIPT). */
-  constructor(private readonly redis: Redis, private readonly command: string, private readonly bound: FlushBound = FLUSH_BOUND) {
+  /**
+   * `command`: a script defined on `redis` with defineCommand (EVALSHA, loaded again on NOSCRIPT).
+   * `binary`: its reply is a bulk string read as a Buffer (the command's Buffer form on a Cluster).
+   */
+  constructor(private readonly redis: Redis, private readonly command: string, private readonly bound: FlushBound = FLUSH_BOUND, private readonly binary = false) {
     const defined = (redis as unknown as { scriptsSet?: Record<string, DefinedScript> }).scriptsSet?.[command];
     // A connection whose script ioredis does not know (a stand-in in tests) is left to ioredis too.
     this.#script = redis.isCluster || defined === undefined ? undefined : { lua: defined.lua, sha: defined.sha, numberOfKeys: defined.numberOfKeys };
   }
 
   /** Queues one script call for the turn's pipeline; `key` is one of its keys (for the Cluster slot). */
-  call(key: string, call: Call): Promise<unknown[]> {
+  call(key: string, call: Call): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const name = slotGroup(this.redis, key);
       let group = this.#groups.get(name);
@@ -82,7 +85,7 @@ export class BodyFlush {
       } else {
         const args = script.numberOfKeys === null ? call : [script.numberOfKeys, ...call];
         const { bytes, restAt } = encodeScriptCall(script, args);
-        group.calls.push({ call: new ScriptCallCommand(script, bytes, restAt, args.length), resolve, reject });
+        group.calls.push({ call: new ScriptCallCommand(script, bytes, restAt, args.length, this.binary), resolve, reject });
         group.bytes += bytes.length;
       }
       if (group.calls.length >= this.bound.maxCalls || group.bytes >= this.bound.maxBytes) {
@@ -105,13 +108,13 @@ export class BodyFlush {
   #write(p: Pending): void {
     const command = p.call as ScriptCallCommand;
     this.redis.sendCommand(command);
-    command.promise.then((reply) => p.resolve(reply as unknown[]), (err: unknown) => {
+    command.promise.then(p.resolve, (err: unknown) => {
       if (!isNoScript(err)) return p.reject(err);
       // Redis lost its scripts (SCRIPT FLUSH, a restart, a failover): sent again, as EVAL, once.
       command.scriptGone();
       const again = command.again();
       this.redis.sendCommand(again);
-      again.promise.then((reply) => p.resolve(reply as unknown[]), p.reject);
+      again.promise.then(p.resolve, p.reject);
     });
   }
 
@@ -132,14 +135,15 @@ export class BodyFlush {
       return;
     }
     const pipeline = this.redis.pipeline() as unknown as Scripted;
-    for (const p of calls) pipeline[this.command]!(p.call as Call);
+    const command = this.binary ? `${this.command}Buffer` : this.command;
+    for (const p of calls) pipeline[command]!(p.call as Call);
     pipeline.exec().then(
       (results) => {
         for (let i = 0; i < calls.length; i++) {
           const r = results?.[i];
           if (r === undefined) calls[i]!.reject(new Error('no reply to a pipelined body script call'));
           else if (r[0]) calls[i]!.reject(r[0]);
-          else calls[i]!.resolve(r[1] as unknown[]);
+          else calls[i]!.resolve(r[1]);
         }
       },
       (err: unknown) => { for (const p of calls) p.reject(err); },

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { Unpackr } from 'msgpackr';
 import { HISTORY_LUA } from '../console/historyLua.js';
 import { DYNO_LUA } from '../dynos/dynoScript.js';
 import { LIFE_LUA } from '../dynos/lifeScript.js';
@@ -267,7 +268,7 @@ local DROPPED, UNPREDICTED, DEFERRED = {'dropped'}, {'unpredicted'}, {'deferred'
 -- (its vote is not cast), and its eight elements were most of a syslog call's reply, each decoded
 -- by ioredis at several thousand instructions. Its whole answer is stored as before.
 local UNREACHED = {few = {'few'}, below = {'below'}}
-if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return {'duplicate'} end
+if frameId ~= '' and redis.call('ZSCORE', KEYS[1], frameId) then return cmsgpack.pack({'duplicate'}) end
 local out = {'open'}
 predictionReaches = function(p) return out[p + 1][1] == 'reaches' end
 local admitted = nil
@@ -375,10 +376,14 @@ flushPredictSets()
 flushPredictStates()
 for key, ms in pairs(expiring) do redis.call('PEXPIRE', key, ms) end
 -- The lives part's judgements (three strings a query, most of them '' for the votes whose
--- prediction did not reach) as one string, joined by NUL: ioredis decodes a reply element by
--- element, at several thousand instructions each, and no judgement holds a NUL.
+-- prediction did not reach) as one string, joined by NUL: no judgement holds a NUL.
 if livesAt then out[livesAt] = table.concat(lives, '\\0') end
-return out
+-- The reply as one MessagePack string (Redis's cmsgpack, C): ioredis decodes a RESP reply
+-- element by element at several thousand instructions each (its decoder's private fields are
+-- WeakMap look-ups), and a syslog call's reply has hundreds. MessagePack also keeps what RESP's
+-- conversion of a Lua reply would change: a number that is not an integer stays one, and every
+-- integer reads back exactly (a reply's integers are below 2^53).
+return cmsgpack.pack(out)
 `;
 
 export type BodyStatus = 'duplicate' | 'marked' | 'open' | 'unmarked';
@@ -391,19 +396,41 @@ export interface BodyReply {
 
 const COMMAND = 'malletBody';
 
+// int64AsType 'number': the library's default reads a 64-bit integer (a time in ms) as a BigInt.
+const unpackr = new Unpackr({ int64AsType: 'number', mapsAsObjects: true });
+
+/** The body script's reply (one MessagePack string) as the table it packed. */
+export function unpackBodyReply(reply: unknown): unknown[] {
+  if (!Buffer.isBuffer(reply)) throw new Error(`body script: expected a MessagePack reply, got ${typeof reply}`);
+  const table = unpackr.unpack(reply) as unknown;
+  if (!Array.isArray(table)) throw new Error('body script: its reply is not a list');
+  return table;
+}
+
+/** Defines the body script on `redis` (EVALSHA, loaded on demand: NOSCRIPT after a Redis restart too). */
+export function defineBodyScript(redis: Redis): void {
+  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: BODY_LUA });
+}
+
+/** One body script call straight through ioredis, its reply unpacked (tests, benchmarks). */
+export async function callBodyScript(redis: Redis, call: readonly (string | number)[]): Promise<unknown[]> {
+  defineBodyScript(redis);
+  const defined = redis as unknown as Record<string, (args: readonly (string | number)[]) => Promise<unknown>>;
+  return unpackBodyReply(await defined[`${COMMAND}Buffer`]!(call));
+}
+
 export class BodyScript {
   readonly #flush: BodyFlush;
 
   constructor(redis: Redis) {
-    // defineCommand: EVALSHA with the script loaded on demand (NOSCRIPT after a Redis restart too).
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: BODY_LUA });
+    defineBodyScript(redis);
     // The bodies ready in the same turn share one write (bodyFlush.ts); each is still its own call.
-    this.#flush = new BodyFlush(redis, COMMAND);
+    this.#flush = new BodyFlush(redis, COMMAND, undefined, true);
   }
 
   /** `frameId` '' for a body that is not de-duplicated; `mark` false when the caller marks the frame. */
   async run(framesKey: string, frameId: string, now: number, mark: boolean, parts: readonly BodyPart[]): Promise<BodyReply> {
-    const reply = await this.#flush.call(framesKey, encodeBody(framesKey, frameId, now, mark, parts));
+    const reply = unpackBodyReply(await this.#flush.call(framesKey, encodeBody(framesKey, frameId, now, mark, parts)));
     return { status: reply[0] as BodyStatus, replies: reply.slice(1) };
   }
 }

@@ -166,9 +166,9 @@ export class ScriptCallCommand extends Command {
   /** The socket it was last written to: a NOSCRIPT reply forgets the script there. */
   socket: object | undefined;
 
-  constructor(private readonly script: ScriptText, private readonly bytes: Buffer, private readonly restAt: number, private readonly argCount: number) {
-    // Replies as strings, as the defined command's are (its non-Buffer form).
-    super('evalsha', [], { replyEncoding: 'utf8' });
+  /** `binary`: a bulk reply as a Buffer (the defined command's Buffer form), else as a string. */
+  constructor(private readonly script: ScriptText, private readonly bytes: Buffer, private readonly restAt: number, private readonly argCount: number, private readonly binary = false) {
+    super('evalsha', [], { replyEncoding: binary ? null : 'utf8' });
   }
 
   override toWritable(socket: object): Buffer {
@@ -192,7 +192,7 @@ export class ScriptCallCommand extends Command {
 
   /** The same call as a fresh command (a resend after NOSCRIPT). */
   again(): ScriptCallCommand {
-    return new ScriptCallCommand(this.script, this.bytes, this.restAt, this.argCount);
+    return new ScriptCallCommand(this.script, this.bytes, this.restAt, this.argCount, this.binary);
   }
 }
 

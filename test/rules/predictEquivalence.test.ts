@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { RedisPredictStore, predictPart, type PredictVote } from '../../src/rules/predictScript.js';
 import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
-import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { callBodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 import { PREDICT_BOUNDS } from '../../src/rules/predict.js';
 
@@ -128,8 +128,6 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
   });
 
   it('through the body script, several samples of a target in one call (its state hash written once at the end), on random series', async () => {
-    new BodyScript(redis);
-    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
     await fc.assert(fc.asyncProperty(runs, fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }), async ({ withinMs, overMs, minSamples, limit, steps }, cuts) => {
       const prefix = uniquePrefix('peqb');
       prefixes.push(prefix);
@@ -156,7 +154,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
         const n = cuts[c % cuts.length]!;
         const slice = votes.slice(at, at + n);
         at += n;
-        const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t, false, slice.map(predictPart)));
+        const reply = await callBodyScript(redis, encodeBody(`${prefix}:frames`, '', t, false, slice.map(predictPart)));
         fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
       }
       expect(fromBody).toEqual((await memory.predict(votes)).map(asBodyAnswer));
@@ -177,8 +175,6 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
   });
 
   it('through the body script past the point cap, in calls long enough that a call takes its set\'s front in several slices and its own queued samples', async () => {
-    new BodyScript(redis);
-    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
     await fc.assert(fc.asyncProperty(
       fc.integer({ min: 1, max: 400 }), fc.array(fc.integer({ min: 1, max: 500 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 30 }),
       async (callSize, odd, overMin) => {
@@ -202,7 +198,7 @@ describe('predict: the Lua script and its in-memory mirror agree', () => {
         const votes = list('body');
         const fromBody: BodyPredictAnswer[] = [];
         for (let at = 0; at < votes.length; at += callSize) {
-          const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', 0, false, votes.slice(at, at + callSize).map(predictPart)));
+          const reply = await callBodyScript(redis, encodeBody(`${prefix}:frames`, '', 0, false, votes.slice(at, at + callSize).map(predictPart)));
           fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
         }
         expect(fromBody).toEqual((await memory.predict(votes)).map(asBodyAnswer));

@@ -6,7 +6,7 @@ import {
   PREDICT_HELPERS_LUA, PREDICT_LAST_FIELD, RedisPredictStore, parsePredictLast, parsePredictReply, predictPart,
   type PredictResult, type PredictVote,
 } from '../../src/rules/predictScript.js';
-import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { callBodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
 
@@ -82,8 +82,6 @@ describe('predict: the reply\'s numbers and the stored answers', () => {
   });
 
   it('state written by the previous format (JSON answers, JSON last answer) is read: retries get their first answers and the series goes on as memory\'s', async () => {
-    new BodyScript(redis);
-    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
     const prefix = uniquePrefix('prold');
     prefixes.push(prefix);
     const own = new RedisPredictStore(redis);
@@ -111,7 +109,7 @@ describe('predict: the reply\'s numbers and the stored answers', () => {
     const retried = first.slice(-40);
     const want = retried.map((i) => expected[i]!);
     expect(await own.predict(retried.map((i) => vote('own', i)))).toEqual(want);
-    const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, retried.map((i) => predictPart(vote('body', i)))));
+    const reply = await callBodyScript(redis, encodeBody(`${prefix}:frames`, '', t0, false, retried.map((i) => predictPart(vote('body', i)))));
     expect(reply.slice(1).map(bodyPredictAnswer)).toEqual(want.map(asBodyAnswer));
     expect(want.map((a) => a.status)).toContain('below');
 
@@ -121,7 +119,7 @@ describe('predict: the reply\'s numbers and the stored answers', () => {
     for (let at = 0; at < later.length; at += 7) {
       const slice = later.slice(at, at + 7);
       fromOwn.push(...await own.predict(slice.map((i) => vote('own', i))));
-      const r = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, slice.map((i) => predictPart(vote('body', i)))));
+      const r = await callBodyScript(redis, encodeBody(`${prefix}:frames`, '', t0, false, slice.map((i) => predictPart(vote('body', i)))));
       fromBody.push(...r.slice(1).map(bodyPredictAnswer));
     }
     expect(fromOwn).toEqual(later.map((i) => expected[i]!));

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { predictPart, RedisPredictStore, type PredictVote } from '../../src/rules/predictScript.js';
 import { asBodyAnswer, bodyPredictAnswer, type BodyPredictAnswer } from '../support/predictAnswers.js';
-import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { callBodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { MemoryPredictStore } from '../../src/rules/predictMemory.js';
 
 let redis: Redis;
@@ -20,8 +20,6 @@ afterAll(async () => { await cleanupPrefix(redis, ...prefixes); await redis.quit
  */
 describe('predict through the body script: an id seen before, at a later time', () => {
   it('answers as the standalone script and the memory mirror', async () => {
-    new BodyScript(redis);
-    const body = redis as unknown as { malletBody(call: (string | number)[]): Promise<unknown[]> };
     const prefix = uniquePrefix('predict-reused-id');
     prefixes.push(prefix);
     const t0 = 1_700_000_000_000;
@@ -34,7 +32,7 @@ describe('predict through the body script: an id seen before, at a later time', 
     const fromBody: BodyPredictAnswer[] = [];
     // Calls [e20], [e0, e20 again later].
     for (const slice of [votes.slice(0, 1), votes.slice(1)]) {
-      const reply = await body.malletBody(encodeBody(`${prefix}:frames`, '', t0, false, slice.map(predictPart)));
+      const reply = await callBodyScript(redis, encodeBody(`${prefix}:frames`, '', t0, false, slice.map(predictPart)));
       fromBody.push(...reply.slice(1).map(bodyPredictAnswer));
     }
     const fromMemory = await new MemoryPredictStore().predict(steps('memory'));

@@ -5,7 +5,7 @@ import { RedisTargetBudget } from '../../src/rules/targetBudget.js';
 import { RedisLifeStore } from '../../src/dynos/lifeScript.js';
 import { lifeBatchOf } from '../../src/dynos/instanceLife.js';
 import { RedisDynoStore } from '../../src/dynos/dynoScript.js';
-import { BodyScript, encodeBody } from '../../src/server/bodyScript.js';
+import { BodyScript, callBodyScript, encodeBody } from '../../src/server/bodyScript.js';
 import { RedisPredictStore, predictPart, type PredictResult, type PredictVote } from '../../src/rules/predictScript.js';
 import { asBodyAnswer, bodyPredictAnswer } from '../support/predictAnswers.js';
 import { RulesEngine } from '../../src/rules/engine.js';
@@ -142,10 +142,9 @@ describe('the body script work per delivery', () => {
     let answers: unknown[] = [];
     const alone = await commandsOf(async () => { answers = await new RedisPredictStore(redis).predict(votes(own)); });
     expect(alone.pexpire).toBe(12);
-    new BodyScript(redis);
     const call = encodeBody(viaBody.recentFrames('app-p', 'd.1'), '', T0, false, votes(viaBody).map(predictPart));
     let reply: unknown[] = [];
-    const body = await commandsOf(async () => { reply = await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call); });
+    const body = await commandsOf(async () => { reply = await callBodyScript(redis, call); });
     // Six samples of one target: its points and state keys once each (no frame: no frames key).
     expect(body.pexpire).toBe(2);
     expect(reply.slice(1).map(bodyPredictAnswer)).toEqual((answers as PredictResult[]).map(asBodyAnswer));
@@ -173,8 +172,7 @@ describe('the body script work per delivery', () => {
     // Over 3 000 indices for fewer than 4 096 distinct keys and values: two characters each.
     expect(String(call[call.length - 1]).length).toBeGreaterThan(6000);
     expect(String(call[call.length - 1]).charAt(1)).toBe('2');
-    new BodyScript(redis);
-    await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call);
+    await callBodyScript(redis, call);
     expect(await redis.hgetall(viaBody.dynoLife('app-x').life)).toEqual(await redis.hgetall(own.dynoLife('app-x').life));
     expect(await redis.zrange(viaBody.dynoLife('app-x').index, '0', '-1', 'WITHSCORES')).toEqual(await redis.zrange(own.dynoLife('app-x').index, '0', '-1', 'WITHSCORES'));
   });
@@ -186,7 +184,6 @@ describe('the body script work per delivery', () => {
     for (const width of [2, 3, 4] as const) {
       const k = redisKeys(`work-w${width}`);
       const engine = new RulesEngine({ redis, keys: k, metrics: createMetrics(undefined, { defaults: false }), logger, getRuleSet: () => ruleSet });
-      new BodyScript(redis);
       for (let b = 0; b < 2; b++) {
         const lines = [1, 2, 3].map((i) => drainLine('heroku', `web.${i}`, 'Error R14 (Memory quota exceeded)', `2026-12-02T04:00:0${b}.00000${i}+00:00`));
         lines.push(drainLine('heroku', 'web.1', 'Error R14 (Memory quota exceeded)', `2026-12-02T04:00:0${b}.000009+00:00`));
@@ -194,7 +191,7 @@ describe('the body script work per delivery', () => {
         const body = engine.prepareBody(events);
         const call = encodeBody(k.recentFrames('app-w', 'd.1'), `F${b}`, T0 + b, true, body.parts, width);
         expect(String(call[call.length - 1]).charAt(1)).toBe(String(width));
-        replies.push(await (redis as unknown as { malletBody(c: (string | number)[]): Promise<unknown[]> }).malletBody(call));
+        replies.push(await callBodyScript(redis, call));
       }
     }
     expect(replies[2]).toEqual(replies[0]);
